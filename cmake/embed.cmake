@@ -1,0 +1,20 @@
+# Turns the files under data/ into one C source with a lookup table, so the binary carries
+# its run-time data (name lists, nickname table) and needs no files beside it.
+# Called by CMakeLists.txt with -DOUT=<file.c> -DROOT=<data dir> -DLIST=<file naming the inputs>.
+file(READ ${LIST} FILES)
+set(body "/* Generated from data/ by cmake/embed.cmake: do not edit. */\n#include <stddef.h>\n#include \"core/core.h\"\n\n")
+set(table "")
+set(i 0)
+foreach(f ${FILES})
+  file(RELATIVE_PATH rel ${ROOT} ${f})
+  file(READ ${f} hex HEX)
+  string(LENGTH "${hex}" hexlen)
+  math(EXPR len "${hexlen} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+  string(APPEND body "static const unsigned char blob${i}[] = {${hex}0x00};\n")
+  string(APPEND table "    {\"${rel}\", (const char *)blob${i}, ${len}},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND body "\nconst struct rv_blob rv_embedded_data[] = {\n${table}    {NULL, NULL, 0},\n};\n")
+file(WRITE ${OUT}.tmp "${body}")
+file(RENAME ${OUT}.tmp ${OUT})

@@ -1,0 +1,50 @@
+/*
+ * cli.h - the regvault command's verbs and the few helpers they share.
+ *
+ * cli/ is a front end: it parses arguments, calls the library, and turns RV_E* codes into
+ * messages and exit codes. Nothing below cli/ prints or exits. Each verb lives in
+ * cmd_<verb>.c and has the signature of rv_cmd_fn; main.c dispatches on argv[1].
+ */
+#ifndef RV_CLI_H
+#define RV_CLI_H
+
+#include "core/core.h"
+
+/* Exit codes, documented in `regvault --help` and README.md. */
+enum {
+    RV_EXIT_OK = 0,        /* success */
+    RV_EXIT_FAIL = 1,      /* the operation failed (I/O, storage, internal) */
+    RV_EXIT_USAGE = 2,     /* bad command line: nothing was done */
+    RV_EXIT_INPUT = 3,     /* an input file was rejected: nothing was stored */
+    RV_EXIT_KEY = 4,       /* wrong passphrase or key file: the vault is unchanged */
+    RV_EXIT_INTEGRITY = 5, /* tampering or corruption detected */
+    RV_EXIT_DENIED = 6,    /* refused by policy (role, budget, audit unavailable) */
+};
+
+/* A verb: argv[0] is the verb's name. Returns an RV_EXIT_* code. */
+typedef int (*rv_cmd_fn)(int argc, char **argv);
+
+/* Verbs. A verb whose cmd_<verb>.c is not yet in the tree resolves to NULL and is not
+ * listed. */
+int rv_cmd_synth(int argc, char **argv) __attribute__((weak));
+int rv_cmd_init(int argc, char **argv) __attribute__((weak));
+int rv_cmd_ingest(int argc, char **argv) __attribute__((weak));
+int rv_cmd_stats(int argc, char **argv) __attribute__((weak));
+int rv_cmd_check(int argc, char **argv) __attribute__((weak));
+int rv_cmd_audit(int argc, char **argv) __attribute__((weak));
+int rv_cmd_user(int argc, char **argv) __attribute__((weak));
+int rv_cmd_serve(int argc, char **argv) __attribute__((weak));
+int rv_cmd_canary(int argc, char **argv) __attribute__((weak));
+int rv_cmd_honeytoken(int argc, char **argv) __attribute__((weak));
+int rv_cmd_alerts(int argc, char **argv) __attribute__((weak));
+
+/* Prints "regvault <verb>: <message>" to stderr. */
+void rv_cli_err(const char *verb, const char *fmt, ...) RV_PRINTF(2, 3);
+/* Maps a library error to an exit code. */
+int rv_cli_exit_for(int err);
+/* Parses a non-negative decimal integer option value within [min, max]; prints a usage
+ * error naming the option and returns -1 when it is not one. */
+int rv_cli_parse_u64(const char *verb, const char *opt, const char *val, uint64_t min, uint64_t max,
+                     uint64_t *out);
+
+#endif /* RV_CLI_H */
