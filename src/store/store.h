@@ -1,0 +1,93 @@
+/*
+ * store.h - the storage interface under the vault: ordered byte-string keys and values,
+ * transactions, prefix scans.
+ *
+ * The vault keeps everything (sealed records, blind indexes, wrapped data keys, counters)
+ * in one ordered key space. This header is all the vault knows about storage, so a second
+ * back end (PostgreSQL: one bytea table keyed by bytea) can implement it later without the
+ * vault changing. The embedded back end is LMDB: one environment per vault directory, the
+ * default durable sync on every commit, and a write-through map so that a large
+ * transaction's dirty pages live in the file's page cache rather than in the heap.
+ *
+ * Rules, as in LMDB: one write transaction at a time per store (others wait); results are
+ * borrowed until the transaction that returned them ends; a transaction and its cursors are
+ * used by one thread. After any failure inside a write transaction, the only valid calls on
+ * it are rv_store_abort and the functions that free cursors (errors are sticky).
+ */
+#ifndef RV_STORE_H
+#define RV_STORE_H
+
+#include "core/core.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct rv_store;
+struct rv_txn;
+struct rv_cursor;
+
+/* Opens (creating if absent) the store in directory dir, which must exist. The handle is
+ * owned by the caller: free with rv_store_close. RV_EBUSY if another process holds it
+ * in a way that prevents opening, RV_ECORRUPT if the files are not a store. */
+RV_NODISCARD int rv_store_open(const char *dir, struct rv_store **out) RV_NONNULL(1, 2);
+/* Closes the store. Every transaction must have ended. NULL is allowed. */
+void rv_store_close(struct rv_store *s);
+
+/* Makes sure at least `bytes` more can be written before the map is full, growing it if
+ * needed. Call outside any transaction (of this process). */
+RV_NODISCARD int rv_store_reserve(struct rv_store *s, uint64_t bytes) RV_NONNULL(1);
+/* Bytes of the store currently in use (pages written), for reports. */
+uint64_t rv_store_used(struct rv_store *s);
+
+/* Begins a transaction: read-only when write is false. The transaction is owned by the
+ * caller until rv_store_commit or rv_store_abort, which free it. */
+RV_NODISCARD int rv_store_begin(struct rv_store *s, bool write, struct rv_txn **out)
+    RV_NONNULL(1, 3);
+/* Commits and frees the transaction (durably, for a write transaction: when this returns
+ * 0 the data is on disk). On failure nothing of the transaction is stored, and the
+ * transaction is freed all the same. RV_ETOOBIG when the map filled up: reserve more and
+ * redo the work. */
+RV_NODISCARD int rv_store_commit(struct rv_txn *t) RV_NONNULL(1);
+/* Abandons and frees the transaction. NULL is allowed. */
+void rv_store_abort(struct rv_txn *t);
+
+/* Looks key up. On success *val and *vlen point into the store, borrowed until the
+ * transaction ends or the next write in it. RV_ENOTFOUND if absent. */
+RV_NODISCARD int rv_store_get(struct rv_txn *t, const void *key, size_t klen, const void **val,
+                              size_t *vlen) RV_NONNULL(1, 2, 4, 5);
+/* Stores key -> val, replacing any previous value. RV_ETOOBIG when the map is full (the
+ * transaction is then dead: abort it). Keys are 1..511 bytes. */
+RV_NODISCARD int rv_store_put(struct rv_txn *t, const void *key, size_t klen, const void *val,
+                              size_t vlen) RV_NONNULL(1, 2);
+/* As rv_store_put, for a key greater than every key in the store: much faster for
+ * sequential keys. RV_EINVAL if the key is not the greatest. */
+RV_NODISCARD int rv_store_append(struct rv_txn *t, const void *key, size_t klen, const void *val,
+                                 size_t vlen) RV_NONNULL(1, 2);
+/* Deletes key. RV_ENOTFOUND if absent. */
+RV_NODISCARD int rv_store_del(struct rv_txn *t, const void *key, size_t klen) RV_NONNULL(1, 2);
+
+/* Called for each key starting with the prefix, in key order. Return 0 to go on, a
+ * positive value to stop (rv_store_scan then returns 0), or a negative RV_E* code to stop
+ * and return it. Key and value are borrowed for the duration of the call; the callback
+ * must not write to the transaction. */
+typedef int (*rv_store_scan_fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+                                size_t vlen);
+RV_NODISCARD int rv_store_scan(struct rv_txn *t, const void *prefix, size_t plen,
+                               rv_store_scan_fn fn, void *ctx) RV_NONNULL(1, 4);
+
+/* A cursor over keys starting with a prefix. Owned by the caller; free with
+ * rv_store_cursor_close before the transaction ends. */
+RV_NODISCARD int rv_store_cursor_open(struct rv_txn *t, const void *prefix, size_t plen,
+                                      struct rv_cursor **out) RV_NONNULL(1, 4);
+/* Moves to the next key with the prefix (the first, on the first call). Returns 1 with a
+ * key, 0 when there are no more, or a negative code. key/val are borrowed until the next
+ * call on the cursor or a write in the transaction. */
+RV_NODISCARD int rv_store_cursor_next(struct rv_cursor *c, const uint8_t **key, size_t *klen,
+                                      const uint8_t **val, size_t *vlen) RV_NONNULL(1, 2, 3, 4, 5);
+/* Deletes the key the cursor is on; the next rv_store_cursor_next returns the key after
+ * it. */
+RV_NODISCARD int rv_store_cursor_del(struct rv_cursor *c) RV_NONNULL(1);
+void rv_store_cursor_close(struct rv_cursor *c);
+
+#endif /* RV_STORE_H */

@@ -1,0 +1,338 @@
+/*
+ * store_lmdb.c - the embedded back end of store.h, on LMDB.
+ *
+ * One environment per vault directory holding a single ordered database. The environment
+ * uses a write-through map (MDB_WRITEMAP): a write transaction's dirty pages are the file's
+ * own pages in the page cache, so a transaction that loads a whole register edition does
+ * not hold hundreds of megabytes of heap. Sync is LMDB's default (data, fsync, then meta
+ * page), so a committed transaction survives a crash and an uncommitted one leaves no
+ * trace. The map starts small and grows on demand (rv_store_reserve, or after MDB_MAP_FULL
+ * the caller reserves more and redoes the transaction).
+ */
+#include "store/store.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAP_INITIAL  (64ull << 20)
+#define MAP_STEP_MIN (256ull << 20)
+
+struct rv_store {
+    MDB_env *env;
+    MDB_dbi dbi;
+};
+
+struct rv_txn {
+    struct rv_store *s;
+    MDB_txn *txn;
+    bool write;
+};
+
+struct rv_cursor {
+    MDB_cursor *cur;
+    uint8_t prefix[64];
+    size_t plen;
+    bool started;
+};
+
+static int map_err(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS:
+        return 0;
+    case MDB_NOTFOUND:
+        return RV_ENOTFOUND;
+    case MDB_KEYEXIST:
+        return RV_EEXIST;
+    case MDB_MAP_FULL:
+    case MDB_TXN_FULL:
+    case MDB_CURSOR_FULL:
+    case MDB_PAGE_FULL:
+        return RV_ETOOBIG;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+        return RV_ECORRUPT;
+    case MDB_VERSION_MISMATCH:
+        return RV_EVERSION;
+    case MDB_BAD_VALSIZE:
+    case MDB_BAD_TXN:
+    case MDB_INCOMPATIBLE:
+        return RV_EINVAL;
+    case MDB_READERS_FULL:
+    case EAGAIN:
+    case EBUSY:
+        return RV_EBUSY;
+    case ENOMEM:
+        return RV_ENOMEM;
+    default:
+        if (rc > 0)
+            errno = rc;
+        return RV_EIO;
+    }
+}
+
+int rv_store_open(const char *dir, struct rv_store **out)
+{
+    struct rv_store *s = NULL;
+    MDB_txn *txn = NULL;
+    MDB_envinfo info;
+    int rc;
+
+    *out = NULL;
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return RV_ENOMEM;
+    rc = mdb_env_create(&s->env);
+    if (rc != 0)
+        goto out;
+    rc = mdb_env_set_maxreaders(s->env, 256);
+    if (rc != 0)
+        goto out;
+    /* An existing store keeps its map size (read from its meta page). */
+    rc = mdb_env_open(s->env, dir, MDB_WRITEMAP | MDB_NOTLS, 0600);
+    if (rc != 0)
+        goto out;
+    rc = mdb_env_info(s->env, &info);
+    if (rc != 0)
+        goto out;
+    if (info.me_mapsize < MAP_INITIAL) {
+        rc = mdb_env_set_mapsize(s->env, MAP_INITIAL);
+        if (rc != 0)
+            goto out;
+    }
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc != 0)
+        goto out;
+    rc = mdb_dbi_open(txn, NULL, 0, &s->dbi);
+    if (rc != 0)
+        goto out;
+    rc = mdb_txn_commit(txn);
+    txn = NULL;
+    if (rc != 0)
+        goto out;
+    *out = s;
+    s = NULL;
+out:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    if (s != NULL) {
+        if (s->env != NULL)
+            mdb_env_close(s->env);
+        free(s);
+    }
+    return map_err(rc);
+}
+
+void rv_store_close(struct rv_store *s)
+{
+    if (s == NULL)
+        return;
+    mdb_env_close(s->env);
+    free(s);
+}
+
+uint64_t rv_store_used(struct rv_store *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+
+    if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
+        return 0;
+    return ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+}
+
+int rv_store_reserve(struct rv_store *s, uint64_t bytes)
+{
+    MDB_envinfo info;
+    uint64_t need, size;
+    int rc;
+
+    /* Another process may have grown the map: adopt its size first. */
+    rc = mdb_env_set_mapsize(s->env, 0);
+    if (rc != 0)
+        return map_err(rc);
+    rc = mdb_env_info(s->env, &info);
+    if (rc != 0)
+        return map_err(rc);
+    need = rv_store_used(s) + bytes + (bytes / 4) + (16ull << 20);
+    if (need <= info.me_mapsize)
+        return 0;
+    size = info.me_mapsize;
+    while (size < need)
+        size += size < MAP_STEP_MIN ? MAP_STEP_MIN : size / 2;
+    size = (size + (1ull << 20) - 1) & ~((1ull << 20) - 1);
+    return map_err(mdb_env_set_mapsize(s->env, (size_t)size));
+}
+
+int rv_store_begin(struct rv_store *s, bool write, struct rv_txn **out)
+{
+    struct rv_txn *t;
+    int rc;
+
+    *out = NULL;
+    t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return RV_ENOMEM;
+    t->s = s;
+    t->write = write;
+    rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+    if (rc == MDB_MAP_RESIZED) {
+        /* Another process grew the map; adopt its size and retry once. */
+        rc = mdb_env_set_mapsize(s->env, 0);
+        if (rc == 0)
+            rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+    }
+    if (rc != 0) {
+        free(t);
+        return map_err(rc);
+    }
+    *out = t;
+    return 0;
+}
+
+int rv_store_commit(struct rv_txn *t)
+{
+    int rc = mdb_txn_commit(t->txn);
+    free(t);
+    return map_err(rc);
+}
+
+void rv_store_abort(struct rv_txn *t)
+{
+    if (t == NULL)
+        return;
+    mdb_txn_abort(t->txn);
+    free(t);
+}
+
+int rv_store_get(struct rv_txn *t, const void *key, size_t klen, const void **val, size_t *vlen)
+{
+    MDB_val k = {klen, (void *)key}, v;
+    int rc = mdb_get(t->txn, t->s->dbi, &k, &v);
+
+    if (rc != 0)
+        return map_err(rc);
+    *val = v.mv_data;
+    *vlen = v.mv_size;
+    return 0;
+}
+
+static int put(struct rv_txn *t, const void *key, size_t klen, const void *val, size_t vlen,
+               unsigned flags)
+{
+    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+
+    if (!t->write || klen == 0 || klen > 511)
+        return RV_EINVAL;
+    return map_err(mdb_put(t->txn, t->s->dbi, &k, &v, flags));
+}
+
+int rv_store_put(struct rv_txn *t, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    return put(t, key, klen, val, vlen, 0);
+}
+
+int rv_store_append(struct rv_txn *t, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    int rc = put(t, key, klen, val, vlen, MDB_APPEND);
+    return rc == RV_EEXIST ? RV_EINVAL : rc;
+}
+
+int rv_store_del(struct rv_txn *t, const void *key, size_t klen)
+{
+    MDB_val k = {klen, (void *)key};
+
+    if (!t->write)
+        return RV_EINVAL;
+    return map_err(mdb_del(t->txn, t->s->dbi, &k, NULL));
+}
+
+int rv_store_cursor_open(struct rv_txn *t, const void *prefix, size_t plen, struct rv_cursor **out)
+{
+    struct rv_cursor *c;
+    int rc;
+
+    *out = NULL;
+    if (plen > sizeof(c->prefix))
+        return RV_EINVAL;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return RV_ENOMEM;
+    rc = mdb_cursor_open(t->txn, t->s->dbi, &c->cur);
+    if (rc != 0) {
+        free(c);
+        return map_err(rc);
+    }
+    if (plen > 0)
+        memcpy(c->prefix, prefix, plen);
+    c->plen = plen;
+    *out = c;
+    return 0;
+}
+
+int rv_store_cursor_next(struct rv_cursor *c, const uint8_t **key, size_t *klen,
+                         const uint8_t **val, size_t *vlen)
+{
+    MDB_val k = {c->plen, c->prefix}, v;
+    int rc;
+
+    if (!c->started) {
+        c->started = true;
+        rc = c->plen > 0 ? mdb_cursor_get(c->cur, &k, &v, MDB_SET_RANGE)
+                         : mdb_cursor_get(c->cur, &k, &v, MDB_FIRST);
+    } else {
+        rc = mdb_cursor_get(c->cur, &k, &v, MDB_NEXT);
+    }
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc != 0)
+        return map_err(rc);
+    if (k.mv_size < c->plen || memcmp(k.mv_data, c->prefix, c->plen) != 0)
+        return 0;
+    *key = k.mv_data;
+    *klen = k.mv_size;
+    *val = v.mv_data;
+    *vlen = v.mv_size;
+    return 1;
+}
+
+int rv_store_cursor_del(struct rv_cursor *c)
+{
+    return map_err(mdb_cursor_del(c->cur, 0));
+}
+
+void rv_store_cursor_close(struct rv_cursor *c)
+{
+    if (c == NULL)
+        return;
+    mdb_cursor_close(c->cur);
+    free(c);
+}
+
+int rv_store_scan(struct rv_txn *t, const void *prefix, size_t plen, rv_store_scan_fn fn, void *ctx)
+{
+    struct rv_cursor *c = NULL;
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    int rc;
+
+    rc = rv_store_cursor_open(t, prefix, plen, &c);
+    if (rc != 0)
+        return rc;
+    for (;;) {
+        rc = rv_store_cursor_next(c, &k, &kl, &v, &vl);
+        if (rc <= 0)
+            break;
+        rc = fn(ctx, k, kl, v, vl);
+        if (rc != 0) {
+            if (rc > 0)
+                rc = 0;
+            break;
+        }
+    }
+    rv_store_cursor_close(c);
+    return rc;
+}

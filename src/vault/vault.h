@@ -1,0 +1,275 @@
+/*
+ * vault.h - the encrypted vault: sealed key hierarchy, record encryption, blind indexes,
+ * entry versions over time, and counters that answer statistics without decrypting.
+ *
+ * A vault is a directory:
+ *   <dir>/vault.hdr   magic, format version, key-derivation parameters, the root key
+ *                     wrapped (XChaCha20-Poly1305) under a passphrase (Argon2id) or key file
+ *   <dir>/store/      the store (store.h): sealed record versions, blind indexes, data keys
+ *                     wrapped by the root key, keyed secondary keys, counters
+ * Nothing on disk holds a name, address or postcode in the clear. docs/security.md describes
+ * the key hierarchy and what each index leaks.
+ *
+ * An entry version is valid over [from, to). Record ids are opaque 64-bit numbers, unique
+ * within a vault. The read functions open their own short read transaction, so they may be
+ * called from any thread; one struct rv_vault may be shared by threads for reading. Writing
+ * goes through a batch (one atomic write transaction per input file), used by one thread.
+ */
+#ifndef RV_VAULT_H
+#define RV_VAULT_H
+
+#include "core/core.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct rv_vault;
+struct rv_vault_batch;
+struct rv_store;
+
+#define RV_VAULT_FORMAT_VERSION   1
+#define RV_VAULT_DEFAULT_EXPECTED 50000000ull
+
+/* ------------------------------------------------------------------------------------------
+ * Unsealing material. Exactly one of passphrase and keyfile is set.
+ */
+struct rv_vault_secret {
+    const char *passphrase; /* borrowed; the caller wipes it */
+    size_t passphrase_len;
+    const uint8_t *keyfile; /* borrowed: exactly 32 bytes */
+};
+
+/* Reads a key file: 32 raw bytes, or 64 hex digits with an optional trailing newline.
+ * out must be 32 bytes of sodium_malloc memory. RV_EINVAL for any other content,
+ * RV_EIO if unreadable. */
+RV_NODISCARD int rv_vault_read_keyfile(const char *path, uint8_t out[32]) RV_NONNULL(1, 2);
+
+/* Creates a vault in dir (created if absent; it must not hold a vault or anything else
+ * regvault would overwrite: RV_EEXIST, and nothing is changed). expected_electors plans
+ * the blind-index width (0 = RV_VAULT_DEFAULT_EXPECTED). */
+RV_NODISCARD int rv_vault_create(const char *dir, const struct rv_vault_secret *secret,
+                                 uint64_t expected_electors) RV_NONNULL(1, 2);
+
+/* Opens and unseals a vault. RV_EKEY for a wrong passphrase or key file, RV_ECORRUPT for a
+ * damaged header, RV_EVERSION for a newer format, RV_ENOTFOUND when dir holds no vault.
+ * Nothing on disk changes when it fails. The handle is owned by the caller: free with
+ * rv_vault_close, which wipes every key. */
+RV_NODISCARD int rv_vault_open(const char *dir, const struct rv_vault_secret *secret,
+                               struct rv_vault **out) RV_NONNULL(1, 2, 3);
+void rv_vault_close(struct rv_vault *v);
+
+/* The store under the vault (borrowed until rv_vault_close), for modules that keep their
+ * own keyed records beside the vault's (their keys must start with a byte >= 0x80; the
+ * vault uses 0x00..0x7f). */
+struct rv_store *rv_vault_store(struct rv_vault *v) RV_NONNULL(1);
+/* The blind-index width in bits, fixed at creation. */
+unsigned rv_vault_index_bits(const struct rv_vault *v) RV_NONNULL(1);
+
+/* ------------------------------------------------------------------------------------------
+ * Subkeys, derived from the root key with crypto_kdf (context "regvault").
+ */
+enum rv_subkey {
+    RV_SUBKEY_IDX_SURNAME_POSTCODE = 1, /* blind index families (enum rv_index) */
+    RV_SUBKEY_IDX_INITIAL_SURNAME_OUTWARD = 2,
+    RV_SUBKEY_IDX_PHONETIC_POSTCODE = 3,
+    RV_SUBKEY_IDX_ADDRESS_POSTCODE = 4,
+    RV_SUBKEY_IDX_SURNAME = 5,
+    RV_SUBKEY_AUDIT_MAC = 16,          /* audit log: keyed hashes of personal data */
+    RV_SUBKEY_AUDIT_SIGN_SEED = 17,    /* audit log: Ed25519 checkpoint signing seed */
+    RV_SUBKEY_EXPORT_FINGERPRINT = 18, /* export: keyed choice of renderings */
+    RV_SUBKEY_CANARY = 19,             /* canary electors */
+    RV_SUBKEY_POLICY = 20,             /* policy: keyed hashes of principals' secrets */
+    /* 32..63 are the vault's own (data-key wrapping, content hashes, record MACs). */
+};
+
+/* Derives a 32-byte subkey into out, which must be caller-owned sodium_malloc memory
+ * (wipe with sodium_memzero, free with sodium_free). RV_EINVAL for an unknown id. */
+RV_NODISCARD int rv_vault_subkey(const struct rv_vault *v, enum rv_subkey id, uint8_t out[32])
+    RV_NONNULL(1, 3);
+
+/* ------------------------------------------------------------------------------------------
+ * Blind indexes: keyed BLAKE2b over a versioned encoding of normalised fields, truncated to
+ * the vault's width. A lookup returns candidate record ids (all versions, any date; a few
+ * are coincidences by design): decrypt each with rv_vault_fetch and compare.
+ */
+enum rv_index {
+    RV_IDX_SURNAME_POSTCODE = 1,        /* surname + postcode */
+    RV_IDX_INITIAL_SURNAME_OUTWARD = 2, /* forename initial + surname + outward code */
+    RV_IDX_PHONETIC_POSTCODE = 3,       /* Double Metaphone primary of surname + postcode */
+    RV_IDX_ADDRESS_POSTCODE = 4,        /* canonical first address line + postcode */
+    RV_IDX_SURNAME = 5,                 /* surname alone: entries with no postcode */
+};
+#define RV_IDX_COUNT 5
+
+/* Query fields, already normalised with core/ (the same functions ingest uses). Fields a
+ * family does not use may be NULL. */
+struct rv_index_query {
+    const char *surname;    /* rv_name_key.surname: folded, joined ("macdonald") */
+    char initial;           /* rv_name_key.initial ('j'), for the initial family */
+    const char *postcode;   /* rv_postcode.canon ("SW1A 1AA") */
+    const char *first_line; /* rv_address_key.first_line */
+};
+
+/* Computes the truncated index value of a family for the query into out (at least
+ * RV_VAULT_INDEX_MAX bytes); *outlen gets its length. RV_EINVAL when a field the family
+ * needs is missing or empty. */
+#define RV_VAULT_INDEX_MAX 8
+RV_NODISCARD int rv_vault_index_value(const struct rv_vault *v, enum rv_index family,
+                                      const struct rv_index_query *q, uint8_t *out, size_t *outlen)
+    RV_NONNULL(1, 3, 4, 5);
+
+/* Looks up candidates: writes up to cap record ids to ids (owned by caller) and the total
+ * number found to *n (which may exceed cap: call again with more room). */
+RV_NODISCARD int rv_vault_lookup(struct rv_vault *v, enum rv_index family,
+                                 const struct rv_index_query *q, uint64_t *ids, size_t cap,
+                                 size_t *n) RV_NONNULL(1, 3, 6);
+
+/* ------------------------------------------------------------------------------------------
+ * Record versions.
+ */
+struct rv_version {
+    uint64_t id;
+    rv_date from;        /* first day on the register (the edition or alteration date) */
+    rv_date to;          /* first day no longer on it; RV_DATE_FOREVER while current */
+    struct rv_elector e; /* e.area names the register area */
+};
+
+/* Fetches and decrypts a version into out (owned by caller; it holds personal data: wipe
+ * it with sodium_memzero when done). RV_ENOTFOUND for an unknown id, RV_ECORRUPT when the
+ * stored bytes fail authentication (tampered, swapped or damaged). */
+RV_NODISCARD int rv_vault_fetch(struct rv_vault *v, uint64_t id, struct rv_version *out)
+    RV_NONNULL(1, 3);
+/* The validity of a version without decrypting it. RV_ECORRUPT if its metadata fails
+ * authentication. */
+RV_NODISCARD int rv_vault_span(struct rv_vault *v, uint64_t id, rv_date *from, rv_date *to)
+    RV_NONNULL(1, 3, 4);
+/* True when from <= d < to. */
+static inline bool rv_version_valid_at(rv_date from, rv_date to, rv_date d)
+{
+    return from <= d && d < to;
+}
+/* Calls fn for every version valid at d, in record-id order, without decrypting. fn returns
+ * 0 to go on, >0 to stop, <0 to stop with that error. */
+typedef int (*rv_vault_version_fn)(void *ctx, uint64_t id, rv_date from, rv_date to);
+RV_NODISCARD int rv_vault_scan_valid(struct rv_vault *v, rv_date d, rv_vault_version_fn fn,
+                                     void *ctx) RV_NONNULL(1, 3);
+/* The current (open) version of an elector number in an area: RV_ENOTFOUND if none. */
+RV_NODISCARD int rv_vault_current(struct rv_vault *v, const char *area,
+                                  const struct rv_elector_number *num, uint64_t *id)
+    RV_NONNULL(1, 2, 3, 4);
+
+/* ------------------------------------------------------------------------------------------
+ * Statistics: one row per ingested file, kept as counters when it was ingested.
+ */
+enum rv_file_kind { RV_FILE_EDITION = 1, RV_FILE_ALTERATIONS = 2 };
+
+/* Marker counters: the ten known markers in RV_MARK_* bit order, then "other". */
+#define RV_STAT_MARKERS 11
+struct rv_file_stats {
+    char area[16];
+    enum rv_file_kind kind;
+    rv_date date;                      /* edition date, or the alterations' label date */
+    uint32_t seq;                      /* ingest order within the vault */
+    uint64_t rows;                     /* data rows read */
+    uint64_t stored;                   /* new versions stored */
+    uint64_t unchanged;                /* rows identical to the version already in force */
+    uint64_t closed;                   /* versions ended (left the register or replaced) */
+    uint64_t anonymous;                /* anonymous entries: counted, never stored */
+    uint64_t invalid;                  /* rows refused (tolerated under --max-errors) */
+    uint64_t on_register;              /* entries in force in the area after this file */
+    uint64_t markers[RV_STAT_MARKERS]; /* of those in force, entries carrying each marker */
+    uint64_t attainers;                /* of those in force, attainers */
+    uint64_t optout;                   /* of those in force, opted out of the open register */
+    uint8_t file_hash[32];             /* keyed hash of the file's bytes */
+};
+
+/* Calls fn for each ingested file, by area then ingest order. The struct is borrowed for
+ * the call. */
+typedef int (*rv_vault_stats_fn)(void *ctx, const struct rv_file_stats *st);
+RV_NODISCARD int rv_vault_stats(struct rv_vault *v, rv_vault_stats_fn fn, void *ctx)
+    RV_NONNULL(1, 2);
+
+/* Looks up a file by its keyed content hash: 0 and *st filled when it was ingested
+ * before, RV_ENOTFOUND otherwise. */
+RV_NODISCARD int rv_vault_file_seen(struct rv_vault *v, const uint8_t hash[32],
+                                    struct rv_file_stats *st) RV_NONNULL(1, 2, 3);
+/* The keyed hash ingest records for a file's bytes: init, update over every byte, final. */
+struct rv_vault_filehash {
+    uint8_t state[384] __attribute__((aligned(64)));
+};
+RV_NODISCARD int rv_vault_filehash_init(const struct rv_vault *v, struct rv_vault_filehash *h)
+    RV_NONNULL(1, 2);
+void rv_vault_filehash_update(struct rv_vault_filehash *h, const void *buf, size_t len);
+void rv_vault_filehash_final(struct rv_vault_filehash *h, uint8_t out[32]);
+
+/* ------------------------------------------------------------------------------------------
+ * Writing. A row is first prepared (pure computation with the vault's keys: safe on any
+ * thread, in parallel), then applied inside a batch, in file order, by the batch's thread.
+ */
+struct rv_prepared {
+    struct rv_elector e; /* the entry (personal data: the batch wipes what it uses) */
+    uint8_t numkey[16];  /* keyed hash of area + elector number */
+    uint8_t chash[16];   /* keyed hash of the entry's content */
+    uint8_t idx[RV_IDX_COUNT][RV_VAULT_INDEX_MAX]; /* index values; */
+    uint8_t idx_present;                           /* bit (family - 1) set when computed */
+    uint32_t sealed_bucket; /* bucket the payload below is sealed for, or 0 */
+    uint64_t sealed_id;     /* record id it is sealed for */
+    rv_date sealed_from;    /* from date it is sealed for */
+    size_t sealed_len;      /* bytes of sealed[] in use (nonce + ciphertext + tag) */
+    uint8_t sealed[24 + RV_ELECTOR_WIRE_MAX + 16];
+};
+
+/* Prepares an entry (copied into out). When seal_bucket is non-zero, also seals it for
+ * record id seal_id in that bucket from date seal_from (a batch hands these out with
+ * rv_vault_batch_presealing); otherwise the batch seals it when applying. RV_EINVAL for an
+ * entry without area or elector number. */
+RV_NODISCARD int rv_vault_prepare(const struct rv_vault *v, const struct rv_elector *e,
+                                  const uint8_t *seal_key, uint32_t seal_bucket, uint64_t seal_id,
+                                  rv_date seal_from, struct rv_prepared *out) RV_NONNULL(1, 2, 7);
+
+/* Begins the atomic batch for one input file of one area. kind and date label the file in
+ * statistics; for an edition, date is the edition date and every row is valid from it.
+ * RV_EINVAL when date is earlier than the latest date already applied in the area
+ * (editions and alterations go in date order). Owned by the caller: end it with
+ * rv_vault_batch_commit or rv_vault_batch_abort. One batch at a time per vault. */
+RV_NODISCARD int rv_vault_batch_begin(struct rv_vault *v, const char *area, enum rv_file_kind kind,
+                                      rv_date date, const uint8_t file_hash[32],
+                                      struct rv_vault_batch **out) RV_NONNULL(1, 2, 5, 6);
+/* For workers that seal while preparing: the data key (borrowed until the batch ends) and
+ * bucket for the batch's date, and a range of n fresh record ids starting at *first_id.
+ * Ids a worker does not use are simply never stored. */
+RV_NODISCARD int rv_vault_batch_presealing(struct rv_vault_batch *b, uint64_t n,
+                                           const uint8_t **key, uint32_t *bucket,
+                                           uint64_t *first_id) RV_NONNULL(1, 3, 4, 5);
+
+/* Outcome of applying one row. */
+enum rv_apply {
+    RV_APPLIED_NEW = 1,   /* a new entry, or a new version of a changed one */
+    RV_APPLIED_SAME,      /* identical to the version in force: nothing stored */
+    RV_APPLIED_CLOSED,    /* a deletion ended the version in force */
+    RV_APPLIED_DUPLICATE, /* the elector number already appeared in this file: refused */
+    RV_APPLIED_MISSING,   /* a deletion for an elector number not on the register: refused */
+    RV_APPLIED_EARLY,     /* an effective date before the version in force began: refused */
+};
+/* An edition row: new, changed or unchanged against the versions in force in the area. */
+RV_NODISCARD int rv_vault_batch_edition_row(struct rv_vault_batch *b, struct rv_prepared *p,
+                                            enum rv_apply *out) RV_NONNULL(1, 2, 3);
+/* An alteration row: create or change (upsert) from date `from`, or, when del is true,
+ * end the version in force at `from`. */
+RV_NODISCARD int rv_vault_batch_alteration_row(struct rv_vault_batch *b, struct rv_prepared *p,
+                                               bool del, rv_date from, enum rv_apply *out)
+    RV_NONNULL(1, 2, 5);
+/* Counts rows that were read but not applied (anonymous entries, invalid rows), and the
+ * total rows read, for the file's statistics. */
+void rv_vault_batch_count(struct rv_vault_batch *b, uint64_t rows, uint64_t anonymous,
+                          uint64_t invalid) RV_NONNULL(1);
+/* Ends the batch: for an edition, versions in force that the file did not contain are
+ * closed at the edition date; then counters are written and the transaction committed
+ * durably. The batch is freed whatever the outcome; *st (optional) gets the file's
+ * statistics. RV_ETOOBIG when the store filled up: nothing was stored. */
+RV_NODISCARD int rv_vault_batch_commit(struct rv_vault_batch *b, struct rv_file_stats *st)
+    RV_NONNULL(1);
+void rv_vault_batch_abort(struct rv_vault_batch *b);
+
+#endif /* RV_VAULT_H */
