@@ -60,8 +60,8 @@ RV_NODISCARD int rv_vault_open(const char *dir, const struct rv_vault_secret *se
 void rv_vault_close(struct rv_vault *v);
 
 /* The store under the vault (borrowed until rv_vault_close), for modules that keep their
- * own keyed records beside the vault's (their keys must start with a byte >= 0x80; the
- * vault uses 0x00..0x7f). */
+ * own keyed records beside the vault's (their keys must start with a byte in 0x80..0xfe;
+ * the vault uses 0x00..0x7f and 0xff). */
 struct rv_store *rv_vault_store(struct rv_vault *v) RV_NONNULL(1);
 /* The blind-index width in bits, fixed at creation. */
 unsigned rv_vault_index_bits(const struct rv_vault *v) RV_NONNULL(1);

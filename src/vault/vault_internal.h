@@ -1,0 +1,121 @@
+/*
+ * vault_internal.h - what the vault's own .c files share: the handle's layout, the key
+ * space in the store, and small byte-order helpers. Not for use outside src/vault/.
+ *
+ * Key space (first byte; the vault owns 0x00..0x7f and 0xff):
+ *   'B' area[16] year(u16 BE)            -> bucket id (u32 LE)
+ *   'K' bucket(u32 BE)                   -> wrapped data key: nonce[24] ct[32] tag[16]
+ *   'N' name                             -> counter (u64 LE): "rec", "bkt", "seq"
+ *   0xff id(u64 BE)                      -> record version (see vault_records.c); last in
+ *                                           the key space so that new records append
+ *   'I' family(u8) value[w] id(u64 BE)   -> empty: blind-index entry
+ *   'O' area[16] numkey[16]              -> version in force for a keyed elector number
+ *   'A' area[16]                         -> area state: latest date and counters
+ *   'S' area[16] seq(u32 BE)             -> statistics of one ingested file
+ *   'F' filehash[32]                     -> area[16] seq(u32 LE): files already ingested
+ */
+#ifndef RV_VAULT_INTERNAL_H
+#define RV_VAULT_INTERNAL_H
+
+#include "store/store.h"
+#include "vault/vault.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <string.h>
+
+/* The vault's private subkey ids (crypto_kdf subkey numbers). */
+enum {
+    RV_SUBKEY_WRAP = 32,     /* wraps data keys */
+    RV_SUBKEY_CONTENT = 33,  /* content hashes of entries */
+    RV_SUBKEY_NUMBER = 34,   /* keyed elector numbers */
+    RV_SUBKEY_RECMAC = 35,   /* MACs over record metadata */
+    RV_SUBKEY_FILEHASH = 36, /* keyed hashes of ingested files */
+};
+
+#define RV_AREA_LEN   16
+#define RV_KEYCACHE   256
+#define RV_REC_PREFIX 0xff
+
+struct rv_vault {
+    struct rv_store *store;
+    uint8_t vault_id[16];
+    unsigned index_bits;
+    /* All in one sodium_malloc block, wiped on close. */
+    struct rv_vault_keys {
+        uint8_t root[32];
+        uint8_t idx[RV_IDX_COUNT][32];
+        uint8_t wrap[32];
+        uint8_t content[32];
+        uint8_t number[32];
+        uint8_t recmac[32];
+        uint8_t filehash[32];
+        uint8_t cache[RV_KEYCACHE][32]; /* unwrapped data keys */
+    } * k;
+    uint32_t cache_bucket[RV_KEYCACHE]; /* 0 = empty slot */
+    pthread_mutex_t cache_lock;
+};
+
+static inline void rv_put_u16be(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+static inline void rv_put_u32be(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+static inline void rv_put_u64be(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+static inline uint32_t rv_get_u32be(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint64_t rv_get_u64be(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+static inline void rv_put_u32le(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void rv_put_u64le(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint32_t rv_get_u32le(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t rv_get_u64le(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Area code to its fixed 16-byte key form; RV_EINVAL unless 1..15 of [A-Za-z0-9_-]. */
+int rv_vault_area_key(const char *area, uint8_t out[RV_AREA_LEN]);
+
+/* The data key of a bucket, unwrapped (and cached) into out (caller's sodium memory). */
+int rv_vault_data_key(struct rv_vault *v, struct rv_txn *t, uint32_t bucket, uint8_t out[32]);
+
+/* Creates a bucket's data key (random) and stores it wrapped by the root key's wrapping
+ * subkey. */
+int rv_vault_new_data_key(struct rv_vault *v, struct rv_txn *t, uint32_t bucket);
+
+/* Reads a u64 counter ('N' name), 0 when absent. */
+int rv_vault_counter_get(struct rv_txn *t, const char *name, uint64_t *out);
+int rv_vault_counter_put(struct rv_txn *t, const char *name, uint64_t val);
+
+#endif /* RV_VAULT_INTERNAL_H */

@@ -1,0 +1,1154 @@
+/*
+ * vault_records.c - sealed record versions, blind indexes, versions over time, and the
+ * counters behind statistics.
+ *
+ * A record version is stored under 0xff || id (u64 BE) as:
+ *      0  format (u8) = 1
+ *      1  flags (u8) = 0
+ *      2  bucket (u32 LE): whose data key sealed it
+ *      6  from (i32 LE)
+ *     10  to (i32 LE): RV_DATE_FOREVER while in force
+ *     14  MAC[16]: keyed BLAKE2b over "rvrm" || id || bytes 0..13
+ *     30  nonce[24]
+ *     54  XChaCha20-Poly1305 of the rv_elector wire form, additional data
+ *         "rvrc" || vault id || id || bucket || from
+ * The AEAD binds the ciphertext to its record id and bucket, so moving or swapping
+ * ciphertexts fails; the MAC covers the metadata, including `to`, which changes when a
+ * version is closed and so cannot sit inside the AEAD's additional data.
+ *
+ * Blind-index input is "\x01" (encoding version) || family || (u8 length || bytes) for each
+ * field, hashed with the family's subkey and truncated to the vault's width.
+ */
+#include "vault/vault_internal.h"
+
+#include <stdlib.h>
+
+#define REC_HDR   54
+#define REC_MACED 14
+#define OPEN_LEN  35
+#define AREA_LEN  (4 + 14 * 8)
+#define STATS_LEN (16 + 1 + 4 + 4 + 20 * 8 + 32)
+
+/* ---------------------------------------------------------------------------------------
+ * Blind indexes.
+ */
+
+static size_t add_field(uint8_t *buf, size_t pos, size_t cap, const char *s, size_t n)
+{
+    if (pos == SIZE_MAX || n > 255 || pos + 1 + n > cap)
+        return SIZE_MAX;
+    buf[pos] = (uint8_t)n;
+    memcpy(buf + pos + 1, s, n);
+    return pos + 1 + n;
+}
+
+/* "SW1A 1AA" -> "SW1A1AA" and outward "SW1A". */
+static int split_postcode(const char *pc, char compact[9], char outward[9])
+{
+    size_t n = 0, o = 0;
+    bool in_out = true;
+
+    if (pc == NULL || pc[0] == '\0')
+        return RV_EINVAL;
+    for (const char *s = pc; *s != '\0'; s++) {
+        if (*s == ' ') {
+            in_out = false;
+            continue;
+        }
+        if (n >= 8)
+            return RV_EINVAL;
+        compact[n++] = *s;
+        if (in_out)
+            outward[o++] = *s;
+    }
+    compact[n] = '\0';
+    outward[o] = '\0';
+    return 0;
+}
+
+static int index_value(const struct rv_vault *v, enum rv_index family,
+                       const struct rv_index_query *q, uint8_t *out, size_t *outlen)
+{
+    uint8_t in[600], full[16];
+    char compact[9], outward[9], prim[RV_PHONETIC_MAX], alt[RV_PHONETIC_MAX];
+    size_t pos = 2, nbytes;
+    bool need_pc = family != RV_IDX_SURNAME;
+    const char *s = q->surname;
+
+    if (family < 1 || family > RV_IDX_COUNT)
+        return RV_EINVAL;
+    if (need_pc && split_postcode(q->postcode, compact, outward) != 0)
+        return RV_EINVAL;
+    in[0] = 1;
+    in[1] = (uint8_t)family;
+    switch (family) {
+    case RV_IDX_SURNAME_POSTCODE:
+    case RV_IDX_SURNAME:
+        if (s == NULL || s[0] == '\0')
+            return RV_EINVAL;
+        pos = add_field(in, pos, sizeof(in), s, strlen(s));
+        if (family == RV_IDX_SURNAME_POSTCODE)
+            pos = add_field(in, pos, sizeof(in), compact, strlen(compact));
+        break;
+    case RV_IDX_INITIAL_SURNAME_OUTWARD:
+        if (s == NULL || s[0] == '\0' || q->initial == 0)
+            return RV_EINVAL;
+        pos = add_field(in, pos, sizeof(in), &q->initial, 1);
+        pos = add_field(in, pos, sizeof(in), s, strlen(s));
+        pos = add_field(in, pos, sizeof(in), outward, strlen(outward));
+        break;
+    case RV_IDX_PHONETIC_POSTCODE:
+        if (s == NULL || s[0] == '\0')
+            return RV_EINVAL;
+        rv_double_metaphone(s, prim, alt);
+        if (prim[0] == '\0')
+            return RV_EINVAL;
+        pos = add_field(in, pos, sizeof(in), prim, strlen(prim));
+        pos = add_field(in, pos, sizeof(in), compact, strlen(compact));
+        break;
+    case RV_IDX_ADDRESS_POSTCODE:
+        if (q->first_line == NULL || q->first_line[0] == '\0')
+            return RV_EINVAL;
+        pos = add_field(in, pos, sizeof(in), q->first_line, strlen(q->first_line));
+        pos = add_field(in, pos, sizeof(in), compact, strlen(compact));
+        break;
+    }
+    if (pos == SIZE_MAX)
+        return RV_EINVAL;
+    crypto_generichash(full, sizeof(full), in, pos, v->k->idx[family - 1], 32);
+    nbytes = (v->index_bits + 7) / 8;
+    memcpy(out, full, nbytes);
+    if (v->index_bits % 8 != 0)
+        out[nbytes - 1] &= (uint8_t)(0xff << (8 - v->index_bits % 8));
+    *outlen = nbytes;
+    sodium_memzero(in, sizeof(in));
+    sodium_memzero(full, sizeof(full));
+    return 0;
+}
+
+int rv_vault_index_value(const struct rv_vault *v, enum rv_index family,
+                         const struct rv_index_query *q, uint8_t *out, size_t *outlen)
+{
+    return index_value(v, family, q, out, outlen);
+}
+
+struct collect {
+    uint64_t *ids;
+    size_t cap, n;
+};
+
+static int collect_id(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+    struct collect *c = ctx;
+
+    (void)val;
+    (void)vlen;
+    if (klen < 8)
+        return RV_ECORRUPT;
+    if (c->n < c->cap)
+        c->ids[c->n] = rv_get_u64be(key + klen - 8);
+    c->n++;
+    return 0;
+}
+
+int rv_vault_lookup(struct rv_vault *v, enum rv_index family, const struct rv_index_query *q,
+                    uint64_t *ids, size_t cap, size_t *n)
+{
+    uint8_t prefix[2 + RV_VAULT_INDEX_MAX];
+    size_t len;
+    struct collect c = {ids, ids != NULL ? cap : 0, 0};
+    struct rv_txn *t = NULL;
+    int rc;
+
+    *n = 0;
+    rc = index_value(v, family, q, prefix + 2, &len);
+    if (rc != 0)
+        return rc;
+    prefix[0] = 'I';
+    prefix[1] = (uint8_t)family;
+    rc = rv_store_begin(v->store, false, &t);
+    if (rc != 0)
+        return rc;
+    rc = rv_store_scan(t, prefix, 2 + len, collect_id, &c);
+    rv_store_abort(t);
+    *n = c.n;
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Sealing and reading records.
+ */
+
+static void rec_key(uint64_t id, uint8_t key[9])
+{
+    key[0] = RV_REC_PREFIX;
+    rv_put_u64be(key + 1, id);
+}
+
+static void rec_mac(const struct rv_vault *v, uint64_t id, const uint8_t *rec, uint8_t mac[16])
+{
+    uint8_t in[4 + 8 + REC_MACED];
+
+    memcpy(in, "rvrm", 4);
+    rv_put_u64be(in + 4, id);
+    memcpy(in + 12, rec, REC_MACED);
+    crypto_generichash(mac, 16, in, sizeof(in), v->k->recmac, 32);
+}
+
+static void rec_ad(const struct rv_vault *v, uint64_t id, uint32_t bucket, rv_date from,
+                   uint8_t ad[36])
+{
+    memcpy(ad, "rvrc", 4);
+    memcpy(ad + 4, v->vault_id, 16);
+    rv_put_u64be(ad + 20, id);
+    rv_put_u32le(ad + 28, bucket);
+    rv_put_u32le(ad + 32, (uint32_t)from);
+}
+
+/* Seals wire bytes into nonce || ciphertext || tag. */
+static void seal(const struct rv_vault *v, const uint8_t *dk, uint64_t id, uint32_t bucket,
+                 rv_date from, const uint8_t *wire, size_t wlen, uint8_t *out, size_t *outlen)
+{
+    uint8_t ad[36];
+    unsigned long long clen;
+
+    rec_ad(v, id, bucket, from, ad);
+    randombytes_buf(out, 24);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(out + 24, &clen, wire, wlen, ad, sizeof(ad), NULL,
+                                               out, dk);
+    *outlen = 24 + (size_t)clen;
+}
+
+/* Checks a stored record's format and MAC; fills bucket/from/to. */
+static int rec_check(const struct rv_vault *v, uint64_t id, const uint8_t *val, size_t vlen,
+                     uint32_t *bucket, rv_date *from, rv_date *to)
+{
+    uint8_t mac[16];
+
+    if (vlen < REC_HDR + 16 || val[0] != 1 || val[1] != 0)
+        return RV_ECORRUPT;
+    rec_mac(v, id, val, mac);
+    if (crypto_verify_16(mac, val + REC_MACED) != 0)
+        return RV_ECORRUPT;
+    *bucket = rv_get_u32le(val + 2);
+    *from = (rv_date)rv_get_u32le(val + 6);
+    *to = (rv_date)rv_get_u32le(val + 10);
+    return 0;
+}
+
+int rv_vault_span(struct rv_vault *v, uint64_t id, rv_date *from, rv_date *to)
+{
+    uint8_t key[9];
+    const void *val;
+    size_t vlen;
+    uint32_t bucket;
+    struct rv_txn *t = NULL;
+    int rc;
+
+    rec_key(id, key);
+    rc = rv_store_begin(v->store, false, &t);
+    if (rc != 0)
+        return rc;
+    rc = rv_store_get(t, key, sizeof(key), &val, &vlen);
+    if (rc == 0)
+        rc = rec_check(v, id, val, vlen, &bucket, from, to);
+    rv_store_abort(t);
+    return rc;
+}
+
+int rv_vault_fetch(struct rv_vault *v, uint64_t id, struct rv_version *out)
+{
+    uint8_t key[9], ad[36];
+    uint8_t *buf = NULL; /* data key[32] then plaintext */
+    const uint8_t *val;
+    const void *vp;
+    size_t vlen;
+    unsigned long long plen;
+    uint32_t bucket;
+    rv_date from, to;
+    struct rv_txn *t = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    buf = sodium_malloc(32 + RV_ELECTOR_WIRE_MAX);
+    if (buf == NULL)
+        return RV_ENOMEM;
+    rec_key(id, key);
+    rc = rv_store_begin(v->store, false, &t);
+    if (rc != 0)
+        goto out;
+    rc = rv_store_get(t, key, sizeof(key), &vp, &vlen);
+    if (rc != 0)
+        goto out;
+    val = vp;
+    rc = rec_check(v, id, val, vlen, &bucket, &from, &to);
+    if (rc != 0)
+        goto out;
+    if (vlen - REC_HDR - 16 > RV_ELECTOR_WIRE_MAX) {
+        rc = RV_ECORRUPT;
+        goto out;
+    }
+    rc = rv_vault_data_key(v, t, bucket, buf);
+    if (rc != 0)
+        goto out;
+    rec_ad(v, id, bucket, from, ad);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(buf + 32, &plen, NULL, val + REC_HDR,
+                                                   vlen - REC_HDR, ad, sizeof(ad), val + 30,
+                                                   buf) != 0) {
+        rc = RV_ECORRUPT;
+        goto out;
+    }
+    rc = rv_elector_decode(buf + 32, (size_t)plen, &out->e);
+    if (rc != 0) {
+        rc = RV_ECORRUPT;
+        goto out;
+    }
+    out->id = id;
+    out->from = from;
+    out->to = to;
+out:
+    rv_store_abort(t);
+    sodium_memzero(buf, 32 + RV_ELECTOR_WIRE_MAX);
+    sodium_free(buf);
+    if (rc != 0)
+        sodium_memzero(out, sizeof(*out));
+    return rc;
+}
+
+struct scan_valid {
+    struct rv_vault *v;
+    rv_date d;
+    rv_vault_version_fn fn;
+    void *ctx;
+};
+
+static int scan_valid_one(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+                          size_t vlen)
+{
+    struct scan_valid *s = ctx;
+    uint32_t bucket;
+    rv_date from, to;
+    uint64_t id;
+    int rc;
+
+    if (klen != 9)
+        return RV_ECORRUPT;
+    id = rv_get_u64be(key + 1);
+    rc = rec_check(s->v, id, val, vlen, &bucket, &from, &to);
+    if (rc != 0)
+        return rc;
+    if (!rv_version_valid_at(from, to, s->d))
+        return 0;
+    return s->fn(s->ctx, id, from, to);
+}
+
+int rv_vault_scan_valid(struct rv_vault *v, rv_date d, rv_vault_version_fn fn, void *ctx)
+{
+    struct scan_valid s = {v, d, fn, ctx};
+    uint8_t prefix = RV_REC_PREFIX;
+    struct rv_txn *t = NULL;
+    int rc;
+
+    rc = rv_store_begin(v->store, false, &t);
+    if (rc != 0)
+        return rc;
+    rc = rv_store_scan(t, &prefix, 1, scan_valid_one, &s);
+    rv_store_abort(t);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Preparing entries.
+ */
+
+static int number_key(const struct rv_vault *v, const char *area,
+                      const struct rv_elector_number *num, uint8_t out[16])
+{
+    uint8_t in[4 + RV_AREA_LEN + 64];
+    char buf[64];
+    size_t n;
+    int rc;
+
+    rc = rv_vault_area_key(area, in + 4);
+    if (rc != 0)
+        return rc;
+    rv_elector_number_format(num, buf, sizeof(buf));
+    n = strnlen(buf, sizeof(buf));
+    if (n == 0)
+        return RV_EINVAL;
+    memcpy(in, "rvn1", 4);
+    memcpy(in + 4 + RV_AREA_LEN, buf, n);
+    crypto_generichash(out, 16, in, 4 + RV_AREA_LEN + n, v->k->number, 32);
+    return 0;
+}
+
+int rv_vault_prepare(const struct rv_vault *v, const struct rv_elector *e, const uint8_t *seal_key,
+                     uint32_t seal_bucket, uint64_t seal_id, rv_date seal_from,
+                     struct rv_prepared *out)
+{
+    uint8_t wire[RV_ELECTOR_WIRE_MAX];
+    struct rv_name_key nk;
+    struct rv_address_key ak;
+    struct rv_index_query q;
+    const char *lines[RV_ADDR_LINES];
+    size_t len;
+    long wlen;
+    int rc;
+
+    out->idx_present = 0;
+    out->sealed_bucket = 0;
+    out->sealed_len = 0;
+    if (&out->e != e)
+        memcpy(&out->e, e, sizeof(*e));
+    rc = number_key(v, e->area, &e->number, out->numkey);
+    if (rc != 0)
+        return rc;
+    wlen = rv_elector_encode(e, wire, sizeof(wire));
+    if (wlen < 0)
+        return (int)wlen;
+    crypto_generichash(out->chash, 16, wire, (size_t)wlen, v->k->content, 32);
+
+    memset(&q, 0, sizeof(q));
+    if (rv_name_key(&e->name, &nk) == 0) {
+        q.surname = nk.surname;
+        q.initial = nk.initial;
+    }
+    if (e->postcode.canon[0] != '\0')
+        q.postcode = e->postcode.canon;
+    for (int i = 0; i < RV_ADDR_LINES; i++)
+        lines[i] = e->address[i];
+    if (q.postcode != NULL && rv_address_key(lines, RV_ADDR_LINES, &ak) == 0)
+        q.first_line = ak.first_line;
+    for (int f = 1; f <= RV_IDX_COUNT; f++) {
+        if (f == RV_IDX_SURNAME && q.postcode != NULL)
+            continue; /* surname alone only for entries with no postcode */
+        if (index_value(v, (enum rv_index)f, &q, out->idx[f - 1], &len) == 0)
+            out->idx_present |= (uint8_t)(1u << (f - 1));
+    }
+    if (seal_key != NULL && seal_bucket != 0) {
+        seal(v, seal_key, seal_id, seal_bucket, seal_from, wire, (size_t)wlen, out->sealed,
+             &out->sealed_len);
+        out->sealed_bucket = seal_bucket;
+        out->sealed_id = seal_id;
+        out->sealed_from = seal_from;
+    }
+    sodium_memzero(wire, sizeof(wire));
+    sodium_memzero(&nk, sizeof(nk));
+    sodium_memzero(&ak, sizeof(ak));
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Batches.
+ */
+
+struct area_state {
+    rv_date last;
+    uint64_t on_register, markers[RV_STAT_MARKERS], attainers, optout;
+};
+
+struct bucket_slot {
+    int year;
+    uint32_t bucket;
+};
+
+struct rv_vault_batch {
+    struct rv_vault *v;
+    struct rv_txn *t;
+    uint8_t area[RV_AREA_LEN];
+    struct area_state as;
+    struct rv_file_stats fs;
+    uint64_t next_id, first_new_id, max_appended;
+    uint32_t pre_bucket;
+    uint8_t *keys; /* sodium: [0] pre-seal data key, [1] scratch data key */
+    struct bucket_slot buckets[8];
+    size_t nbuckets;
+    int err; /* sticky */
+};
+
+/* The open-version entry ('O'). */
+struct open_entry {
+    uint64_t id;
+    uint8_t chash[16];
+    uint32_t seen;
+    uint16_t markers;
+    uint8_t flags; /* 1 attainer, 2 opt-out, 4 other markers */
+    rv_date from;
+};
+
+static void open_encode(const struct open_entry *o, uint8_t buf[OPEN_LEN])
+{
+    rv_put_u64le(buf, o->id);
+    memcpy(buf + 8, o->chash, 16);
+    rv_put_u32le(buf + 24, o->seen);
+    buf[28] = (uint8_t)o->markers;
+    buf[29] = (uint8_t)(o->markers >> 8);
+    buf[30] = o->flags;
+    rv_put_u32le(buf + 31, (uint32_t)o->from);
+}
+
+static int open_decode(const uint8_t *buf, size_t len, struct open_entry *o)
+{
+    if (len != OPEN_LEN)
+        return RV_ECORRUPT;
+    o->id = rv_get_u64le(buf);
+    memcpy(o->chash, buf + 8, 16);
+    o->seen = rv_get_u32le(buf + 24);
+    o->markers = (uint16_t)(buf[28] | buf[29] << 8);
+    o->flags = buf[30];
+    o->from = (rv_date)rv_get_u32le(buf + 31);
+    return 0;
+}
+
+static void area_decode(const uint8_t *p, struct area_state *a)
+{
+    a->last = (rv_date)rv_get_u32le(p);
+    p += 4;
+    a->on_register = rv_get_u64le(p);
+    for (int i = 0; i < RV_STAT_MARKERS; i++)
+        a->markers[i] = rv_get_u64le(p + 8 + 8 * i);
+    a->attainers = rv_get_u64le(p + 8 + 8 * RV_STAT_MARKERS);
+    a->optout = rv_get_u64le(p + 16 + 8 * RV_STAT_MARKERS);
+}
+
+static void area_encode(const struct area_state *a, uint8_t *p)
+{
+    rv_put_u32le(p, (uint32_t)a->last);
+    p += 4;
+    rv_put_u64le(p, a->on_register);
+    for (int i = 0; i < RV_STAT_MARKERS; i++)
+        rv_put_u64le(p + 8 + 8 * i, a->markers[i]);
+    rv_put_u64le(p + 8 + 8 * RV_STAT_MARKERS, a->attainers);
+    rv_put_u64le(p + 16 + 8 * RV_STAT_MARKERS, a->optout);
+}
+
+static void stats_encode(const struct rv_file_stats *s, uint8_t *p)
+{
+    const uint64_t *f[] = {&s->rows,      &s->stored,  &s->unchanged,  &s->closed,
+                           &s->anonymous, &s->invalid, &s->on_register};
+    size_t o = 25;
+
+    memcpy(p, s->area, 16);
+    p[16] = (uint8_t)s->kind;
+    rv_put_u32le(p + 17, (uint32_t)s->date);
+    rv_put_u32le(p + 21, s->seq);
+    for (size_t i = 0; i < 7; i++, o += 8)
+        rv_put_u64le(p + o, *f[i]);
+    for (int i = 0; i < RV_STAT_MARKERS; i++, o += 8)
+        rv_put_u64le(p + o, s->markers[i]);
+    rv_put_u64le(p + o, s->attainers);
+    rv_put_u64le(p + o + 8, s->optout);
+    memcpy(p + o + 16, s->file_hash, 32);
+}
+
+static int stats_decode(const uint8_t *p, size_t len, struct rv_file_stats *s)
+{
+    uint64_t *f[] = {&s->rows,      &s->stored,  &s->unchanged,  &s->closed,
+                     &s->anonymous, &s->invalid, &s->on_register};
+    size_t o = 25;
+
+    if (len != STATS_LEN || p[15] != 0)
+        return RV_ECORRUPT;
+    memset(s, 0, sizeof(*s));
+    memcpy(s->area, p, 16);
+    s->kind = (enum rv_file_kind)p[16];
+    s->date = (rv_date)rv_get_u32le(p + 17);
+    s->seq = rv_get_u32le(p + 21);
+    for (size_t i = 0; i < 7; i++, o += 8)
+        *f[i] = rv_get_u64le(p + o);
+    for (int i = 0; i < RV_STAT_MARKERS; i++, o += 8)
+        s->markers[i] = rv_get_u64le(p + o);
+    s->attainers = rv_get_u64le(p + o);
+    s->optout = rv_get_u64le(p + o + 8);
+    memcpy(s->file_hash, p + o + 16, 32);
+    return 0;
+}
+
+struct stats_ctx {
+    rv_vault_stats_fn fn;
+    void *ctx;
+};
+
+static int stats_one(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+    struct stats_ctx *c = ctx;
+    struct rv_file_stats s;
+    int rc;
+
+    (void)key;
+    (void)klen;
+    rc = stats_decode(val, vlen, &s);
+    if (rc != 0)
+        return rc;
+    return c->fn(c->ctx, &s);
+}
+
+int rv_vault_stats(struct rv_vault *v, rv_vault_stats_fn fn, void *ctx)
+{
+    struct stats_ctx c = {fn, ctx};
+    struct rv_txn *t = NULL;
+    int rc;
+
+    rc = rv_store_begin(v->store, false, &t);
+    if (rc != 0)
+        return rc;
+    rc = rv_store_scan(t, "S", 1, stats_one, &c);
+    rv_store_abort(t);
+    return rc;
+}
+
+static int file_seen_txn(struct rv_txn *t, const uint8_t hash[32], struct rv_file_stats *st)
+{
+    uint8_t key[33], skey[1 + RV_AREA_LEN + 4];
+    const void *val;
+    size_t vlen;
+    int rc;
+
+    key[0] = 'F';
+    memcpy(key + 1, hash, 32);
+    rc = rv_store_get(t, key, sizeof(key), &val, &vlen);
+    if (rc != 0)
+        return rc;
+    if (vlen != RV_AREA_LEN + 4)
+        return RV_ECORRUPT;
+    skey[0] = 'S';
+    memcpy(skey + 1, val, RV_AREA_LEN);
+    rv_put_u32be(skey + 1 + RV_AREA_LEN, rv_get_u32le((const uint8_t *)val + RV_AREA_LEN));
+    rc = rv_store_get(t, skey, sizeof(skey), &val, &vlen);
+    if (rc == RV_ENOTFOUND)
+        return RV_ECORRUPT;
+    if (rc != 0)
+        return rc;
+    return stats_decode(val, vlen, st);
+}
+
+int rv_vault_file_seen(struct rv_vault *v, const uint8_t hash[32], struct rv_file_stats *st)
+{
+    struct rv_txn *t = NULL;
+    int rc;
+
+    rc = rv_store_begin(v->store, false, &t);
+    if (rc != 0)
+        return rc;
+    rc = file_seen_txn(t, hash, st);
+    rv_store_abort(t);
+    return rc;
+}
+
+int rv_vault_current(struct rv_vault *v, const char *area, const struct rv_elector_number *num,
+                     uint64_t *id)
+{
+    uint8_t key[1 + RV_AREA_LEN + 16];
+    const void *val;
+    size_t vlen;
+    struct open_entry o;
+    struct rv_txn *t = NULL;
+    int rc;
+
+    key[0] = 'O';
+    rc = rv_vault_area_key(area, key + 1);
+    if (rc == 0)
+        rc = number_key(v, area, num, key + 1 + RV_AREA_LEN);
+    if (rc != 0)
+        return rc;
+    rc = rv_store_begin(v->store, false, &t);
+    if (rc != 0)
+        return rc;
+    rc = rv_store_get(t, key, sizeof(key), &val, &vlen);
+    if (rc == 0)
+        rc = open_decode(val, vlen, &o);
+    if (rc == 0)
+        *id = o.id;
+    rv_store_abort(t);
+    return rc;
+}
+
+static int year_of(rv_date d)
+{
+    int y, m, dd;
+
+    rv_date_to_ymd(d, &y, &m, &dd);
+    return y;
+}
+
+/* The bucket (area x year of `from`), created with a fresh data key when new. */
+static int bucket_for(struct rv_vault_batch *b, rv_date from, uint32_t *out)
+{
+    uint8_t key[1 + RV_AREA_LEN + 2], val[4];
+    const void *vp;
+    size_t vlen;
+    uint64_t n;
+    int year = year_of(from), rc;
+
+    for (size_t i = 0; i < b->nbuckets; i++)
+        if (b->buckets[i].year == year) {
+            *out = b->buckets[i].bucket;
+            return 0;
+        }
+    if (year < 0 || year > 65535)
+        return RV_EINVAL;
+    key[0] = 'B';
+    memcpy(key + 1, b->area, RV_AREA_LEN);
+    rv_put_u16be(key + 1 + RV_AREA_LEN, (uint16_t)year);
+    rc = rv_store_get(b->t, key, sizeof(key), &vp, &vlen);
+    if (rc == 0) {
+        if (vlen != 4)
+            return RV_ECORRUPT;
+        *out = rv_get_u32le(vp);
+    } else if (rc == RV_ENOTFOUND) {
+        rc = rv_vault_counter_get(b->t, "bkt", &n);
+        if (rc != 0)
+            return rc;
+        if (n >= UINT32_MAX - 1)
+            return RV_ETOOBIG;
+        *out = (uint32_t)(n + 1);
+        rv_put_u32le(val, *out);
+        rc = rv_vault_counter_put(b->t, "bkt", n + 1);
+        if (rc == 0)
+            rc = rv_vault_new_data_key(b->v, b->t, *out);
+        if (rc == 0)
+            rc = rv_store_put(b->t, key, sizeof(key), val, sizeof(val));
+        if (rc != 0)
+            return rc;
+    } else {
+        return rc;
+    }
+    if (b->nbuckets < sizeof(b->buckets) / sizeof(b->buckets[0])) {
+        b->buckets[b->nbuckets].year = year;
+        b->buckets[b->nbuckets].bucket = *out;
+        b->nbuckets++;
+    }
+    return 0;
+}
+
+int rv_vault_batch_begin(struct rv_vault *v, const char *area, enum rv_file_kind kind, rv_date date,
+                         const uint8_t file_hash[32], struct rv_vault_batch **out)
+{
+    struct rv_vault_batch *b = NULL;
+    uint8_t key[1 + RV_AREA_LEN];
+    struct rv_file_stats seen;
+    const void *val;
+    size_t vlen;
+    uint64_t n;
+    int rc;
+
+    *out = NULL;
+    if (kind != RV_FILE_EDITION && kind != RV_FILE_ALTERATIONS)
+        return RV_EINVAL;
+    if (date == RV_DATE_NONE || date == RV_DATE_FOREVER)
+        return RV_EINVAL;
+    b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return RV_ENOMEM;
+    b->v = v;
+    b->keys = sodium_malloc(64);
+    if (b->keys == NULL) {
+        rc = RV_ENOMEM;
+        goto out;
+    }
+    rc = rv_vault_area_key(area, b->area);
+    if (rc != 0)
+        goto out;
+    rc = rv_store_begin(v->store, true, &b->t);
+    if (rc != 0)
+        goto out;
+    rc = file_seen_txn(b->t, file_hash, &seen);
+    if (rc == 0) {
+        rc = RV_EEXIST;
+        goto out;
+    }
+    if (rc != RV_ENOTFOUND)
+        goto out;
+    key[0] = 'A';
+    memcpy(key + 1, b->area, RV_AREA_LEN);
+    rc = rv_store_get(b->t, key, sizeof(key), &val, &vlen);
+    if (rc == 0) {
+        if (vlen != AREA_LEN) {
+            rc = RV_ECORRUPT;
+            goto out;
+        }
+        area_decode(val, &b->as);
+    } else if (rc == RV_ENOTFOUND) {
+        b->as.last = RV_DATE_NONE;
+    } else {
+        goto out;
+    }
+    if (b->as.last != RV_DATE_NONE && date < b->as.last) {
+        rc = RV_EINVAL;
+        goto out;
+    }
+    rc = rv_vault_counter_get(b->t, "rec", &n);
+    if (rc != 0)
+        goto out;
+    b->next_id = n == 0 ? 1 : n;
+    b->first_new_id = b->next_id;
+    b->max_appended = 0;
+    rc = rv_vault_counter_get(b->t, "seq", &n);
+    if (rc != 0)
+        goto out;
+    if (n >= UINT32_MAX) {
+        rc = RV_ETOOBIG;
+        goto out;
+    }
+    memcpy(b->fs.area, b->area, RV_AREA_LEN);
+    b->fs.kind = kind;
+    b->fs.date = date;
+    b->fs.seq = (uint32_t)(n + 1);
+    memcpy(b->fs.file_hash, file_hash, 32);
+    *out = b;
+    b = NULL;
+out:
+    if (b != NULL)
+        rv_vault_batch_abort(b);
+    return rc;
+}
+
+void rv_vault_batch_abort(struct rv_vault_batch *b)
+{
+    if (b == NULL)
+        return;
+    rv_store_abort(b->t);
+    if (b->keys != NULL) {
+        sodium_memzero(b->keys, 64);
+        sodium_free(b->keys);
+    }
+    free(b);
+}
+
+int rv_vault_batch_presealing(struct rv_vault_batch *b, uint64_t n, const uint8_t **key,
+                              uint32_t *bucket, uint64_t *first_id)
+{
+    int rc;
+
+    if (b->err != 0)
+        return b->err;
+    if (b->pre_bucket == 0) {
+        rc = bucket_for(b, b->fs.date, &b->pre_bucket);
+        if (rc == 0)
+            rc = rv_vault_data_key(b->v, b->t, b->pre_bucket, b->keys);
+        if (rc != 0) {
+            b->pre_bucket = 0;
+            return b->err = rc;
+        }
+    }
+    *key = b->keys;
+    *bucket = b->pre_bucket;
+    *first_id = b->next_id;
+    b->next_id += n;
+    return 0;
+}
+
+static void count(struct area_state *a, const struct open_entry *o, int64_t d)
+{
+    a->on_register += (uint64_t)d;
+    for (int i = 0; i < 10; i++)
+        if (o->markers & (1u << i))
+            a->markers[i] += (uint64_t)d;
+    if (o->flags & 4)
+        a->markers[10] += (uint64_t)d;
+    if (o->flags & 1)
+        a->attainers += (uint64_t)d;
+    if (o->flags & 2)
+        a->optout += (uint64_t)d;
+}
+
+/* Ends a version at date `to`: rewrites its metadata and MAC. */
+static int close_version(struct rv_vault_batch *b, uint64_t id, rv_date to)
+{
+    uint8_t key[9], rec[REC_HDR + RV_ELECTOR_WIRE_MAX + 16];
+    const void *val;
+    size_t vlen;
+    uint32_t bucket;
+    rv_date from, old_to;
+    int rc;
+
+    rec_key(id, key);
+    rc = rv_store_get(b->t, key, sizeof(key), &val, &vlen);
+    if (rc == RV_ENOTFOUND)
+        return RV_ECORRUPT;
+    if (rc != 0)
+        return rc;
+    if (vlen > sizeof(rec))
+        return RV_ECORRUPT;
+    rc = rec_check(b->v, id, val, vlen, &bucket, &from, &old_to);
+    if (rc != 0)
+        return rc;
+    memcpy(rec, val, vlen);
+    rv_put_u32le(rec + 10, (uint32_t)to);
+    rec_mac(b->v, id, rec, rec + REC_MACED);
+    rc = rv_store_put(b->t, key, sizeof(key), rec, vlen);
+    b->fs.closed++;
+    return rc;
+}
+
+/* Stores a new version of p from `from`, with its index entries and open entry. */
+static int store_version(struct rv_vault_batch *b, struct rv_prepared *p, rv_date from,
+                         const uint8_t *okey)
+{
+    uint8_t rec[REC_HDR + RV_ELECTOR_WIRE_MAX + 16], key[9], ikey[2 + RV_VAULT_INDEX_MAX + 8];
+    uint8_t wire[RV_ELECTOR_WIRE_MAX], oval[OPEN_LEN];
+    struct open_entry o;
+    size_t slen, ilen = (b->v->index_bits + 7) / 8;
+    uint32_t bucket;
+    uint64_t id;
+    long wlen;
+    int rc;
+
+    rc = bucket_for(b, from, &bucket);
+    if (rc != 0)
+        return rc;
+    if (p->sealed_bucket == bucket && p->sealed_from == from && p->sealed_len > 0 &&
+        p->sealed_id >= b->first_new_id && p->sealed_id < b->next_id) {
+        id = p->sealed_id;
+        memcpy(rec + 30, p->sealed, p->sealed_len);
+        slen = p->sealed_len;
+    } else {
+        id = b->next_id++;
+        rc = rv_vault_data_key(b->v, b->t, bucket, b->keys + 32);
+        if (rc != 0)
+            return rc;
+        wlen = rv_elector_encode(&p->e, wire, sizeof(wire));
+        if (wlen < 0)
+            return (int)wlen;
+        seal(b->v, b->keys + 32, id, bucket, from, wire, (size_t)wlen, rec + 30, &slen);
+        sodium_memzero(wire, sizeof(wire));
+    }
+    p->sealed_len = 0; /* a sealed payload is used once */
+    rec[0] = 1;
+    rec[1] = 0;
+    rv_put_u32le(rec + 2, bucket);
+    rv_put_u32le(rec + 6, (uint32_t)from);
+    rv_put_u32le(rec + 10, (uint32_t)RV_DATE_FOREVER);
+    rec_mac(b->v, id, rec, rec + REC_MACED);
+    rec_key(id, key);
+    if (id > b->max_appended) {
+        rc = rv_store_append(b->t, key, sizeof(key), rec, 30 + slen);
+        b->max_appended = id;
+    } else {
+        rc = rv_store_put(b->t, key, sizeof(key), rec, 30 + slen);
+    }
+    if (rc != 0)
+        return rc;
+    ikey[0] = 'I';
+    for (int f = 1; f <= RV_IDX_COUNT; f++) {
+        if (!(p->idx_present & (1u << (f - 1))))
+            continue;
+        ikey[1] = (uint8_t)f;
+        memcpy(ikey + 2, p->idx[f - 1], ilen);
+        rv_put_u64be(ikey + 2 + ilen, id);
+        rc = rv_store_put(b->t, ikey, 2 + ilen + 8, "", 0);
+        if (rc != 0)
+            return rc;
+    }
+    memset(&o, 0, sizeof(o));
+    o.id = id;
+    memcpy(o.chash, p->chash, 16);
+    o.seen = b->fs.seq;
+    o.markers = p->e.markers.known & 0x3ff;
+    o.flags = (uint8_t)((p->e.attainment != RV_DATE_NONE ? 1 : 0) |
+                        (p->e.open_register_optout ? 2 : 0) | (p->e.markers.other[0] ? 4 : 0));
+    o.from = from;
+    open_encode(&o, oval);
+    rc = rv_store_put(b->t, okey, 1 + RV_AREA_LEN + 16, oval, sizeof(oval));
+    if (rc != 0)
+        return rc;
+    count(&b->as, &o, 1);
+    b->fs.stored++;
+    return 0;
+}
+
+static void open_key(const struct rv_vault_batch *b, const struct rv_prepared *p,
+                     uint8_t key[1 + RV_AREA_LEN + 16])
+{
+    key[0] = 'O';
+    memcpy(key + 1, b->area, RV_AREA_LEN);
+    memcpy(key + 1 + RV_AREA_LEN, p->numkey, 16);
+}
+
+static int row_check(struct rv_vault_batch *b, const struct rv_prepared *p)
+{
+    uint8_t area[RV_AREA_LEN];
+
+    if (b->err != 0)
+        return b->err;
+    if (rv_vault_area_key(p->e.area, area) != 0 || memcmp(area, b->area, RV_AREA_LEN) != 0)
+        return RV_EINVAL;
+    return 0;
+}
+
+static int apply(struct rv_vault_batch *b, struct rv_prepared *p, bool del, rv_date from,
+                 bool edition, enum rv_apply *out)
+{
+    uint8_t okey[1 + RV_AREA_LEN + 16], oval[OPEN_LEN];
+    const void *val;
+    size_t vlen;
+    struct open_entry o;
+    bool found;
+    int rc;
+
+    rc = row_check(b, p);
+    if (rc != 0)
+        return rc;
+    open_key(b, p, okey);
+    rc = rv_store_get(b->t, okey, sizeof(okey), &val, &vlen);
+    if (rc != 0 && rc != RV_ENOTFOUND)
+        goto fail;
+    found = rc == 0;
+    if (found && (rc = open_decode(val, vlen, &o)) != 0)
+        goto fail;
+    if (found && edition && o.seen == b->fs.seq) {
+        *out = RV_APPLIED_DUPLICATE;
+        return 0;
+    }
+    if (found && from < o.from) {
+        *out = RV_APPLIED_EARLY;
+        return 0;
+    }
+    if (del) {
+        if (!found) {
+            *out = RV_APPLIED_MISSING;
+            return 0;
+        }
+        rc = close_version(b, o.id, from);
+        if (rc == 0)
+            rc = rv_store_del(b->t, okey, sizeof(okey));
+        if (rc != 0)
+            goto fail;
+        count(&b->as, &o, -1);
+        *out = RV_APPLIED_CLOSED;
+        goto done;
+    }
+    if (found && crypto_verify_16(o.chash, p->chash) == 0) {
+        if (edition && o.seen != b->fs.seq) {
+            o.seen = b->fs.seq;
+            open_encode(&o, oval);
+            rc = rv_store_put(b->t, okey, sizeof(okey), oval, sizeof(oval));
+            if (rc != 0)
+                goto fail;
+        }
+        b->fs.unchanged++;
+        *out = RV_APPLIED_SAME;
+        goto done;
+    }
+    if (found) {
+        rc = close_version(b, o.id, from);
+        if (rc != 0)
+            goto fail;
+        count(&b->as, &o, -1);
+    }
+    rc = store_version(b, p, from, okey);
+    if (rc != 0)
+        goto fail;
+    *out = RV_APPLIED_NEW;
+done:
+    if (b->as.last == RV_DATE_NONE || from > b->as.last)
+        b->as.last = from;
+    return 0;
+fail:
+    b->err = rc;
+    return rc;
+}
+
+int rv_vault_batch_edition_row(struct rv_vault_batch *b, struct rv_prepared *p, enum rv_apply *out)
+{
+    if (b->fs.kind != RV_FILE_EDITION)
+        return RV_EINVAL;
+    return apply(b, p, false, b->fs.date, true, out);
+}
+
+int rv_vault_batch_alteration_row(struct rv_vault_batch *b, struct rv_prepared *p, bool del,
+                                  rv_date from, enum rv_apply *out)
+{
+    if (b->fs.kind != RV_FILE_ALTERATIONS || from == RV_DATE_NONE || from == RV_DATE_FOREVER)
+        return RV_EINVAL;
+    return apply(b, p, del, from, false, out);
+}
+
+void rv_vault_batch_count(struct rv_vault_batch *b, uint64_t rows, uint64_t anonymous,
+                          uint64_t invalid)
+{
+    b->fs.rows += rows;
+    b->fs.anonymous += anonymous;
+    b->fs.invalid += invalid;
+}
+
+/* Closes, at the edition date, every version in force in the area that the edition did not
+ * contain. */
+static int close_unseen(struct rv_vault_batch *b)
+{
+    uint8_t prefix[1 + RV_AREA_LEN];
+    struct rv_cursor *c = NULL;
+    const uint8_t *k, *val;
+    size_t kl, vl;
+    struct open_entry o;
+    int rc;
+
+    prefix[0] = 'O';
+    memcpy(prefix + 1, b->area, RV_AREA_LEN);
+    rc = rv_store_cursor_open(b->t, prefix, sizeof(prefix), &c);
+    if (rc != 0)
+        return rc;
+    while ((rc = rv_store_cursor_next(c, &k, &kl, &val, &vl)) == 1) {
+        rc = open_decode(val, vl, &o);
+        if (rc != 0)
+            break;
+        if (o.seen == b->fs.seq)
+            continue;
+        rc = rv_store_cursor_del(c);
+        if (rc == 0)
+            rc = close_version(b, o.id, b->fs.date);
+        if (rc != 0)
+            break;
+        count(&b->as, &o, -1);
+    }
+    rv_store_cursor_close(c);
+    return rc;
+}
+
+int rv_vault_batch_commit(struct rv_vault_batch *b, struct rv_file_stats *st)
+{
+    uint8_t akey[1 + RV_AREA_LEN], aval[AREA_LEN], skey[1 + RV_AREA_LEN + 4], sval[STATS_LEN];
+    uint8_t fkey[33], fval[RV_AREA_LEN + 4];
+    int rc = b->err;
+
+    if (rc == 0 && b->fs.kind == RV_FILE_EDITION)
+        rc = close_unseen(b);
+    if (rc != 0)
+        goto out;
+    if (b->as.last == RV_DATE_NONE || b->fs.date > b->as.last)
+        b->as.last = b->fs.date;
+    b->fs.on_register = b->as.on_register;
+    memcpy(b->fs.markers, b->as.markers, sizeof(b->fs.markers));
+    b->fs.attainers = b->as.attainers;
+    b->fs.optout = b->as.optout;
+
+    akey[0] = 'A';
+    memcpy(akey + 1, b->area, RV_AREA_LEN);
+    area_encode(&b->as, aval);
+    skey[0] = 'S';
+    memcpy(skey + 1, b->area, RV_AREA_LEN);
+    rv_put_u32be(skey + 1 + RV_AREA_LEN, b->fs.seq);
+    stats_encode(&b->fs, sval);
+    fkey[0] = 'F';
+    memcpy(fkey + 1, b->fs.file_hash, 32);
+    memcpy(fval, b->area, RV_AREA_LEN);
+    rv_put_u32le(fval + RV_AREA_LEN, b->fs.seq);
+    rc = rv_store_put(b->t, akey, sizeof(akey), aval, sizeof(aval));
+    if (rc == 0)
+        rc = rv_store_put(b->t, skey, sizeof(skey), sval, sizeof(sval));
+    if (rc == 0)
+        rc = rv_store_put(b->t, fkey, sizeof(fkey), fval, sizeof(fval));
+    if (rc == 0)
+        rc = rv_vault_counter_put(b->t, "rec", b->next_id);
+    if (rc == 0)
+        rc = rv_vault_counter_put(b->t, "seq", b->fs.seq);
+    if (rc != 0)
+        goto out;
+    rc = rv_store_commit(b->t);
+    b->t = NULL;
+    if (rc == 0 && st != NULL)
+        *st = b->fs;
+out:
+    rv_vault_batch_abort(b);
+    return rc;
+}
