@@ -1,0 +1,658 @@
+/*
+ * answer.c - decides the answer for one donor from the scored candidates, says why in words,
+ * and renders it as JSON or as a CSV row.
+ *
+ * What an answer may show depends on its grade: for an exact or strong match in force at the
+ * date, the name and address as on the register (the party must record them); for possible
+ * matches, at most three candidates, masked to initials, house number and postcode; for an
+ * entry that matches but was not in force, the dates that rule it out. Every entry tied at
+ * the top grade is shown (a father and son of one name at one address are both on the
+ * register, and either makes the donation permissible).
+ */
+#include "check/internal.h"
+
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEEP_MAX 16 /* most candidates an answer keeps */
+
+const char *rv_check_fn_level_name(enum rv_check_fn_level l)
+{
+    static const char *const n[RV_FN_NLEVELS] = {
+        "forenames agree",
+        "first forename agrees, or a middle name is used",
+        "nickname table",
+        "initials consistent with the forenames",
+        "spelt slightly differently (Jaro-Winkler >= 0.92)",
+        "similar or sounds alike (Jaro-Winkler >= 0.88 or Double Metaphone)",
+        "no forename given",
+        "forenames differ",
+    };
+    return (unsigned)l < RV_FN_NLEVELS ? n[l] : "?";
+}
+
+const char *rv_check_sn_level_name(enum rv_check_sn_level l)
+{
+    static const char *const n[RV_SN_NLEVELS] = {
+        "surname agrees",
+        "one surname is part of the other (hyphenated or double-barrelled)",
+        "forename and surname written the other way round",
+        "surname spelt slightly differently",
+        "surnames sound alike (Double Metaphone)",
+        "surnames differ",
+    };
+    return (unsigned)l < RV_SN_NLEVELS ? n[l] : "?";
+}
+
+const char *rv_check_addr_level_name(enum rv_check_addr_level l)
+{
+    static const char *const n[RV_ADDR_NLEVELS] = {
+        "same property",
+        "same building, flat missing or written differently",
+        "same postcode (no street address given to compare)",
+        "same postcode, but a different street address",
+        "same postcode sector",
+        "same town or postcode district",
+        "overseas elector: no address on the register",
+        "different address",
+    };
+    return (unsigned)l < RV_ADDR_NLEVELS ? n[l] : "?";
+}
+
+const char *rv_check_grade_name(enum rv_check_grade g)
+{
+    switch (g) {
+    case RV_GRADE_EXACT:
+        return "exact";
+    case RV_GRADE_STRONG:
+        return "strong";
+    case RV_GRADE_POSSIBLE:
+        return "possible";
+    default:
+        return "no match";
+    }
+}
+
+const char *rv_check_verdict_name(enum rv_check_verdict v)
+{
+    switch (v) {
+    case RV_VERDICT_PERMISSIBLE:
+        return "permissible";
+    case RV_VERDICT_REVIEW:
+        return "needs review";
+    case RV_VERDICT_NOT_FOUND:
+        return "not found";
+    case RV_VERDICT_OUT_OF_SCOPE:
+        return "out of scope";
+    }
+    return "?";
+}
+
+const char *rv_check_search_name(unsigned bit)
+{
+    switch (bit) {
+    case RV_CHECK_BY_SURNAME_POSTCODE:
+        return "surname+postcode";
+    case RV_CHECK_BY_INITIAL_OUTWARD:
+        return "initial+surname+outward code";
+    case RV_CHECK_BY_PHONETIC_POSTCODE:
+        return "phonetic surname+postcode";
+    case RV_CHECK_BY_LINE_POSTCODE:
+        return "first line+postcode";
+    case RV_CHECK_BY_SURNAME:
+        return "surname alone (no postcode)";
+    default:
+        return "?";
+    }
+}
+
+/* ---- deciding ------------------------------------------------------------------------ */
+
+static enum rv_check_grade effective(const struct rv_check_match *m)
+{
+    return m->in_force ? m->grade : RV_GRADE_NONE;
+}
+
+static int cmp_match(const void *x, const void *y)
+{
+    const struct rv_check_match *a = x, *b = y;
+    if (a->in_force != b->in_force)
+        return a->in_force ? -1 : 1;
+    if (a->grade != b->grade)
+        return a->grade > b->grade ? -1 : 1;
+    if (a->weight != b->weight)
+        return a->weight > b->weight ? -1 : 1;
+    /* Stable across runs: earlier versions last. */
+    if (a->cand.from != b->cand.from)
+        return a->cand.from > b->cand.from ? -1 : 1;
+    return 0;
+}
+
+static bool same_entry(const struct rv_check_match *a, const struct rv_check_match *b)
+{
+    return a->in_force == b->in_force && strcmp(a->cand.elector.area, b->cand.elector.area) == 0 &&
+           strcmp(a->cand.elector.number.prefix, b->cand.elector.number.prefix) == 0 &&
+           a->cand.elector.number.number == b->cand.elector.number.number &&
+           a->cand.elector.number.suffix == b->cand.elector.number.suffix;
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap) {
+        n = cap - 1;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--; /* do not cut a UTF-8 sequence */
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+int rv_check_decide(const struct rv_check_query *q, const struct rv_check_match *matches, size_t n,
+                    struct rv_check_answer *out)
+{
+    struct rv_check_match *v = NULL;
+    size_t nv = 0, keep = 0;
+    int err = 0;
+
+    memset(out, 0, sizeof(*out));
+    copy_str(out->id, sizeof(out->id), q->id);
+    copy_str(out->note, sizeof(out->note), q->note);
+    out->line = q->line;
+    out->date = q->date;
+    out->bequest = q->bequest;
+    out->verdict = RV_VERDICT_NOT_FOUND;
+    out->grade = RV_GRADE_NONE;
+    out->runner_up = RV_GRADE_NONE;
+
+    if (n > 0) {
+        if ((v = calloc(n, sizeof(*v))) == NULL) {
+            err = RV_ENOMEM;
+            goto out;
+        }
+        /* Only entries whose levels earn a grade are worth showing. */
+        for (size_t i = 0; i < n; i++)
+            if (matches[i].grade != RV_GRADE_NONE)
+                v[nv++] = matches[i];
+        qsort(v, nv, sizeof(*v), cmp_match);
+        /* One line per entry: the best-scoring version of it. */
+        for (size_t i = 0; i < nv; i++) {
+            bool dup = false;
+            for (size_t j = 0; j < keep && !dup; j++)
+                dup = same_entry(&v[j], &v[i]);
+            if (!dup && i != keep)
+                v[keep] = v[i];
+            if (!dup)
+                keep++;
+        }
+        nv = keep;
+    }
+
+    if (nv > 0 && effective(&v[0]) != RV_GRADE_NONE) {
+        size_t shown = 1;
+        out->grade = v[0].grade;
+        out->verdict = out->grade >= RV_GRADE_STRONG ? RV_VERDICT_PERMISSIBLE : RV_VERDICT_REVIEW;
+        if (nv > 1 && effective(&v[1]) != RV_GRADE_NONE) {
+            out->runner_up = v[1].grade;
+            out->margin = v[0].weight - v[1].weight;
+        }
+        /* Ties at the top grade are all shown; possible matches up to three. */
+        while (shown < nv && effective(&v[shown]) == out->grade &&
+               (out->grade >= RV_GRADE_STRONG || shown < RV_CHECK_SHOW_MAX) && shown < KEEP_MAX)
+            shown++;
+        /* Lesser entries add nothing the margin does not already say. */
+        nv = shown;
+    } else {
+        /* Nothing in force: keep entries that matched but were not on the register at the
+         * date, so the answer can say why. */
+        size_t shown = 0;
+        while (shown < nv && shown < RV_CHECK_SHOW_MAX)
+            shown++;
+        nv = shown;
+    }
+
+    if (nv > 0) {
+        out->matches = calloc(nv, sizeof(*out->matches));
+        if (out->matches == NULL) {
+            err = RV_ENOMEM;
+            goto out;
+        }
+        memcpy(out->matches, v, nv * sizeof(*v));
+        out->nmatches = nv;
+    }
+out:
+    if (v != NULL) {
+        sodium_memzero(v, n * sizeof(*v));
+        free(v);
+    }
+    return err;
+}
+
+void rv_check_answer_unmatched(const char *id, unsigned long line, enum rv_check_verdict verdict,
+                               const char *error, struct rv_check_answer *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (id != NULL)
+        copy_str(out->id, sizeof(out->id), id);
+    if (error != NULL)
+        copy_str(out->error, sizeof(out->error), error);
+    out->line = line;
+    out->verdict = verdict;
+    out->grade = RV_GRADE_NONE;
+    out->runner_up = RV_GRADE_NONE;
+    out->date = RV_DATE_NONE;
+}
+
+void rv_check_answer_free(struct rv_check_answer *a)
+{
+    if (a == NULL)
+        return;
+    if (a->matches != NULL) {
+        sodium_memzero(a->matches, a->nmatches * sizeof(*a->matches));
+        free(a->matches);
+    }
+    sodium_memzero(a, sizeof(*a));
+}
+
+/* ---- words --------------------------------------------------------------------------- */
+
+struct sbuf {
+    char *p;
+    size_t cap, len;
+};
+
+static void sb_add(struct sbuf *b, const char *fmt, ...) RV_PRINTF(2, 3);
+static void sb_add(struct sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    if (b->len + 1 >= b->cap)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    b->len += (size_t)n;
+    if (b->len >= b->cap) {
+        b->len = b->cap - 1;
+        while (b->len > 0 && ((unsigned char)b->p[b->len] & 0xC0) == 0x80)
+            b->len--;
+        b->p[b->len] = '\0';
+    }
+}
+
+/* The first forename as written, for "Bill <-> William". */
+static void first_word(const char *s, char *out, size_t cap)
+{
+    size_t n = strcspn(s, " ");
+    copy_str(out, n + 1 < cap ? n + 1 : cap, s);
+}
+
+const char *rv_check_reasons(const struct rv_check_query *q, const struct rv_check_match *m,
+                             bool reveal, char *buf, size_t bufsz)
+{
+    struct sbuf b = {buf, bufsz, 0};
+    const struct rv_elector *e = &m->cand.elector;
+    char qa[RV_NAME_MAX], ca[RV_NAME_MAX], d1[11], d2[11];
+    bool restricted = rv_check_restricted(q, e);
+
+    if (bufsz == 0)
+        return buf;
+    buf[0] = '\0';
+    /* Forenames. */
+    if (reveal && m->fn != RV_FN_EXACT && m->fn != RV_FN_ABSENT) {
+        if (m->fn == RV_FN_NICKNAME || m->fn == RV_FN_TYPO || m->fn == RV_FN_SIMILAR) {
+            first_word(m->sn == RV_SN_SWAPPED ? q->name.surname : q->name.forenames, qa,
+                       sizeof(qa));
+            first_word(e->name.forenames, ca, sizeof(ca));
+        } else {
+            copy_str(qa, sizeof(qa), m->sn == RV_SN_SWAPPED ? q->name.surname : q->name.forenames);
+            copy_str(ca, sizeof(ca), e->name.forenames);
+        }
+        sb_add(&b, "%s <-> %s: %s\n", qa, ca, rv_check_fn_level_name(m->fn));
+    } else {
+        sb_add(&b, "forenames: %s\n", rv_check_fn_level_name(m->fn));
+    }
+    /* Surname, with its weight. */
+    if (reveal && m->sn != RV_SN_EXACT && m->sn != RV_SN_SWAPPED)
+        sb_add(&b, "%s <-> %s: %s\n", q->name.surname, e->name.surname,
+               rv_check_sn_level_name(m->sn));
+    else
+        sb_add(&b, "surname: %s\n", rv_check_sn_level_name(m->sn));
+    if (m->sn != RV_SN_DIFFERENT)
+        sb_add(&b, "surname weight %.1f bits (%s)\n", m->surname_weight,
+               m->surname_weight >= 12.0  ? "rare surname"
+               : m->surname_weight >= 9.0 ? "uncommon surname"
+                                          : "common surname");
+    sb_add(&b, "address: %s\n", rv_check_addr_level_name(m->addr));
+
+    /* Dates. */
+    rv_date_format(m->cand.from, d1);
+    rv_date_format(m->cand.to, d2);
+    if (m->in_force) {
+        if (q->bequest) {
+            sb_add(&b,
+                   "on the register within the five years before the death on %s "
+                   "(entry from %s to %s)\n",
+                   rv_date_format(q->date, qa), d1, d2);
+        } else {
+            sb_add(&b, "on the register on %s, the date received (entry from %s to %s)\n",
+                   rv_date_format(q->date, qa), d1, d2);
+        }
+    } else if (m->cand.from >= q->win_to) {
+        sb_add(&b, "entered the register on %s, after %s on %s\n", d1,
+               q->bequest ? "the death" : "the donation was received", rv_date_format(q->date, qa));
+    } else {
+        sb_add(&b, "left the register on %s, %s %s\n", d2,
+               q->bequest ? "more than five years before the death on"
+                          : "before the donation was received on",
+               rv_date_format(q->date, qa));
+    }
+    if (restricted)
+        sb_add(&b, "this entry cannot be confirmed from the register alone at that date: "
+                   "check with the electoral registration office\n");
+    if (m->cand.found_by != 0) {
+        bool first = true;
+        sb_add(&b, "found by: ");
+        for (unsigned bit = 1; bit < (1u << RV_CHECK_BY_NSEARCHES); bit <<= 1)
+            if ((m->cand.found_by & bit) != 0) {
+                sb_add(&b, "%s%s", first ? "" : ", ", rv_check_search_name(bit));
+                first = false;
+            }
+        sb_add(&b, "\n");
+    }
+    sodium_memzero(qa, sizeof(qa));
+    sodium_memzero(ca, sizeof(ca));
+    return buf;
+}
+
+/* First letter (a whole UTF-8 character) of s into out; returns bytes written. */
+static size_t initial_of(const char *s, char *out)
+{
+    size_t n = 1;
+    if (s[0] == '\0')
+        return 0;
+    while (n < 4 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n++;
+    memcpy(out, s, n);
+    return n;
+}
+
+const char *rv_check_mask(const struct rv_elector *e, char *buf, size_t bufsz)
+{
+    struct sbuf b = {buf, bufsz, 0};
+    struct rv_address_key k;
+    const char *lines[RV_ADDR_LINES];
+    const char *s = e->name.forenames;
+    char ini[8];
+    size_t n;
+
+    if (bufsz == 0)
+        return buf;
+    buf[0] = '\0';
+    while (*s != '\0') {
+        while (*s == ' ')
+            s++;
+        if ((n = initial_of(s, ini)) == 0)
+            break;
+        ini[n] = '\0';
+        sb_add(&b, "%s. ", ini);
+        s += strcspn(s, " ");
+    }
+    if ((n = initial_of(e->name.surname, ini)) > 0) {
+        ini[n] = '\0';
+        sb_add(&b, "%s.", ini);
+    }
+    for (unsigned i = 0; i < RV_ADDR_LINES; i++)
+        lines[i] = e->address[i];
+    memset(&k, 0, sizeof(k));
+    if (e->address[0][0] != '\0' && rv_address_key(lines, RV_ADDR_LINES, &k) == 0 &&
+        k.number[0] != '\0')
+        sb_add(&b, ", %s", k.number);
+    if (e->postcode.canon[0] != '\0')
+        sb_add(&b, ", %s", e->postcode.canon);
+    else if ((e->markers.known & RV_MARK_F) != 0)
+        sb_add(&b, ", overseas elector");
+    sodium_memzero(&k, sizeof(k));
+    return buf;
+}
+
+/* ---- rendering ----------------------------------------------------------------------- */
+
+static bool reveal_of(const struct rv_check_answer *a, const struct rv_check_match *m)
+{
+    return m->in_force && m->grade >= RV_GRADE_STRONG && a->verdict == RV_VERDICT_PERMISSIBLE;
+}
+
+static const char *number_of(const struct rv_check_match *m, char *buf, size_t cap)
+{
+    return rv_elector_number_format(&m->cand.elector.number, buf, cap);
+}
+
+/* "10 High Street, Leeds": the register's lines joined. */
+static void address_of(const struct rv_elector *e, char *buf, size_t cap)
+{
+    struct sbuf b = {buf, cap, 0};
+    bool first = true;
+    buf[0] = '\0';
+    for (unsigned i = 0; i < RV_ADDR_LINES; i++)
+        if (e->address[i][0] != '\0') {
+            sb_add(&b, "%s%s", first ? "" : ", ", e->address[i]);
+            first = false;
+        }
+}
+
+static int set_str(json_t *o, const char *k, const char *v)
+{
+    json_t *s = json_string(v);
+    if (s == NULL) /* not UTF-8: never the case for cleaned fields, but refuse quietly */
+        s = json_string("");
+    return s == NULL ? -1 : json_object_set_new(o, k, s);
+}
+
+static json_t *reasons_json(const char *text)
+{
+    json_t *arr = json_array();
+    const char *p = text;
+    char line[512];
+    while (arr != NULL && *p != '\0') {
+        size_t n = strcspn(p, "\n");
+        copy_str(line, n + 1 < sizeof(line) ? n + 1 : sizeof(line), p);
+        if (n > 0 && json_array_append_new(arr, json_string(line)) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+        p += n;
+        if (*p == '\n')
+            p++;
+    }
+    return arr;
+}
+
+static json_t *match_json(const struct rv_check_query *q, const struct rv_check_answer *a,
+                          const struct rv_check_match *m)
+{
+    json_t *o = json_object(), *found = json_array(), *r;
+    char buf[2048], num[64];
+    bool reveal = reveal_of(a, m);
+    int bad = o == NULL || found == NULL;
+
+    if (bad)
+        goto fail;
+    bad |= set_str(o, "grade", rv_check_grade_name(m->in_force ? m->grade : RV_GRADE_NONE));
+    bad |= json_object_set_new(o, "in_force", json_boolean(m->in_force));
+    bad |= set_str(o, "area", m->cand.elector.area);
+    bad |= set_str(o, "edition", m->cand.edition);
+    bad |= set_str(o, "elector_number", number_of(m, num, sizeof(num)));
+    if (reveal) {
+        bad |= set_str(o, "name", rv_name_format(&m->cand.elector.name, buf, sizeof(buf)));
+        address_of(&m->cand.elector, buf, sizeof(buf));
+        bad |= set_str(o, "address", buf);
+        bad |= set_str(o, "postcode", m->cand.elector.postcode.canon);
+    } else {
+        bad |= set_str(o, "masked", rv_check_mask(&m->cand.elector, buf, sizeof(buf)));
+    }
+    if (q != NULL) {
+        r = reasons_json(rv_check_reasons(q, m, reveal, buf, sizeof(buf)));
+        bad |= r == NULL || json_object_set_new(o, "reasons", r) != 0;
+    }
+    for (unsigned bit = 1; bit < (1u << RV_CHECK_BY_NSEARCHES); bit <<= 1)
+        if ((m->cand.found_by & bit) != 0)
+            bad |= json_array_append_new(found, json_string(rv_check_search_name(bit)));
+    bad |= json_object_set_new(o, "found_by", found);
+    found = NULL;
+    sodium_memzero(buf, sizeof(buf));
+    if (bad)
+        goto fail;
+    return o;
+fail:
+    json_decref(found);
+    json_decref(o);
+    return NULL;
+}
+
+int rv_check_answer_json(const struct rv_check_query *q, const struct rv_check_answer *a,
+                         json_t **out)
+{
+    json_t *o = json_object(), *arr = json_array();
+    char d[11];
+    int bad = o == NULL || arr == NULL;
+
+    *out = NULL;
+    if (bad)
+        goto fail;
+    bad |= set_str(o, "id", a->id);
+    if (a->line > 0)
+        bad |= json_object_set_new(o, "line", json_integer((json_int_t)a->line));
+    bad |= set_str(o, "verdict", rv_check_verdict_name(a->verdict));
+    bad |= set_str(o, "grade", rv_check_grade_name(a->grade));
+    if (a->date != RV_DATE_NONE)
+        bad |= set_str(o, a->bequest ? "death_date" : "date", rv_date_format(a->date, d));
+    if (a->error[0] != '\0')
+        bad |= set_str(o, "error", a->error);
+    if (a->note[0] != '\0')
+        bad |= set_str(o, "note", a->note);
+    if (a->nmatches > 0 && a->matches[0].in_force) {
+        const struct rv_check_match *b = &a->matches[0];
+        char num[64];
+        bad |= set_str(o, "area", b->cand.elector.area);
+        bad |= set_str(o, "edition", b->cand.edition);
+        bad |= set_str(o, "elector_number", number_of(b, num, sizeof(num)));
+    }
+    if (a->runner_up != RV_GRADE_NONE) {
+        bad |= json_object_set_new(o, "margin", json_real(a->margin));
+        bad |= set_str(o, "runner_up", rv_check_grade_name(a->runner_up));
+    }
+    for (size_t i = 0; i < a->nmatches && !bad; i++) {
+        json_t *m = match_json(q, a, &a->matches[i]);
+        bad |= m == NULL || json_array_append_new(arr, m) != 0;
+    }
+    bad |= json_object_set_new(o, "matches", arr);
+    arr = NULL;
+    if (bad)
+        goto fail;
+    *out = o;
+    return 0;
+fail:
+    json_decref(arr);
+    json_decref(o);
+    return RV_ENOMEM;
+}
+
+const char *rv_check_csv_header(void)
+{
+    return "id,line,verdict,grade,area,edition,elector_number,register_name,register_address,"
+           "register_postcode,margin,candidates,reasons,error";
+}
+
+/* Appends one RFC 4180 field (quoted when needed; line breaks become "; "). */
+static void csv_field(struct sbuf *b, const char *s, bool comma)
+{
+    bool quote = strpbrk(s, ",\"\r\n") != NULL || s[0] == ' ';
+    if (comma)
+        sb_add(b, ",");
+    if (quote)
+        sb_add(b, "\"");
+    for (; *s != '\0'; s++) {
+        if (*s == '"')
+            sb_add(b, "\"\"");
+        else if (*s == '\n')
+            sb_add(b, s[1] != '\0' ? "; " : "");
+        else if (*s == '\r')
+            ;
+        else
+            sb_add(b, "%c", *s);
+    }
+    if (quote)
+        sb_add(b, "\"");
+}
+
+#define CSV_ROW_MAX 16384
+
+int rv_check_answer_csv(const struct rv_check_query *q, const struct rv_check_answer *a, char **out)
+{
+    char *row = malloc(CSV_ROW_MAX), *tmp = NULL;
+    struct sbuf b = {row, CSV_ROW_MAX, 0};
+    const struct rv_check_match *best = a->nmatches > 0 ? &a->matches[0] : NULL;
+    bool reveal = best != NULL && reveal_of(a, best);
+    char small[64];
+    int err = 0;
+
+    *out = NULL;
+    if (row == NULL || (tmp = malloc(4096)) == NULL) {
+        err = RV_ENOMEM;
+        goto out;
+    }
+    row[0] = '\0';
+    csv_field(&b, a->id, false);
+    snprintf(small, sizeof(small), "%lu", a->line);
+    csv_field(&b, a->line > 0 ? small : "", true);
+    csv_field(&b, rv_check_verdict_name(a->verdict), true);
+    csv_field(&b, rv_check_grade_name(a->grade), true);
+    csv_field(&b, best != NULL && best->in_force ? best->cand.elector.area : "", true);
+    csv_field(&b, best != NULL && best->in_force ? best->cand.edition : "", true);
+    csv_field(&b, best != NULL && best->in_force ? number_of(best, small, sizeof(small)) : "",
+              true);
+    csv_field(&b, reveal ? rv_name_format(&best->cand.elector.name, tmp, 4096) : "", true);
+    if (reveal)
+        address_of(&best->cand.elector, tmp, 4096);
+    csv_field(&b, reveal ? tmp : "", true);
+    csv_field(&b, reveal ? best->cand.elector.postcode.canon : "", true);
+    snprintf(small, sizeof(small), "%.2f", a->margin);
+    csv_field(&b, a->runner_up != RV_GRADE_NONE ? small : "", true);
+    /* Masked candidates for anything not revealed. */
+    {
+        struct sbuf c = {tmp, 4096, 0};
+        tmp[0] = '\0';
+        for (size_t i = 0; i < a->nmatches; i++) {
+            char m[256];
+            if (reveal_of(a, &a->matches[i]))
+                continue;
+            sb_add(&c, "%s%s", c.len > 0 ? " | " : "",
+                   rv_check_mask(&a->matches[i].cand.elector, m, sizeof(m)));
+        }
+        csv_field(&b, tmp, true);
+    }
+    if (best != NULL && q != NULL)
+        rv_check_reasons(q, best, reveal, tmp, 4096);
+    else
+        tmp[0] = '\0';
+    csv_field(&b, tmp, true);
+    csv_field(&b, a->error, true);
+    *out = row;
+    row = NULL;
+out:
+    if (tmp != NULL) {
+        sodium_memzero(tmp, 4096);
+        free(tmp);
+    }
+    if (row != NULL) {
+        sodium_memzero(row, CSV_ROW_MAX);
+        free(row);
+    }
+    return err;
+}

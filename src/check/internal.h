@@ -1,0 +1,33 @@
+/*
+ * internal.h - helpers shared by the files of src/check and by nothing else: the name tables
+ * (nicknames, surname frequencies, known forenames) built once from the embedded data.
+ */
+#ifndef RV_CHECK_INTERNAL_H
+#define RV_CHECK_INTERNAL_H
+
+#include "check/check.h"
+
+/* Loads the tables on first use (thread-safe). Returns 0, or RV_ENOMEM / RV_ECORRUPT when the
+ * embedded data is missing; every lookup below then answers "not listed". */
+int rv_check_tables_init(void);
+/* True when folded forenames a and b are a nickname pair (either way round, or two
+ * nicknames of one name where one extends the other: bill/billy), after the addendum's
+ * exclusions. */
+bool rv_check_nickname(const char *a, const char *b);
+/* True when a folded forename is a known given name or nickname. */
+bool rv_check_known_forename(const char *a);
+/* The rarity of a joined, folded surname in bits (-log2 of its population share). Names not
+ * in the list count as rare. */
+double rv_check_surname_weight(const char *joined);
+/* True when one folded forename is only in the male given-name list and the other only in
+ * the female one (Jane, John): such names are never a typo or sound-alike of each other. */
+bool rv_check_sex_differs(const char *a, const char *b);
+/* True when the joined surname is in the frequency list. */
+bool rv_check_known_surname(const char *joined);
+
+/* True when the entry is an attainer not yet of age during the query's window: such an entry
+ * is never graded above possible, and its reasons never say why (nothing about the age of
+ * young electors is disclosed). */
+bool rv_check_restricted(const struct rv_check_query *q, const struct rv_elector *e);
+
+#endif /* RV_CHECK_INTERNAL_H */

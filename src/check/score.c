@@ -1,0 +1,444 @@
+/*
+ * score.c - compares one donor (a query) with one register entry version (a candidate), field
+ * by field, and grades the combination.
+ *
+ * Each field is compared at graded levels, the way a careful person reading both would:
+ * forenames (exact, middle name, nickname, initials, typo, sound-alike), surname (exact,
+ * hyphenated part, swapped with the forename, typo, sound-alike) and address (same property,
+ * same building, same postcode, sector, town). The grade comes from the rule table in
+ * rv_check_grade_for (written out in docs/matching.md); the numeric weight only orders
+ * candidates that earn the same grade, and the surname's weight grows with its rarity, so
+ * Smith agreeing counts for less than a rare name agreeing.
+ *
+ * Dates: an entry version counts only if it was valid at the date the donation was received
+ * (or, for a bequest, at some time in the five years before death). One that was not is
+ * still scored, so the answer can say "entered the register after the donation", but it
+ * never earns a grade at that date.
+ */
+#include "check/internal.h"
+
+#include <sodium.h>
+#include <string.h>
+
+#define FN_TYPO_JW    0.92
+#define FN_SIMILAR_JW 0.88
+#define SN_TYPO_JW    0.88
+#define STREET_JW     0.92
+#define MAX_TOKENS    8
+#define TOKEN_MAX     RV_NAME_MAX
+
+/* Surname rarity (bits) from which an exact name alone, without an address to agree, is
+ * worth a strong grade for an overseas elector or a review at another address: names not
+ * in the frequency list (all listed names are 0.03 % of people or more, under 11.7 bits). */
+#define RARE_SURNAME_BITS 12.0
+
+struct tokens {
+    char t[MAX_TOKENS][TOKEN_MAX];
+    unsigned n;
+};
+
+static void tokenize(const char *s, struct tokens *out)
+{
+    out->n = 0;
+    while (*s != '\0' && out->n < MAX_TOKENS) {
+        size_t len;
+        while (*s == ' ')
+            s++;
+        len = strcspn(s, " ");
+        if (len == 0)
+            break;
+        if (len >= TOKEN_MAX)
+            len = TOKEN_MAX - 1;
+        memcpy(out->t[out->n], s, len);
+        out->t[out->n][len] = '\0';
+        out->n++;
+        s += strcspn(s, " ");
+    }
+}
+
+static bool dm_equal(const char *a, const char *b)
+{
+    char pa[RV_PHONETIC_MAX], aa[RV_PHONETIC_MAX], pb[RV_PHONETIC_MAX], ab[RV_PHONETIC_MAX];
+    rv_double_metaphone(a, pa, aa);
+    rv_double_metaphone(b, pb, ab);
+    if (pa[0] == '\0' || pb[0] == '\0')
+        return false;
+    return strcmp(pa, pb) == 0 || (ab[0] != '\0' && strcmp(ab, pb) == 0) ||
+           (aa[0] != '\0' && strcmp(aa, pb) == 0) ||
+           (aa[0] != '\0' && ab[0] != '\0' && strcmp(aa, ab) == 0);
+}
+
+/* True when a and b are one insertion, deletion, substitution or adjacent transposition
+ * apart (optimal string alignment distance 1). */
+static bool one_edit(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), i = 0;
+    if (la > lb + 1 || lb > la + 1 || strcmp(a, b) == 0)
+        return false;
+    while (i < la && i < lb && a[i] == b[i])
+        i++;
+    if (la == lb) {
+        if (strcmp(a + i + 1, b + i + 1) == 0)
+            return true;
+        return i + 1 < la && a[i] == b[i + 1] && a[i + 1] == b[i] &&
+               strcmp(a + i + 2, b + i + 2) == 0;
+    }
+    if (la > lb)
+        return strcmp(a + i + 1, b + i) == 0;
+    return strcmp(a + i, b + i + 1) == 0;
+}
+
+static bool is_initial(const char *t)
+{
+    return t[0] != '\0' && t[1] == '\0';
+}
+
+/* Forenames: q and c are folded, space-separated. *both_known reports two distinct known
+ * given names (Jon, Joan), which are not taken for a typo of each other unless they also
+ * sound alike. */
+static enum rv_check_fn_level fn_level(const char *qs, const char *cs, bool *both_known)
+{
+    struct tokens q, c;
+    unsigned i, j;
+    bool used_initial = false, in_order = true;
+    double jw;
+
+    *both_known = false;
+    tokenize(qs, &q);
+    tokenize(cs, &c);
+    if (q.n == 0 || c.n == 0)
+        return RV_FN_ABSENT;
+    if (q.n == c.n) {
+        for (i = 0; i < q.n && strcmp(q.t[i], c.t[i]) == 0; i++)
+            ;
+        if (i == q.n)
+            return RV_FN_EXACT;
+    }
+    /* The donor's tokens, in order, each a whole forename or its initial: "John", "J",
+     * "J P", "John P" against "John Paul". */
+    for (i = 0, j = 0; i < q.n && in_order; i++) {
+        while (j < c.n && strcmp(q.t[i], c.t[j]) != 0 &&
+               !(is_initial(q.t[i]) && q.t[i][0] == c.t[j][0]))
+            j++;
+        if (j == c.n) {
+            in_order = false;
+            break;
+        }
+        if (strcmp(q.t[i], c.t[j]) != 0)
+            used_initial = true;
+        j++;
+    }
+    if (in_order) {
+        /* A first token that skipped the register's first forename uses a middle name. */
+        if (used_initial)
+            return strcmp(q.t[0], c.t[0]) == 0 ? RV_FN_MIDDLE : RV_FN_INITIAL;
+        return RV_FN_MIDDLE;
+    }
+    /* The register holds initials and the donor wrote names: "J" on the register. */
+    if (is_initial(c.t[0]) && c.t[0][0] == q.t[0][0])
+        return RV_FN_INITIAL;
+    if (strcmp(q.t[0], c.t[0]) == 0)
+        return RV_FN_MIDDLE;
+    for (j = 1; j < c.n; j++)
+        if (strcmp(q.t[0], c.t[j]) == 0 && !is_initial(q.t[0]))
+            return RV_FN_MIDDLE;
+    for (i = 1; i < q.n; i++)
+        if (strcmp(q.t[i], c.t[0]) == 0 && !is_initial(c.t[0]))
+            return RV_FN_MIDDLE;
+    if (rv_check_nickname(q.t[0], c.t[0]))
+        return RV_FN_NICKNAME;
+    for (j = 1; j < c.n; j++)
+        if (rv_check_nickname(q.t[0], c.t[j]))
+            return RV_FN_NICKNAME;
+    if (is_initial(q.t[0]) || is_initial(c.t[0]))
+        return RV_FN_DIFFERENT;
+    if (rv_check_sex_differs(q.t[0], c.t[0]))
+        return RV_FN_DIFFERENT;
+    jw = rv_jaro_winkler(q.t[0], c.t[0]);
+    *both_known = rv_check_known_forename(q.t[0]) && rv_check_known_forename(c.t[0]);
+    if (jw >= FN_TYPO_JW && (!*both_known || dm_equal(q.t[0], c.t[0])))
+        return RV_FN_TYPO;
+    if (jw >= FN_SIMILAR_JW || dm_equal(q.t[0], c.t[0]))
+        return RV_FN_SIMILAR;
+    return RV_FN_DIFFERENT;
+}
+
+/* Every token of the shorter list appears in the longer one. */
+static bool token_subset(const char *a, const char *b)
+{
+    struct tokens ta, tb;
+    const struct tokens *s, *l;
+    tokenize(a, &ta);
+    tokenize(b, &tb);
+    if (ta.n == 0 || tb.n == 0 || ta.n == tb.n)
+        return false;
+    s = ta.n < tb.n ? &ta : &tb;
+    l = ta.n < tb.n ? &tb : &ta;
+    for (unsigned i = 0; i < s->n; i++) {
+        unsigned j;
+        for (j = 0; j < l->n && strcmp(s->t[i], l->t[j]) != 0; j++)
+            ;
+        if (j == l->n)
+            return false;
+    }
+    return true;
+}
+
+static enum rv_check_sn_level sn_level(const struct rv_name_key *q, const struct rv_name_key *c)
+{
+    if (q->surname[0] == '\0' || c->surname[0] == '\0')
+        return RV_SN_DIFFERENT;
+    if (strcmp(q->surname, c->surname) == 0)
+        return RV_SN_EXACT;
+    if (token_subset(q->surname_tokens, c->surname_tokens))
+        return RV_SN_HYPHEN;
+    if (rv_jaro_winkler(q->surname, c->surname) >= SN_TYPO_JW ||
+        (strlen(q->surname) >= 5 && strlen(c->surname) >= 5 && one_edit(q->surname, c->surname))) {
+        /* Two different listed surnames (Hall, Hill) are not a typo unless they sound alike. */
+        if (!(rv_check_known_surname(q->surname) && rv_check_known_surname(c->surname)) ||
+            dm_equal(q->surname, c->surname))
+            return RV_SN_TYPO;
+    }
+    if (dm_equal(q->surname, c->surname))
+        return RV_SN_PHONETIC;
+    return RV_SN_DIFFERENT;
+}
+
+/* ---- addresses ----------------------------------------------------------------------- */
+
+static bool str_eq(const char *a, const char *b)
+{
+    return strcmp(a, b) == 0;
+}
+
+static bool street_same(const char *a, const char *b)
+{
+    if (a[0] == '\0' || b[0] == '\0')
+        return true;
+    if (strcmp(a, b) == 0 || strstr(a, b) != NULL || strstr(b, a) != NULL)
+        return true;
+    return rv_jaro_winkler(a, b) >= STREET_JW;
+}
+
+/* The flat (sub-building) designator, or the number's letter suffix when there is no flat:
+ * "Flat A, 10" and "10a" both give "a". */
+static const char *flat_of(const struct rv_address_key *k)
+{
+    return k->sub_building[0] != '\0' ? k->sub_building : k->number_suffix;
+}
+
+static enum rv_check_addr_level addr_level(const struct rv_check_query *q,
+                                           const struct rv_elector *e)
+{
+    struct rv_address_key c;
+    const char *lines[RV_ADDR_LINES];
+    bool have_lines = false, pc_same = false, sector_same = false, district_same = false;
+    bool c_ok = false;
+    char s1[9], s2[9];
+
+    for (unsigned i = 0; i < RV_ADDR_LINES; i++) {
+        lines[i] = e->address[i];
+        if (e->address[i][0] != '\0')
+            have_lines = true;
+    }
+    if ((e->markers.known & RV_MARK_F) != 0 || (!have_lines && e->postcode.canon[0] == '\0'))
+        return RV_ADDR_OVERSEAS;
+    memset(&c, 0, sizeof(c));
+    if (have_lines && rv_address_key(lines, RV_ADDR_LINES, &c) == 0)
+        c_ok = true;
+    if (q->has_postcode && e->postcode.canon[0] != '\0') {
+        pc_same = strcmp(q->postcode.canon, e->postcode.canon) == 0;
+        sector_same =
+            strcmp(rv_postcode_sector(&q->postcode, s1), rv_postcode_sector(&e->postcode, s2)) == 0;
+        district_same = strcmp(rv_postcode_district(&q->postcode, s1),
+                               rv_postcode_district(&e->postcode, s2)) == 0;
+    }
+    if (q->has_address && c_ok && (q->addr.number[0] != '\0' || q->addr.building[0] != '\0')) {
+        const struct rv_address_key *a = &q->addr;
+        bool street = street_same(a->street, c.street);
+        bool town = a->locality[0] != '\0' && str_eq(a->locality, c.locality);
+        bool anchor = pc_same || (street && a->street[0] != '\0' && c.street[0] != '\0' &&
+                                  (sector_same || town || !q->has_postcode));
+        bool number = a->number[0] != '\0' && str_eq(a->number, c.number);
+        bool building =
+            a->building[0] != '\0' && c.building[0] != '\0' && str_eq(a->building, c.building);
+        bool building_clash = a->building[0] != '\0' && c.building[0] != '\0' && !building;
+        bool same_building =
+            (number && (a->building[0] == '\0' || c.building[0] == '\0' || building)) ||
+            (building && (a->number[0] == '\0' || c.number[0] == '\0'));
+        if (anchor && street && same_building && !(building_clash && !number)) {
+            if (str_eq(a->sub_building, c.sub_building) &&
+                str_eq(a->number_suffix, c.number_suffix))
+                return RV_ADDR_PROPERTY;
+            /* Two different flats are two properties: only the postcode agrees. */
+            if (flat_of(a)[0] != '\0' && flat_of(&c)[0] != '\0' && !str_eq(flat_of(a), flat_of(&c)))
+                return pc_same ? RV_ADDR_POSTCODE_ONLY : RV_ADDR_SECTOR;
+            /* "10a" against "Flat A, 10", or the flat missing on one side. */
+            return RV_ADDR_BUILDING;
+        }
+        if (anchor && street && number && str_eq(flat_of(a), flat_of(&c)) && flat_of(a)[0] != '\0')
+            return RV_ADDR_BUILDING;
+        if (pc_same)
+            return RV_ADDR_POSTCODE_ONLY;
+    } else if (pc_same) {
+        return RV_ADDR_POSTCODE;
+    }
+    if (sector_same)
+        return RV_ADDR_SECTOR;
+    if (district_same)
+        return RV_ADDR_TOWN;
+    if (q->has_address && c_ok && q->addr.locality[0] != '\0' &&
+        str_eq(q->addr.locality, c.locality))
+        return RV_ADDR_TOWN;
+    return RV_ADDR_DIFFERENT;
+}
+
+/* ---- grades -------------------------------------------------------------------------- */
+
+enum name_class { NAME_FULL, NAME_VARIANT, NAME_WEAK, NAME_POOR, NAME_NONE };
+
+static enum name_class name_class(enum rv_check_fn_level fn, enum rv_check_sn_level sn)
+{
+    bool fn_close = fn == RV_FN_MIDDLE || fn == RV_FN_NICKNAME || fn == RV_FN_TYPO;
+    bool sn_close = sn == RV_SN_HYPHEN || sn == RV_SN_SWAPPED || sn == RV_SN_TYPO;
+
+    if (fn == RV_FN_DIFFERENT || sn == RV_SN_DIFFERENT)
+        return NAME_NONE;
+    if (fn == RV_FN_EXACT && sn == RV_SN_EXACT)
+        return NAME_FULL;
+    if ((fn_close && sn == RV_SN_EXACT) || (fn == RV_FN_EXACT && sn_close))
+        return NAME_VARIANT;
+    if (((fn == RV_FN_INITIAL || fn == RV_FN_SIMILAR || fn == RV_FN_ABSENT) && sn == RV_SN_EXACT) ||
+        (fn_close && sn_close) || (fn == RV_FN_EXACT && sn == RV_SN_PHONETIC))
+        return NAME_WEAK;
+    return NAME_POOR;
+}
+
+/* The rule table: rows are name classes, columns address levels (docs/matching.md). */
+#define E RV_GRADE_EXACT
+#define S RV_GRADE_STRONG
+#define P RV_GRADE_POSSIBLE
+#define N RV_GRADE_NONE
+static const enum rv_check_grade rules[4][RV_ADDR_NLEVELS] = {
+    /*            property building postcode pc-only sector town overseas different */
+    [NAME_FULL] = {E, S, S, P, P, P, P, N},
+    [NAME_VARIANT] = {S, S, S, P, P, P, P, N},
+    [NAME_WEAK] = {P, P, P, P, N, N, N, N},
+    [NAME_POOR] = {P, P, N, N, N, N, N, N},
+};
+#undef E
+#undef S
+#undef P
+#undef N
+
+enum rv_check_grade rv_check_grade_for(enum rv_check_fn_level fn, enum rv_check_sn_level sn,
+                                       enum rv_check_addr_level addr, double surname_weight)
+{
+    enum name_class nc = name_class(fn, sn);
+
+    if (nc == NAME_NONE || (unsigned)addr >= RV_ADDR_NLEVELS)
+        return RV_GRADE_NONE;
+    /* The name is the only evidence: a rare surname carries it further. */
+    if (nc == NAME_FULL && addr == RV_ADDR_OVERSEAS && surname_weight >= RARE_SURNAME_BITS)
+        return RV_GRADE_STRONG;
+    if (nc == NAME_FULL && addr == RV_ADDR_DIFFERENT && surname_weight >= RARE_SURNAME_BITS)
+        return RV_GRADE_POSSIBLE;
+    return rules[nc][addr];
+}
+
+/* ---- weights ------------------------------------------------------------------------- */
+
+static const double fn_weight[RV_FN_NLEVELS] = {6.0, 4.5, 4.0, 2.0, 3.5, 2.0, 0.0, -6.0};
+static const double sn_factor[RV_SN_NLEVELS] = {1.0, 0.7, 0.8, 0.6, 0.4, 0.0};
+static const double addr_weight[RV_ADDR_NLEVELS] = {10.0, 8.0, 6.0, 4.0, 3.0, 2.0, 1.0, -2.0};
+
+/* Generational suffixes tell father from son: agreeing earns a little, clashing costs. */
+static double suffix_weight(const struct rv_name *q, const struct rv_name *c)
+{
+    char a[RV_SUFFIX_MAX], b[RV_SUFFIX_MAX];
+    if (q->suffix[0] == '\0' || c->suffix[0] == '\0')
+        return 0.0;
+    if (rv_fold(q->suffix, strlen(q->suffix), a, sizeof(a)) != 0 ||
+        rv_fold(c->suffix, strlen(c->suffix), b, sizeof(b)) != 0)
+        return 0.0;
+    return strcmp(a, b) == 0 ? 1.0 : -1.0;
+}
+
+void rv_check_bequest_window(rv_date death, rv_date *from, rv_date *to)
+{
+    int y, m, d;
+    rv_date_to_ymd(death, &y, &m, &d);
+    if (m == 2 && d == 29)
+        d = 28;
+    *from = rv_date_from_ymd(y - 5, m, d);
+    *to = death + 1;
+}
+
+bool rv_check_bequest_registered(rv_date from, rv_date to, rv_date death)
+{
+    rv_date wf, wt;
+    if (death == RV_DATE_NONE || from == RV_DATE_NONE)
+        return false;
+    rv_check_bequest_window(death, &wf, &wt);
+    return from < wt && to > wf;
+}
+
+bool rv_check_restricted(const struct rv_check_query *q, const struct rv_elector *e)
+{
+    return e->attainment != RV_DATE_NONE && e->attainment >= q->win_to;
+}
+
+void rv_check_score(const struct rv_check_query *q, const struct rv_check_candidate *cand,
+                    struct rv_check_match *out)
+{
+    struct rv_name_key ck;
+    const struct rv_elector *e = &cand->elector;
+    bool known = false;
+
+    memset(out, 0, sizeof(*out));
+    out->cand = *cand;
+    out->fn = RV_FN_DIFFERENT;
+    out->sn = RV_SN_DIFFERENT;
+    out->addr = RV_ADDR_DIFFERENT;
+    out->grade = RV_GRADE_NONE;
+    out->in_force = cand->from != RV_DATE_NONE && cand->from < q->win_to && cand->to > q->win_from;
+
+    if (rv_name_key(&e->name, &ck) != 0)
+        goto out;
+    out->sn = sn_level(&q->key, &ck);
+    if (out->sn != RV_SN_DIFFERENT) {
+        out->fn = fn_level(q->key.forenames, ck.forenames, &known);
+    } else if (q->key.forenames[0] != '\0' && ck.forenames[0] != '\0') {
+        /* Written the other way round: the donor's surname is the register's forename. */
+        struct rv_name_key sw = q->key;
+        enum rv_check_fn_level f;
+        bool k2 = false;
+        memcpy(sw.surname, q->key.first, sizeof(sw.surname));
+        sw.surname[sizeof(sw.surname) - 1] = '\0';
+        for (char *p = sw.surname; *p != '\0'; p++)
+            if (*p == ' ' || *p == '-')
+                memmove(p, p + 1, strlen(p));
+        memcpy(sw.surname_tokens, q->key.first, sizeof(sw.surname_tokens));
+        if (strcmp(sw.surname, ck.surname) == 0) {
+            f = fn_level(q->key.surname_tokens, ck.forenames, &k2);
+            if (f <= RV_FN_TYPO) {
+                out->sn = RV_SN_SWAPPED;
+                out->fn = f;
+                known = k2;
+            }
+        }
+        sodium_memzero(&sw, sizeof(sw));
+    }
+    out->fn_both_known = known;
+    out->addr = addr_level(q, e);
+    out->surname_weight = rv_check_surname_weight(ck.surname);
+    out->grade = rv_check_grade_for(out->fn, out->sn, out->addr, out->surname_weight);
+    /* An attainer not yet of age at the date is never confirmed from the register alone. */
+    if (rv_check_restricted(q, e) && out->grade > RV_GRADE_POSSIBLE)
+        out->grade = RV_GRADE_POSSIBLE;
+    out->weight = fn_weight[out->fn] + out->surname_weight * sn_factor[out->sn] +
+                  addr_weight[out->addr] + suffix_weight(&q->name, &e->name) -
+                  (out->sn == RV_SN_DIFFERENT ? 5.0 : 0.0);
+out:
+    sodium_memzero(&ck, sizeof(ck));
+}
