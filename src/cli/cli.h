@@ -47,4 +47,33 @@ int rv_cli_exit_for(int err);
 int rv_cli_parse_u64(const char *verb, const char *opt, const char *val, uint64_t min, uint64_t max,
                      uint64_t *out);
 
+/* ------------------------------------------------------------------------------------------
+ * Unsealing (src/cli/unseal.c). Every verb that needs the vault's keys unseals the same way:
+ * --passphrase-file F, --key-file F, else the file named by REGVAULT_PASSPHRASE_FILE, else a
+ * passphrase typed on the terminal without echo (asked twice when creating a vault).
+ */
+struct rv_vault;
+struct rv_vault_secret;
+
+struct rv_unseal_opts {
+    const char *passphrase_file; /* borrowed from argv */
+    const char *key_file;        /* borrowed from argv */
+};
+
+/* If argv[*i] is --passphrase-file or --key-file (as "--opt F" or "--opt=F"), records it in
+ * o, advances *i past it and returns 1; returns 0 for any other argument, and -1 after
+ * printing a usage error. */
+int rv_cli_unseal_option(const char *verb, int argc, char **argv, int *i, struct rv_unseal_opts *o);
+/* Obtains the secret the options name into *sec (its buffers in sodium_malloc memory:
+ * free with rv_cli_secret_free). confirm asks for a typed passphrase twice. Returns
+ * RV_EXIT_OK or an exit code, after printing a message. */
+int rv_cli_secret(const char *verb, const struct rv_unseal_opts *o, bool confirm,
+                  struct rv_vault_secret *sec);
+void rv_cli_secret_free(struct rv_vault_secret *sec);
+/* Opens and unseals the vault in dir. Returns RV_EXIT_OK with *out (free with
+ * rv_vault_close), or prints why and returns RV_EXIT_KEY (wrong passphrase or key file),
+ * RV_EXIT_INTEGRITY (damaged header) or another exit code. */
+int rv_cli_unseal(const char *verb, const char *dir, const struct rv_unseal_opts *o,
+                  struct rv_vault **out);
+
 #endif /* RV_CLI_H */
