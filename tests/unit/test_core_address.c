@@ -1,0 +1,343 @@
+/*
+ * test_core_address.c - reading register address lines and free-text addresses into the
+ * parts that matching compares, and the canonical first line of the blind index.
+ *
+ * The central property is that one address written different ways gives one first_line:
+ * register lines, donors' free text with commas and abbreviations, upper or lower case.
+ * Tables cover sub-buildings, house numbers with suffixes, ranges, the Scottish tenement
+ * and Edinburgh forms, building names, each abbreviation, Saint versus Street, postcodes
+ * left in free text, and hostile input.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/core.h"
+
+struct addr_case {
+    const char *in; /* free text for rv_address_parse */
+    const char *sub, *number, *suffix, *building, *street, *locality, *first_line;
+};
+
+static const struct addr_case parse_cases[] = {
+    {"10 High Street", "", "10", "", "", "high street", "", "10 high street"},
+    {"10 High St", "", "10", "", "", "high street", "", "10 high street"},
+    {"10 High St.", "", "10", "", "", "high street", "", "10 high street"},
+    {"10A High St, Leeds", "", "10", "a", "", "high street", "leeds", "10a high street"},
+    {"10 A High Street", "", "10", "a", "", "high street", "", "10a high street"},
+    {"10a high street", "", "10", "a", "", "high street", "", "10a high street"},
+    {"Flat 2, 10A High St.", "2", "10", "a", "", "high street", "", "flat 2 10a high street"},
+    {"flat 2 10a high street", "2", "10", "a", "", "high street", "", "flat 2 10a high street"},
+    {"FLAT 2, 10A HIGH STREET, LEEDS", "2", "10", "a", "", "high street", "leeds",
+     "flat 2 10a high street"},
+    {"Apartment 2, 10A High Street", "2", "10", "a", "", "high street", "",
+     "flat 2 10a high street"},
+    {"Apt 5, 1 Mill Rd", "5", "1", "", "", "mill road", "", "flat 5 1 mill road"},
+    {"Unit 3, 7 Station Rd", "3", "7", "", "", "station road", "", "flat 3 7 station road"},
+    {"Room 12, 1 College Rd", "12", "1", "", "", "college road", "", "flat 12 1 college road"},
+    {"Suite 4, 1 Bank St", "4", "1", "", "", "bank street", "", "flat 4 1 bank street"},
+    {"Flat A, 3 Park Ave", "a", "3", "", "", "park avenue", "", "flat a 3 park avenue"},
+    {"10-12 High Street", "", "10-12", "", "", "high street", "", "10-12 high street"},
+    {"10 - 12 High Street", "", "10-12", "", "", "high street", "", "10-12 high street"},
+    /* Scottish tenements and the Edinburgh form. */
+    {"Flat 2/1, 10 High Street, Glasgow", "2/1", "10", "", "", "high street", "glasgow",
+     "flat 2/1 10 high street"},
+    {"2/1 10 High Street", "2/1", "10", "", "", "high street", "", "flat 2/1 10 high street"},
+    {"2/1, 10 High Street", "2/1", "10", "", "", "high street", "", "flat 2/1 10 high street"},
+    {"0/1 5 Byres Rd, Glasgow", "0/1", "5", "", "", "byres road", "glasgow",
+     "flat 0/1 5 byres road"},
+    {"10/2 High St", "2", "10", "", "", "high street", "", "flat 2 10 high street"},
+    {"10/2 High St, Edinburgh", "2", "10", "", "", "high street", "edinburgh",
+     "flat 2 10 high street"},
+    {"2 10 High Street", "2", "10", "", "", "high street", "", "flat 2 10 high street"},
+    /* Saint versus Street. */
+    {"5 St Johns Road", "", "5", "", "", "saint johns road", "", "5 saint johns road"},
+    {"5 St. John's Rd", "", "5", "", "", "saint johns road", "", "5 saint johns road"},
+    {"5 Saint Johns Road", "", "5", "", "", "saint johns road", "", "5 saint johns road"},
+    {"5 St Johns St", "", "5", "", "", "saint johns street", "", "5 saint johns street"},
+    {"1 Church St, St Albans", "", "1", "", "", "church street", "saint albans", "1 church street"},
+    /* Abbreviations. */
+    {"1 Oak Ave", "", "1", "", "", "oak avenue", "", "1 oak avenue"},
+    {"1 Kew Gdns", "", "1", "", "", "kew gardens", "", "1 kew gardens"},
+    {"1 Royal Cres", "", "1", "", "", "royal crescent", "", "1 royal crescent"},
+    {"1 Elm Dr", "", "1", "", "", "elm drive", "", "1 elm drive"},
+    {"1 Mill Ln", "", "1", "", "", "mill lane", "", "1 mill lane"},
+    {"1 Hope Pl", "", "1", "", "", "hope place", "", "1 hope place"},
+    {"1 Market Sq", "", "1", "", "", "market square", "", "1 market square"},
+    {"1 Oak Ct", "", "1", "", "", "oak court", "", "1 oak court"},
+    {"1 Bath Terr", "", "1", "", "", "bath terrace", "", "1 bath terrace"},
+    {"1 Bath Ter", "", "1", "", "", "bath terrace", "", "1 bath terrace"},
+    {"1 Bath Tce", "", "1", "", "", "bath terrace", "", "1 bath terrace"},
+    {"1 Ash Cl", "", "1", "", "", "ash close", "", "1 ash close"},
+    {"1 Ash Gr", "", "1", "", "", "ash grove", "", "1 ash grove"},
+    {"1 Hyde Pk", "", "1", "", "", "hyde park", "", "1 hyde park"},
+    {"Rose Hse, 1 Mill Rd", "", "1", "", "rose house", "mill road", "", "1 mill road"},
+    /* Building names. */
+    {"Rose Cottage, Mill Lane, Little Snoring", "", "", "", "rose cottage", "mill lane",
+     "little snoring", "rose cottage"},
+    {"Rose Cottage", "", "", "", "rose cottage", "", "", "rose cottage"},
+    {"Rose Cottage, Little Snoring, Fakenham", "", "", "", "rose cottage", "", "fakenham",
+     "rose cottage"},
+    {"Apartment 5, The Maltings, 1 Mill Road, Leeds", "5", "1", "", "the maltings", "mill road",
+     "leeds", "flat 5 1 mill road"},
+    {"Flat 3, Riverside House, Bridge St", "3", "", "", "riverside house", "bridge street", "",
+     "flat 3 riverside house"},
+    /* Postcodes in free text are not the locality. */
+    {"10 High Street, Leeds, LS1 1AA", "", "10", "", "", "high street", "leeds", "10 high street"},
+    {"10 High Street, Leeds LS1 1AA", "", "10", "", "", "high street", "leeds", "10 high street"},
+    {"10 High Street, Leeds, ls11aa", "", "10", "", "", "high street", "leeds", "10 high street"},
+    {"10 High Street Leeds", "", "10", "", "", "high street", "leeds", "10 high street"},
+    {"10 Park Road", "", "10", "", "", "park road", "", "10 park road"},
+    {"", "", "", "", "", "", "", ""},
+    {" , , ", "", "", "", "", "", "", ""},
+};
+
+static void check(size_t i, const struct addr_case *c, const struct rv_address_key *k)
+{
+    if (strcmp(k->sub_building, c->sub) != 0 || strcmp(k->number, c->number) != 0 ||
+        strcmp(k->number_suffix, c->suffix) != 0 || strcmp(k->building, c->building) != 0 ||
+        strcmp(k->street, c->street) != 0 || strcmp(k->locality, c->locality) != 0 ||
+        strcmp(k->first_line, c->first_line) != 0)
+        fail_msg("address case %zu: sub %d number %d suffix %d building %d street %d "
+                 "locality %d first_line %d",
+                 i, strcmp(k->sub_building, c->sub) != 0, strcmp(k->number, c->number) != 0,
+                 strcmp(k->number_suffix, c->suffix) != 0, strcmp(k->building, c->building) != 0,
+                 strcmp(k->street, c->street) != 0, strcmp(k->locality, c->locality) != 0,
+                 strcmp(k->first_line, c->first_line) != 0);
+}
+
+static void test_parse_table(void **state)
+{
+    struct rv_address_key k;
+    (void)state;
+    for (size_t i = 0; i < sizeof(parse_cases) / sizeof(parse_cases[0]); i++) {
+        int rc = rv_address_parse(parse_cases[i].in, strlen(parse_cases[i].in), &k);
+        if (rc != 0)
+            fail_msg("address case %zu: rc %d", i, rc);
+        check(i, &parse_cases[i], &k);
+    }
+}
+
+struct lines_case {
+    const char *lines[RV_ADDR_LINES];
+    const char *sub, *number, *suffix, *building, *street, *locality, *first_line;
+};
+
+static const struct lines_case lines_cases[] = {
+    {{"Flat 2", "10A High Street", "Leeds"},
+     "2",
+     "10",
+     "a",
+     "",
+     "high street",
+     "leeds",
+     "flat 2 10a high street"},
+    {{"Flat 2, 10A High Street", "Leeds"},
+     "2",
+     "10",
+     "a",
+     "",
+     "high street",
+     "leeds",
+     "flat 2 10a high street"},
+    {{"10 High Street", "Leeds", "West Yorkshire"},
+     "",
+     "10",
+     "",
+     "",
+     "high street",
+     "west yorkshire",
+     "10 high street"},
+    {{"2/1", "10 High Street", "Glasgow"},
+     "2/1",
+     "10",
+     "",
+     "",
+     "high street",
+     "glasgow",
+     "flat 2/1 10 high street"},
+    {{"Flat 2/1", "10 High Street", "Glasgow"},
+     "2/1",
+     "10",
+     "",
+     "",
+     "high street",
+     "glasgow",
+     "flat 2/1 10 high street"},
+    {{"10/2 High Street", "Edinburgh"},
+     "2",
+     "10",
+     "",
+     "",
+     "high street",
+     "edinburgh",
+     "flat 2 10 high street"},
+    {{"10", "High Street", "Leeds"}, "", "10", "", "", "high street", "leeds", "10 high street"},
+    {{"Rose Cottage", "Mill Lane", "Little Snoring", "Fakenham"},
+     "",
+     "",
+     "",
+     "rose cottage",
+     "mill lane",
+     "fakenham",
+     "rose cottage"},
+    {{"Apartment 5", "The Maltings", "1 Mill Road", "Leeds"},
+     "5",
+     "1",
+     "",
+     "the maltings",
+     "mill road",
+     "leeds",
+     "flat 5 1 mill road"},
+    {{"", NULL, "10 High Street", "", "Leeds", ""},
+     "",
+     "10",
+     "",
+     "",
+     "high street",
+     "leeds",
+     "10 high street"},
+    {{"10 High Street", "Leeds", "LS1 1AA"},
+     "",
+     "10",
+     "",
+     "",
+     "high street",
+     "leeds",
+     "10 high street"},
+    {{"10 High St Leeds"}, "", "10", "", "", "high street leeds", "", "10 high street leeds"},
+    {{"1 St Marys Rd"}, "", "1", "", "", "saint marys road", "", "1 saint marys road"},
+    {{NULL}, "", "", "", "", "", "", ""},
+};
+
+static void test_lines_table(void **state)
+{
+    struct rv_address_key k;
+    (void)state;
+    for (size_t i = 0; i < sizeof(lines_cases) / sizeof(lines_cases[0]); i++) {
+        const struct lines_case *c = &lines_cases[i];
+        int rc = rv_address_key(c->lines, RV_ADDR_LINES, &k);
+        if (rc != 0)
+            fail_msg("lines case %zu: rc %d", i, rc);
+        struct addr_case as = {"",          c->sub,    c->number,   c->suffix,
+                               c->building, c->street, c->locality, c->first_line};
+        check(100 + i, &as, &k);
+    }
+}
+
+/* The same address written many ways gives one first line. */
+static void test_first_line_agrees(void **state)
+{
+    static const char *const same[] = {
+        "Flat 2, 10A High St.",
+        "flat 2 10a high street",
+        "FLAT 2 10A HIGH STREET",
+        "Flat 2, 10 A, High Street",
+        "Apartment 2, 10a High Street, Leeds, LS1 1AA",
+        "Flat 2,10A High St",
+        "  Flat   2 ,  10A   High   Street  ",
+        "Flat 2, 10A High St., Leeds",
+        "Apt. 2, 10a High St",
+    };
+    const char *lines[] = {"Flat 2", "10A High Street"};
+    struct rv_address_key ref, k;
+    (void)state;
+    assert_int_equal(rv_address_key(lines, 2, &ref), 0);
+    assert_string_equal(ref.first_line, "flat 2 10a high street");
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        assert_int_equal(rv_address_parse(same[i], strlen(same[i]), &k), 0);
+        if (strcmp(k.first_line, ref.first_line) != 0)
+            fail_msg("spelling %zu gives a different first line", i);
+    }
+    /* And different addresses must not collide. */
+    static const char *const differ[] = {
+        "Flat 3, 10A High Street", "Flat 2, 10B High Street", "Flat 2, 10A Low Street",
+        "10A High Street",         "Flat 2, 12 High Street",
+    };
+    for (size_t i = 0; i < sizeof(differ) / sizeof(differ[0]); i++) {
+        assert_int_equal(rv_address_parse(differ[i], strlen(differ[i]), &k), 0);
+        if (strcmp(k.first_line, ref.first_line) == 0)
+            fail_msg("different address %zu collides", i);
+    }
+}
+
+static void test_hostile(void **state)
+{
+    struct rv_address_key k;
+    char *big;
+    (void)state;
+    static const char *const bad[] = {
+        "\x80",
+        "10 High \xbf Street",
+        "10 \xc0\xaf High Street",
+        "10 High \xed\xa0\x80",
+        "10 High Street\xe2\x82",
+        "10 High \xf4\x90\x80\x80",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc = rv_address_parse(bad[i], strlen(bad[i]), &k);
+        if (rc != RV_EPARSE)
+            fail_msg("bad address %zu: rc %d", i, rc);
+        assert_string_equal(k.first_line, "");
+        const char *lines[] = {"Flat 1", bad[i]};
+        assert_int_equal(rv_address_key(lines, 2, &k), RV_EPARSE);
+        assert_string_equal(k.sub_building, "");
+    }
+    /* Control characters and NUL inside counted input are blanks. */
+    assert_int_equal(rv_address_parse("10\x01High\x7fStreet", 16, &k), 0);
+    assert_string_equal(k.first_line, "10 high street");
+    assert_int_equal(rv_address_parse("10 High\0Street", 14, &k), 0);
+    assert_string_equal(k.first_line, "10 high street");
+    /* 10 kB fields. */
+    big = malloc(10241);
+    assert_non_null(big);
+    memset(big, 'a', 10240);
+    big[10240] = '\0';
+    assert_int_equal(rv_address_parse(big, 10240, &k), RV_ETOOBIG);
+    assert_string_equal(k.first_line, "");
+    const char *lines[] = {"1 Mill Road", big};
+    assert_int_equal(rv_address_key(lines, 2, &k), RV_ETOOBIG);
+    /* A street name longer than its field; a house number longer than its field. */
+    memset(big, 'a', 300);
+    big[300] = '\0';
+    big[0] = '1';
+    big[1] = ' ';
+    assert_int_equal(rv_address_parse(big, 300, &k), RV_ETOOBIG);
+    assert_int_equal(rv_address_parse("123456-123456 High St", 21, &k), 0);
+    assert_string_equal(k.number, "123456-123456");
+    /* Too many segments, too many words. */
+    for (size_t i = 0; i < 600; i += 2)
+        memcpy(big + i, "a,", 2);
+    assert_int_equal(rv_address_parse(big, 600, &k), RV_ETOOBIG);
+    for (size_t i = 0; i < 600; i += 2)
+        memcpy(big + i, "a ", 2);
+    assert_int_equal(rv_address_parse(big, 600, &k), RV_ETOOBIG);
+    free(big);
+    /* Too many lines. */
+    const char *many[20];
+    for (size_t i = 0; i < 20; i++)
+        many[i] = "x";
+    assert_int_equal(rv_address_key(many, 20, &k), RV_ETOOBIG);
+    assert_int_equal(rv_address_key(NULL, 0, &k), 0);
+    assert_string_equal(k.first_line, "");
+    /* Punctuation only. */
+    assert_int_equal(rv_address_parse("- / . ,", 7, &k), 0);
+    assert_string_equal(k.first_line, "");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_table),
+        cmocka_unit_test(test_lines_table),
+        cmocka_unit_test(test_first_line_agrees),
+        cmocka_unit_test(test_hostile),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
