@@ -1,0 +1,264 @@
+/*
+ * cmd_synth.c - `regvault synth`: writes synthetic registers, monthly alterations and
+ * donations with ground truth, so that tests, benchmarks and demos never need real data.
+ *
+ * This file only parses options, guards the output folder and prints the statistics; the
+ * generator is src/synth.
+ */
+#include "cli/cli.h"
+#include "synth/synth.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *const verb = "synth";
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: regvault synth --electors N [--areas K] [--seed S] [--edition YYYY-MM-DD]\n"
+            "                      [--months M] [--donations D] [--stats] [--force] --out DIR\n"
+            "\n"
+            "Writes realistic synthetic UK electoral registers. Nothing in them is real: names\n"
+            "come from public name lists and generated syllables, addresses are made up, and\n"
+            "postcodes only have a valid format. The same options give byte-identical files.\n"
+            "\n"
+            "Options:\n"
+            "  --electors N   electors in all areas together (at least %d per area, at most "
+            "%llu)\n"
+            "  --areas K      registers (areas), 1 to %d; default 1\n"
+            "  --seed S       any whole number; default 1\n"
+            "  --edition D    date of the revised register, YYYY-MM-DD; default 2025-12-01\n"
+            "  --months M     monthly alteration files after the edition, 0 to %d; default 0\n"
+            "  --donations D  donations to write, 0 to %llu; default 0\n"
+            "  --stats        print what was generated beside its target\n"
+            "  --force        write into DIR even if it is not empty (files of the same names\n"
+            "                 are replaced; other files are left alone)\n"
+            "  --out DIR      output folder: created if missing; refused if not empty unless\n"
+            "                 --force\n"
+            "\n"
+            "Output:\n"
+            "  DIR/<area>/full-<edition>.csv      the full register of each area\n"
+            "  DIR/<area>/alterations-YYYY-MM.csv created, changed and deleted entries,\n"
+            "                                     effective on the 1st of each month\n"
+            "  DIR/donations.csv                  Electoral Commission layout\n"
+            "  DIR/donations-truth.csv            ECRef,area,elector_number,note\n"
+            "\n"
+            "Areas are ONS-like codes: E07000001, E07000002, ...; every eighth area from the\n"
+            "sixth is Welsh (W06000006) and from the seventh Scottish (S12000007, with marker\n"
+            "M for foreign nationals instead of G/B). Layouts differ by area, as real exports\n"
+            "do: E07000001 is CSV in UTF-8 with \"Surname, Forenames\" and UPRN; E07000002 is\n"
+            "tab-separated Windows-1252 with CRLF and separate surname and forename columns;\n"
+            "E07000003 is UTF-8 with a byte-order mark, \"Forenames Surname\" and ISO dates;\n"
+            "E07000004 is CSV in Windows-1252; later areas mix these at random. Every area has\n"
+            "an Opt Out column and at least one anonymous (N) entry, which carries only its\n"
+            "elector number.\n"
+            "\n"
+            "Files are written under a temporary name and renamed when complete, so an\n"
+            "interrupted run leaves no partial file.\n"
+            "\n"
+            "Exit codes: 0 success, 1 failure (I/O), 2 usage error.\n",
+            RV_SYNTH_MIN_PER_AREA, (unsigned long long)RV_SYNTH_MAX_ELECTORS, RV_SYNTH_MAX_AREAS,
+            RV_SYNTH_MAX_MONTHS, (unsigned long long)RV_SYNTH_MAX_DONATIONS);
+}
+
+/* 0 if path is missing (then created) or an empty folder; 1 if it holds something; -1 and a
+ * message on error. */
+static int prepare_out(const char *path, bool force)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        if (errno != ENOENT) {
+            rv_cli_err(verb, "--out: cannot use the folder: %s", strerror(errno));
+            return -1;
+        }
+        if (mkdir(path, 0755) != 0) {
+            rv_cli_err(verb, "--out: cannot create the folder: %s (does its parent exist?)",
+                       strerror(errno));
+            return -1;
+        }
+        return 0;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        rv_cli_err(verb, "--out: exists and is not a folder");
+        return -1;
+    }
+    DIR *d = opendir(path);
+    if (d == NULL) {
+        rv_cli_err(verb, "--out: cannot read the folder: %s", strerror(errno));
+        return -1;
+    }
+    struct dirent *de;
+    int full = 0;
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+            full = 1;
+            break;
+        }
+    closedir(d);
+    if (full && !force) {
+        rv_cli_err(verb, "--out: the folder is not empty; choose another or add --force");
+        return -1;
+    }
+    return 0;
+}
+
+static void row(const char *what, uint64_t n, uint64_t of, double target)
+{
+    double share = of ? 100.0 * (double)n / (double)of : 0;
+    if (target >= 0)
+        printf("  %-34s %12llu %8.3f %%   target %7.3f %%\n", what, (unsigned long long)n, share,
+               100.0 * target);
+    else
+        printf("  %-34s %12llu %8.3f %%\n", what, (unsigned long long)n, share);
+}
+
+static void print_stats(const struct rv_synth_opts *o, const struct rv_synth_stats *s)
+{
+    static const double hh[6] = RV_SYNTH_HH_SHARES;
+    static const char *const hhname[6] = {"addresses with 0 electors", "addresses with 1",
+                                          "addresses with 2",          "addresses with 3",
+                                          "addresses with 4",          "addresses with 5+"};
+    printf("electors %llu in %u areas (%llu Windows-1252, %llu tab-separated, %llu with two "
+           "name columns, %llu with UPRN)\n",
+           (unsigned long long)s->electors, o->areas, (unsigned long long)s->cp1252_areas,
+           (unsigned long long)s->tsv_areas, (unsigned long long)s->split_name_areas,
+           (unsigned long long)s->uprn_areas);
+    printf("  %-34s %12s %10s\n", "", "count", "share");
+    row("overseas (F)", s->overseas, s->electors, RV_SYNTH_SHARE_OVERSEAS);
+    row("anonymous (N)", s->anonymous, s->electors, RV_SYNTH_SHARE_ANONYMOUS);
+    row("attainers", s->attainers, s->electors, RV_SYNTH_SHARE_ATTAINER);
+    row("open-register opt-outs", s->optout, s->electors, s->optout_target);
+    row("local government only (G B M L)", s->local_only, s->electors, RV_SYNTH_SHARE_LOCAL);
+    row("postal voters (A)", s->postal, s->electors, RV_SYNTH_SHARE_POSTAL);
+    row("same-name pairs at one address", s->same_name, s->electors, -1);
+    printf("addresses %llu (%.3f electors each, without overseas and anonymous)\n",
+           (unsigned long long)s->addresses,
+           s->addresses ? (double)(s->electors - s->overseas - s->anonymous) / (double)s->addresses
+                        : 0);
+    for (int i = 0; i < 6; i++)
+        row(hhname[i], s->by_size[i], s->addresses, hh[i]);
+    row("large addresses (10-200)", s->large, s->addresses, RV_SYNTH_SHARE_LARGE);
+    row("electors at large addresses", s->large_electors, s->electors, -1);
+    if (o->months > 0) {
+        double m = o->months;
+        printf("alterations over %u months (share of electors)\n", o->months);
+        row("created", s->created, s->electors, RV_SYNTH_MONTHLY_CREATED * m);
+        row("changed", s->changed, s->electors, RV_SYNTH_MONTHLY_CHANGED * m);
+        row("  of which moves", s->moves, s->electors, -1);
+        row("  of which name changes", s->renames, s->electors, -1);
+        row("deleted", s->deleted, s->electors, RV_SYNTH_MONTHLY_DELETED * m);
+    }
+    if (o->donations > 0) {
+        printf("donations %llu, by how the donor was written\n", (unsigned long long)s->donations);
+        for (int i = 0; i < RV_SYNTH_NOTE_COUNT; i++)
+            if (s->by_note[i] > 0)
+                row(rv_synth_note_name(i), s->by_note[i], s->donations, -1);
+    }
+    printf("bytes written %llu\n", (unsigned long long)s->bytes);
+}
+
+int rv_cmd_synth(int argc, char **argv)
+{
+    struct rv_synth_opts o = {.areas = 1, .seed = 1};
+    struct rv_synth_stats st;
+    struct rv_diag diag;
+    const char *out = NULL;
+    bool stats = false, force = false, have_electors = false;
+    uint64_t v;
+
+    o.edition = rv_date_from_ymd(2025, 12, 1);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = NULL;
+        char opt[32];
+        const char *eq = strchr(a, '=');
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return RV_EXIT_OK;
+        }
+        if (strcmp(a, "--stats") == 0) {
+            stats = true;
+            continue;
+        }
+        if (strcmp(a, "--force") == 0) {
+            force = true;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0 || (eq != NULL && (size_t)(eq - a) >= sizeof(opt))) {
+            rv_cli_err(verb, "unexpected argument '%s' (see regvault synth --help)", a);
+            return RV_EXIT_USAGE;
+        }
+        if (eq != NULL) {
+            memcpy(opt, a, (size_t)(eq - a));
+            opt[eq - a] = '\0';
+            val = eq + 1;
+        } else {
+            snprintf(opt, sizeof(opt), "%s", a);
+            if (i + 1 >= argc) {
+                rv_cli_err(verb, "%s wants a value (see regvault synth --help)", a);
+                return RV_EXIT_USAGE;
+            }
+            val = argv[++i];
+        }
+        if (strcmp(opt, "--electors") == 0) {
+            if (rv_cli_parse_u64(verb, opt, val, 1, RV_SYNTH_MAX_ELECTORS, &o.electors) != 0)
+                return RV_EXIT_USAGE;
+            have_electors = true;
+        } else if (strcmp(opt, "--areas") == 0) {
+            if (rv_cli_parse_u64(verb, opt, val, 1, RV_SYNTH_MAX_AREAS, &v) != 0)
+                return RV_EXIT_USAGE;
+            o.areas = (unsigned)v;
+        } else if (strcmp(opt, "--seed") == 0) {
+            if (rv_cli_parse_u64(verb, opt, val, 0, UINT64_MAX, &o.seed) != 0)
+                return RV_EXIT_USAGE;
+        } else if (strcmp(opt, "--months") == 0) {
+            if (rv_cli_parse_u64(verb, opt, val, 0, RV_SYNTH_MAX_MONTHS, &v) != 0)
+                return RV_EXIT_USAGE;
+            o.months = (unsigned)v;
+        } else if (strcmp(opt, "--donations") == 0) {
+            if (rv_cli_parse_u64(verb, opt, val, 0, RV_SYNTH_MAX_DONATIONS, &o.donations) != 0)
+                return RV_EXIT_USAGE;
+        } else if (strcmp(opt, "--edition") == 0) {
+            if (rv_date_parse_iso(val, &o.edition) != 0) {
+                rv_cli_err(verb, "--edition wants a real date written YYYY-MM-DD");
+                return RV_EXIT_USAGE;
+            }
+        } else if (strcmp(opt, "--out") == 0) {
+            if (val[0] == '\0') {
+                rv_cli_err(verb, "--out wants a folder name");
+                return RV_EXIT_USAGE;
+            }
+            out = val;
+        } else {
+            rv_cli_err(verb, "unknown option %s (see regvault synth --help)", opt);
+            return RV_EXIT_USAGE;
+        }
+    }
+    if (!have_electors) {
+        rv_cli_err(verb, "--electors is required (see regvault synth --help)");
+        return RV_EXIT_USAGE;
+    }
+    if (out == NULL) {
+        rv_cli_err(verb, "--out is required (see regvault synth --help)");
+        return RV_EXIT_USAGE;
+    }
+    if (rv_synth_check(&o, &diag) != 0) {
+        rv_cli_err(verb, "%s %s", diag.file, diag.msg);
+        return RV_EXIT_USAGE;
+    }
+    if (prepare_out(out, force) != 0)
+        return RV_EXIT_USAGE;
+    int err = rv_synth_run(&o, out, &st, &diag);
+    if (err != 0) {
+        char buf[600];
+        rv_cli_err(verb, "%s: %s%s%s", rv_diag_format(&diag, buf, sizeof(buf)), rv_strerror(err),
+                   err == RV_EIO ? ": " : "", err == RV_EIO ? strerror(errno) : "");
+        return rv_cli_exit_for(err);
+    }
+    if (stats)
+        print_stats(&o, &st);
+    return RV_EXIT_OK;
+}
