@@ -281,7 +281,10 @@ static int check_header(int fd, const char magic[8])
 {
     uint8_t h[HDR_LEN];
 
-    if (pread_all(fd, h, HDR_LEN, 0) != 0 || memcmp(h, magic, 8) != 0)
+    static const uint8_t zero[4] = {0};
+
+    if (pread_all(fd, h, HDR_LEN, 0) != 0 || memcmp(h, magic, 8) != 0 ||
+        memcmp(h + 12, zero, 4) != 0)
         return RV_ECORRUPT;
     if (get_u32(h + 8) != FORMAT_VERSION)
         return RV_EVERSION;

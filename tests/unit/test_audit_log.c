@@ -1,0 +1,918 @@
+/*
+ * test_audit_log.c - the audit log on disk, attacked.
+ *
+ * Proofs from a real log against a hand-built tree; group commit from many threads;
+ * tampering (a flipped byte anywhere in the entry file, index, hash store or checkpoints
+ * must make verify fail and name the entry or checkpoint); truncation and rollback against
+ * the latest and a trusted checkpoint; checkpoints under another key; kill -9 at random
+ * moments during appends (every acknowledged entry must survive and verify must pass); and
+ * fail-closed appends when the files cannot be written.
+ *
+ * Also a helper for tests/e2e/audit_cli.sh, which cannot create a log through the command:
+ *   test_audit_log --make-fixture DIR N    writes a log of N entries into DIR/audit.
+ */
+#include "audit/audit.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const uint8_t SEED[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+static const uint8_t OTHER_SEED[32] = {9, 9, 9};
+static const uint8_t MAC_KEY[32] = {42};
+
+static char *tmpdir(void)
+{
+    char *d = strdup("/tmp/rv-audit-test-XXXXXX");
+
+    assert_non_null(mkdtemp(d));
+    return d;
+}
+
+static void rmtree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        char p[4096];
+        struct stat st;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            rmtree(p);
+        else
+            unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static char *sub(const char *dir, const char *name)
+{
+    char *p = malloc(strlen(dir) + strlen(name) + 2);
+
+    assert_non_null(p);
+    sprintf(p, "%s/%s", dir, name);
+    return p;
+}
+
+static void make_entry(uint64_t i, char params[64], uint8_t subj[2][32], struct rv_audit_entry *e)
+{
+    snprintf(params, 64, "{\"seq\":%llu}", (unsigned long long)i);
+    memset(e, 0, sizeof(*e));
+    memset(subj[0], (int)(i % 7), 32);
+    memset(subj[1], 0xee, 32);
+    e->time_ms = 1700000000000 + (int64_t)i;
+    e->principal = "treasurer";
+    e->role = "checker";
+    e->action = "check";
+    e->params = params;
+    e->outcome = "ok";
+    e->client = "192.0.2.1";
+    e->subjects = (const uint8_t(*)[32])subj;
+    e->nsubjects = i % 3;
+}
+
+static void append_n(struct rv_audit_log *log, uint64_t from, uint64_t n)
+{
+    for (uint64_t i = from; i < from + n; i++) {
+        char params[64];
+        uint8_t subj[2][32];
+        struct rv_audit_entry e;
+        uint64_t idx = UINT64_MAX;
+        make_entry(i, params, subj, &e);
+        assert_int_equal(rv_audit_append(log, &e, &idx), 0);
+        assert_int_equal(idx, i);
+    }
+}
+
+static struct rv_audit_log *open_log(const char *dir, uint64_t every)
+{
+    struct rv_audit_opts o = {"regvault.test/audit", every, 0};
+    struct rv_audit_log *log = NULL;
+
+    assert_int_equal(rv_audit_open(dir, SEED, &o, &log), 0);
+    return log;
+}
+
+/* Makes a closed log of n entries in dir. */
+static void build(const char *dir, uint64_t n, uint64_t every)
+{
+    struct rv_audit_log *log = open_log(dir, every);
+
+    append_n(log, 0, n);
+    assert_int_equal(rv_audit_close(log), 0);
+}
+
+static int verify_dir(const char *dir, const char *vkey, const char *note,
+                      struct rv_audit_report *r)
+{
+    struct rv_audit_log *log = NULL;
+    int rc = rv_audit_open_ro(dir, &log);
+
+    memset(r, 0, sizeof(*r));
+    r->bad_index = UINT64_MAX;
+    r->bad_checkpoint = -1;
+    if (rc != 0)
+        return rc;
+    rc = rv_audit_verify(log, vkey, note, r);
+    rv_audit_close(log);
+    return rc;
+}
+
+static void mth(uint8_t (*leaves)[32], uint64_t n, uint8_t out[32])
+{
+    uint64_t k = 1;
+    uint8_t l[32], r[32];
+
+    if (n == 1) {
+        memcpy(out, leaves[0], 32);
+        return;
+    }
+    while (k * 2 < n)
+        k *= 2;
+    mth(leaves, k, l);
+    mth(leaves + k, n - k, r);
+    rv_audit_node_hash(l, r, out);
+}
+
+/* ---- behaviour ------------------------------------------------------------------------ */
+
+static void test_append_read_prove(void **state)
+{
+    char *dir = tmpdir();
+    struct rv_audit_log *log = open_log(dir, 10);
+    uint8_t leaves[70][32], root[32], want[32];
+    struct rv_audit_proof p;
+    struct rv_audit_record rec;
+    (void)state;
+
+    append_n(log, 0, 70);
+    assert_int_equal(rv_audit_size(log), 70);
+    for (uint64_t i = 0; i < 70; i++) {
+        assert_int_equal(rv_audit_get(log, i, &rec), 0);
+        assert_int_equal(rec.index, i);
+        assert_int_equal(rec.e.nsubjects, i % 3);
+        assert_int_equal(rec.e.time_ms, 1700000000000 + (int64_t)i);
+        memcpy(leaves[i], rec.leaf_hash, 32);
+        rv_audit_record_free(&rec);
+    }
+    assert_int_equal(rv_audit_get(log, 70, &rec), RV_ENOTFOUND);
+    for (uint64_t n = 1; n <= 70; n++) {
+        assert_int_equal(rv_audit_root(log, n, root), 0);
+        mth(leaves, n, want);
+        assert_memory_equal(root, want, 32);
+        for (uint64_t i = 0; i < n; i++) {
+            assert_int_equal(rv_audit_prove_inclusion(log, i, n, &p), 0);
+            assert_memory_equal(p.leaf, leaves[i], 32);
+            assert_int_equal(rv_audit_proof_verify(&p), 0);
+            /* The proof does not prove the neighbouring leaf. */
+            if (n > 1)
+                assert_int_not_equal(
+                    rv_audit_verify_inclusion(i, n, leaves[(i + 1) % n], p.hashes, p.nhashes, want),
+                    0);
+        }
+        for (uint64_t m = 1; m <= n; m++) {
+            uint8_t r1[32];
+            assert_int_equal(rv_audit_prove_consistency(log, m, n, &p), 0);
+            mth(leaves, m, r1);
+            assert_memory_equal(p.root1, r1, 32);
+            assert_int_equal(rv_audit_verify_consistency(m, n, r1, want, p.hashes, p.nhashes), 0);
+            if (m < n) {
+                r1[0] ^= 1;
+                assert_int_not_equal(
+                    rv_audit_verify_consistency(m, n, r1, want, p.hashes, p.nhashes), 0);
+            }
+        }
+    }
+    assert_int_equal(rv_audit_prove_inclusion(log, 70, 70, &p), RV_EINVAL);
+    assert_int_equal(rv_audit_prove_consistency(log, 0, 5, &p), RV_EINVAL);
+    assert_int_equal(rv_audit_close(log), 0);
+    rmtree(dir);
+    free(dir);
+}
+
+static void test_checkpoints_and_reopen(void **state)
+{
+    char *dir = tmpdir();
+    struct rv_audit_log *log;
+    struct rv_audit_report r;
+    struct rv_audit_checkpoint c;
+    char note[RV_AUDIT_NOTE_MAX];
+    (void)state;
+
+    log = open_log(dir, 10);
+    append_n(log, 0, 95);
+    /* Every 10 entries a checkpoint: the latest covers at least 90. */
+    assert_int_equal(rv_audit_latest_note(log, note, sizeof(note)), 0);
+    assert_int_equal(rv_audit_checkpoint_open(note, strlen(note), rv_audit_vkey(log), &c), 0);
+    assert_true(c.size >= 90);
+    assert_int_equal(rv_audit_close(log), 0);
+    /* Reopen and continue; a second writer is refused; another key is refused. */
+    log = open_log(dir, 10);
+    {
+        struct rv_audit_log *two = NULL;
+        assert_int_equal(rv_audit_open(dir, SEED, NULL, &two), RV_EBUSY);
+    }
+    append_n(log, 95, 10);
+    assert_int_equal(rv_audit_close(log), 0);
+    {
+        struct rv_audit_log *bad = NULL;
+        assert_int_equal(rv_audit_open(dir, OTHER_SEED, NULL, &bad), RV_EKEY);
+        assert_null(bad);
+    }
+    assert_int_equal(verify_dir(dir, NULL, NULL, &r), 0);
+    assert_int_equal(r.size, 105);
+    assert_int_equal(r.latest_size, 105);
+    assert_true(r.checkpoints >= 11);
+    /* A read-only handle cannot append. */
+    {
+        struct rv_audit_log *ro = NULL;
+        struct rv_audit_entry e = {1, "a", "b", "c", "", "ok", "local", NULL, 0};
+        assert_int_equal(rv_audit_open_ro(dir, &ro), 0);
+        assert_int_equal(rv_audit_append(ro, &e, NULL), RV_EUNSUPPORTED);
+        rv_audit_close(ro);
+    }
+    rmtree(dir);
+    free(dir);
+}
+
+static void test_checkpoint_by_time(void **state)
+{
+    char *dir = tmpdir();
+    struct rv_audit_opts o = {"regvault.test/audit", 1000000, 50};
+    struct rv_audit_log *log = NULL;
+    struct rv_audit_checkpoint c;
+    char note[RV_AUDIT_NOTE_MAX];
+    (void)state;
+
+    assert_int_equal(rv_audit_open(dir, SEED, &o, &log), 0);
+    append_n(log, 0, 3);
+    /* No appends follow: the timer must sign within a few periods. */
+    for (int i = 0; i < 100; i++) {
+        usleep(20000);
+        assert_int_equal(rv_audit_latest_note(log, note, sizeof(note)), 0);
+        assert_int_equal(rv_audit_checkpoint_open(note, strlen(note), rv_audit_vkey(log), &c), 0);
+        if (c.size == 3)
+            break;
+    }
+    assert_int_equal(c.size, 3);
+    assert_int_equal(rv_audit_close(log), 0);
+    rmtree(dir);
+    free(dir);
+}
+
+struct thr {
+    struct rv_audit_log *log;
+    int id, n;
+    uint64_t *got;
+};
+
+static void *appender(void *arg)
+{
+    struct thr *t = arg;
+
+    for (int i = 0; i < t->n; i++) {
+        char params[64];
+        uint8_t subj[2][32];
+        struct rv_audit_entry e;
+        make_entry((uint64_t)(t->id * 100000 + i), params, subj, &e);
+        if (rv_audit_append(t->log, &e, &t->got[i]) != 0)
+            t->got[i] = UINT64_MAX;
+    }
+    return NULL;
+}
+
+static void test_group_commit_threads(void **state)
+{
+    enum { NT = 8, PER = 300 };
+    char *dir = tmpdir();
+    struct rv_audit_log *log = open_log(dir, 100);
+    pthread_t th[NT];
+    struct thr t[NT];
+    uint8_t *seen = calloc(NT * PER, 1);
+    struct rv_audit_report r;
+    (void)state;
+
+    for (int i = 0; i < NT; i++) {
+        t[i] = (struct thr){log, i, PER, calloc(PER, sizeof(uint64_t))};
+        assert_int_equal(pthread_create(&th[i], NULL, appender, &t[i]), 0);
+    }
+    for (int i = 0; i < NT; i++)
+        pthread_join(th[i], NULL);
+    /* Every append got a distinct number, and the entry there is the one it appended. */
+    for (int i = 0; i < NT; i++) {
+        for (int j = 0; j < PER; j++) {
+            struct rv_audit_record rec;
+            char want[64];
+            uint64_t x = t[i].got[j];
+            assert_true(x < NT * PER);
+            assert_int_equal(seen[x], 0);
+            seen[x] = 1;
+            assert_int_equal(rv_audit_get(log, x, &rec), 0);
+            snprintf(want, sizeof(want), "{\"seq\":%d}", i * 100000 + j);
+            assert_string_equal(rec.e.params, want);
+            rv_audit_record_free(&rec);
+        }
+        free(t[i].got);
+    }
+    assert_int_equal(rv_audit_size(log), NT * PER);
+    assert_int_equal(rv_audit_verify(log, NULL, NULL, &r), 0);
+    assert_int_equal(rv_audit_close(log), 0);
+    free(seen);
+    rmtree(dir);
+    free(dir);
+}
+
+static void test_subject_search(void **state)
+{
+    char *dir = tmpdir();
+    struct rv_audit_log *log = open_log(dir, 1000);
+    struct rv_name_key nk;
+    struct rv_postcode pc;
+    uint8_t id[32], other[32];
+    uint64_t *hits = NULL;
+    size_t n = 0;
+    (void)state;
+
+    memset(&nk, 0, sizeof(nk));
+    memset(&pc, 0, sizeof(pc));
+    strcpy(nk.surname, "macdonald");
+    strcpy(nk.first, "flora");
+    strcpy(pc.canon, "IV1 1AA");
+    assert_int_equal(rv_audit_subject_id(MAC_KEY, &nk, &pc, id), 0);
+    strcpy(nk.first, "fiona");
+    assert_int_equal(rv_audit_subject_id(MAC_KEY, &nk, &pc, other), 0);
+    for (int i = 0; i < 20; i++) {
+        uint8_t s[2][32];
+        struct rv_audit_entry e = {0, "t", "checker", "check", "", "ok", "local", NULL, 0};
+        memcpy(s[0], i % 5 == 0 ? id : other, 32);
+        memcpy(s[1], other, 32);
+        e.subjects = (const uint8_t(*)[32])s;
+        e.nsubjects = i % 2 ? 2 : 1;
+        assert_int_equal(rv_audit_append(log, &e, NULL), 0);
+    }
+    assert_int_equal(rv_audit_find_subject(log, id, &hits, &n), 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(hits[0], 0);
+    assert_int_equal(hits[1], 5);
+    assert_int_equal(hits[2], 10);
+    assert_int_equal(hits[3], 15);
+    free(hits);
+    assert_int_equal(rv_audit_find_subject(log, other, &hits, &n), 0);
+    assert_int_equal(n, 20 - 4 + 2); /* entries 5 and 15 name both */
+    free(hits);
+    assert_int_equal(rv_audit_close(log), 0);
+    rmtree(dir);
+    free(dir);
+}
+
+/* ---- tampering ------------------------------------------------------------------------ */
+
+static void read_file(const char *path, uint8_t **buf, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    long n;
+
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *buf = malloc((size_t)n + 1);
+    assert_int_equal(fread(*buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+}
+
+static void write_file(const char *path, const uint8_t *buf, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf, 1, len, f), len);
+    fclose(f);
+}
+
+static void flip(const char *path, size_t off)
+{
+    int fd = open(path, O_RDWR);
+    uint8_t b;
+
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, &b, 1, (off_t)off), 1);
+    b ^= 0x20;
+    assert_int_equal(pwrite(fd, &b, 1, (off_t)off), 1);
+    close(fd);
+}
+
+/* Which entry a byte of each file belongs to, from the format in docs/audit.md. */
+static uint64_t entry_of_offset(const char *dir, size_t off)
+{
+    char *p = sub(dir, "index");
+    uint8_t *idx;
+    size_t len;
+    uint64_t ans = UINT64_MAX;
+
+    read_file(p, &idx, &len);
+    for (uint64_t i = 0; 16 + i * 8 + 8 <= len; i++) {
+        uint64_t o = 0;
+        for (int j = 0; j < 8; j++)
+            o |= (uint64_t)idx[16 + i * 8 + j] << (8 * j);
+        if (o <= off)
+            ans = i;
+    }
+    free(idx);
+    free(p);
+    return ans;
+}
+
+static uint64_t entry_of_hash(size_t off)
+{
+    unsigned level;
+    uint64_t n;
+
+    rv_audit_split_stored_hash_index((off - 16) / 32, &level, &n);
+    /* A stored hash is written with the last leaf of its subtree. */
+    return ((n + 1) << level) - 1;
+}
+
+static void test_tamper_every_file(void **state)
+{
+    enum { N = 40 };
+    char *dir = tmpdir(), *copy = tmpdir();
+    static const char *files[] = {"entries", "index", "hashes", "checkpoints", "checkpoint"};
+    struct rv_audit_report r;
+    uint64_t x = 0x1234567;
+    (void)state;
+
+    build(dir, N, 7);
+    assert_int_equal(verify_dir(dir, NULL, NULL, &r), 0);
+    for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+        char *path = sub(dir, files[f]);
+        uint8_t *orig;
+        size_t len;
+        read_file(path, &orig, &len);
+        /* Every byte of the small files; a spread of bytes of the larger ones. */
+        for (size_t k = 0; k < 120; k++) {
+            size_t off;
+            int rc;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            off = k < 16 ? k : (size_t)(x % len);
+            flip(path, off);
+            rc = verify_dir(dir, NULL, NULL, &r);
+            if (rc == 0)
+                fail_msg("a flipped byte at %zu of %s went unnoticed", off, files[f]);
+            if (off >= 16 && strcmp(files[f], "entries") == 0)
+                assert_int_equal(r.bad_index, entry_of_offset(dir, off));
+            if (off >= 16 && strcmp(files[f], "index") == 0)
+                assert_int_equal(r.bad_index, (off - 16) / 8);
+            if (off >= 16 && strcmp(files[f], "hashes") == 0)
+                assert_int_equal(r.bad_index, entry_of_hash(off));
+            if (strcmp(files[f], "checkpoint") == 0 || (off >= 16 && f == 3))
+                assert_true(r.bad_checkpoint >= 0);
+            write_file(path, orig, len);
+        }
+        assert_int_equal(verify_dir(dir, NULL, NULL, &r), 0);
+        free(orig);
+        free(path);
+    }
+    rmtree(copy);
+    free(copy);
+    rmtree(dir);
+    free(dir);
+}
+
+static void copy_dir(const char *from, const char *to)
+{
+    static const char *files[] = {"entries",     "index",      "hashes",
+                                  "checkpoints", "checkpoint", "key.pub"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char *a = sub(from, files[i]), *b = sub(to, files[i]);
+        uint8_t *buf;
+        size_t len;
+        read_file(a, &buf, &len);
+        write_file(b, buf, len);
+        free(buf);
+        free(a);
+        free(b);
+    }
+}
+
+static void test_truncation_and_rollback(void **state)
+{
+    char *dir = tmpdir(), *old = tmpdir();
+    struct rv_audit_log *log;
+    struct rv_audit_report r;
+    char trusted[RV_AUDIT_NOTE_MAX], vkey[RV_AUDIT_VKEY_MAX];
+    (void)state;
+
+    build(dir, 50, 1000);
+    copy_dir(dir, old); /* what an insider might restore later */
+    log = open_log(dir, 1000);
+    append_n(log, 50, 30);
+    assert_int_equal(rv_audit_close(log), 0);
+    assert_int_equal(rv_audit_open_ro(dir, &log), 0);
+    assert_int_equal(rv_audit_latest_note(log, trusted, sizeof(trusted)), 0);
+    rv_audit_vkey_format(rv_audit_vkey(log), vkey);
+    rv_audit_close(log);
+    assert_int_equal(verify_dir(dir, vkey, trusted, &r), 0);
+
+    /* Cutting entries off below the latest checkpoint is detected... */
+    {
+        char *e = sub(dir, "entries"), *i = sub(dir, "index"), *h = sub(dir, "hashes");
+        uint8_t *buf;
+        size_t len;
+        read_file(e, &buf, &len);
+        assert_int_equal(truncate(e, (off_t)(len - 100)), 0);
+        assert_int_not_equal(verify_dir(dir, NULL, NULL, &r), 0);
+        assert_true(r.bad_index < 80);
+        /* ... also when index and hash store are cut consistently ... */
+        assert_int_equal(truncate(i, 16 + 70 * 8), 0);
+        assert_int_equal(truncate(h, (off_t)(16 + rv_audit_stored_hash_count(70) * 32)), 0);
+        assert_int_equal(verify_dir(dir, NULL, NULL, &r), RV_ECORRUPT);
+        assert_true(r.bad_checkpoint >= 0 || r.bad_index != UINT64_MAX);
+        /* ... and the writer refuses to append on top of it. */
+        {
+            struct rv_audit_log *w = NULL;
+            assert_int_equal(rv_audit_open(dir, SEED, NULL, &w), RV_ECORRUPT);
+        }
+        write_file(e, buf, len);
+        free(buf);
+        free(e);
+        free(i);
+        free(h);
+    }
+    /* Rolling the whole directory back to an older, self-consistent state verifies on its
+     * own, but not against the checkpoint kept elsewhere. */
+    assert_int_equal(verify_dir(old, NULL, NULL, &r), 0);
+    assert_int_equal(verify_dir(old, vkey, trusted, &r), RV_ECORRUPT);
+    assert_non_null(strstr(r.what, "trusted checkpoint"));
+    rmtree(old);
+    free(old);
+    rmtree(dir);
+    free(dir);
+}
+
+static void test_other_key_rejected(void **state)
+{
+    char *dir = tmpdir(), *evil = tmpdir();
+    struct rv_audit_log *log = NULL;
+    struct rv_audit_report r;
+    char note[RV_AUDIT_NOTE_MAX], vkey[RV_AUDIT_VKEY_MAX], evil_note[RV_AUDIT_NOTE_MAX];
+    struct rv_audit_opts o = {"regvault.test/audit", 1000, 0};
+    (void)state;
+
+    build(dir, 20, 1000);
+    assert_int_equal(rv_audit_open_ro(dir, &log), 0);
+    rv_audit_vkey_format(rv_audit_vkey(log), vkey);
+    assert_int_equal(rv_audit_latest_note(log, note, sizeof(note)), 0);
+    rv_audit_close(log);
+    /* The same entries, logged and signed under another key with the same name. */
+    assert_int_equal(rv_audit_open(evil, OTHER_SEED, &o, &log), 0);
+    append_n(log, 0, 20);
+    assert_int_equal(rv_audit_latest_note(log, evil_note, sizeof(evil_note)), 0);
+    assert_int_equal(rv_audit_close(log), 0);
+    assert_int_equal(verify_dir(evil, NULL, NULL, &r), 0); /* consistent with itself */
+    assert_int_equal(verify_dir(evil, vkey, NULL, &r), RV_EKEY);
+    assert_int_equal(verify_dir(evil, NULL, note, &r), RV_EKEY);
+    /* Its checkpoint planted in the real log is refused, in either file. */
+    {
+        char *p = sub(dir, "checkpoint");
+        uint8_t *orig;
+        size_t len;
+        read_file(p, &orig, &len);
+        write_file(p, (const uint8_t *)evil_note, strlen(evil_note));
+        assert_int_equal(verify_dir(dir, NULL, NULL, &r), RV_EKEY);
+        assert_true(r.bad_checkpoint >= 0);
+        write_file(p, orig, len);
+        free(orig);
+        free(p);
+    }
+    assert_int_equal(verify_dir(dir, vkey, evil_note, &r), RV_EKEY);
+    assert_int_equal(verify_dir(dir, vkey, note, &r), 0);
+    rmtree(evil);
+    free(evil);
+    rmtree(dir);
+    free(dir);
+}
+
+/* ---- durability ----------------------------------------------------------------------- */
+
+/* The child appends from two threads until killed, reporting each acknowledged
+ * (index, seq) pair through the pipe only after rv_audit_append returned 0. */
+struct crash_ctx {
+    struct rv_audit_log *log;
+    int fd;
+    int tid;
+    unsigned run;
+    pthread_mutex_t *mu;
+};
+
+static void *crash_appender(void *arg)
+{
+    struct crash_ctx *c = arg;
+
+    for (uint64_t k = 0;; k++) {
+        char params[64];
+        uint64_t msg[2], idx;
+        struct rv_audit_entry e = {0, "child", "checker", "check", params, "ok", "local", NULL, 0};
+        snprintf(params, sizeof(params), "r%u t%d k%llu", c->run, c->tid, (unsigned long long)k);
+        if (rv_audit_append(c->log, &e, &idx) != 0)
+            _exit(3);
+        msg[0] = idx;
+        msg[1] = (uint64_t)c->run << 40 | (uint64_t)c->tid << 32 | k;
+        pthread_mutex_lock(c->mu);
+        if (write(c->fd, msg, sizeof(msg)) != sizeof(msg))
+            _exit(4);
+        pthread_mutex_unlock(c->mu);
+    }
+    return NULL;
+}
+
+static void test_kill9_durability(void **state)
+{
+    enum { RUNS = 24 };
+    char *dir = tmpdir();
+    uint64_t(*acked)[2] = malloc(sizeof(uint64_t[2]) * 2000000);
+    size_t nacked = 0;
+    uint64_t seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
+    (void)state;
+
+    assert_non_null(acked);
+    for (unsigned run = 0; run < RUNS; run++) {
+        int pfd[2];
+        pid_t pid;
+        struct rv_audit_log *log = NULL;
+        struct rv_audit_report r;
+        uint64_t msg[2];
+        ssize_t got;
+        useconds_t delay;
+
+        assert_int_equal(pipe(pfd), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            struct rv_audit_opts o = {"regvault.test/audit", 1 + run % 13, 5};
+            pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+            struct crash_ctx c[2];
+            pthread_t t;
+            close(pfd[0]);
+            if (rv_audit_open(dir, SEED, &o, &log) != 0)
+                _exit(2);
+            for (int i = 0; i < 2; i++)
+                c[i] = (struct crash_ctx){log, pfd[1], i, run, &mu};
+            pthread_create(&t, NULL, crash_appender, &c[1]);
+            crash_appender(&c[0]);
+            _exit(0);
+        }
+        close(pfd[1]);
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        delay = (useconds_t)(2000 + seed % 40000); /* 2 to 42 ms into the run */
+        usleep(delay);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        while ((got = read(pfd[0], msg, sizeof(msg))) == sizeof(msg)) {
+            assert_true(nacked < 2000000);
+            acked[nacked][0] = msg[0];
+            acked[nacked][1] = msg[1];
+            nacked++;
+        }
+        close(pfd[0]);
+        /* Reopen for writing (repairs the tail), then verify read-only. */
+        assert_int_equal(rv_audit_open(dir, SEED, NULL, &log), 0);
+        assert_int_equal(rv_audit_close(log), 0);
+        assert_int_equal(verify_dir(dir, NULL, NULL, &r), 0);
+        assert_int_equal(rv_audit_open_ro(dir, &log), 0);
+        for (size_t i = 0; i < nacked; i++) {
+            struct rv_audit_record rec;
+            char want[64];
+            uint64_t s = acked[i][1];
+            if (rv_audit_get(log, acked[i][0], &rec) != 0)
+                fail_msg("run %u: acknowledged entry %llu is lost", run,
+                         (unsigned long long)acked[i][0]);
+            snprintf(want, sizeof(want), "r%u t%u k%llu", (unsigned)(s >> 40),
+                     (unsigned)(s >> 32 & 0xff), (unsigned long long)(s & 0xffffffffu));
+            assert_string_equal(rec.e.params, want);
+            rv_audit_record_free(&rec);
+        }
+        rv_audit_close(log);
+    }
+    assert_true(nacked > 0);
+    print_message("%zu acknowledged entries survived %d kills\n", nacked, RUNS);
+    free(acked);
+    rmtree(dir);
+    free(dir);
+}
+
+/* ---- fail-closed ---------------------------------------------------------------------- */
+
+/* In a child (RLIMIT_FSIZE is per process): the entry file may not grow past its current
+ * size plus a little. Appends must fail with RV_EAUDIT, promptly, and keep failing. */
+static void test_full_disk_fails_closed(void **state)
+{
+    char *dir = tmpdir();
+    pid_t pid;
+    int status = 0;
+    (void)state;
+
+    build(dir, 5, 1000);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rv_audit_log *log = NULL;
+        struct rlimit rl;
+        struct stat st;
+        char *e = sub(dir, "hashes");
+        int rc = 0, i;
+        signal(SIGXFSZ, SIG_IGN);
+        alarm(20); /* a hang fails the test */
+        if (rv_audit_open(dir, SEED, NULL, &log) != 0 || stat(e, &st) != 0)
+            _exit(10);
+        rl.rlim_cur = rl.rlim_max = (rlim_t)st.st_size + 2000;
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+            _exit(11);
+        for (i = 0; i < 100000 && rc == 0; i++) {
+            struct rv_audit_entry en = {0, "u", "checker", "check", "", "ok", "local", NULL, 0};
+            rc = rv_audit_append(log, &en, NULL);
+        }
+        if (rc != RV_EAUDIT)
+            _exit(12);
+        /* Sticky: the next append fails at once, without writing. */
+        {
+            struct rv_audit_entry en = {0, "u", "checker", "check", "", "ok", "local", NULL, 0};
+            if (rv_audit_append(log, &en, NULL) != RV_EAUDIT)
+                _exit(13);
+        }
+        if (rv_audit_close(log) != RV_EAUDIT)
+            _exit(14);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    /* What was acknowledged before the failure is intact after reopening. */
+    {
+        struct rv_audit_log *log = NULL;
+        struct rv_audit_report r;
+        assert_int_equal(rv_audit_open(dir, SEED, NULL, &log), 0);
+        assert_true(rv_audit_size(log) >= 5);
+        assert_int_equal(rv_audit_close(log), 0);
+        assert_int_equal(verify_dir(dir, NULL, NULL, &r), 0);
+    }
+    rmtree(dir);
+    free(dir);
+}
+
+/* The entry file's descriptor is replaced under the log by a read-only one, while eight
+ * threads append: all of them must get RV_EAUDIT and none may hang. */
+static void test_closed_fd_fails_closed(void **state)
+{
+    enum { NT = 8, PER = 200 };
+    char *dir = tmpdir();
+    struct rv_audit_log *log = open_log(dir, 1000);
+    pthread_t th[NT];
+    struct thr t[NT];
+    char *entries = sub(dir, "entries"), link[4096], fdpath[64];
+    int target = -1, ro;
+    unsigned failed = 0;
+    (void)state;
+
+    append_n(log, 0, 3);
+    for (int fd = 0; fd < 1024 && target < 0; fd++) {
+        ssize_t n;
+        snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+        n = readlink(fdpath, link, sizeof(link) - 1);
+        if (n > 0) {
+            link[n] = '\0';
+            if (strcmp(link, entries) == 0)
+                target = fd;
+        }
+    }
+    assert_true(target >= 0);
+    for (int i = 0; i < NT; i++) {
+        t[i] = (struct thr){log, i, PER, calloc(PER, sizeof(uint64_t))};
+        assert_int_equal(pthread_create(&th[i], NULL, appender, &t[i]), 0);
+    }
+    usleep(2000);
+    ro = open("/dev/null", O_RDONLY);
+    assert_int_equal(dup2(ro, target), target);
+    close(ro);
+    for (int i = 0; i < NT; i++) {
+        pthread_join(th[i], NULL);
+        for (int j = 0; j < PER; j++)
+            failed += t[i].got[j] == UINT64_MAX;
+        /* Once an append has failed, no later one from this thread succeeded. */
+        for (int j = 1; j < PER; j++)
+            if (t[i].got[j - 1] == UINT64_MAX)
+                assert_true(t[i].got[j] == UINT64_MAX);
+        free(t[i].got);
+    }
+    assert_true(failed > 0);
+    {
+        struct rv_audit_entry e = {0, "u", "checker", "check", "", "ok", "local", NULL, 0};
+        assert_int_equal(rv_audit_append(log, &e, NULL), RV_EAUDIT);
+    }
+    assert_int_equal(rv_audit_close(log), RV_EAUDIT);
+    free(entries);
+    rmtree(dir);
+    free(dir);
+}
+
+static void test_unwritable_dir(void **state)
+{
+    struct rv_audit_log *log = NULL;
+    (void)state;
+
+    /* A path under a regular file can never be created, even by root. */
+    assert_int_equal(rv_audit_open("/dev/null/audit", SEED, NULL, &log), RV_EAUDIT);
+    assert_null(log);
+    assert_int_equal(rv_audit_open_ro("/nonexistent/audit", &log), RV_ENOTFOUND);
+}
+
+/* ---- fixture for tests/e2e/audit_cli.sh ----------------------------------------------- */
+
+static int make_fixture(const char *vault, unsigned long n)
+{
+    char path[4096];
+    struct rv_audit_opts o = {"regvault.test/audit", 16, 0};
+    struct rv_audit_log *log = NULL;
+    struct rv_name_key nk;
+    struct rv_postcode pc;
+    uint8_t id[32];
+
+    snprintf(path, sizeof(path), "%s/audit", vault);
+    mkdir(vault, 0700);
+    if (rv_audit_open(path, SEED, &o, &log) != 0)
+        return 1;
+    memset(&nk, 0, sizeof(nk));
+    memset(&pc, 0, sizeof(pc));
+    strcpy(nk.surname, "macdonald");
+    strcpy(nk.first, "flora");
+    strcpy(pc.canon, "IV1 1AA");
+    if (rv_audit_subject_id(MAC_KEY, &nk, &pc, id) != 0)
+        return 1;
+    for (unsigned long i = 0; i < n; i++) {
+        char params[64];
+        struct rv_audit_entry e = {1700000000000 + (int64_t)i * 1000,
+                                   i % 4 == 0 ? "registrar1" : "treasurer",
+                                   i % 4 == 0 ? "registrar" : "checker",
+                                   i % 4 == 0 ? "ingest" : "check",
+                                   params,
+                                   i % 5 == 3 ? "not-found" : "ok",
+                                   i % 2 ? "192.0.2.7" : "local",
+                                   (const uint8_t(*)[32])id,
+                                   i % 4 == 0 ? 0 : 1};
+        snprintf(params, sizeof(params), "{\"batch\":%lu}", i / 10);
+        if (rv_audit_append(log, &e, NULL) != 0)
+            return 1;
+    }
+    return rv_audit_close(log) == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_append_read_prove),
+        cmocka_unit_test(test_checkpoints_and_reopen),
+        cmocka_unit_test(test_checkpoint_by_time),
+        cmocka_unit_test(test_group_commit_threads),
+        cmocka_unit_test(test_subject_search),
+        cmocka_unit_test(test_tamper_every_file),
+        cmocka_unit_test(test_truncation_and_rollback),
+        cmocka_unit_test(test_other_key_rejected),
+        cmocka_unit_test(test_kill9_durability),
+        cmocka_unit_test(test_full_disk_fails_closed),
+        cmocka_unit_test(test_closed_fd_fails_closed),
+        cmocka_unit_test(test_unwritable_dir),
+    };
+
+    if (sodium_init() < 0)
+        return 1;
+    if (argc == 4 && strcmp(argv[1], "--make-fixture") == 0)
+        return make_fixture(argv[2], strtoul(argv[3], NULL, 10));
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
