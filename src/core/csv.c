@@ -75,84 +75,6 @@ struct rv_csv {
 };
 
 /* ------------------------------------------------------------------------------------------
- * Encodings. Kept local so the hot path can skip the whole check for ASCII fields.
- */
-
-/* Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF). */
-static bool csv_utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            if (i + 1 >= n || (s[i + 1] & 0xc0) != 0x80)
-                return false;
-            i += 2;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            if (i + 2 >= n || (s[i + 1] & 0xc0) != 0x80 || (s[i + 2] & 0xc0) != 0x80)
-                return false;
-            if (c == 0xe0 && s[i + 1] < 0xa0)
-                return false; /* overlong */
-            if (c == 0xed && s[i + 1] >= 0xa0)
-                return false; /* surrogate */
-            i += 3;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            if (i + 3 >= n || (s[i + 1] & 0xc0) != 0x80 || (s[i + 2] & 0xc0) != 0x80 ||
-                (s[i + 3] & 0xc0) != 0x80)
-                return false;
-            if (c == 0xf0 && s[i + 1] < 0x90)
-                return false; /* overlong */
-            if (c == 0xf4 && s[i + 1] >= 0x90)
-                return false; /* above U+10FFFF */
-            i += 4;
-        } else {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* Windows-1252 0x80..0x9f; 0 marks the five undefined bytes (they become U+FFFD). */
-static const uint16_t cp1252_c1[32] = {
-    0x20ac, 0,      0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021, 0x02c6, 0x2030, 0x0160,
-    0x2039, 0x0152, 0,      0x017d, 0,      0,      0x2018, 0x2019, 0x201c, 0x201d, 0x2022,
-    0x2013, 0x2014, 0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0,      0x017e, 0x0178,
-};
-
-/* out must hold 3 * n bytes; returns the bytes written (no NUL). */
-static size_t csv_cp1252_to_utf8(const unsigned char *in, size_t n, unsigned char *out)
-{
-    unsigned char *o = out;
-
-    for (size_t i = 0; i < n; i++) {
-        unsigned cp = in[i];
-        if (cp < 0x80) {
-            *o++ = (unsigned char)cp;
-            continue;
-        }
-        if (cp < 0xa0) {
-            cp = cp1252_c1[cp - 0x80];
-            if (cp == 0)
-                cp = 0xfffd;
-        }
-        if (cp < 0x800) {
-            *o++ = (unsigned char)(0xc0 | (cp >> 6));
-            *o++ = (unsigned char)(0x80 | (cp & 0x3f));
-        } else {
-            *o++ = (unsigned char)(0xe0 | (cp >> 12));
-            *o++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-            *o++ = (unsigned char)(0x80 | (cp & 0x3f));
-        }
-    }
-    return (size_t)(o - out);
-}
-
-/* ------------------------------------------------------------------------------------------
  * Input window.
  */
 
@@ -268,7 +190,7 @@ static int csv_end_field(struct rv_csv *r, size_t fs, unsigned hi, size_t nf, st
 
     if ((hi & 0x80) != 0) {
         bool convert = r->enc == RV_ENC_CP1252;
-        if (!convert && !csv_utf8_valid((const unsigned char *)r->rb + fs, flen)) {
+        if (!convert && !rv_utf8_valid(r->rb + fs, flen)) {
             if (r->enc == RV_ENC_UTF8)
                 return csv_fail(r, diag, RV_EPARSE, nf + 1, "field is not valid UTF-8");
             convert = true;
@@ -276,15 +198,14 @@ static int csv_end_field(struct rv_csv *r, size_t fs, unsigned hi, size_t nf, st
         }
         if (convert) {
             size_t out;
-            if (r->scap < 3 * flen) {
-                char *ns = realloc(r->scratch, 3 * flen);
+            if (r->scap < 3 * flen + 1) {
+                char *ns = realloc(r->scratch, 3 * flen + 1);
                 if (ns == NULL)
                     return RV_ENOMEM;
                 r->scratch = ns;
-                r->scap = 3 * flen;
+                r->scap = 3 * flen + 1;
             }
-            out = csv_cp1252_to_utf8((const unsigned char *)r->rb + fs, flen,
-                                     (unsigned char *)r->scratch);
+            out = rv_cp1252_to_utf8(r->rb + fs, flen, r->scratch);
             if ((err = csv_reserve(r, fs + out + 1)) != 0)
                 return err;
             memcpy(r->rb + fs, r->scratch, out);
