@@ -169,15 +169,17 @@ enum rv_file_kind { RV_FILE_EDITION = 1, RV_FILE_ALTERATIONS = 2 };
 struct rv_file_stats {
     char area[16];
     enum rv_file_kind kind;
-    rv_date date;                      /* edition date, or the alterations' label date */
-    uint32_t seq;                      /* ingest order within the vault */
-    uint64_t rows;                     /* data rows read */
-    uint64_t stored;                   /* new versions stored */
-    uint64_t unchanged;                /* rows identical to the version already in force */
-    uint64_t closed;                   /* versions ended (left the register or replaced) */
-    uint64_t anonymous;                /* anonymous entries: counted, never stored */
-    uint64_t invalid;                  /* rows refused (tolerated under --max-errors) */
-    uint64_t on_register;              /* entries in force in the area after this file */
+    rv_date date;         /* edition date; for alterations, the edition they amend */
+    rv_date eff_first;    /* earliest date a row took effect (RV_DATE_NONE: none applied) */
+    rv_date eff_last;     /* latest date a row took effect */
+    uint32_t seq;         /* ingest order within the vault */
+    uint64_t rows;        /* data rows read */
+    uint64_t stored;      /* new versions stored */
+    uint64_t unchanged;   /* rows identical to the version already in force */
+    uint64_t closed;      /* versions ended (left the register or replaced) */
+    uint64_t anonymous;   /* anonymous entries: counted, never stored */
+    uint64_t invalid;     /* rows refused (tolerated under --max-errors) */
+    uint64_t on_register; /* entries in force in the area after this file */
     uint64_t markers[RV_STAT_MARKERS]; /* of those in force, entries carrying each marker */
     uint64_t attainers;                /* of those in force, attainers */
     uint64_t optout;                   /* of those in force, opted out of the open register */
@@ -229,10 +231,12 @@ RV_NODISCARD int rv_vault_prepare(const struct rv_vault *v, const struct rv_elec
                                   rv_date seal_from, struct rv_prepared *out) RV_NONNULL(1, 2, 7);
 
 /* Begins the atomic batch for one input file of one area. kind and date label the file in
- * statistics; for an edition, date is the edition date and every row is valid from it.
- * RV_EINVAL when date is earlier than the latest date already applied in the area
- * (editions and alterations go in date order). Owned by the caller: end it with
- * rv_vault_batch_commit or rv_vault_batch_abort. One batch at a time per vault. */
+ * statistics; for an edition, date is the edition date and every row is valid from it, and
+ * RV_EINVAL when it is earlier than the latest date already applied in the area (editions
+ * go in date order). For alterations, date names the edition they amend; each row brings
+ * its own date, refused (RV_APPLIED_EARLY) when before the version it would end. Owned by the
+ * caller: end it with rv_vault_batch_commit or rv_vault_batch_abort. One batch at a time per vault.
+ */
 RV_NODISCARD int rv_vault_batch_begin(struct rv_vault *v, const char *area, enum rv_file_kind kind,
                                       rv_date date, const uint8_t file_hash[32],
                                       struct rv_vault_batch **out) RV_NONNULL(1, 2, 5, 6);

@@ -27,7 +27,7 @@
 #define REC_MACED 14
 #define OPEN_LEN  35
 #define AREA_LEN  (4 + 14 * 8)
-#define STATS_LEN (16 + 1 + 4 + 4 + 20 * 8 + 32)
+#define STATS_LEN (16 + 1 + 4 + 4 + 20 * 8 + 32 + 8)
 
 /* ---------------------------------------------------------------------------------------
  * Blind indexes.
@@ -539,6 +539,8 @@ static void stats_encode(const struct rv_file_stats *s, uint8_t *p)
     rv_put_u64le(p + o, s->attainers);
     rv_put_u64le(p + o + 8, s->optout);
     memcpy(p + o + 16, s->file_hash, 32);
+    rv_put_u32le(p + o + 48, (uint32_t)s->eff_first);
+    rv_put_u32le(p + o + 52, (uint32_t)s->eff_last);
 }
 
 static int stats_decode(const uint8_t *p, size_t len, struct rv_file_stats *s)
@@ -561,6 +563,8 @@ static int stats_decode(const uint8_t *p, size_t len, struct rv_file_stats *s)
     s->attainers = rv_get_u64le(p + o);
     s->optout = rv_get_u64le(p + o + 8);
     memcpy(s->file_hash, p + o + 16, 32);
+    s->eff_first = (rv_date)rv_get_u32le(p + o + 48);
+    s->eff_last = (rv_date)rv_get_u32le(p + o + 52);
     return 0;
 }
 
@@ -773,7 +777,7 @@ int rv_vault_batch_begin(struct rv_vault *v, const char *area, enum rv_file_kind
     } else {
         goto out;
     }
-    if (b->as.last != RV_DATE_NONE && date < b->as.last) {
+    if (kind == RV_FILE_EDITION && b->as.last != RV_DATE_NONE && date < b->as.last) {
         rc = RV_EINVAL;
         goto out;
     }
@@ -794,6 +798,8 @@ int rv_vault_batch_begin(struct rv_vault *v, const char *area, enum rv_file_kind
     b->fs.kind = kind;
     b->fs.date = date;
     b->fs.seq = (uint32_t)(n + 1);
+    b->fs.eff_first = RV_DATE_NONE;
+    b->fs.eff_last = RV_DATE_NONE;
     memcpy(b->fs.file_hash, file_hash, 32);
     *out = b;
     b = NULL;
@@ -1043,6 +1049,10 @@ static int apply(struct rv_vault_batch *b, struct rv_prepared *p, bool del, rv_d
 done:
     if (b->as.last == RV_DATE_NONE || from > b->as.last)
         b->as.last = from;
+    if (b->fs.eff_first == RV_DATE_NONE || from < b->fs.eff_first)
+        b->fs.eff_first = from;
+    if (b->fs.eff_last == RV_DATE_NONE || from > b->fs.eff_last)
+        b->fs.eff_last = from;
     return 0;
 fail:
     b->err = rc;
@@ -1115,8 +1125,11 @@ int rv_vault_batch_commit(struct rv_vault_batch *b, struct rv_file_stats *st)
         rc = close_unseen(b);
     if (rc != 0)
         goto out;
-    if (b->as.last == RV_DATE_NONE || b->fs.date > b->as.last)
-        b->as.last = b->fs.date;
+    if (b->fs.kind == RV_FILE_EDITION) {
+        if (b->as.last == RV_DATE_NONE || b->fs.date > b->as.last)
+            b->as.last = b->fs.date;
+        b->fs.eff_first = b->fs.eff_last = b->fs.date;
+    }
     b->fs.on_register = b->as.on_register;
     memcpy(b->fs.markers, b->as.markers, sizeof(b->fs.markers));
     b->fs.attainers = b->as.attainers;

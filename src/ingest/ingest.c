@@ -1,0 +1,491 @@
+/*
+ * ingest.c - one register file into the vault, as one atomic batch, on two threads.
+ *
+ * The file is first hashed (keyed) to see whether it was ingested before. Then a reader
+ * thread parses rows, maps them to entries and prepares them (normalised keys, blind-index
+ * values, content hash, and for editions the sealed payload), filling fixed-size chunks;
+ * the calling thread applies the chunks in file order to the vault batch, which owns the
+ * store's write transaction. Memory is a few chunks, whatever the file's size. When the
+ * store's map fills up, the batch is abandoned, the map grown, and the file read again.
+ */
+#include "ingest/ingest.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CHUNK_ROWS     512
+#define NCHUNKS        4
+#define PROGRESS_EVERY 65536
+
+enum item_kind { ITEM_INVALID = 0, ITEM_ENTRY, ITEM_ANONYMOUS };
+
+struct item {
+    enum item_kind what;
+    enum rv_row_kind kind;
+    rv_date eff;
+    unsigned long line;
+    struct rv_diag diag; /* when invalid */
+    struct rv_prepared p;
+};
+
+struct chunk {
+    size_t n;
+    bool last; /* no chunk follows */
+    int fatal; /* reading stopped on this error */
+    struct rv_diag fatal_diag;
+    uint64_t bytes; /* file offset after the chunk */
+    struct chunk *next;
+    struct item items[CHUNK_ROWS];
+};
+
+struct reader {
+    struct rv_vault *v;
+    const struct rv_ingest_opts *o;
+    const char *path;
+    struct rv_csv *csv;
+    struct rv_ingest_map map;
+    const uint8_t *seal_key;
+    uint32_t seal_bucket;
+    uint64_t first_id, rowno;
+    unsigned long last_err_line;
+    int repeat_errs;
+    bool done;
+};
+
+/* A queue of chunks: full ones flow to the applier, free ones back to the reader. */
+struct queue {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct chunk *free, *full_head, *full_tail;
+    bool stop;
+};
+
+static void set_file(struct rv_diag *d, const char *path, unsigned long line)
+{
+    snprintf(d->file, sizeof(d->file), "%s", path);
+    d->line = line;
+}
+
+static void fill_chunk(struct reader *r, struct chunk *c)
+{
+    char **fields;
+    size_t nfields;
+    struct rv_diag diag;
+    int rc;
+
+    c->n = 0;
+    c->last = false;
+    c->fatal = 0;
+    while (c->n < CHUNK_ROWS) {
+        struct item *it = &c->items[c->n];
+        rv_diag_clear(&diag);
+        rc = rv_csv_next(r->csv, &fields, &nfields, &diag);
+        if (rc == 0) {
+            c->last = true;
+            break;
+        }
+        if (rc < 0) {
+            unsigned long line = rv_csv_line(r->csv);
+            if (rc != RV_EPARSE && rc != RV_ETOOBIG) {
+                c->fatal = rc;
+                c->fatal_diag = diag;
+                c->last = true;
+                break;
+            }
+            /* A reader that cannot get past a line would loop for ever. */
+            if (line == r->last_err_line && ++r->repeat_errs > 2) {
+                c->fatal = rc;
+                c->fatal_diag = diag;
+                c->last = true;
+                break;
+            }
+            r->last_err_line = line;
+            it->what = ITEM_INVALID;
+            it->diag = diag;
+            it->line = diag.line != 0 ? diag.line : line;
+            set_file(&it->diag, r->path, it->line);
+            c->n++;
+            continue;
+        }
+        r->repeat_errs = 0;
+        if (nfields == 1 && fields[0][0] == '\0')
+            continue; /* a blank line */
+        it->line = rv_csv_line(r->csv);
+        rv_diag_clear(&it->diag);
+        set_file(&it->diag, r->path, it->line);
+        rc = rv_ingest_map_row(&r->map, fields, nfields, r->o->area, &it->p.e, &it->kind, &it->eff,
+                               &it->diag);
+        r->rowno++;
+        if (rc != 0) {
+            it->what = ITEM_INVALID;
+        } else if (it->kind == RV_ROW_ANONYMOUS) {
+            it->what = ITEM_ANONYMOUS;
+        } else {
+            it->what = ITEM_ENTRY;
+            rc = rv_vault_prepare(r->v, &it->p.e, r->seal_key, r->seal_bucket,
+                                  r->first_id + r->rowno, r->o->edition, &it->p);
+            if (rc != 0) {
+                it->what = ITEM_INVALID;
+                it->diag.col = 0;
+                snprintf(it->diag.msg, sizeof(it->diag.msg), "the entry could not be prepared (%s)",
+                         rv_strerror(rc));
+            }
+        }
+        if (it->what != ITEM_ENTRY)
+            sodium_memzero(&it->p.e, sizeof(it->p.e));
+        c->n++;
+    }
+    c->bytes = rv_csv_offset(r->csv);
+    if (c->last)
+        r->done = true;
+}
+
+static struct chunk *queue_take_free(struct queue *q)
+{
+    struct chunk *c = NULL;
+
+    pthread_mutex_lock(&q->lock);
+    while (!q->stop && q->free == NULL)
+        pthread_cond_wait(&q->cond, &q->lock);
+    if (!q->stop) {
+        c = q->free;
+        q->free = c->next;
+    }
+    pthread_mutex_unlock(&q->lock);
+    return c;
+}
+
+static void queue_put_full(struct queue *q, struct chunk *c)
+{
+    pthread_mutex_lock(&q->lock);
+    c->next = NULL;
+    if (q->full_tail != NULL)
+        q->full_tail->next = c;
+    else
+        q->full_head = c;
+    q->full_tail = c;
+    pthread_cond_broadcast(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+}
+
+static struct chunk *queue_take_full(struct queue *q)
+{
+    struct chunk *c;
+
+    pthread_mutex_lock(&q->lock);
+    while (q->full_head == NULL)
+        pthread_cond_wait(&q->cond, &q->lock);
+    c = q->full_head;
+    q->full_head = c->next;
+    if (q->full_head == NULL)
+        q->full_tail = NULL;
+    pthread_mutex_unlock(&q->lock);
+    return c;
+}
+
+static void queue_put_free(struct queue *q, struct chunk *c)
+{
+    pthread_mutex_lock(&q->lock);
+    c->next = q->free;
+    q->free = c;
+    pthread_cond_broadcast(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+}
+
+struct worker {
+    struct reader *r;
+    struct queue *q;
+};
+
+static void *reader_main(void *arg)
+{
+    struct worker *w = arg;
+    struct chunk *c;
+
+    while (!w->r->done && (c = queue_take_free(w->q)) != NULL) {
+        fill_chunk(w->r, c);
+        queue_put_full(w->q, c);
+    }
+    return NULL;
+}
+
+/* Hashes the file (keyed) and finds its size. */
+static int hash_file(struct rv_vault *v, const char *path, uint8_t hash[32], uint64_t *size)
+{
+    struct rv_vault_filehash h;
+    uint8_t *buf = NULL;
+    ssize_t n;
+    int fd, rc;
+
+    *size = 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? RV_ENOTFOUND : RV_EIO;
+    buf = malloc(1 << 20);
+    if (buf == NULL) {
+        close(fd);
+        return RV_ENOMEM;
+    }
+    rc = rv_vault_filehash_init(v, &h);
+    while (rc == 0 && (n = read(fd, buf, 1 << 20)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = RV_EIO;
+            break;
+        }
+        rv_vault_filehash_update(&h, buf, (size_t)n);
+        *size += (uint64_t)n;
+    }
+    if (rc == 0)
+        rv_vault_filehash_final(&h, hash);
+    sodium_memzero(buf, 1 << 20);
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+static void reject_item(struct rv_ingest_result *res, const struct rv_ingest_opts *o,
+                        const struct rv_diag *d, uint64_t *invalid)
+{
+    if (*invalid == 0)
+        res->first_error = *d;
+    ++*invalid;
+    if (o->on_error != NULL)
+        o->on_error(o->ctx, d);
+}
+
+static const char *outcome_rule(enum rv_apply a)
+{
+    switch (a) {
+    case RV_APPLIED_DUPLICATE:
+        return "Elector Number: appears more than once in this edition";
+    case RV_APPLIED_MISSING:
+        return "Elector Number: a deletion for an elector number not on the register";
+    case RV_APPLIED_EARLY:
+        return "the alteration's date is before the entry's current version began";
+    default:
+        return "the row could not be applied";
+    }
+}
+
+/* One attempt at the whole file. Returns 0, or a negative code (RV_ETOOBIG: grow, retry). */
+static int attempt(struct rv_vault *v, const char *path, const struct rv_ingest_opts *o,
+                   const uint8_t hash[32], uint64_t size, struct rv_ingest_result *res)
+{
+    struct rv_csv_opts copts = {0, o->enc, 0, 0};
+    struct reader r;
+    struct queue q;
+    struct worker w = {&r, &q};
+    struct chunk *chunks = NULL;
+    struct rv_vault_batch *b = NULL;
+    struct rv_ingest_progress prog = {0, 0, size};
+    struct rv_diag diag;
+    char **fields;
+    size_t nfields;
+    pthread_t th;
+    bool threaded = false, stop = false;
+    uint64_t rows = 0, anonymous = 0, invalid = 0, next_progress = PROGRESS_EVERY;
+    int rc;
+
+    memset(&r, 0, sizeof(r));
+    memset(&q, 0, sizeof(q));
+    pthread_mutex_init(&q.lock, NULL);
+    pthread_cond_init(&q.cond, NULL);
+    r.v = v;
+    r.o = o;
+    r.path = path;
+    rv_diag_clear(&diag);
+
+    rc = rv_csv_open(path, &copts, &r.csv, &diag);
+    if (rc != 0) {
+        res->first_error = diag;
+        goto out;
+    }
+    do {
+        rc = rv_csv_next(r.csv, &fields, &nfields, &diag);
+    } while (rc == 1 && nfields == 1 && fields[0][0] == '\0');
+    if (rc <= 0) {
+        if (rc == 0)
+            rv_diag_set(&diag, path, 1, 0,
+                        "the file is empty: a register file starts with a "
+                        "header row");
+        set_file(&diag, path, diag.line != 0 ? diag.line : 1);
+        res->first_error = diag;
+        rc = RV_EPARSE;
+        goto out;
+    }
+    rc = rv_ingest_map_header(fields, nfields, o->alterations, &r.map, &diag);
+    if (rc != 0) {
+        set_file(&diag, path, rv_csv_line(r.csv));
+        res->first_error = diag;
+        goto out;
+    }
+
+    rc = rv_vault_batch_begin(v, o->area, o->alterations ? RV_FILE_ALTERATIONS : RV_FILE_EDITION,
+                              o->edition, hash, &b);
+    if (rc != 0)
+        goto out;
+    if (!o->alterations) {
+        rc = rv_vault_batch_presealing(b, size + 1, &r.seal_key, &r.seal_bucket, &r.first_id);
+        if (rc != 0)
+            goto out;
+    }
+
+    chunks = calloc(o->single_thread ? 1 : NCHUNKS, sizeof(*chunks));
+    if (chunks == NULL) {
+        rc = RV_ENOMEM;
+        goto out;
+    }
+    if (!o->single_thread) {
+        for (int i = 0; i < NCHUNKS; i++)
+            queue_put_free(&q, &chunks[i]);
+        if (pthread_create(&th, NULL, reader_main, &w) != 0) {
+            rc = RV_ENOMEM;
+            goto out;
+        }
+        threaded = true;
+    }
+
+    while (!stop) {
+        struct chunk *c;
+        if (threaded) {
+            c = queue_take_full(&q);
+        } else {
+            c = &chunks[0];
+            fill_chunk(&r, c);
+        }
+        for (size_t i = 0; i < c->n && rc == 0 && !stop; i++) {
+            struct item *it = &c->items[i];
+            enum rv_apply outcome;
+            rows++;
+            if (it->what == ITEM_ANONYMOUS) {
+                anonymous++;
+                continue;
+            }
+            if (it->what == ITEM_ENTRY) {
+                if (o->alterations)
+                    rc = rv_vault_batch_alteration_row(b, &it->p, it->kind == RV_ROW_DELETE,
+                                                       it->eff, &outcome);
+                else
+                    rc = rv_vault_batch_edition_row(b, &it->p, &outcome);
+                sodium_memzero(&it->p.e, sizeof(it->p.e));
+                if (rc != 0)
+                    break;
+                if (outcome == RV_APPLIED_NEW || outcome == RV_APPLIED_SAME ||
+                    outcome == RV_APPLIED_CLOSED)
+                    continue;
+                it->diag.col = 0;
+                snprintf(it->diag.msg, sizeof(it->diag.msg), "%s", outcome_rule(outcome));
+            }
+            if (it->what == ITEM_INVALID || it->what == ITEM_ENTRY) {
+                reject_item(res, o, &it->diag, &invalid);
+                if (invalid > o->max_errors)
+                    stop = true;
+            }
+        }
+        if (c->fatal != 0 && rc == 0) {
+            rc = c->fatal;
+            res->first_error = c->fatal_diag;
+            set_file(&res->first_error, path, c->fatal_diag.line);
+        }
+        prog.rows = rows;
+        prog.bytes = c->bytes;
+        if (c->last || rc != 0)
+            stop = true;
+        if (threaded)
+            queue_put_free(&q, c);
+        if (o->progress != NULL && (rows >= next_progress || stop)) {
+            o->progress(o->ctx, &prog);
+            next_progress = rows + PROGRESS_EVERY;
+        }
+    }
+    if (threaded) {
+        pthread_mutex_lock(&q.lock);
+        q.stop = true;
+        pthread_cond_broadcast(&q.cond);
+        pthread_mutex_unlock(&q.lock);
+        pthread_join(th, NULL);
+        threaded = false;
+    }
+    if (rc != 0)
+        goto out;
+    if (invalid > o->max_errors) {
+        res->rejected = true;
+        res->st.rows = rows;
+        res->st.anonymous = anonymous;
+        res->st.invalid = invalid;
+        goto out; /* the batch is abandoned: nothing of the file is stored */
+    }
+    rv_vault_batch_count(b, rows, anonymous, invalid);
+    rc = rv_vault_batch_commit(b, &res->st);
+    b = NULL;
+out:
+    if (threaded) {
+        pthread_mutex_lock(&q.lock);
+        q.stop = true;
+        pthread_cond_broadcast(&q.cond);
+        pthread_mutex_unlock(&q.lock);
+        pthread_join(th, NULL);
+    }
+    rv_vault_batch_abort(b);
+    if (chunks != NULL) {
+        sodium_memzero(chunks, (o->single_thread ? 1 : NCHUNKS) * sizeof(*chunks));
+        free(chunks);
+    }
+    rv_csv_close(r.csv);
+    pthread_cond_destroy(&q.cond);
+    pthread_mutex_destroy(&q.lock);
+    return rc;
+}
+
+int rv_ingest_file(struct rv_vault *v, const char *path, const struct rv_ingest_opts *o,
+                   struct rv_ingest_result *out)
+{
+    uint8_t hash[32];
+    uint64_t size, reserve;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (o->area == NULL || o->edition == RV_DATE_NONE)
+        return RV_EINVAL;
+    rc = hash_file(v, path, hash, &size);
+    if (rc != 0) {
+        rv_diag_set(&out->first_error, path, 0, 0, "cannot read the file");
+        return rc;
+    }
+    rc = rv_vault_file_seen(v, hash, &out->st);
+    if (rc == 0) {
+        out->already = true;
+        return 0;
+    }
+    if (rc != RV_ENOTFOUND)
+        return rc;
+    /* About 12 bytes of store per byte of register file, doubled on each retry. */
+    reserve = size * 12 + (64ull << 20);
+    for (int tries = 0; tries < 6; tries++) {
+        rc = rv_store_reserve(rv_vault_store(v), reserve);
+        if (rc != 0)
+            return rc;
+        memset(out, 0, sizeof(*out));
+        rc = attempt(v, path, o, hash, size, out);
+        if (rc != RV_ETOOBIG || out->first_error.msg[0] != '\0')
+            break;
+        reserve *= 2;
+    }
+    if (rc == RV_EEXIST) {
+        /* Ingested by another process meanwhile. */
+        if (rv_vault_file_seen(v, hash, &out->st) == 0) {
+            out->already = true;
+            rc = 0;
+        }
+    }
+    return rc;
+}
