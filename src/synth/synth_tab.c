@@ -312,6 +312,22 @@ static const char *const ending[] = {"ley", "ton", "son",   "er",   "ham", "ford
                                      "ing", "s",   "ridge", "wick", "ett", "an",   "ard", "ell"};
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Generated names that would embarrass a test fixture are skipped. */
+static bool unfortunate(const char *s)
+{
+    static const char *const bad[] = {"bum",  "ock",  "shit", "tit",  "cum", "dick", "nob",
+                                      "wank", "arse", "piss", "fart", "poo", "cunt", "twat"};
+    char low[64];
+    size_t n = 0;
+    for (; s[n] && n + 1 < sizeof(low); n++)
+        low[n] = (char)(s[n] >= 'A' && s[n] <= 'Z' ? s[n] + 32 : s[n]);
+    low[n] = '\0';
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (strstr(low, bad[i]) != NULL)
+            return true;
+    return false;
+}
+
 /* The k-th generated syllable name (k < total combinations), written into buf. */
 static size_t syllable_name(uint32_t k, char *buf)
 {
@@ -536,6 +552,8 @@ static int build_surnames(struct sy_tables *t)
         for (uint32_t i = 0; i < ntail; i++) {
             size_t n = syllable_name((uint32_t)(((uint64_t)i * step + 13) % total), buf);
             double w = 1.0 / (i + 50.0);
+            if (unfortunate(buf))
+                continue;
             hsum += w;
             if ((err = grow_add(t, &g, buf, n, w, 0)) != 0)
                 goto out;
@@ -587,7 +605,10 @@ static int build_places(struct sy_tables *t)
         goto out;
     for (int i = 0; i < 3000; i++) {
         char base[64];
-        size_t bl = syllable_name(sy_below(&r, 20000), base);
+        size_t bl;
+        do
+            bl = syllable_name(sy_below(&r, 20000), base);
+        while (unfortunate(base));
         /* keep the onset, vowel and coda; drop the surname ending */
         const struct sy_str *sx = &suf.s[sy_below(&r, suf.n)];
         size_t keep = bl > 5 ? bl - 3 : bl;
@@ -599,6 +620,10 @@ static int build_places(struct sy_tables *t)
             n = snprintf(buf, sizeof(buf), "%s%s", base, sx->u8);
         if (n <= 0 || (size_t)n >= sizeof(buf))
             goto out;
+        if (unfortunate(buf)) {
+            i--; /* draw again */
+            continue;
+        }
         if ((err = add_str(t, buf, (size_t)n, 0, &t->town[i])) != 0)
             goto out;
         err = RV_ENOMEM;
