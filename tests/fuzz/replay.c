@@ -69,8 +69,9 @@ int main(int argc, char **argv)
             x ^= x >> 7;
             x ^= x << 17;
             /* Mostly printable, with separators and high bytes mixed in. */
-            buf[j] =
-                (uint8_t)((x & 7) == 0 ? (x >> 8) : " ,\t\"\n\r/-aAzZ09\xc3\xa9"[(x >> 8) % 17]);
+            static const char alphabet[] = " ,\t\"\n\r/-aAzZ09\xc3\xa9";
+            buf[j] = (x & 7) == 0 ? (uint8_t)(x >> 8)
+                                  : (uint8_t)alphabet[(x >> 8) % (sizeof(alphabet) - 1)];
         }
         LLVMFuzzerTestOneInput(buf, len);
     }
