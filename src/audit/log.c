@@ -834,20 +834,16 @@ static int load_checkpoints(struct rv_audit_log *log)
 {
     uint64_t fsize = file_size(log->fd_cps), off = HDR_LEN, good = HDR_LEN;
     char note[RV_AUDIT_NOTE_MAX];
+    struct rv_audit_checkpoint c;
     size_t len = 0;
     bool torn = false;
     int r;
 
     log->cp_size = 0;
     log->cp_len = 0;
+    /* Records are framed and hashed; only the last one's signature matters here (verify
+     * checks them all). */
     while ((r = cps_read(log->fd_cps, fsize, &off, note, &len, &torn)) == 1) {
-        struct rv_audit_checkpoint c;
-        if (rv_audit_checkpoint_open(note, len, &log->vkey, &c) != 0) {
-            if (log->writable)
-                return RV_ECORRUPT;
-            break;
-        }
-        log->cp_size = c.size;
         memcpy(log->cp_note, note, len + 1);
         log->cp_len = len;
         good = off;
@@ -860,6 +856,15 @@ static int load_checkpoints(struct rv_audit_log *log)
             return RV_EAUDIT;
     }
     log->cps_end = good;
+    if (log->cp_len > 0) {
+        if (rv_audit_checkpoint_open(log->cp_note, log->cp_len, &log->vkey, &c) != 0) {
+            if (log->writable)
+                return RV_ECORRUPT;
+            log->cp_len = 0;
+            return 0;
+        }
+        log->cp_size = c.size;
+    }
     return 0;
 }
 

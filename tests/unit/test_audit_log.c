@@ -683,6 +683,9 @@ static void test_kill9_durability(void **state)
                 _exit(2);
             for (int i = 0; i < 2; i++)
                 c[i] = (struct crash_ctx){log, pfd[1], i, run, &mu};
+            msg[0] = msg[1] = UINT64_MAX; /* open: appending starts now */
+            if (write(pfd[1], msg, sizeof(msg)) != sizeof(msg))
+                _exit(4);
             pthread_create(&t, NULL, crash_appender, &c[1]);
             crash_appender(&c[0]);
             _exit(0);
@@ -691,10 +694,19 @@ static void test_kill9_durability(void **state)
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        delay = (useconds_t)(2000 + seed % 40000); /* 2 to 42 ms into the run */
+        delay = (useconds_t)(seed % 30000); /* up to 30 ms into the appends */
+        assert_int_equal(read(pfd[0], msg, sizeof(msg)), sizeof(msg));
+        assert_true(msg[0] == UINT64_MAX);
         usleep(delay);
         kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
+        {
+            int st = 0;
+            waitpid(pid, &st, 0);
+            if (getenv("RV_AUDIT_DEBUG"))
+                print_message("run %u: %s %d after %u us\n", run,
+                              WIFSIGNALED(st) ? "killed" : "exited",
+                              WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), (unsigned)delay);
+        }
         while ((got = read(pfd[0], msg, sizeof(msg))) == sizeof(msg)) {
             assert_true(nacked < 2000000);
             acked[nacked][0] = msg[0];
