@@ -41,7 +41,7 @@ const char *rv_check_sn_level_name(enum rv_check_sn_level l)
         "one surname is part of the other (hyphenated or double-barrelled)",
         "forename and surname written the other way round",
         "surname spelt slightly differently",
-        "surnames sound alike (Double Metaphone)",
+        "surnames sound alike (Double Metaphone) or are close spellings of two listed surnames",
         "surnames differ",
     };
     return (unsigned)l < RV_SN_NLEVELS ? n[l] : "?";
@@ -278,9 +278,16 @@ static void sb_add(struct sbuf *b, const char *fmt, ...)
         return;
     b->len += (size_t)n;
     if (b->len >= b->cap) {
-        b->len = b->cap - 1;
-        while (b->len > 0 && ((unsigned char)b->p[b->len] & 0xC0) == 0x80)
-            b->len--;
+        /* Cut: drop a last character whose bytes did not all fit. */
+        size_t start = b->cap - 1, need;
+        while (start > 0 && ((unsigned char)b->p[start - 1] & 0xC0) == 0x80)
+            start--;
+        if (start > 0) {
+            unsigned char lead = (unsigned char)b->p[start - 1];
+            need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+            start = (b->cap - 1) - (start - 1) >= need ? b->cap - 1 : start - 1;
+        }
+        b->len = start;
         b->p[b->len] = '\0';
     }
 }

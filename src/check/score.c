@@ -186,18 +186,24 @@ static bool token_subset(const char *a, const char *b)
 
 static enum rv_check_sn_level sn_level(const struct rv_name_key *q, const struct rv_name_key *c)
 {
+    double jw;
+
     if (q->surname[0] == '\0' || c->surname[0] == '\0')
         return RV_SN_DIFFERENT;
     if (strcmp(q->surname, c->surname) == 0)
         return RV_SN_EXACT;
     if (token_subset(q->surname_tokens, c->surname_tokens))
         return RV_SN_HYPHEN;
-    if (rv_jaro_winkler(q->surname, c->surname) >= SN_TYPO_JW ||
+    jw = rv_jaro_winkler(q->surname, c->surname);
+    if (jw >= SN_TYPO_JW ||
         (strlen(q->surname) >= 5 && strlen(c->surname) >= 5 && one_edit(q->surname, c->surname))) {
-        /* Two different listed surnames (Hall, Hill) are not a typo unless they sound alike. */
+        /* Two different listed surnames (Thompson, Thomson) are not taken for a typo of each
+         * other unless they sound alike; when very close they still count as sounding alike. */
         if (!(rv_check_known_surname(q->surname) && rv_check_known_surname(c->surname)) ||
             dm_equal(q->surname, c->surname))
             return RV_SN_TYPO;
+        if (jw >= FN_TYPO_JW)
+            return RV_SN_PHONETIC;
     }
     if (dm_equal(q->surname, c->surname))
         return RV_SN_PHONETIC;
@@ -406,9 +412,8 @@ void rv_check_score(const struct rv_check_query *q, const struct rv_check_candid
     if (rv_name_key(&e->name, &ck) != 0)
         goto out;
     out->sn = sn_level(&q->key, &ck);
-    if (out->sn != RV_SN_DIFFERENT) {
-        out->fn = fn_level(q->key.forenames, ck.forenames, &known);
-    } else if (q->key.forenames[0] != '\0' && ck.forenames[0] != '\0') {
+    out->fn = fn_level(q->key.forenames, ck.forenames, &known);
+    if (out->sn == RV_SN_DIFFERENT && q->key.forenames[0] != '\0' && ck.forenames[0] != '\0') {
         /* Written the other way round: the donor's surname is the register's forename. */
         struct rv_name_key sw = q->key;
         enum rv_check_fn_level f;
