@@ -39,6 +39,7 @@
  */
 #include "core/core.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define RV_ADDR_IN_MAX   1024 /* longest raw line (or free text) looked at */
@@ -71,50 +72,60 @@ struct actx {
 };
 
 /* ------------------------------------------------------------------------------------------
- * Word tables.
+ * Word tables, kept sorted: they are searched with bsearch.
  */
+
+#define NWORDS(a) (sizeof(a) / sizeof((a)[0]))
 
 struct abbrev {
     const char *from, *to;
 };
 
 static const struct abbrev rv_abbrevs[] = {
-    {"rd", "road"},         {"ave", "avenue"},     {"av", "avenue"},     {"avn", "avenue"},
-    {"gdns", "gardens"},    {"gdn", "garden"},     {"cres", "crescent"}, {"cresc", "crescent"},
-    {"ln", "lane"},         {"pl", "place"},       {"sq", "square"},     {"ct", "court"},
-    {"crt", "court"},       {"terr", "terrace"},   {"ter", "terrace"},   {"tce", "terrace"},
-    {"cl", "close"},        {"clo", "close"},      {"gr", "grove"},      {"gro", "grove"},
-    {"gv", "grove"},        {"pk", "park"},        {"hse", "house"},     {"bldg", "building"},
-    {"bldgs", "buildings"}, {"cotts", "cottages"}, {"ctg", "cottage"},   {"est", "estate"},
-    {"mkt", "market"},      {"pde", "parade"},     {"wy", "way"},        {"wk", "walk"},
-    {"wlk", "walk"},        {"gn", "green"},       {"grn", "green"},     {"hts", "heights"},
-    {"mws", "mews"},        {"blvd", "boulevard"}, {"ctr", "centre"},    {"mt", "mount"},
-    {"nth", "north"},       {"sth", "south"},      {"upr", "upper"},     {"lwr", "lower"},
-    {"gt", "great"},        {"vw", "view"},        {"yd", "yard"},       {"apts", "apartments"},
-    {"fm", "farm"},         {"rdg", "ridge"},      {"cnr", "corner"},    {"bvd", "boulevard"},
-    {NULL, NULL},
+    {"apts", "apartments"}, {"av", "avenue"},       {"ave", "avenue"},     {"avn", "avenue"},
+    {"bldg", "building"},   {"bldgs", "buildings"}, {"blvd", "boulevard"}, {"bvd", "boulevard"},
+    {"cl", "close"},        {"clo", "close"},       {"cnr", "corner"},     {"cotts", "cottages"},
+    {"cres", "crescent"},   {"cresc", "crescent"},  {"crt", "court"},      {"ct", "court"},
+    {"ctg", "cottage"},     {"ctr", "centre"},      {"est", "estate"},     {"fm", "farm"},
+    {"gdn", "garden"},      {"gdns", "gardens"},    {"gn", "green"},       {"gr", "grove"},
+    {"grn", "green"},       {"gro", "grove"},       {"gt", "great"},       {"gv", "grove"},
+    {"hse", "house"},       {"hts", "heights"},     {"ln", "lane"},        {"lwr", "lower"},
+    {"mkt", "market"},      {"mt", "mount"},        {"mws", "mews"},       {"nth", "north"},
+    {"pde", "parade"},      {"pk", "park"},         {"pl", "place"},       {"rd", "road"},
+    {"rdg", "ridge"},       {"sq", "square"},       {"sth", "south"},      {"tce", "terrace"},
+    {"ter", "terrace"},     {"terr", "terrace"},    {"upr", "upper"},      {"vw", "view"},
+    {"wk", "walk"},         {"wlk", "walk"},        {"wy", "way"},         {"yd", "yard"},
 };
 
 static const char *const rv_sub_keywords[] = {
-    "flat", "flt", "apartment", "apt", "unit", "room", "rm", "suite", "studio", "maisonette", NULL,
+    "apartment", "apt", "flat", "flt", "maisonette", "rm", "room", "studio", "suite", "unit",
 };
 
 static const char *const rv_thoroughfares[] = {
-    "street", "road",    "lane",  "avenue",    "drive",  "close", "court",    "crescent", "place",
-    "square", "terrace", "grove", "gardens",   "park",   "way",   "walk",     "row",      "mews",
-    "hill",   "rise",    "green", "gate",      "parade", "view",  "wynd",     "vennel",   "brae",
-    "loan",   "quay",    "yard",  "boulevard", "circus", "vale",  "crossway", "causeway", NULL,
+    "avenue",   "boulevard", "brae",  "causeway", "circus", "close",  "court",
+    "crescent", "crossway",  "drive", "gardens",  "gate",   "green",  "grove",
+    "hill",     "lane",      "loan",  "mews",     "parade", "park",   "place",
+    "quay",     "rise",      "road",  "row",      "square", "street", "terrace",
+    "vale",     "vennel",    "view",  "walk",     "way",    "wynd",   "yard",
 };
 
-static bool word_in(const struct atok *t, const char *const *list)
+static int cmp_word(const void *key, const void *elem)
 {
-    if (t->kind != T_WORD)
-        return false;
-    for (size_t i = 0; list[i] != NULL; i++)
-        if (strcmp(t->s, list[i]) == 0)
-            return true;
-    return false;
+    return strcmp((const char *)key, *(const char *const *)elem);
 }
+
+static int cmp_abbrev(const void *key, const void *elem)
+{
+    return strcmp((const char *)key, ((const struct abbrev *)elem)->from);
+}
+
+static bool word_in(const struct atok *t, const char *const *list, size_t n)
+{
+    return t->kind == T_WORD && bsearch(t->s, list, n, sizeof(*list), cmp_word) != NULL;
+}
+
+#define IS_SUB_KEYWORD(t)  word_in((t), rv_sub_keywords, NWORDS(rv_sub_keywords))
+#define IS_THOROUGHFARE(t) word_in((t), rv_thoroughfares, NWORDS(rv_thoroughfares))
 
 /* ------------------------------------------------------------------------------------------
  * Lexing.
@@ -352,12 +363,10 @@ static void expand_abbreviations(struct actx *c)
                 if (last)
                     t->s = "drive";
             } else {
-                for (size_t k = 0; rv_abbrevs[k].from != NULL; k++) {
-                    if (strcmp(t->s, rv_abbrevs[k].from) == 0) {
-                        t->s = rv_abbrevs[k].to;
-                        break;
-                    }
-                }
+                const struct abbrev *a = bsearch(t->s, rv_abbrevs, NWORDS(rv_abbrevs),
+                                                 sizeof(rv_abbrevs[0]), cmp_abbrev);
+                if (a != NULL)
+                    t->s = a->to;
             }
             t->len = strlen(t->s);
         }
@@ -495,7 +504,7 @@ static bool ends_in_thoroughfare(const struct actx *c, size_t g)
     for (size_t i = c->seg[g].b; i < c->seg[g].e; i++)
         if (!c->t[i].used)
             last = i;
-    return last != SIZE_MAX && word_in(&c->t[last], rv_thoroughfares);
+    return last != SIZE_MAX && IS_THOROUGHFARE(&c->t[last]);
 }
 
 static int analyse(struct actx *c, bool free_text, struct rv_address_key *out)
@@ -510,8 +519,7 @@ static int analyse(struct actx *c, bool free_text, struct rv_address_key *out)
     /* Sub-building: a keyword and its designator, at the start of a segment. */
     for (size_t g = 0; g < c->nseg && out->sub_building[0] == '\0'; g++) {
         size_t i = c->seg[g].b;
-        if (i + 1 < c->seg[g].e && word_in(&c->t[i], rv_sub_keywords) &&
-            is_designator(&c->t[i + 1])) {
+        if (i + 1 < c->seg[g].e && IS_SUB_KEYWORD(&c->t[i]) && is_designator(&c->t[i + 1])) {
             if ((rc = copy_out(out->sub_building, sizeof(out->sub_building), c->t[i + 1].s,
                                c->t[i + 1].len)) != 0)
                 return rc;
@@ -560,9 +568,9 @@ static int analyse(struct actx *c, bool free_text, struct rv_address_key *out)
             /* "10 High Street Leeds": one segment of free text; the town follows the run of
              * thoroughfare words that ends the street name. */
             for (size_t i = next_free(c, street_seg, b) + 1; i < e; i++) {
-                if (!c->t[i].used && word_in(&c->t[i], rv_thoroughfares)) {
+                if (!c->t[i].used && IS_THOROUGHFARE(&c->t[i])) {
                     size_t k = i;
-                    while (k + 1 < e && word_in(&c->t[k + 1], rv_thoroughfares))
+                    while (k + 1 < e && IS_THOROUGHFARE(&c->t[k + 1]))
                         k++;
                     if (k + 1 < e) {
                         if ((rc = append_words(c, k + 1, e, out->locality,

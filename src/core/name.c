@@ -19,6 +19,7 @@
 #include "core/core.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define RV_NAME_IN_MAX 4096 /* longest raw name looked at */
@@ -36,31 +37,39 @@ struct tokens {
     bool lead_comma;    /* a comma before any word: surname-first with no surname */
 };
 
+/* Word lists are kept sorted: they are searched with bsearch. */
 static const char *const rv_titles[] = {
-    "mr",          "mrs",      "ms",        "miss", "mx",       "master",   "dr",
-    "doctor",      "prof",     "professor", "rev",  "revd",     "reverend", "sir",
-    "dame",        "lord",     "lady",      "hon",  "rt",       "right",    "honourable",
-    "capt",        "captain",  "major",     "maj",  "col",      "colonel",  "lt",
-    "lieut",       "cdr",      "commander", "gen",  "general",  "brig",     "cllr",
-    "councillor",  "fr",       "rabbi",     "imam", "baroness", "baron",    "viscount",
-    "viscountess", "countess", "sgt",       "cpl",  "pastor",   "very",     NULL,
+    "baron",  "baroness",  "brig",      "capt",       "captain",  "cdr",         "cllr",
+    "col",    "colonel",   "commander", "councillor", "countess", "cpl",         "dame",
+    "doctor", "dr",        "fr",        "gen",        "general",  "hon",         "honourable",
+    "imam",   "lady",      "lieut",     "lord",       "lt",       "maj",         "major",
+    "master", "miss",      "mr",        "mrs",        "ms",       "mx",          "pastor",
+    "prof",   "professor", "rabbi",     "rev",        "revd",     "reverend",    "right",
+    "rt",     "sgt",       "sir",       "very",       "viscount", "viscountess",
 };
 
 static const char *const rv_postnominals[] = {
-    "obe",  "mbe", "cbe",   "kbe", "dbe",  "gbe",  "bem", "kcb", "kcmg", "kcvo",
-    "cb",   "cmg", "cvo",   "lvo", "mvo",  "dso",  "vc",  "gc",  "om",   "ch",
-    "qc",   "kc",  "mp",    "msp", "ms",   "mla",  "mep", "jp",  "dl",   "frs",
-    "frse", "phd", "dphil", "esq", "jr",   "jnr",  "snr", "sr",  "ii",   "iii",
-    "iv",   "bt",  "bart",  "rn",  "frcs", "frcp", "fca", "llb", "mbbs", NULL,
+    "bart",  "bem", "bt",  "cb",   "cbe",  "ch",   "cmg", "cvo",  "dbe", "dl",
+    "dphil", "dso", "esq", "fca",  "frcp", "frcs", "frs", "frse", "gbe", "gc",
+    "ii",    "iii", "iv",  "jnr",  "jp",   "jr",   "kbe", "kc",   "kcb", "kcmg",
+    "kcvo",  "llb", "lvo", "mbbs", "mbe",  "mep",  "mla", "mp",   "ms",  "msp",
+    "mvo",   "obe", "om",  "phd",  "qc",   "rn",   "snr", "sr",   "vc",
 };
 
 /* Particles that join the surname when written in lower case before it. */
 static const char *const rv_particles[] = {
-    "van", "von", "de", "der", "den", "du", "da", "di", "le", "la", "st", "del", "dos", NULL,
+    "da", "de", "del", "den", "der", "di", "dos", "du", "la", "le", "st", "van", "von",
 };
 
-/* Compares a token with a lower-case word, ignoring case and dots. */
-static bool token_is(const struct token *t, const char *const *list)
+#define NWORDS(a) (sizeof(a) / sizeof((a)[0]))
+
+static int cmp_word(const void *key, const void *elem)
+{
+    return strcmp((const char *)key, *(const char *const *)elem);
+}
+
+/* Looks a token up in a sorted lower-case list, ignoring case and dots. */
+static bool token_is(const struct token *t, const char *const *list, size_t nlist)
 {
     char w[16];
     size_t n = 0;
@@ -74,17 +83,12 @@ static bool token_is(const struct token *t, const char *const *list)
         w[n++] = (c >= 'A' && c <= 'Z') ? (char)(c + ('a' - 'A')) : c;
     }
     w[n] = '\0';
-    if (n == 0)
-        return false;
-    for (size_t i = 0; list[i] != NULL; i++)
-        if (strcmp(w, list[i]) == 0)
-            return true;
-    return false;
+    return n > 0 && bsearch(w, list, nlist, sizeof(*list), cmp_word) != NULL;
 }
 
 static bool token_is_particle(const struct token *t)
 {
-    for (size_t i = 0; rv_particles[i] != NULL; i++)
+    for (size_t i = 0; i < NWORDS(rv_particles); i++)
         if (strlen(rv_particles[i]) == t->len && memcmp(t->s, rv_particles[i], t->len) == 0)
             return true;
     return false;
@@ -144,7 +148,7 @@ static int take_titles(const struct tokens *tk, size_t *b, size_t e, size_t min_
                        struct rv_name *out)
 {
     size_t start = *b;
-    while (*b < e && e - *b > min_left && token_is(&tk->t[*b], rv_titles))
+    while (*b < e && e - *b > min_left && token_is(&tk->t[*b], rv_titles, NWORDS(rv_titles)))
         (*b)++;
     return join(out->title, sizeof(out->title), tk->t, start, *b, true);
 }
@@ -157,7 +161,8 @@ static int take_suffixes(const struct tokens *tk, size_t b, size_t *e, size_t mi
     char tmp[RV_SUFFIX_MAX] = "";
     int rc;
 
-    while (*e > b && *e - b > min_left && token_is(&tk->t[*e - 1], rv_postnominals))
+    while (*e > b && *e - b > min_left &&
+           token_is(&tk->t[*e - 1], rv_postnominals, NWORDS(rv_postnominals)))
         (*e)--;
     if ((rc = join(tmp, sizeof(tmp), tk->t, *e, end, false)) != 0)
         return rc;

@@ -331,13 +331,68 @@ static void test_hostile(void **state)
     assert_string_equal(k.first_line, "");
 }
 
+/* Every abbreviation expands, every sub-building keyword is recognised, and every
+ * thoroughfare word ends a street when there is no house number. */
+static void test_every_word(void **state)
+{
+    static const char *const abbrevs[][2] = {
+        {"yd", "yard"},        {"wy", "way"},          {"wlk", "walk"},
+        {"wk", "walk"},        {"vw", "view"},         {"upr", "upper"},
+        {"terr", "terrace"},   {"ter", "terrace"},     {"tce", "terrace"},
+        {"sth", "south"},      {"sq", "square"},       {"rdg", "ridge"},
+        {"rd", "road"},        {"pl", "place"},        {"pk", "park"},
+        {"pde", "parade"},     {"nth", "north"},       {"mws", "mews"},
+        {"mt", "mount"},       {"mkt", "market"},      {"lwr", "lower"},
+        {"ln", "lane"},        {"hts", "heights"},     {"hse", "house"},
+        {"gv", "grove"},       {"gt", "great"},        {"gro", "grove"},
+        {"grn", "green"},      {"gr", "grove"},        {"gn", "green"},
+        {"gdns", "gardens"},   {"gdn", "garden"},      {"fm", "farm"},
+        {"est", "estate"},     {"ctr", "centre"},      {"ctg", "cottage"},
+        {"ct", "court"},       {"crt", "court"},       {"cresc", "crescent"},
+        {"cres", "crescent"},  {"cotts", "cottages"},  {"cnr", "corner"},
+        {"clo", "close"},      {"cl", "close"},        {"bvd", "boulevard"},
+        {"blvd", "boulevard"}, {"bldgs", "buildings"}, {"bldg", "building"},
+        {"avn", "avenue"},     {"ave", "avenue"},      {"av", "avenue"},
+        {"apts", "apartments"}};
+    static const char *const keywords[] = {"apartment", "apt",  "flat",   "flt",   "maisonette",
+                                           "rm",        "room", "studio", "suite", "unit"};
+    static const char *const thoroughfares[] = {
+        "yard",    "wynd",   "way",    "walk",     "view",  "vennel",    "vale",
+        "terrace", "street", "square", "row",      "road",  "rise",      "quay",
+        "place",   "park",   "parade", "mews",     "loan",  "lane",      "hill",
+        "grove",   "green",  "gate",   "gardens",  "drive", "crossway",  "crescent",
+        "court",   "close",  "circus", "causeway", "brae",  "boulevard", "avenue"};
+    struct rv_address_key k;
+    char in[96], want[96];
+    (void)state;
+    for (size_t i = 0; i < sizeof(abbrevs) / sizeof(abbrevs[0]); i++) {
+        snprintf(in, sizeof(in), "1 Rose %s.", abbrevs[i][0]);
+        snprintf(want, sizeof(want), "rose %s", abbrevs[i][1]);
+        assert_int_equal(rv_address_parse(in, strlen(in), &k), 0);
+        if (strcmp(k.street, want) != 0)
+            fail_msg("abbreviation %zu not expanded", i);
+    }
+    for (size_t i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++) {
+        snprintf(in, sizeof(in), "%s 7, 1 Rose Lane", keywords[i]);
+        assert_int_equal(rv_address_parse(in, strlen(in), &k), 0);
+        if (strcmp(k.sub_building, "7") != 0 || strcmp(k.first_line, "flat 7 1 rose lane") != 0)
+            fail_msg("sub-building keyword %zu not recognised", i);
+    }
+    for (size_t i = 0; i < sizeof(thoroughfares) / sizeof(thoroughfares[0]); i++) {
+        snprintf(in, sizeof(in), "Ivy House, Rose %s, Leeds", thoroughfares[i]);
+        snprintf(want, sizeof(want), "rose %s", thoroughfares[i]);
+        assert_int_equal(rv_address_parse(in, strlen(in), &k), 0);
+        if (strcmp(k.street, want) != 0 || strcmp(k.building, "ivy house") != 0)
+            fail_msg("thoroughfare %zu not recognised", i);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_table),
-        cmocka_unit_test(test_lines_table),
-        cmocka_unit_test(test_first_line_agrees),
-        cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_parse_table),       cmocka_unit_test(test_lines_table),
+        cmocka_unit_test(test_first_line_agrees), cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_every_word),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -333,12 +333,62 @@ static void test_format(void **state)
     assert_string_equal(rv_name_format(&n, buf, 6), "John ");
 }
 
+/* Every title and post-nominal is recognised, whatever its case and with dots. */
+static void test_every_title_and_suffix(void **state)
+{
+    static const char *const titles[] = {
+        "viscountess", "viscount", "very",       "sir",       "sgt",       "rt",     "right",
+        "reverend",    "revd",     "rev",        "rabbi",     "professor", "prof",   "pastor",
+        "mx",          "ms",       "mrs",        "mr",        "miss",      "master", "major",
+        "maj",         "lt",       "lord",       "lieut",     "lady",      "imam",   "honourable",
+        "hon",         "general",  "gen",        "fr",        "dr",        "doctor", "dame",
+        "cpl",         "countess", "councillor", "commander", "colonel",   "col",    "cllr",
+        "cdr",         "captain",  "capt",       "brig",      "baroness",  "baron"};
+    static const char *const suffixes[] = {
+        "vc",  "sr",   "snr", "rn",   "qc",   "phd",  "om",  "obe", "mvo",   "msp",
+        "ms",  "mp",   "mla", "mep",  "mbe",  "mbbs", "lvo", "llb", "kcvo",  "kcmg",
+        "kcb", "kc",   "kbe", "jr",   "jp",   "jnr",  "iv",  "iii", "ii",    "gc",
+        "gbe", "frse", "frs", "frcs", "frcp", "fca",  "esq", "dso", "dphil", "dl",
+        "dbe", "cvo",  "cmg", "ch",   "cbe",  "cb",   "bt",  "bem", "bart"};
+    struct rv_name n;
+    char in[96], want[32];
+    (void)state;
+    for (size_t i = 0; i < sizeof(titles) / sizeof(titles[0]); i++) {
+        snprintf(in, sizeof(in), "%s John Smith", titles[i]);
+        assert_int_equal(rv_name_parse(in, strlen(in), &n), 0);
+        if (strcmp(n.title, titles[i]) != 0 || strcmp(n.surname, "Smith") != 0)
+            fail_msg("title %zu not recognised", i);
+        snprintf(in, sizeof(in), "%c%s. John Smith", titles[i][0] - 32, titles[i] + 1);
+        snprintf(want, sizeof(want), "%c%s", titles[i][0] - 32, titles[i] + 1);
+        assert_int_equal(rv_name_parse(in, strlen(in), &n), 0);
+        if (strcmp(n.title, want) != 0)
+            fail_msg("title %zu with a capital and a dot not recognised", i);
+    }
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        snprintf(in, sizeof(in), "John Smith %s", suffixes[i]);
+        assert_int_equal(rv_name_parse(in, strlen(in), &n), 0);
+        if (strcmp(n.suffix, suffixes[i]) != 0 || strcmp(n.surname, "Smith") != 0)
+            fail_msg("post-nominal %zu not recognised", i);
+        for (size_t k = 0; suffixes[i][k] != '\0'; k++)
+            want[k] = (char)(suffixes[i][k] - 32);
+        want[strlen(suffixes[i])] = '\0';
+        snprintf(in, sizeof(in), "SMITH, John, %s", want);
+        assert_int_equal(rv_name_parse(in, strlen(in), &n), 0);
+        if (strcmp(n.suffix, want) != 0 || strcmp(n.surname, "SMITH") != 0)
+            fail_msg("upper-case post-nominal %zu not recognised", i);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_table), cmocka_unit_test(test_from_parts),
-        cmocka_unit_test(test_key_table),   cmocka_unit_test(test_key_pairs),
-        cmocka_unit_test(test_hostile),     cmocka_unit_test(test_format),
+        cmocka_unit_test(test_parse_table),
+        cmocka_unit_test(test_from_parts),
+        cmocka_unit_test(test_key_table),
+        cmocka_unit_test(test_key_pairs),
+        cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_format),
+        cmocka_unit_test(test_every_title_and_suffix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
