@@ -104,6 +104,8 @@ const char *rv_check_search_name(unsigned bit)
         return "first line+postcode";
     case RV_CHECK_BY_SURNAME:
         return "surname alone (no postcode)";
+    case RV_CHECK_BY_SWAPPED:
+        return "forename as surname+postcode";
     default:
         return "?";
     }

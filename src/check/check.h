@@ -84,7 +84,8 @@ enum rv_check_verdict {
 #define RV_CHECK_BY_PHONETIC_POSTCODE (1u << 2)
 #define RV_CHECK_BY_LINE_POSTCODE     (1u << 3)
 #define RV_CHECK_BY_SURNAME           (1u << 4)
-#define RV_CHECK_BY_NSEARCHES         5
+#define RV_CHECK_BY_SWAPPED           (1u << 5) /* first forename as surname + postcode */
+#define RV_CHECK_BY_NSEARCHES         6
 
 /* "Bill <-> William: nickname table", "same property", ... */
 const char *rv_check_fn_level_name(enum rv_check_fn_level l);
@@ -217,6 +218,25 @@ const char *rv_check_csv_header(void);
  * may hold register data, so wipe first). Returns 0 or RV_ENOMEM. */
 RV_NODISCARD int rv_check_answer_csv(const struct rv_check_query *q,
                                      const struct rv_check_answer *a, char **out) RV_NONNULL(2, 3);
+
+/* ------------------------------------------------------------------------------------------
+ * Checking against the vault. Candidates are found through the blind indexes only (never by
+ * decrypting the register), then decrypted and scored.
+ */
+struct rv_vault;
+struct rv_check_ctx;
+
+/* A checking context over an unsealed vault (borrowed until rv_check_ctx_close). It reads
+ * the vault's per-file statistics once, to name the edition in force at each date. Free
+ * with rv_check_ctx_close. Not for use by two threads at once. */
+RV_NODISCARD int rv_check_ctx_open(struct rv_vault *v, struct rv_check_ctx **out) RV_NONNULL(1, 2);
+void rv_check_ctx_close(struct rv_check_ctx *c);
+/* Checks one donor: searches, decrypts the candidates, scores and decides. out is filled
+ * (free with rv_check_answer_free). Errors: RV_ENOMEM, RV_ECORRUPT (a candidate failed
+ * authentication), or the store's. Call only through the access gate (policy/), which
+ * authorises and records the check first. */
+RV_NODISCARD int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
+                              struct rv_check_answer *out) RV_NONNULL(1, 2, 3);
 
 /* ------------------------------------------------------------------------------------------
  * Batches: Electoral Commission donations layout and the plain layout (docs/formats.md).
