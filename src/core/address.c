@@ -357,7 +357,8 @@ static void expand_abbreviations(struct actx *c)
                 /* Saint when a name follows and no word comes before it in the segment
                  * ("St Johns Road", "5 St Johns Road"); otherwise street ("High St",
                  * "High St Leeds"). */
-                bool word_before = i > c->seg[g].b && c->t[i - 1].kind == T_WORD;
+                bool word_before =
+                    i > c->seg[g].b && c->t[i - 1].kind == T_WORD && !c->t[i - 1].used;
                 t->s = last || word_before ? "street" : "saint";
             } else if (strcmp(t->s, "dr") == 0) {
                 if (last)
@@ -464,7 +465,7 @@ static int read_number(struct actx *c, size_t g, size_t i, struct rv_address_key
             return read_number(c, g, j, out, street_seg, street_from);
         }
         /* Edinburgh "10/2 High St": number 10, flat 2. */
-        if ((rc = copy_out(out->number, sizeof(out->number), t->s, before)) != 0)
+        if ((rc = set_number(t, before, out)) != 0)
             return rc;
         if (out->sub_building[0] == '\0' &&
             (rc = copy_out(out->sub_building, sizeof(out->sub_building), sl + 1,
@@ -514,7 +515,6 @@ static int analyse(struct actx *c, bool free_text, struct rv_address_key *out)
     int rc;
 
     drop_postcode(c);
-    expand_abbreviations(c);
 
     /* Sub-building: a keyword and its designator, at the start of a segment. */
     for (size_t g = 0; g < c->nseg && out->sub_building[0] == '\0'; g++) {
@@ -526,6 +526,8 @@ static int analyse(struct actx *c, bool free_text, struct rv_address_key *out)
             c->t[i].used = c->t[i + 1].used = true;
         }
     }
+
+    expand_abbreviations(c);
 
     /* The street segment: the first that starts with a number. */
     for (size_t g = 0; g < c->nseg; g++) {

@@ -53,6 +53,8 @@ static const struct addr_case parse_cases[] = {
     {"0/1 5 Byres Rd, Glasgow", "0/1", "5", "", "", "byres road", "glasgow",
      "flat 0/1 5 byres road"},
     {"10/2 High St", "2", "10", "", "", "high street", "", "flat 2 10 high street"},
+    {"10a/2 High St", "2", "10", "a", "", "high street", "", "flat 2 10a high street"},
+    {"Flat A St Johns Court", "a", "", "", "", "saint johns court", "", "flat a saint johns court"},
     {"10/2 High St, Edinburgh", "2", "10", "", "", "high street", "edinburgh",
      "flat 2 10 high street"},
     {"2 10 High Street", "2", "10", "", "", "high street", "", "flat 2 10 high street"},
