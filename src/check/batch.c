@@ -185,6 +185,11 @@ enum rv_check_layout rv_check_batch_layout(const struct rv_check_batch *b)
     return b->layout;
 }
 
+uint64_t rv_check_batch_offset(const struct rv_check_batch *b)
+{
+    return rv_csv_offset(b->csv);
+}
+
 void rv_check_batch_close(struct rv_check_batch *b)
 {
     if (b == NULL)

@@ -276,6 +276,8 @@ enum rv_check_layout rv_check_batch_layout(const struct rv_check_batch *b) RV_NO
  * it comes back as RV_ROW_INVALID. */
 RV_NODISCARD int rv_check_batch_next(struct rv_check_batch *b, struct rv_check_row *out,
                                      struct rv_diag *diag) RV_NONNULL(1, 2, 3);
+/* Bytes of the file read so far (for progress). */
+uint64_t rv_check_batch_offset(const struct rv_check_batch *b) RV_NONNULL(1);
 void rv_check_batch_close(struct rv_check_batch *b);
 
 #endif /* RV_CHECK_H */

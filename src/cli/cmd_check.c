@@ -1,0 +1,404 @@
+/*
+ * cmd_check.c - `regvault check`: is a donor on an electoral register on the date the party
+ * received the donation (PPERA 2000 s.54)? One donor from the command line, or a batch of
+ * donations in the Electoral Commission layout or the plain layout.
+ *
+ * The answer is permissible / needs review / not found / out of scope, with the register
+ * area and edition it rests on, the elector number, for exact and strong matches the name
+ * and address as on the register (which the party must record), and the reasons in words.
+ * A batch writes one output row per input row, in input order, whatever went wrong with a
+ * row. Results go to stdout (or --out), diagnostics and progress to stderr; nothing here
+ * logs personal data.
+ */
+#include "check/check.h"
+#include "cli/cli.h"
+#include "vault/vault.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define VERB "check"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: regvault check --vault DIR --name NAME [--address ADDRESS] --postcode PC\n"
+               "                      --date DATE [--json] [unsealing options]\n"
+               "       regvault check --vault DIR --bequest --name NAME [--address ADDRESS]\n"
+               "                      --postcode PC --death-date DATE [--json]\n"
+               "       regvault check --vault DIR --batch FILE [--format auto|ec|plain]\n"
+               "                      [--bequest] [--out FILE] [--json] [unsealing options]\n"
+               "\n"
+               "Checks whether a donor was on an electoral register on the date a donation was\n"
+               "received (for a bequest: at any time in the five years before death). Answers\n"
+               "permissible, needs review, not found or out of scope, with the register edition,\n"
+               "the elector number, and the reasons.\n"
+               "\n"
+               "  --vault DIR          the vault\n"
+               "  --name NAME          the donor's name as written (\"Mr Bill Smith\", \"SMITH, "
+               "Bill\")\n"
+               "  --address ADDRESS    the donor's address as written (optional)\n"
+               "  --postcode PC        the donor's postcode (empty for a donor living abroad)\n"
+               "  --date DATE          the date received, YYYY-MM-DD or dd/mm/yyyy\n"
+               "  --bequest            judge over the five years before death\n"
+               "  --death-date DATE    the date of death (with --bequest)\n"
+               "  --batch FILE         a donations file (\"-\" for standard input)\n"
+               "  --format F           auto (default), ec (Electoral Commission) or plain\n"
+               "                       (id,name,address,postcode,date); see docs/formats.md\n"
+               "  --out FILE           write the batch's results to FILE instead of stdout\n"
+               "  --json               JSON: one object (single), one object per line (batch)\n"
+               "  --passphrase-file F, --key-file F   how to unseal (default: ask)\n"
+               "\n"
+               "A batch writes CSV by default, one row per input row in input order; rows that\n"
+               "cannot be read are answered 'needs review' with the line and the reason.\n"
+               "Exit codes: 0 checked (whatever the verdicts), 1 failure, 2 usage, 3 the file\n"
+               "was rejected, 4 wrong passphrase or key, 5 the vault failed an integrity check.\n");
+}
+
+static int parse_date_arg(const char *s, rv_date *out)
+{
+    if (rv_date_parse_iso(s, out) == 0 || rv_date_parse_dmy(s, out) == 0)
+        return 0;
+    return -1;
+}
+
+/* ---- text rendering of a single answer ----------------------------------------------- */
+
+static void print_indented(FILE *f, const char *text)
+{
+    const char *p = text;
+    while (*p != '\0') {
+        size_t n = strcspn(p, "\n");
+        fprintf(f, "  %.*s\n", (int)n, p);
+        p += n;
+        if (*p == '\n')
+            p++;
+    }
+}
+
+static void print_text(FILE *f, const struct rv_check_query *q, const struct rv_check_answer *a)
+{
+    char buf[4096], d[11];
+    const struct rv_check_match *b = a->nmatches > 0 ? &a->matches[0] : NULL;
+    bool reveal = b != NULL && b->in_force && a->verdict == RV_VERDICT_PERMISSIBLE;
+
+    fprintf(f, "verdict:   %s\n", rv_check_verdict_name(a->verdict));
+    fprintf(f, "grade:     %s\n", rv_check_grade_name(a->grade));
+    fprintf(f, "%s %s\n", a->bequest ? "died:     " : "received: ", rv_date_format(a->date, d));
+    if (a->note[0] != '\0')
+        fprintf(f, "note:      %s\n", a->note);
+    if (b != NULL && b->in_force) {
+        char num[64];
+        fprintf(f, "register:  %s, edition %s\n", b->cand.elector.area, b->cand.edition);
+        fprintf(f, "elector:   %s\n",
+                rv_elector_number_format(&b->cand.elector.number, num, sizeof(num)));
+    }
+    if (reveal) {
+        fprintf(f, "name:      %s (as on the register)\n",
+                rv_name_format(&b->cand.elector.name, buf, sizeof(buf)));
+        fprintf(f, "address:   ");
+        for (unsigned i = 0, first = 1; i < RV_ADDR_LINES; i++)
+            if (b->cand.elector.address[i][0] != '\0') {
+                fprintf(f, "%s%s", first ? "" : ", ", b->cand.elector.address[i]);
+                first = 0;
+            }
+        fprintf(f, "%s%s\n", b->cand.elector.postcode.canon[0] != '\0' ? ", " : "",
+                b->cand.elector.postcode.canon);
+    }
+    if (a->runner_up != RV_GRADE_NONE)
+        fprintf(f, "margin:    %.2f over the runner-up (%s)\n", a->margin,
+                rv_check_grade_name(a->runner_up));
+    for (size_t i = 0; i < a->nmatches; i++) {
+        const struct rv_check_match *m = &a->matches[i];
+        bool r = reveal && m->in_force && m->grade >= RV_GRADE_STRONG;
+        char num[64], mask[256];
+        fprintf(f, "\nentry %zu: %s, %s %s%s%s\n", i + 1,
+                rv_check_grade_name(m->in_force ? m->grade : RV_GRADE_NONE), m->cand.elector.area,
+                rv_elector_number_format(&m->cand.elector.number, num, sizeof(num)), r ? "" : ", ",
+                r ? "" : rv_check_mask(&m->cand.elector, mask, sizeof(mask)));
+        print_indented(f, rv_check_reasons(q, m, r, buf, sizeof(buf)));
+    }
+    if (a->nmatches == 0)
+        fprintf(f, "\nNo entry on the register matches this donor%s.\n",
+                a->bequest ? " in the five years before death" : " on that date");
+    sodium_memzero(buf, sizeof(buf));
+}
+
+static int emit_json(FILE *f, const struct rv_check_query *q, const struct rv_check_answer *a,
+                     size_t flags)
+{
+    json_t *j = NULL;
+    int rc = rv_check_answer_json(q, a, &j);
+    if (rc != 0)
+        return rc;
+    rc = json_dumpf(j, f, flags) != 0 ? RV_EIO : 0;
+    fputc('\n', f);
+    json_decref(j);
+    return rc;
+}
+
+static int emit_csv(FILE *f, const struct rv_check_query *q, const struct rv_check_answer *a)
+{
+    char *row = NULL;
+    int rc = rv_check_answer_csv(q, a, &row);
+    if (rc != 0)
+        return rc;
+    fprintf(f, "%s\n", row);
+    sodium_memzero(row, strlen(row));
+    free(row);
+    return 0;
+}
+
+/* ---- batch ----------------------------------------------------------------------------- */
+
+struct tally {
+    unsigned long rows, verdict[4], unreadable;
+};
+
+static double since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static int run_batch(struct rv_check_ctx *ctx, const char *path, enum rv_check_layout layout,
+                     bool bequest, bool json, FILE *out, struct tally *t)
+{
+    struct rv_check_batch *b = NULL;
+    struct rv_check_row *row = NULL;
+    struct rv_check_answer a;
+    struct rv_diag d;
+    struct timespec t0;
+    bool tty = isatty(2) != 0;
+    uint64_t size = 0;
+    struct stat st;
+    char msg[512];
+    int rc, err = 0;
+
+    memset(&a, 0, sizeof(a));
+    if (strcmp(path, "-") != 0 && stat(path, &st) == 0)
+        size = (uint64_t)st.st_size;
+    rv_diag_clear(&d);
+    if ((err = rv_check_batch_open(path, layout, &b, &d)) != 0) {
+        rv_cli_err(VERB, "%s", rv_diag_format(&d, msg, sizeof(msg)));
+        return err;
+    }
+    if ((row = calloc(1, sizeof(*row))) == NULL) {
+        err = RV_ENOMEM;
+        goto out;
+    }
+    if (!json)
+        fprintf(out, "%s\n", rv_check_csv_header());
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while ((rc = rv_check_batch_next(b, row, &d)) == 1) {
+        t->rows++;
+        if (row->status == RV_ROW_OK) {
+            if (bequest)
+                rv_check_query_set_bequest(&row->q);
+            if ((err = rv_check_run(ctx, &row->q, &a)) != 0)
+                goto out;
+        } else {
+            rv_check_answer_unmatched(row->q.id, row->q.line,
+                                      row->status == RV_ROW_OUT_OF_SCOPE ? RV_VERDICT_OUT_OF_SCOPE
+                                                                         : RV_VERDICT_REVIEW,
+                                      row->error[0] != '\0' ? row->error : NULL, &a);
+            if (row->status == RV_ROW_INVALID)
+                t->unreadable++;
+        }
+        t->verdict[a.verdict]++;
+        err = json ? emit_json(out, row->status == RV_ROW_OK ? &row->q : NULL, &a, JSON_COMPACT)
+                   : emit_csv(out, row->status == RV_ROW_OK ? &row->q : NULL, &a);
+        rv_check_answer_free(&a);
+        if (err != 0)
+            goto out;
+        if (tty && t->rows % 500 == 0) {
+            double s = since(&t0), rate = s > 0 ? (double)t->rows / s : 0;
+            uint64_t off = rv_check_batch_offset(b);
+            if (size > 0 && off > 0 && off <= size)
+                fprintf(stderr, "\r%lu rows, %.0f rows/s, about %.0f s left   ", t->rows, rate,
+                        s * (double)(size - off) / (double)off);
+            else
+                fprintf(stderr, "\r%lu rows, %.0f rows/s   ", t->rows, rate);
+        }
+    }
+    if (tty)
+        fprintf(stderr, "\r%60s\r", "");
+    if (rc < 0) {
+        rv_cli_err(VERB, "%s", rv_diag_format(&d, msg, sizeof(msg)));
+        err = rc;
+    }
+out:
+    rv_check_answer_free(&a);
+    if (row != NULL) {
+        sodium_memzero(row, sizeof(*row));
+        free(row);
+    }
+    rv_check_batch_close(b);
+    return err;
+}
+
+int rv_cmd_check(int argc, char **argv)
+{
+    struct rv_unseal_opts uo = {0};
+    struct rv_vault *v = NULL;
+    struct rv_check_ctx *ctx = NULL;
+    struct rv_check_query *q = NULL;
+    struct rv_check_answer a;
+    const char *dir = NULL, *name = NULL, *address = NULL, *postcode = NULL, *batch = NULL,
+               *outpath = NULL;
+    enum rv_check_layout layout = RV_CHECK_LAYOUT_AUTO;
+    rv_date date = RV_DATE_NONE, death = RV_DATE_NONE;
+    bool json = false, bequest = false;
+    FILE *out = stdout;
+    int i = 1, rc = RV_EXIT_OK, err;
+
+    memset(&a, 0, sizeof(a));
+    while (i < argc) {
+        const char *o = argv[i];
+        int u = rv_cli_unseal_option(VERB, argc, argv, &i, &uo);
+        if (u < 0)
+            return RV_EXIT_USAGE;
+        if (u > 0)
+            continue;
+        if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
+            usage(stdout);
+            return RV_EXIT_OK;
+        } else if (strcmp(o, "--vault") == 0 && i + 1 < argc) {
+            dir = argv[++i];
+        } else if (strcmp(o, "--name") == 0 && i + 1 < argc) {
+            name = argv[++i];
+        } else if (strcmp(o, "--address") == 0 && i + 1 < argc) {
+            address = argv[++i];
+        } else if (strcmp(o, "--postcode") == 0 && i + 1 < argc) {
+            postcode = argv[++i];
+        } else if ((strcmp(o, "--date") == 0 || strcmp(o, "--death-date") == 0) && i + 1 < argc) {
+            rv_date *dst = strcmp(o, "--date") == 0 ? &date : &death;
+            if (parse_date_arg(argv[++i], dst) != 0) {
+                rv_cli_err(VERB, "%s wants a date as YYYY-MM-DD or dd/mm/yyyy", o);
+                return RV_EXIT_USAGE;
+            }
+        } else if (strcmp(o, "--bequest") == 0) {
+            bequest = true;
+        } else if (strcmp(o, "--batch") == 0 && i + 1 < argc) {
+            batch = argv[++i];
+        } else if (strcmp(o, "--format") == 0 && i + 1 < argc) {
+            const char *fmt = argv[++i];
+            if (strcmp(fmt, "ec") == 0)
+                layout = RV_CHECK_LAYOUT_EC;
+            else if (strcmp(fmt, "plain") == 0)
+                layout = RV_CHECK_LAYOUT_PLAIN;
+            else if (strcmp(fmt, "auto") == 0)
+                layout = RV_CHECK_LAYOUT_AUTO;
+            else {
+                rv_cli_err(VERB, "--format wants auto, ec or plain");
+                return RV_EXIT_USAGE;
+            }
+        } else if (strcmp(o, "--out") == 0 && i + 1 < argc) {
+            outpath = argv[++i];
+        } else if (strcmp(o, "--json") == 0) {
+            json = true;
+        } else {
+            rv_cli_err(VERB, "unknown or incomplete option '%s' (see regvault check --help)", o);
+            return RV_EXIT_USAGE;
+        }
+        i++;
+    }
+    if (dir == NULL) {
+        rv_cli_err(VERB, "--vault DIR is required (see regvault check --help)");
+        return RV_EXIT_USAGE;
+    }
+    if (batch != NULL && (name != NULL || address != NULL || postcode != NULL ||
+                          date != RV_DATE_NONE || death != RV_DATE_NONE)) {
+        rv_cli_err(VERB, "--batch reads names, addresses, postcodes and dates from the file: "
+                         "give either --batch or --name/--postcode/--date");
+        return RV_EXIT_USAGE;
+    }
+    if (batch == NULL) {
+        if (name == NULL) {
+            rv_cli_err(VERB, "--name is required (or --batch FILE)");
+            return RV_EXIT_USAGE;
+        }
+        if (bequest ? death == RV_DATE_NONE || date != RV_DATE_NONE
+                    : date == RV_DATE_NONE || death != RV_DATE_NONE) {
+            rv_cli_err(VERB, bequest ? "--bequest needs --death-date DATE (and no --date)"
+                                     : "--date DATE is required (--death-date goes with "
+                                       "--bequest)");
+            return RV_EXIT_USAGE;
+        }
+        if ((q = calloc(1, sizeof(*q))) == NULL)
+            return RV_EXIT_FAIL;
+        {
+            struct rv_diag d;
+            rv_diag_clear(&d);
+            err = rv_check_query_init(name, address, postcode != NULL ? postcode : "",
+                                      bequest ? death : date, q, &d);
+            if (err != 0) {
+                rv_cli_err(VERB, "%s", d.msg);
+                rc = RV_EXIT_USAGE;
+                goto out;
+            }
+            if (bequest)
+                rv_check_query_set_bequest(q);
+        }
+    }
+    if (outpath != NULL && (out = fopen(outpath, "w")) == NULL) {
+        rv_cli_err(VERB, "cannot write %s: %s", outpath, strerror(errno));
+        out = stdout;
+        rc = RV_EXIT_FAIL;
+        goto out;
+    }
+
+    rc = rv_cli_unseal(VERB, dir, &uo, &v);
+    if (rc != RV_EXIT_OK)
+        goto out;
+    if ((err = rv_check_ctx_open(v, &ctx)) != 0) {
+        rv_cli_err(VERB, "cannot read the vault's register editions: %s", rv_strerror(err));
+        rc = rv_cli_exit_for(err);
+        goto out;
+    }
+    if (batch != NULL) {
+        struct tally t;
+        memset(&t, 0, sizeof(t));
+        err = run_batch(ctx, batch, layout, bequest, json, out, &t);
+        fprintf(stderr,
+                "regvault check: %lu rows: %lu permissible, %lu needs review (%lu unreadable), "
+                "%lu not found, %lu out of scope\n",
+                t.rows, t.verdict[RV_VERDICT_PERMISSIBLE], t.verdict[RV_VERDICT_REVIEW],
+                t.unreadable, t.verdict[RV_VERDICT_NOT_FOUND], t.verdict[RV_VERDICT_OUT_OF_SCOPE]);
+        if (err != 0) {
+            if (err != RV_EPARSE)
+                rv_cli_err(VERB, "the batch stopped: %s", rv_strerror(err));
+            rc = rv_cli_exit_for(err);
+        }
+        goto out;
+    }
+    if ((err = rv_check_run(ctx, q, &a)) != 0) {
+        rv_cli_err(VERB, "the check failed: %s", rv_strerror(err));
+        rc = rv_cli_exit_for(err);
+        goto out;
+    }
+    if (json)
+        err = emit_json(out, q, &a, JSON_INDENT(2));
+    else
+        print_text(out, q, &a);
+out:
+    rv_check_answer_free(&a);
+    if (q != NULL) {
+        sodium_memzero(q, sizeof(*q));
+        free(q);
+    }
+    rv_check_ctx_close(ctx);
+    if (v != NULL)
+        rv_vault_close(v);
+    if (out != stdout && fclose(out) != 0 && rc == RV_EXIT_OK) {
+        rv_cli_err(VERB, "cannot write %s: %s", outpath, strerror(errno));
+        rc = RV_EXIT_FAIL;
+    }
+    return rc;
+}
