@@ -51,8 +51,7 @@ struct reader {
     const char *path;
     struct rv_csv *csv;
     struct rv_ingest_map map;
-    const uint8_t *seal_key;
-    uint32_t seal_bucket;
+    const struct rv_vault_sealer *sealer;
     uint64_t first_id, rowno;
     unsigned long last_err_line;
     int repeat_errs;
@@ -118,8 +117,8 @@ static void fill_chunk(struct reader *r, struct chunk *c)
         if (nfields == 1 && fields[0][0] == '\0')
             continue; /* a blank line */
         it->line = rv_csv_line(r->csv);
-        rv_diag_clear(&it->diag);
-        set_file(&it->diag, r->path, it->line);
+        it->diag.file[0] = '\0'; /* named when reported */
+        it->diag.line = it->line;
         rc = rv_ingest_map_row(&r->map, fields, nfields, r->o->area, &it->p.e, &it->kind, &it->eff,
                                &it->diag);
         r->rowno++;
@@ -129,8 +128,7 @@ static void fill_chunk(struct reader *r, struct chunk *c)
             it->what = ITEM_ANONYMOUS;
         } else {
             it->what = ITEM_ENTRY;
-            rc = rv_vault_prepare(r->v, &it->p.e, r->seal_key, r->seal_bucket,
-                                  r->first_id + r->rowno, r->o->edition, &it->p);
+            rc = rv_vault_prepare(r->v, &it->p.e, r->sealer, r->first_id + r->rowno, &it->p);
             if (rc != 0) {
                 it->what = ITEM_INVALID;
                 it->diag.col = 0;
@@ -253,8 +251,9 @@ static int hash_file(struct rv_vault *v, const char *path, uint8_t hash[32], uin
 }
 
 static void reject_item(struct rv_ingest_result *res, const struct rv_ingest_opts *o,
-                        const struct rv_diag *d, uint64_t *invalid)
+                        const char *path, struct rv_diag *d, uint64_t *invalid)
 {
+    set_file(d, path, d->line);
     if (*invalid == 0)
         res->first_error = *d;
     ++*invalid;
@@ -334,7 +333,7 @@ static int attempt(struct rv_vault *v, const char *path, const struct rv_ingest_
     if (rc != 0)
         goto out;
     if (!o->alterations) {
-        rc = rv_vault_batch_presealing(b, size + 1, &r.seal_key, &r.seal_bucket, &r.first_id);
+        rc = rv_vault_batch_presealing(b, size + 1, &r.sealer, &r.first_id);
         if (rc != 0)
             goto out;
     }
@@ -386,7 +385,7 @@ static int attempt(struct rv_vault *v, const char *path, const struct rv_ingest_
                 snprintf(it->diag.msg, sizeof(it->diag.msg), "%s", outcome_rule(outcome));
             }
             if (it->what == ITEM_INVALID || it->what == ITEM_ENTRY) {
-                reject_item(res, o, &it->diag, &invalid);
+                reject_item(res, o, path, &it->diag, &invalid);
                 if (invalid > o->max_errors)
                     stop = true;
             }

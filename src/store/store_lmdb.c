@@ -92,7 +92,7 @@ int rv_store_open(const char *dir, struct rv_store **out)
     if (rc != 0)
         goto out;
     /* An existing store keeps its map size (read from its meta page). */
-    rc = mdb_env_open(s->env, dir, MDB_WRITEMAP | MDB_NOTLS, 0600);
+    rc = mdb_env_open(s->env, dir, MDB_WRITEMAP | MDB_NOTLS | MDB_NORDAHEAD, 0600);
     if (rc != 0)
         goto out;
     rc = mdb_env_info(s->env, &info);

@@ -222,30 +222,31 @@ struct rv_prepared {
     uint8_t sealed[24 + RV_ELECTOR_WIRE_MAX + 16];
 };
 
-/* Prepares an entry (copied into out). When seal_bucket is non-zero, also seals it for
- * record id seal_id in that bucket from date seal_from (a batch hands these out with
- * rv_vault_batch_presealing); otherwise the batch seals it when applying. RV_EINVAL for an
- * entry without area or elector number. */
-RV_NODISCARD int rv_vault_prepare(const struct rv_vault *v, const struct rv_elector *e,
-                                  const uint8_t *seal_key, uint32_t seal_bucket, uint64_t seal_id,
-                                  rv_date seal_from, struct rv_prepared *out) RV_NONNULL(1, 2, 7);
+/* What a worker needs to seal entries while preparing them: handed out by
+ * rv_vault_batch_presealing, borrowed until the batch ends. */
+struct rv_vault_sealer {
+    uint8_t key[32];          /* the bucket's data key */
+    uint8_t nonce_prefix[16]; /* random per batch; the record id completes each nonce */
+    uint32_t bucket;
+    rv_date from; /* the date every version it seals starts */
+};
 
-/* Begins the atomic batch for one input file of one area. kind and date label the file in
- * statistics; for an edition, date is the edition date and every row is valid from it, and
- * RV_EINVAL when it is earlier than the latest date already applied in the area (editions
- * go in date order). For alterations, date names the edition they amend; each row brings
- * its own date, refused (RV_APPLIED_EARLY) when before the version it would end. Owned by the
- * caller: end it with rv_vault_batch_commit or rv_vault_batch_abort. One batch at a time per vault.
- */
+/* Prepares an entry (copied into out). With a sealer, also seals it for record id seal_id;
+ * without (NULL), the batch seals it when applying. RV_EINVAL for an entry without a valid
+ * area or elector number. */
+RV_NODISCARD int rv_vault_prepare(const struct rv_vault *v, const struct rv_elector *e,
+                                  const struct rv_vault_sealer *seal, uint64_t seal_id,
+                                  struct rv_prepared *out) RV_NONNULL(1, 2, 5);
+
 RV_NODISCARD int rv_vault_batch_begin(struct rv_vault *v, const char *area, enum rv_file_kind kind,
                                       rv_date date, const uint8_t file_hash[32],
                                       struct rv_vault_batch **out) RV_NONNULL(1, 2, 5, 6);
-/* For workers that seal while preparing: the data key (borrowed until the batch ends) and
- * bucket for the batch's date, and a range of n fresh record ids starting at *first_id.
- * Ids a worker does not use are simply never stored. */
+/* For workers that seal while preparing: the sealer for the batch's date (borrowed until
+ * the batch ends), and a range of n fresh record ids starting at *first_id. Ids a worker
+ * does not use are simply never stored. */
 RV_NODISCARD int rv_vault_batch_presealing(struct rv_vault_batch *b, uint64_t n,
-                                           const uint8_t **key, uint32_t *bucket,
-                                           uint64_t *first_id) RV_NONNULL(1, 3, 4, 5);
+                                           const struct rv_vault_sealer **seal, uint64_t *first_id)
+    RV_NONNULL(1, 3, 4);
 
 /* Outcome of applying one row. */
 enum rv_apply {

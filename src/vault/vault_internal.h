@@ -51,6 +51,12 @@ struct rv_vault {
         uint8_t recmac[32];
         uint8_t filehash[32];
         uint8_t cache[RV_KEYCACHE][32]; /* unwrapped data keys */
+        /* BLAKE2b states already keyed (16-byte output), copied for each hash: saves
+         * compressing the key block every time. */
+        uint8_t st_idx[RV_IDX_COUNT][sizeof(crypto_generichash_state)];
+        uint8_t st_content[sizeof(crypto_generichash_state)];
+        uint8_t st_number[sizeof(crypto_generichash_state)];
+        uint8_t st_recmac[sizeof(crypto_generichash_state)];
     } * k;
     uint32_t cache_bucket[RV_KEYCACHE]; /* 0 = empty slot */
     pthread_mutex_t cache_lock;
@@ -102,6 +108,18 @@ static inline uint64_t rv_get_u64le(const uint8_t *p)
     for (int i = 7; i >= 0; i--)
         v = v << 8 | p[i];
     return v;
+}
+
+/* Keyed BLAKE2b-128 from a state prepared when the vault was opened. */
+static inline void rv_vault_keyed_hash(const uint8_t *st, const void *in, size_t len,
+                                       uint8_t out[16])
+{
+    crypto_generichash_state s;
+
+    memcpy(&s, st, sizeof(s));
+    crypto_generichash_update(&s, in, len);
+    crypto_generichash_final(&s, out, 16);
+    sodium_memzero(&s, sizeof(s));
 }
 
 /* Area code to its fixed 16-byte key form; RV_EINVAL unless 1..15 of [A-Za-z0-9_-]. */

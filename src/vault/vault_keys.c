@@ -348,6 +348,20 @@ int rv_vault_open(const char *dir, const struct rv_vault_secret *secret, struct 
         rc = derive(v->k->root, RV_SUBKEY_FILEHASH, v->k->filehash);
     if (rc != 0)
         goto out;
+    {
+        crypto_generichash_state st;
+        for (int i = 0; i < RV_IDX_COUNT; i++) {
+            crypto_generichash_init(&st, v->k->idx[i], 32, 16);
+            memcpy(v->k->st_idx[i], &st, sizeof(st));
+        }
+        crypto_generichash_init(&st, v->k->content, 32, 16);
+        memcpy(v->k->st_content, &st, sizeof(st));
+        crypto_generichash_init(&st, v->k->number, 32, 16);
+        memcpy(v->k->st_number, &st, sizeof(st));
+        crypto_generichash_init(&st, v->k->recmac, 32, 16);
+        memcpy(v->k->st_recmac, &st, sizeof(st));
+        sodium_memzero(&st, sizeof(st));
+    }
     if (snprintf(path, sizeof(path), "%s/store", dir) >= (int)sizeof(path)) {
         rc = RV_EINVAL;
         goto out;

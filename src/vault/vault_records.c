@@ -115,7 +115,7 @@ static int index_value(const struct rv_vault *v, enum rv_index family,
     }
     if (pos == SIZE_MAX)
         return RV_EINVAL;
-    crypto_generichash(full, sizeof(full), in, pos, v->k->idx[family - 1], 32);
+    rv_vault_keyed_hash(v->k->st_idx[family - 1], in, pos, full);
     nbytes = (v->index_bits + 7) / 8;
     memcpy(out, full, nbytes);
     if (v->index_bits % 8 != 0)
@@ -192,7 +192,7 @@ static void rec_mac(const struct rv_vault *v, uint64_t id, const uint8_t *rec, u
     memcpy(in, "rvrm", 4);
     rv_put_u64be(in + 4, id);
     memcpy(in + 12, rec, REC_MACED);
-    crypto_generichash(mac, 16, in, sizeof(in), v->k->recmac, 32);
+    rv_vault_keyed_hash(v->k->st_recmac, in, sizeof(in), mac);
 }
 
 static void rec_ad(const struct rv_vault *v, uint64_t id, uint32_t bucket, rv_date from,
@@ -205,17 +205,19 @@ static void rec_ad(const struct rv_vault *v, uint64_t id, uint32_t bucket, rv_da
     rv_put_u32le(ad + 32, (uint32_t)from);
 }
 
-/* Seals wire bytes into nonce || ciphertext || tag. */
-static void seal(const struct rv_vault *v, const uint8_t *dk, uint64_t id, uint32_t bucket,
-                 rv_date from, const uint8_t *wire, size_t wlen, uint8_t *out, size_t *outlen)
+/* Seals wire bytes into nonce || ciphertext || tag. The nonce is the batch's random prefix
+ * and the record id, unique under any key since each id is sealed once per batch. */
+static void seal(const struct rv_vault *v, const struct rv_vault_sealer *s, uint64_t id,
+                 const uint8_t *wire, size_t wlen, uint8_t *out, size_t *outlen)
 {
     uint8_t ad[36];
     unsigned long long clen;
 
-    rec_ad(v, id, bucket, from, ad);
-    randombytes_buf(out, 24);
+    rec_ad(v, id, s->bucket, s->from, ad);
+    memcpy(out, s->nonce_prefix, 16);
+    rv_put_u64be(out + 16, id);
     crypto_aead_xchacha20poly1305_ietf_encrypt(out + 24, &clen, wire, wlen, ad, sizeof(ad), NULL,
-                                               out, dk);
+                                               out, s->key);
     *outlen = 24 + (size_t)clen;
 }
 
@@ -364,26 +366,26 @@ int rv_vault_scan_valid(struct rv_vault *v, rv_date d, rv_vault_version_fn fn, v
 static int number_key(const struct rv_vault *v, const char *area,
                       const struct rv_elector_number *num, uint8_t out[16])
 {
-    uint8_t in[4 + RV_AREA_LEN + 64];
-    char buf[64];
-    size_t n;
+    uint8_t in[4 + RV_AREA_LEN + sizeof(num->prefix) + 8];
+    size_t n = strnlen(num->prefix, sizeof(num->prefix));
     int rc;
 
     rc = rv_vault_area_key(area, in + 4);
     if (rc != 0)
         return rc;
-    rv_elector_number_format(num, buf, sizeof(buf));
-    n = strnlen(buf, sizeof(buf));
-    if (n == 0)
+    if (n == sizeof(num->prefix) || (n == 0 && num->number == 0))
         return RV_EINVAL;
-    memcpy(in, "rvn1", 4);
-    memcpy(in + 4 + RV_AREA_LEN, buf, n);
-    crypto_generichash(out, 16, in, 4 + RV_AREA_LEN + n, v->k->number, 32);
+    memcpy(in, "rvn2", 4);
+    memset(in + 4 + RV_AREA_LEN, 0, sizeof(num->prefix));
+    memcpy(in + 4 + RV_AREA_LEN, num->prefix, n);
+    rv_put_u32be(in + 4 + RV_AREA_LEN + sizeof(num->prefix), num->number);
+    rv_put_u32be(in + 8 + RV_AREA_LEN + sizeof(num->prefix), num->suffix);
+    rv_vault_keyed_hash(v->k->st_number, in, sizeof(in), out);
     return 0;
 }
 
-int rv_vault_prepare(const struct rv_vault *v, const struct rv_elector *e, const uint8_t *seal_key,
-                     uint32_t seal_bucket, uint64_t seal_id, rv_date seal_from,
+int rv_vault_prepare(const struct rv_vault *v, const struct rv_elector *e,
+                     const struct rv_vault_sealer *sealer, uint64_t seal_id,
                      struct rv_prepared *out)
 {
     uint8_t wire[RV_ELECTOR_WIRE_MAX];
@@ -406,7 +408,7 @@ int rv_vault_prepare(const struct rv_vault *v, const struct rv_elector *e, const
     wlen = rv_elector_encode(e, wire, sizeof(wire));
     if (wlen < 0)
         return (int)wlen;
-    crypto_generichash(out->chash, 16, wire, (size_t)wlen, v->k->content, 32);
+    rv_vault_keyed_hash(v->k->st_content, wire, (size_t)wlen, out->chash);
 
     memset(&q, 0, sizeof(q));
     if (rv_name_key(&e->name, &nk) == 0) {
@@ -425,12 +427,11 @@ int rv_vault_prepare(const struct rv_vault *v, const struct rv_elector *e, const
         if (index_value(v, (enum rv_index)f, &q, out->idx[f - 1], &len) == 0)
             out->idx_present |= (uint8_t)(1u << (f - 1));
     }
-    if (seal_key != NULL && seal_bucket != 0) {
-        seal(v, seal_key, seal_id, seal_bucket, seal_from, wire, (size_t)wlen, out->sealed,
-             &out->sealed_len);
-        out->sealed_bucket = seal_bucket;
+    if (sealer != NULL && sealer->bucket != 0) {
+        seal(v, sealer, seal_id, wire, (size_t)wlen, out->sealed, &out->sealed_len);
+        out->sealed_bucket = sealer->bucket;
         out->sealed_id = seal_id;
-        out->sealed_from = seal_from;
+        out->sealed_from = sealer->from;
     }
     sodium_memzero(wire, sizeof(wire));
     sodium_memzero(&nk, sizeof(nk));
@@ -459,8 +460,9 @@ struct rv_vault_batch {
     struct area_state as;
     struct rv_file_stats fs;
     uint64_t next_id, first_new_id, max_appended;
-    uint32_t pre_bucket;
-    uint8_t *keys; /* sodium: [0] pre-seal data key, [1] scratch data key */
+    /* sodium memory: [0] the workers' sealer, [1] the applier's for other buckets */
+    struct rv_vault_sealer *sealers;
+    uint8_t nonce_prefix[16];
     struct bucket_slot buckets[8];
     size_t nbuckets;
     int err; /* sticky */
@@ -745,8 +747,9 @@ int rv_vault_batch_begin(struct rv_vault *v, const char *area, enum rv_file_kind
     if (b == NULL)
         return RV_ENOMEM;
     b->v = v;
-    b->keys = sodium_malloc(64);
-    if (b->keys == NULL) {
+    randombytes_buf(b->nonce_prefix, sizeof(b->nonce_prefix));
+    b->sealers = sodium_malloc(2 * sizeof(*b->sealers));
+    if (b->sealers == NULL) {
         rc = RV_ENOMEM;
         goto out;
     }
@@ -814,31 +817,40 @@ void rv_vault_batch_abort(struct rv_vault_batch *b)
     if (b == NULL)
         return;
     rv_store_abort(b->t);
-    if (b->keys != NULL) {
-        sodium_memzero(b->keys, 64);
-        sodium_free(b->keys);
+    if (b->sealers != NULL) {
+        sodium_memzero(b->sealers, 2 * sizeof(*b->sealers));
+        sodium_free(b->sealers);
     }
     free(b);
 }
 
-int rv_vault_batch_presealing(struct rv_vault_batch *b, uint64_t n, const uint8_t **key,
-                              uint32_t *bucket, uint64_t *first_id)
+/* Fills a sealer for the bucket of `from`. */
+static int make_sealer(struct rv_vault_batch *b, rv_date from, struct rv_vault_sealer *s)
+{
+    int rc;
+
+    rc = bucket_for(b, from, &s->bucket);
+    if (rc == 0)
+        rc = rv_vault_data_key(b->v, b->t, s->bucket, s->key);
+    if (rc != 0) {
+        s->bucket = 0;
+        return rc;
+    }
+    memcpy(s->nonce_prefix, b->nonce_prefix, 16);
+    s->from = from;
+    return 0;
+}
+
+int rv_vault_batch_presealing(struct rv_vault_batch *b, uint64_t n,
+                              const struct rv_vault_sealer **seal, uint64_t *first_id)
 {
     int rc;
 
     if (b->err != 0)
         return b->err;
-    if (b->pre_bucket == 0) {
-        rc = bucket_for(b, b->fs.date, &b->pre_bucket);
-        if (rc == 0)
-            rc = rv_vault_data_key(b->v, b->t, b->pre_bucket, b->keys);
-        if (rc != 0) {
-            b->pre_bucket = 0;
-            return b->err = rc;
-        }
-    }
-    *key = b->keys;
-    *bucket = b->pre_bucket;
+    if (b->sealers[0].bucket == 0 && (rc = make_sealer(b, b->fs.date, &b->sealers[0])) != 0)
+        return b->err = rc;
+    *seal = &b->sealers[0];
     *first_id = b->next_id;
     b->next_id += n;
     return 0;
@@ -909,14 +921,17 @@ static int store_version(struct rv_vault_batch *b, struct rv_prepared *p, rv_dat
         memcpy(rec + 30, p->sealed, p->sealed_len);
         slen = p->sealed_len;
     } else {
+        struct rv_vault_sealer *s = &b->sealers[1];
         id = b->next_id++;
-        rc = rv_vault_data_key(b->v, b->t, bucket, b->keys + 32);
-        if (rc != 0)
-            return rc;
+        if (s->bucket != bucket || s->from != from) {
+            rc = make_sealer(b, from, s);
+            if (rc != 0)
+                return rc;
+        }
         wlen = rv_elector_encode(&p->e, wire, sizeof(wire));
         if (wlen < 0)
             return (int)wlen;
-        seal(b->v, b->keys + 32, id, bucket, from, wire, (size_t)wlen, rec + 30, &slen);
+        seal(b->v, s, id, wire, (size_t)wlen, rec + 30, &slen);
         sodium_memzero(wire, sizeof(wire));
     }
     p->sealed_len = 0; /* a sealed payload is used once */
