@@ -143,7 +143,7 @@ struct rv_check_candidate {
     struct rv_elector elector; /* plaintext: wipe after use */
     rv_date from;              /* this version is valid over [from, to) */
     rv_date to;                /* RV_DATE_FOREVER when still in force */
-    char edition[32];          /* the register edition this version belongs to: "2025-12-01" */
+    char edition[48];          /* the edition in force: "2025-12-01 + alterations to 2026-02-01" */
     unsigned found_by;         /* RV_CHECK_BY_* bits */
 };
 

@@ -27,7 +27,9 @@
 struct file_row {
     char area[16];
     enum rv_file_kind kind;
-    rv_date date;
+    rv_date date;      /* edition date (for alterations, the edition they amend) */
+    rv_date eff_first; /* alterations: first and last dates a row took effect */
+    rv_date eff_last;
 };
 
 struct rv_check_ctx {
@@ -59,6 +61,8 @@ static int on_file(void *ctx, const struct rv_file_stats *st)
     c->files[c->nfiles].area[sizeof(c->files[c->nfiles].area) - 1] = '\0';
     c->files[c->nfiles].kind = st->kind;
     c->files[c->nfiles].date = st->date;
+    c->files[c->nfiles].eff_first = st->eff_first;
+    c->files[c->nfiles].eff_last = st->eff_last;
     c->nfiles++;
     return 0;
 }
@@ -97,7 +101,8 @@ void rv_check_ctx_close(struct rv_check_ctx *c)
 }
 
 /* "2025-12-01", or "2025-12-01 + alterations to 2026-02-01": the revised register of the
- * area in force at date d and the last alterations applied by then. */
+ * area in force at date d, and the latest date up to d on which alterations to it took
+ * effect. */
 static void edition_label(const struct rv_check_ctx *c, const char *area, rv_date d, char *buf,
                           size_t cap)
 {
@@ -113,11 +118,13 @@ static void edition_label(const struct rv_check_ctx *c, const char *area, rv_dat
     }
     for (size_t i = 0; i < c->nfiles && ed != RV_DATE_NONE; i++) {
         const struct file_row *f = &c->files[i];
-        if (strcmp(f->area, area) != 0 || f->date > d || f->kind != RV_FILE_ALTERATIONS ||
-            f->date < ed)
+        rv_date upto;
+        if (strcmp(f->area, area) != 0 || f->kind != RV_FILE_ALTERATIONS || f->date != ed ||
+            f->eff_first == RV_DATE_NONE || f->eff_first > d)
             continue;
-        if (alt == RV_DATE_NONE || f->date > alt)
-            alt = f->date;
+        upto = f->eff_last < d ? f->eff_last : d;
+        if (alt == RV_DATE_NONE || upto > alt)
+            alt = upto;
     }
     if (ed == RV_DATE_NONE)
         snprintf(buf, cap, "none in force");
