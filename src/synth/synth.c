@@ -522,6 +522,13 @@ static int gen_area(struct sy_run *run, struct sy_area *a, uint64_t n)
     pc.spd = (uint32_t)(apd / 2500);
     pc.spd = pc.spd < 1 ? 1 : pc.spd > 6 ? 6 : pc.spd;
     pc.aps = (uint32_t)(apd / pc.spd) + 1;
+    /* reserve the arrays once: growing them by doubling would copy gigabytes */
+    if ((err = GROW(a, el, 0, n + (size_t)((double)n * 0.012 * run->o->months) + 64)) != 0 ||
+        (err = GROW(a, hh, 0, (size_t)(addrs * 1.05) + 64)) != 0 ||
+        (err = GROW(a, unit, 0, (size_t)(addrs / 12) + 64)) != 0 ||
+        (err = GROW(a, street, 0, (size_t)(addrs / 30) + 64)) != 0)
+        goto out;
+    a->cache_hh = SY_NONE;
     pc.slot = run->slot++;
     if ((err = pc_new_district(run, &pc, r, true)) != 0 || (err = new_pd(&g)) != 0)
         goto out;
@@ -670,16 +677,18 @@ const struct sy_str *sy_el_surname(const struct sy_run *run, const struct sy_el 
     return &run->t.sur[s];
 }
 
-void sy_format_street_line(const struct sy_run *run, const struct sy_area *a, const struct sy_hh *h,
-                           char *buf, size_t bufsz)
+/* "12a Abbey Road", or the street alone for a named house. */
+static void put_street_line(struct sy_out *o, const struct sy_run *run, const struct sy_area *a,
+                            const struct sy_hh *h)
 {
     const struct sy_str *sn = &run->t.street[a->street[h->street].name];
-    if (h->kind == SY_NAMED)
-        snprintf(buf, bufsz, "%s", sn->u8);
-    else if (h->letter)
-        snprintf(buf, bufsz, "%u%c %s", h->number, h->letter, sn->u8);
-    else
-        snprintf(buf, bufsz, "%u %s", h->number, sn->u8);
+    if (h->kind != SY_NAMED) {
+        sy_putu(o, h->number);
+        if (h->letter)
+            sy_putc(o, (char)h->letter);
+        sy_putc(o, ' ');
+    }
+    sy_put(o, sn->u8, sn->u8len);
 }
 
 /* The six address columns. */
@@ -688,7 +697,6 @@ static void put_address(struct sy_out *o, const struct sy_run *run, const struct
 {
     const char d = a->delim;
     const struct sy_str *town = &run->t.town[a->street[h->street].town];
-    char line[160];
     int nl = 0;
 
     switch (h->kind) {
@@ -713,8 +721,7 @@ static void put_address(struct sy_out *o, const struct sy_run *run, const struct
     default:
         break;
     }
-    sy_format_street_line(run, a, h, line, sizeof(line));
-    sy_puts(o, line);
+    put_street_line(o, run, a, h);
     sy_putc(o, d);
     put_str(o, a, town);
     nl += 2;
@@ -775,12 +782,21 @@ void sy_put_elector(struct sy_run *run, struct sy_area *a, struct sy_out *o, con
         if (e->hh == SY_NONE) {
             for (int i = 0; i < 6; i++)
                 sy_putc(o, d);
+        } else if (e->hh == a->cache_hh && a->cache_delim == d) {
+            sy_put(o, a->cache, a->cache_len);
         } else {
             const struct sy_hh *h = &a->hh[e->hh];
             const struct sy_unit *u = &a->unit[h->unit];
+            size_t start = o->len;
             sy_put(o, u->pc, u->len);
             sy_putc(o, d);
             put_address(o, run, a, h);
+            if (o->len - start <= sizeof(a->cache)) {
+                memcpy(a->cache, o->buf + start, o->len - start);
+                a->cache_len = (uint16_t)(o->len - start);
+                a->cache_hh = e->hh;
+                a->cache_delim = d;
+            }
         }
     }
     sy_putc(o, d);

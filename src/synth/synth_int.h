@@ -261,6 +261,12 @@ struct sy_area {
     struct sy_pd *pd;
     size_t npd, cappd;
     struct sy_rng rng;
+    /* the postcode and address columns of the last address written, reused by the next
+     * elector at the same address */
+    uint32_t cache_hh;
+    uint16_t cache_len;
+    char cache_delim;
+    char cache[1024];
 };
 
 struct sy_run {
@@ -283,8 +289,6 @@ void sy_area_free(struct sy_area *a);
 void sy_put_elector(struct sy_run *run, struct sy_area *a, struct sy_out *o, const struct sy_el *e);
 const struct sy_str *sy_el_surname(const struct sy_run *run, const struct sy_el *e, rv_date at);
 uint32_t sy_el_hh(const struct sy_el *e, rv_date at);
-void sy_format_street_line(const struct sy_run *run, const struct sy_area *a, const struct sy_hh *h,
-                           char *buf, size_t bufsz);
 
 /* synth_don.c */
 RV_NODISCARD int sy_donations_area(struct sy_run *run, struct sy_area *a, uint64_t n);
