@@ -1,0 +1,184 @@
+/*
+ * test_store.c - the LMDB store: what is committed stays, what is aborted vanishes, scans
+ * see exactly their prefix, cursors delete as they go, and a transaction that fills the
+ * map fails cleanly and succeeds once the map is grown.
+ */
+#include "store/store.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static char dir[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/rv-test-store-XXXXXX");
+    return mkdtemp(dir) == NULL ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[300];
+    (void)state;
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void put_str(struct rv_txn *t, const char *k, const char *v)
+{
+    assert_int_equal(rv_store_put(t, k, strlen(k), v, strlen(v)), 0);
+}
+
+static void test_commit_abort_reopen(void **state)
+{
+    struct rv_store *s = NULL;
+    struct rv_txn *t = NULL;
+    const void *v;
+    size_t vl;
+
+    (void)state;
+    assert_int_equal(rv_store_open(dir, &s), 0);
+    assert_int_equal(rv_store_begin(s, true, &t), 0);
+    put_str(t, "a1", "one");
+    put_str(t, "a2", "two");
+    assert_int_equal(rv_store_commit(t), 0);
+
+    assert_int_equal(rv_store_begin(s, true, &t), 0);
+    put_str(t, "a3", "three");
+    assert_int_equal(rv_store_del(t, "a1", 2), 0);
+    rv_store_abort(t);
+    rv_store_close(s);
+
+    assert_int_equal(rv_store_open(dir, &s), 0);
+    assert_int_equal(rv_store_begin(s, false, &t), 0);
+    assert_int_equal(rv_store_get(t, "a1", 2, &v, &vl), 0);
+    assert_int_equal(vl, 3);
+    assert_memory_equal(v, "one", 3);
+    assert_int_equal(rv_store_get(t, "a3", 2, &v, &vl), RV_ENOTFOUND);
+    /* A read transaction cannot write. */
+    assert_int_equal(rv_store_put(t, "zz", 2, "x", 1), RV_EINVAL);
+    rv_store_abort(t);
+    rv_store_close(s);
+}
+
+struct seen {
+    char keys[8][8];
+    int n;
+};
+
+static int collect(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    struct seen *s = ctx;
+    (void)v;
+    (void)vl;
+    if (s->n < 8 && kl < 8) {
+        memcpy(s->keys[s->n], k, kl);
+        s->keys[s->n][kl] = 0;
+    }
+    s->n++;
+    return 0;
+}
+
+static int stop_at_two(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    collect(ctx, k, kl, v, vl);
+    return ((struct seen *)ctx)->n >= 2 ? 1 : 0;
+}
+
+static void test_scan_prefix_and_cursor_delete(void **state)
+{
+    struct rv_store *s = NULL;
+    struct rv_txn *t = NULL;
+    struct rv_cursor *c = NULL;
+    struct seen seen = {0};
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    int rc;
+
+    (void)state;
+    assert_int_equal(rv_store_open(dir, &s), 0);
+    assert_int_equal(rv_store_begin(s, true, &t), 0);
+    put_str(t, "b", "x");
+    put_str(t, "ba", "x");
+    put_str(t, "bb", "x");
+    put_str(t, "bc", "x");
+    put_str(t, "c", "x");
+    put_str(t, "a", "x");
+    assert_int_equal(rv_store_scan(t, "b", 1, collect, &seen), 0);
+    assert_int_equal(seen.n, 4);
+    assert_string_equal(seen.keys[0], "b");
+    assert_string_equal(seen.keys[3], "bc");
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(rv_store_scan(t, "b", 1, stop_at_two, &seen), 0);
+    assert_int_equal(seen.n, 2);
+
+    /* Delete every other key while walking. */
+    assert_int_equal(rv_store_cursor_open(t, "b", 1, &c), 0);
+    int i = 0;
+    while ((rc = rv_store_cursor_next(c, &k, &kl, &v, &vl)) == 1) {
+        if (i++ % 2 == 0)
+            assert_int_equal(rv_store_cursor_del(c), 0);
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(i, 4);
+    rv_store_cursor_close(c);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(rv_store_scan(t, "b", 1, collect, &seen), 0);
+    assert_int_equal(seen.n, 2);
+    assert_string_equal(seen.keys[0], "ba");
+    assert_string_equal(seen.keys[1], "bc");
+    /* Appending a key that is not the greatest is refused. */
+    assert_int_equal(rv_store_append(t, "b0", 2, "x", 1), RV_EINVAL);
+    rv_store_abort(t);
+    rv_store_close(s);
+}
+
+static void test_map_full_then_grow(void **state)
+{
+    struct rv_store *s = NULL;
+    struct rv_txn *t = NULL;
+    uint8_t *big = calloc(1, 1 << 20);
+    uint8_t key[4] = {'z', 0, 0, 0};
+    int rc = 0, i;
+
+    (void)state;
+    assert_non_null(big);
+    assert_int_equal(rv_store_open(dir, &s), 0);
+    /* 200 MiB in one transaction overflows the initial map. */
+    assert_int_equal(rv_store_begin(s, true, &t), 0);
+    for (i = 0; i < 200 && rc == 0; i++) {
+        key[2] = (uint8_t)i;
+        rc = rv_store_put(t, key, sizeof(key), big, 1 << 20);
+    }
+    assert_int_equal(rc, RV_ETOOBIG);
+    rv_store_abort(t);
+    assert_int_equal(rv_store_reserve(s, 220u << 20), 0);
+    assert_int_equal(rv_store_begin(s, true, &t), 0);
+    for (i = 0; i < 200; i++) {
+        key[2] = (uint8_t)i;
+        assert_int_equal(rv_store_put(t, key, sizeof(key), big, 1 << 20), 0);
+    }
+    assert_int_equal(rv_store_commit(t), 0);
+    assert_true(rv_store_used(s) >= 200u << 20);
+    rv_store_close(s);
+    free(big);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_commit_abort_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_prefix_and_cursor_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_full_then_grow, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

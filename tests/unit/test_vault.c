@@ -1,0 +1,537 @@
+/*
+ * test_vault.c - attacks on the vault: wrong secrets, damaged headers, flipped and swapped
+ * record bytes; and the temporal model: editions, alterations, unchanged entries stored
+ * once, versions valid on a given date.
+ */
+#include "store/store.h"
+#include "vault/vault.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+static char dir[256];
+static uint8_t keyfile[32], otherkey[32];
+
+static struct rv_vault_secret key_secret(const uint8_t *k)
+{
+    struct rv_vault_secret s = {NULL, 0, k};
+    return s;
+}
+
+static int setup(void **state)
+{
+    struct rv_vault_secret s = key_secret(keyfile);
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/rv-test-vault-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    return rv_vault_create(dir, &s, 1000000) == 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    char cmd[300];
+    (void)state;
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct rv_vault *open_vault(void)
+{
+    struct rv_vault *v = NULL;
+    struct rv_vault_secret s = key_secret(keyfile);
+    assert_int_equal(rv_vault_open(dir, &s, &v), 0);
+    return v;
+}
+
+static void mk(struct rv_elector *e, const char *area, const char *prefix, unsigned number,
+               const char *name, const char *postcode, const char *addr1, const char *markers)
+{
+    char num[16];
+    memset(e, 0, sizeof(*e));
+    snprintf(e->area, sizeof(e->area), "%s", area);
+    snprintf(num, sizeof(num), "%u", number);
+    assert_int_equal(rv_elector_number_from_parts(prefix, num, "", &e->number), 0);
+    assert_int_equal(rv_markers_parse(markers, strlen(markers), &e->markers), 0);
+    e->attainment = RV_DATE_NONE;
+    assert_int_equal(rv_name_parse(name, strlen(name), &e->name), 0);
+    if (postcode[0] != '\0')
+        assert_int_equal(rv_postcode_parse(postcode, strlen(postcode), &e->postcode), 0);
+    snprintf(e->address[0], sizeof(e->address[0]), "%s", addr1);
+    snprintf(e->address[1], sizeof(e->address[1]), "Leeds");
+}
+
+static rv_date D(int y, int m, int d)
+{
+    return rv_date_from_ymd(y, m, d);
+}
+
+/* Applies entries as one edition. */
+static void edition(struct rv_vault *v, rv_date date, const struct rv_elector *es, size_t n,
+                    uint8_t tag, struct rv_file_stats *st)
+{
+    struct rv_vault_batch *b = NULL;
+    struct rv_prepared *p = malloc(sizeof(*p));
+    const struct rv_vault_sealer *sealer = NULL;
+    uint64_t first = 0;
+    uint8_t hash[32];
+    enum rv_apply a;
+
+    memset(hash, tag, sizeof(hash));
+    assert_non_null(p);
+    assert_int_equal(rv_vault_batch_begin(v, es[0].area, RV_FILE_EDITION, date, hash, &b), 0);
+    assert_int_equal(rv_vault_batch_presealing(b, n, &sealer, &first), 0);
+    for (size_t i = 0; i < n; i++) {
+        /* Half sealed by the worker path, half by the batch. */
+        assert_int_equal(rv_vault_prepare(v, &es[i], i % 2 ? sealer : NULL, first + i, p), 0);
+        assert_int_equal(rv_vault_batch_edition_row(b, p, &a), 0);
+        assert_true(a == RV_APPLIED_NEW || a == RV_APPLIED_SAME);
+    }
+    rv_vault_batch_count(b, n, 0, 0);
+    assert_int_equal(rv_vault_batch_commit(b, st), 0);
+    free(p);
+}
+
+static void alteration(struct rv_vault *v, rv_date ed, const struct rv_elector *e, bool del,
+                       rv_date from, uint8_t tag, enum rv_apply want)
+{
+    struct rv_vault_batch *b = NULL;
+    struct rv_prepared *p = malloc(sizeof(*p));
+    uint8_t hash[32];
+    enum rv_apply a;
+
+    memset(hash, tag, sizeof(hash));
+    assert_int_equal(rv_vault_batch_begin(v, e->area, RV_FILE_ALTERATIONS, ed, hash, &b), 0);
+    assert_int_equal(rv_vault_prepare(v, e, NULL, 0, p), 0);
+    assert_int_equal(rv_vault_batch_alteration_row(b, p, del, from, &a), 0);
+    assert_int_equal(a, want);
+    rv_vault_batch_count(b, 1, 0, 0);
+    assert_int_equal(rv_vault_batch_commit(b, NULL), 0);
+    free(p);
+}
+
+static bool on_register(struct rv_vault *v, const char *area, const struct rv_elector_number *n,
+                        const struct rv_elector *probe, rv_date d)
+{
+    /* Through the blind index, as the matcher does: any version of this elector at d. */
+    struct rv_name_key nk;
+    struct rv_index_query q = {0};
+    uint64_t ids[64];
+    size_t cnt;
+    bool found = false;
+
+    (void)area;
+    assert_int_equal(rv_name_key(&probe->name, &nk), 0);
+    q.surname = nk.surname;
+    q.postcode = probe->postcode.canon;
+    assert_int_equal(rv_vault_lookup(v, RV_IDX_SURNAME_POSTCODE, &q, ids, 64, &cnt), 0);
+    assert_true(cnt <= 64);
+    for (size_t i = 0; i < cnt; i++) {
+        struct rv_version ver;
+        assert_int_equal(rv_vault_fetch(v, ids[i], &ver), 0);
+        if (strcmp(ver.e.number.prefix, n->prefix) == 0 && ver.e.number.number == n->number &&
+            rv_version_valid_at(ver.from, ver.to, d))
+            found = true;
+        sodium_memzero(&ver, sizeof(ver));
+    }
+    return found;
+}
+
+static void test_create_refuses_existing(void **state)
+{
+    struct rv_vault_secret s = key_secret(keyfile);
+    struct stat st1, st2;
+    char path[300];
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/vault.hdr", dir);
+    assert_int_equal(stat(path, &st1), 0);
+    assert_int_equal(rv_vault_create(dir, &s, 0), RV_EEXIST);
+    assert_int_equal(stat(path, &st2), 0);
+    assert_int_equal(st1.st_mtime, st2.st_mtime);
+    assert_int_equal(st1.st_ino, st2.st_ino);
+}
+
+static void test_wrong_key_and_damaged_header(void **state)
+{
+    struct rv_vault *v = NULL;
+    struct rv_vault_secret good = key_secret(keyfile), bad = key_secret(otherkey);
+    struct rv_vault_secret pass = {"a passphrase", 12, NULL};
+    char path[300];
+    uint8_t hdr[176], copy[176];
+    FILE *f;
+
+    (void)state;
+    assert_int_equal(rv_vault_open(dir, &bad, &v), RV_EKEY);
+    assert_null(v);
+    /* The other kind of secret is also a wrong key. */
+    assert_int_equal(rv_vault_open(dir, &pass, &v), RV_EKEY);
+
+    snprintf(path, sizeof(path), "%s/vault.hdr", dir);
+    f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fread(hdr, 1, sizeof(hdr), f), sizeof(hdr));
+    fclose(f);
+    /* Every single flipped byte is detected as damage, not as a wrong key. */
+    for (size_t i = 0; i < sizeof(hdr); i++) {
+        memcpy(copy, hdr, sizeof(hdr));
+        copy[i] ^= 0x20;
+        f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(copy, 1, sizeof(copy), f), sizeof(copy));
+        fclose(f);
+        assert_int_equal(rv_vault_open(dir, &good, &v), RV_ECORRUPT);
+        assert_null(v);
+    }
+    /* Truncated. */
+    f = fopen(path, "wb");
+    assert_int_equal(fwrite(hdr, 1, 100, f), 100);
+    fclose(f);
+    assert_int_equal(rv_vault_open(dir, &good, &v), RV_ECORRUPT);
+    /* Restored, it opens. */
+    f = fopen(path, "wb");
+    assert_int_equal(fwrite(hdr, 1, sizeof(hdr), f), sizeof(hdr));
+    fclose(f);
+    assert_int_equal(rv_vault_open(dir, &good, &v), 0);
+    rv_vault_close(v);
+}
+
+static void test_passphrase_vault(void **state)
+{
+    char pdir[300];
+    struct rv_vault *v = NULL;
+    struct rv_vault_secret right = {"correct horse battery", 21, NULL};
+    struct rv_vault_secret wrong = {"correct horse batterx", 21, NULL};
+    struct rv_vault_secret kf = key_secret(keyfile);
+
+    (void)state;
+    snprintf(pdir, sizeof(pdir), "%s/p", dir);
+    assert_int_equal(rv_vault_create(pdir, &right, 0), 0);
+    assert_int_equal(rv_vault_open(pdir, &wrong, &v), RV_EKEY);
+    assert_int_equal(rv_vault_open(pdir, &kf, &v), RV_EKEY);
+    assert_int_equal(rv_vault_open(pdir, &right, &v), 0);
+    /* 50 million planned entries: 24 bits leave about 3 coincidences per value. */
+    assert_int_equal(rv_vault_index_bits(v), 24);
+    rv_vault_close(v);
+}
+
+static void test_subkeys(void **state)
+{
+    struct rv_vault *v = open_vault(), *v2;
+    uint8_t *a = sodium_malloc(32), *b = sodium_malloc(32), *c = sodium_malloc(32);
+
+    (void)state;
+    assert_int_equal(rv_vault_subkey(v, RV_SUBKEY_AUDIT_MAC, a), 0);
+    assert_int_equal(rv_vault_subkey(v, RV_SUBKEY_AUDIT_SIGN_SEED, b), 0);
+    assert_int_not_equal(sodium_memcmp(a, b, 32), 0);
+    assert_int_equal(rv_vault_subkey(v, (enum rv_subkey)33, c), RV_EINVAL);
+    v2 = open_vault();
+    assert_int_equal(rv_vault_subkey(v2, RV_SUBKEY_AUDIT_MAC, c), 0);
+    assert_int_equal(sodium_memcmp(a, c, 32), 0);
+    rv_vault_close(v2);
+    rv_vault_close(v);
+    sodium_free(a);
+    sodium_free(b);
+    sodium_free(c);
+}
+
+static void test_round_trip_and_lookup(void **state)
+{
+    struct rv_vault *v = open_vault();
+    struct rv_elector es[3];
+    struct rv_version ver;
+    struct rv_file_stats st;
+    struct rv_name_key nk;
+    struct rv_address_key ak;
+    const char *lines[2];
+    struct rv_index_query q = {0};
+    uint64_t ids[16], id;
+    size_t n;
+
+    (void)state;
+    mk(&es[0], "LDS", "AB1", 1, "Smith, John", "LS1 4AB", "10 High Street", "");
+    mk(&es[1], "LDS", "AB1", 2, "Smith, Mary", "LS1 4AB", "10 High Street", "A");
+    mk(&es[2], "LDS", "AB2", 1, "Wright, Elaine", "", "", "F");
+    es[2].address[1][0] = 0;
+    edition(v, D(2025, 12, 1), es, 3, 1, &st);
+    assert_int_equal(st.stored, 3);
+    assert_int_equal(st.on_register, 3);
+    assert_int_equal(st.markers[0], 1); /* F */
+    assert_int_equal(st.markers[6], 1); /* A */
+
+    assert_int_equal(rv_vault_current(v, "LDS", &es[1].number, &id), 0);
+    assert_int_equal(rv_vault_fetch(v, id, &ver), 0);
+    assert_string_equal(ver.e.name.surname, "Smith");
+    assert_string_equal(ver.e.name.forenames, "Mary");
+    assert_string_equal(ver.e.postcode.canon, "LS1 4AB");
+    assert_int_equal(ver.from, D(2025, 12, 1));
+    assert_int_equal(ver.to, RV_DATE_FOREVER);
+
+    assert_int_equal(rv_name_key(&es[0].name, &nk), 0);
+    q.surname = nk.surname;
+    q.initial = nk.initial;
+    q.postcode = "LS1 4AB";
+    assert_int_equal(rv_vault_lookup(v, RV_IDX_SURNAME_POSTCODE, &q, ids, 16, &n), 0);
+    assert_true(n >= 2);
+    assert_int_equal(rv_vault_lookup(v, RV_IDX_INITIAL_SURNAME_OUTWARD, &q, ids, 16, &n), 0);
+    assert_true(n >= 1);
+    assert_int_equal(rv_vault_lookup(v, RV_IDX_PHONETIC_POSTCODE, &q, ids, 16, &n), 0);
+    assert_true(n >= 2);
+    lines[0] = "10 High Street";
+    lines[1] = "Leeds";
+    assert_int_equal(rv_address_key(lines, 2, &ak), 0);
+    q.first_line = ak.first_line;
+    assert_int_equal(rv_vault_lookup(v, RV_IDX_ADDRESS_POSTCODE, &q, ids, 16, &n), 0);
+    assert_true(n >= 2);
+    /* Overseas entries are found by surname alone. */
+    assert_int_equal(rv_name_key(&es[2].name, &nk), 0);
+    q.surname = nk.surname;
+    assert_int_equal(rv_vault_lookup(v, RV_IDX_SURNAME, &q, ids, 16, &n), 0);
+    assert_true(n >= 1);
+    /* A family without its fields is refused, not guessed. */
+    q.postcode = NULL;
+    assert_int_equal(rv_vault_lookup(v, RV_IDX_SURNAME_POSTCODE, &q, ids, 16, &n), RV_EINVAL);
+    rv_vault_close(v);
+}
+
+static void test_tampering_detected(void **state)
+{
+    struct rv_vault *v = open_vault();
+    struct rv_elector es[2];
+    struct rv_version ver;
+    struct rv_txn *t = NULL;
+    uint64_t id[2];
+    uint8_t key[2][9], *val[2];
+    size_t len[2];
+    const void *p;
+
+    (void)state;
+    mk(&es[0], "LDS", "AB1", 1, "Smith, John", "LS1 4AB", "10 High Street", "");
+    mk(&es[1], "LDS", "AB1", 2, "Jones, Mary", "LS1 4AB", "12 High Street", "");
+    edition(v, D(2025, 12, 1), es, 2, 1, NULL);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(rv_vault_current(v, "LDS", &es[i].number, &id[i]), 0);
+        key[i][0] = 0xff;
+        for (int b = 0; b < 8; b++)
+            key[i][1 + b] = (uint8_t)(id[i] >> (56 - 8 * b));
+        assert_int_equal(rv_store_begin(rv_vault_store(v), false, &t), 0);
+        assert_int_equal(rv_store_get(t, key[i], 9, &p, &len[i]), 0);
+        val[i] = malloc(len[i]);
+        memcpy(val[i], p, len[i]);
+        rv_store_abort(t);
+    }
+    /* Every byte of the record, flipped in turn, fails authentication. */
+    for (size_t i = 0; i < len[0]; i++) {
+        val[0][i] ^= 0x01;
+        assert_int_equal(rv_store_begin(rv_vault_store(v), true, &t), 0);
+        assert_int_equal(rv_store_put(t, key[0], 9, val[0], len[0]), 0);
+        assert_int_equal(rv_store_commit(t), 0);
+        assert_int_equal(rv_vault_fetch(v, id[0], &ver), RV_ECORRUPT);
+        val[0][i] ^= 0x01;
+    }
+    /* Swapping the two records' stored bytes is detected on both. */
+    assert_int_equal(rv_store_begin(rv_vault_store(v), true, &t), 0);
+    assert_int_equal(rv_store_put(t, key[0], 9, val[1], len[1]), 0);
+    assert_int_equal(rv_store_put(t, key[1], 9, val[0], len[0]), 0);
+    assert_int_equal(rv_store_commit(t), 0);
+    assert_int_equal(rv_vault_fetch(v, id[0], &ver), RV_ECORRUPT);
+    assert_int_equal(rv_vault_fetch(v, id[1], &ver), RV_ECORRUPT);
+    /* Swapping only the sealed payloads, keeping each record's own metadata, too. */
+    if (len[0] == len[1]) {
+        uint8_t *a = malloc(len[0]), *b = malloc(len[1]);
+        memcpy(a, val[0], 30);
+        memcpy(a + 30, val[1] + 30, len[0] - 30);
+        memcpy(b, val[1], 30);
+        memcpy(b + 30, val[0] + 30, len[1] - 30);
+        assert_int_equal(rv_store_begin(rv_vault_store(v), true, &t), 0);
+        assert_int_equal(rv_store_put(t, key[0], 9, a, len[0]), 0);
+        assert_int_equal(rv_store_put(t, key[1], 9, b, len[1]), 0);
+        assert_int_equal(rv_store_commit(t), 0);
+        assert_int_equal(rv_vault_fetch(v, id[0], &ver), RV_ECORRUPT);
+        assert_int_equal(rv_vault_fetch(v, id[1], &ver), RV_ECORRUPT);
+        free(a);
+        free(b);
+    }
+    /* Restored, both read again. */
+    assert_int_equal(rv_store_begin(rv_vault_store(v), true, &t), 0);
+    assert_int_equal(rv_store_put(t, key[0], 9, val[0], len[0]), 0);
+    assert_int_equal(rv_store_put(t, key[1], 9, val[1], len[1]), 0);
+    assert_int_equal(rv_store_commit(t), 0);
+    assert_int_equal(rv_vault_fetch(v, id[0], &ver), 0);
+    assert_int_equal(rv_vault_fetch(v, id[1], &ver), 0);
+    /* Truncated. */
+    assert_int_equal(rv_store_begin(rv_vault_store(v), true, &t), 0);
+    assert_int_equal(rv_store_put(t, key[0], 9, val[0], 20), 0);
+    assert_int_equal(rv_store_commit(t), 0);
+    assert_int_equal(rv_vault_fetch(v, id[0], &ver), RV_ECORRUPT);
+    free(val[0]);
+    free(val[1]);
+    rv_vault_close(v);
+}
+
+struct count_ctx {
+    unsigned n;
+};
+
+static int count_valid(void *ctx, uint64_t id, rv_date from, rv_date to)
+{
+    (void)id;
+    (void)from;
+    (void)to;
+    ((struct count_ctx *)ctx)->n++;
+    return 0;
+}
+
+static void test_temporal(void **state)
+{
+    struct rv_vault *v = open_vault();
+    struct rv_elector ed1[3], ed2[3], c, bdel;
+    struct rv_file_stats st;
+    struct count_ctx cnt = {0};
+    uint64_t id;
+
+    (void)state;
+    mk(&ed1[0], "LDS", "AB1", 1, "Smith, John", "LS1 4AB", "10 High Street", "");
+    mk(&ed1[1], "LDS", "AB1", 2, "Jones, Mary", "LS1 4AB", "12 High Street", "");
+    mk(&ed1[2], "LDS", "AB1", 3, "Patel, Ravi", "LS2 7DB", "3 Park Lane", "");
+    edition(v, D(2025, 12, 1), ed1, 3, 1, &st);
+
+    /* March alterations create an elector; June alterations delete one. */
+    mk(&c, "LDS", "AB1", 9, "Okafor, Chidi", "LS3 1EF", "5 Mill Road", "");
+    alteration(v, D(2025, 12, 1), &c, false, D(2026, 3, 1), 2, RV_APPLIED_NEW);
+    bdel = ed1[1];
+    alteration(v, D(2025, 12, 1), &bdel, true, D(2026, 6, 1), 3, RV_APPLIED_CLOSED);
+    /* Deleting again: not on the register any more. */
+    {
+        struct rv_vault_batch *b = NULL;
+        struct rv_prepared *p = malloc(sizeof(*p));
+        uint8_t hash[32];
+        enum rv_apply a;
+        memset(hash, 4, sizeof(hash));
+        assert_int_equal(
+            rv_vault_batch_begin(v, "LDS", RV_FILE_ALTERATIONS, D(2025, 12, 1), hash, &b), 0);
+        assert_int_equal(rv_vault_prepare(v, &bdel, NULL, 0, p), 0);
+        assert_int_equal(rv_vault_batch_alteration_row(b, p, true, D(2026, 7, 1), &a), 0);
+        assert_int_equal(a, RV_APPLIED_MISSING);
+        /* A change dated before the version it replaces is refused. */
+        assert_int_equal(rv_vault_prepare(v, &c, NULL, 0, p), 0);
+        p->e.address[0][0] = 'X';
+        assert_int_equal(rv_vault_prepare(v, &p->e, NULL, 0, p), 0);
+        assert_int_equal(rv_vault_batch_alteration_row(b, p, false, D(2026, 2, 1), &a), 0);
+        assert_int_equal(a, RV_APPLIED_EARLY);
+        rv_vault_batch_abort(b);
+        free(p);
+    }
+
+    assert_false(on_register(v, "LDS", &c.number, &c, D(2026, 2, 1)));
+    assert_true(on_register(v, "LDS", &c.number, &c, D(2026, 4, 1)));
+    assert_true(on_register(v, "LDS", &bdel.number, &bdel, D(2026, 5, 31)));
+    assert_false(on_register(v, "LDS", &bdel.number, &bdel, D(2026, 7, 1)));
+    assert_false(on_register(v, "LDS", &ed1[0].number, &ed1[0], D(2025, 11, 30)));
+    assert_true(on_register(v, "LDS", &ed1[0].number, &ed1[0], D(2025, 12, 1)));
+
+    /* Next edition: Smith unchanged, Patel moved, Okafor gone, Jones back. */
+    ed2[0] = ed1[0];
+    ed2[1] = ed1[2];
+    snprintf(ed2[1].address[0], sizeof(ed2[1].address[0]), "4 Park Lane");
+    ed2[2] = ed1[1];
+    edition(v, D(2026, 12, 1), ed2, 3, 5, &st);
+    assert_int_equal(st.unchanged, 1);
+    assert_int_equal(st.stored, 2);
+    assert_int_equal(st.closed, 2); /* Patel's old version, and Okafor */
+    assert_int_equal(st.on_register, 3);
+    assert_true(on_register(v, "LDS", &c.number, &c, D(2026, 11, 30)));
+    assert_false(on_register(v, "LDS", &c.number, &c, D(2026, 12, 1)));
+    /* Smith is stored once, valid from the first edition. */
+    assert_int_equal(rv_vault_current(v, "LDS", &ed1[0].number, &id), 0);
+    {
+        rv_date from, to;
+        assert_int_equal(rv_vault_span(v, id, &from, &to), 0);
+        assert_int_equal(from, D(2025, 12, 1));
+        assert_int_equal(to, RV_DATE_FOREVER);
+    }
+    assert_int_equal(rv_vault_scan_valid(v, D(2026, 4, 1), count_valid, &cnt), 0);
+    assert_int_equal(cnt.n, 4);
+    cnt.n = 0;
+    assert_int_equal(rv_vault_scan_valid(v, D(2027, 1, 1), count_valid, &cnt), 0);
+    assert_int_equal(cnt.n, 3);
+
+    /* An edition older than what is stored is refused. */
+    {
+        struct rv_vault_batch *b = NULL;
+        uint8_t hash[32];
+        memset(hash, 9, sizeof(hash));
+        assert_int_equal(rv_vault_batch_begin(v, "LDS", RV_FILE_EDITION, D(2026, 6, 1), hash, &b),
+                         RV_EINVAL);
+        /* The same file again is refused inside the batch too. */
+        memset(hash, 5, sizeof(hash));
+        assert_int_equal(rv_vault_batch_begin(v, "LDS", RV_FILE_EDITION, D(2027, 6, 1), hash, &b),
+                         RV_EEXIST);
+    }
+    rv_vault_close(v);
+}
+
+static void test_duplicate_and_abort(void **state)
+{
+    struct rv_vault *v = open_vault();
+    struct rv_vault_batch *b = NULL;
+    struct rv_prepared *p = malloc(sizeof(*p));
+    struct rv_elector e;
+    uint8_t hash[32];
+    enum rv_apply a;
+    uint64_t id;
+    struct count_ctx cnt = {0};
+
+    (void)state;
+    memset(hash, 7, sizeof(hash));
+    mk(&e, "LDS", "AB1", 1, "Smith, John", "LS1 4AB", "10 High Street", "");
+    assert_int_equal(rv_vault_batch_begin(v, "LDS", RV_FILE_EDITION, D(2025, 12, 1), hash, &b), 0);
+    assert_int_equal(rv_vault_prepare(v, &e, NULL, 0, p), 0);
+    assert_int_equal(rv_vault_batch_edition_row(b, p, &a), 0);
+    assert_int_equal(a, RV_APPLIED_NEW);
+    assert_int_equal(rv_vault_prepare(v, &e, NULL, 0, p), 0);
+    assert_int_equal(rv_vault_batch_edition_row(b, p, &a), 0);
+    assert_int_equal(a, RV_APPLIED_DUPLICATE);
+    /* A row of another area cannot enter this batch. */
+    snprintf(e.area, sizeof(e.area), "YRK");
+    assert_int_equal(rv_vault_prepare(v, &e, NULL, 0, p), 0);
+    assert_int_equal(rv_vault_batch_edition_row(b, p, &a), RV_EINVAL);
+    rv_vault_batch_abort(b);
+    /* Nothing of the abandoned batch remains. */
+    snprintf(e.area, sizeof(e.area), "LDS");
+    assert_int_equal(rv_vault_current(v, "LDS", &e.number, &id), RV_ENOTFOUND);
+    assert_int_equal(rv_vault_scan_valid(v, D(2026, 1, 1), count_valid, &cnt), 0);
+    assert_int_equal(cnt.n, 0);
+    assert_int_equal(rv_vault_file_seen(v, hash, &(struct rv_file_stats){0}), RV_ENOTFOUND);
+    free(p);
+    rv_vault_close(v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_create_refuses_existing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_key_and_damaged_header, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_passphrase_vault, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_subkeys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_round_trip_and_lookup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tampering_detected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_temporal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_and_abort, setup, teardown),
+    };
+    if (sodium_init() < 0)
+        return 1;
+    randombytes_buf(keyfile, sizeof(keyfile));
+    randombytes_buf(otherkey, sizeof(otherkey));
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
