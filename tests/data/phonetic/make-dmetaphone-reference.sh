@@ -209,10 +209,12 @@ dgy
 HARD
     for c in a b c d e f g h i j k l m n o p q r s t u v w x y z; do echo "$c"; done
     echo ""
-    # Pseudo-random letter strings, weighted towards the letters with the most rules.
-    awk 'BEGIN { srand(1201); L = "aeiouycghjlmrstwxzkpqbdnfv";
-        for (i = 0; i < 400; i++) { n = 1 + int(rand() * 9); s = "";
-            for (k = 0; k < n; k++) s = s substr(L, 1 + int(rand() * rand() * 26), 1);
+    # Pseudo-random letter strings, weighted towards the letters with the most rules. The
+    # generator is a Park-Miller LCG in exact double arithmetic, so every awk gives the same.
+    awk 'function rnd() { x = (x * 16807) % 2147483647; return x / 2147483647 }
+        BEGIN { x = 1201; L = "aeiouycghjlmrstwxzkpqbdnfv";
+        for (i = 0; i < 400; i++) { n = 1 + int(rnd() * 9); s = "";
+            for (k = 0; k < n; k++) s = s substr(L, 1 + int(rnd() * rnd() * 26), 1);
             print s } }'
 } | tr 'A-Z' 'a-z' | awk '!seen[$0]++' >"$tmp/names.txt"
 chmod 644 "$tmp/names.txt"
