@@ -154,6 +154,10 @@ RV_NODISCARD int rv_audit_proof_from_json(const char *json, size_t len, struct r
 /* Verifies p on its own terms (the roots it carries). 0 or RV_ECORRUPT. */
 RV_NODISCARD int rv_audit_proof_verify(const struct rv_audit_proof *p) RV_NONNULL(1);
 
+/* True if s (n bytes) is made only of the standard base64 alphabet, with correct padding
+ * and a length that is a multiple of 4. */
+bool rv_audit_b64_alphabet(const char *s, size_t n);
+
 /* ------------------------------------------------------------------------------------------
  * Signed checkpoints: C2SP tlog-checkpoint bodies in C2SP signed notes, Ed25519, in the
  * format of golang.org/x/mod/sumdb/note.

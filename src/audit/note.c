@@ -124,13 +124,32 @@ void rv_audit_vkey_format(const struct rv_audit_vkey *k, char out[RV_AUDIT_VKEY_
     snprintf(out, RV_AUDIT_VKEY_MAX, "%s+%08x+%s", k->name, (unsigned)k->key_id, b64);
 }
 
+bool rv_audit_b64_alphabet(const char *s, size_t n)
+{
+    size_t pad = 0;
+
+    /* libsodium's decoder lets some bytes outside the alphabet through (seen with 0xd3), so
+     * the alphabet and padding are checked here first. */
+    if (n == 0 || n % 4 != 0)
+        return false;
+    while (pad < 2 && s[n - 1 - pad] == '=')
+        pad++;
+    for (size_t i = 0; i < n - pad; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/'))
+            return false;
+    }
+    return true;
+}
+
 /* Strict standard base64 of exactly want bytes (or, if want is 0, up to cap bytes). */
 static int b64_decode(const char *s, size_t n, uint8_t *out, size_t cap, size_t *outlen)
 {
     const char *end = NULL;
     size_t len = 0;
 
-    if (n == 0 || n % 4 != 0)
+    if (!rv_audit_b64_alphabet(s, n))
         return RV_EPARSE;
     if (sodium_base642bin(out, cap, s, n, NULL, &len, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
         end != s + n)
