@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/core.h"
@@ -480,6 +482,82 @@ static void test_open_errors(void **state)
     unlink(path);
 }
 
+/* The row the pipe writer sends as row i: quoted fields, a quoted newline, a 1252 byte. */
+static size_t pipe_row(size_t i, char *buf, size_t cap)
+{
+    return (size_t)snprintf(buf, cap,
+                            "LDS%zu,%zu,\"Smith, J\xe9\",\"1 High St\nLeeds\",LS1 %zuAB\r\n",
+                            i % 40, i, i % 10);
+}
+
+/* Reads 25 MB of short rows from a pipe whose writer sends them in odd-sized pieces, so that
+ * reads end at every kind of position. Every row must arrive intact, and the peak memory of
+ * the process must not grow with the input. */
+static void test_pipe_and_memory_bound(void **state)
+{
+    const size_t rows = 400000;
+    int fds[2];
+    pid_t pid;
+    char path[64], want[128];
+    struct rv_csv *r = NULL;
+    struct rv_diag d;
+    struct rusage ru0, ru1;
+    char **f;
+    size_t n, seen = 0;
+    int rc, status;
+
+    (void)state;
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char row[128];
+        close(fds[0]);
+        for (size_t i = 0; i < rows; i++) {
+            size_t len = pipe_row(i, row, sizeof(row)), off = 0;
+            /* The first rows go out a few bytes at a time, the rest whole. */
+            while (off < len) {
+                size_t piece = i < 2000 ? 1 + (i + off) % 7 : len - off;
+                if (piece > len - off)
+                    piece = len - off;
+                if (write(fds[1], row + off, piece) != (ssize_t)piece)
+                    _exit(1);
+                off += piece;
+            }
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fds[0]);
+    getrusage(RUSAGE_SELF, &ru0);
+    assert_int_equal(rv_csv_open(path, NULL, &r, &d), 0);
+    while ((rc = rv_csv_next(r, &f, &n, &d)) == 1) {
+        char got[128];
+        assert_int_equal(n, 5);
+        pipe_row(seen, want, sizeof(want));
+        snprintf(got, sizeof(got), "%s,%s,\"%s\",\"%s\",%s\r\n", f[0], f[1], f[2], f[3], f[4]);
+        /* The reader hands out UTF-8: compare with the 1252 byte converted. */
+        assert_non_null(strstr(f[2], "J\xc3\xa9"));
+        char *e9 = strstr(want, "\xe9");
+        assert_non_null(e9);
+        memmove(e9 + 2, e9 + 1, strlen(e9 + 1) + 1);
+        e9[0] = '\xc3';
+        e9[1] = '\xa9';
+        assert_string_equal(got, want);
+        seen++;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(seen, rows);
+    assert_true(rv_csv_saw_cp1252(r));
+    rv_csv_close(r);
+    close(fds[0]);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    getrusage(RUSAGE_SELF, &ru1);
+    /* ru_maxrss is in KiB; 25 MB went through. */
+    assert_true(ru1.ru_maxrss - ru0.ru_maxrss < 4096);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -496,6 +574,7 @@ int main(void)
         cmocka_unit_test(test_window_boundaries),
         cmocka_unit_test(test_file_many_rows),
         cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_pipe_and_memory_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
