@@ -23,8 +23,9 @@ const char *rv_check_fn_level_name(enum rv_check_fn_level l)
 {
     static const char *const n[RV_FN_NLEVELS] = {
         "forenames agree",
-        "first forename agrees, or a middle name is used",
+        "first forename agrees; middle names missing or different",
         "nickname table",
+        "a middle name on the register (or its nickname) used as the first forename",
         "initials consistent with the forenames",
         "spelt slightly differently (Jaro-Winkler >= 0.92)",
         "similar or sounds alike (Jaro-Winkler >= 0.88 or Double Metaphone)",
@@ -106,6 +107,8 @@ const char *rv_check_search_name(unsigned bit)
         return "surname alone (no postcode)";
     case RV_CHECK_BY_SWAPPED:
         return "forename as surname+postcode";
+    case RV_CHECK_BY_VARIANT:
+        return "phonetic code of a one-letter variant of the surname+postcode";
     default:
         return "?";
     }

@@ -30,14 +30,16 @@
  * Levels. Lower enum values are better agreement.
  */
 enum rv_check_fn_level {
-    RV_FN_EXACT = 0, /* all forenames agree */
-    RV_FN_MIDDLE,    /* first forenames agree, middle names missing or different, or the
-                        donor uses a middle name as the first */
-    RV_FN_NICKNAME,  /* the nickname table (never treated as exact) */
-    RV_FN_INITIAL,   /* the donor gave initials consistent with the register's forenames */
-    RV_FN_TYPO,      /* Jaro-Winkler >= 0.92, and not two distinct known forenames */
-    RV_FN_SIMILAR,   /* Jaro-Winkler >= 0.88, or Double Metaphone codes equal */
-    RV_FN_ABSENT,    /* the donor gave no forename */
+    RV_FN_EXACT = 0,   /* all forenames agree */
+    RV_FN_MIDDLE,      /* first forenames agree, middle names missing or different, or the
+                          register's first forename is among the donor's later ones */
+    RV_FN_NICKNAME,    /* the nickname table (never treated as exact) */
+    RV_FN_MIDDLE_ONLY, /* the donor's first forename is (a nickname of) a middle name on the
+                          register, not its first: John Paul <- Paul */
+    RV_FN_INITIAL,     /* the donor gave initials consistent with the register's forenames */
+    RV_FN_TYPO,        /* Jaro-Winkler >= 0.92, and not two distinct known forenames */
+    RV_FN_SIMILAR,     /* Jaro-Winkler >= 0.88, or Double Metaphone codes equal */
+    RV_FN_ABSENT,      /* the donor gave no forename */
     RV_FN_DIFFERENT,
     RV_FN_NLEVELS
 };
@@ -85,7 +87,8 @@ enum rv_check_verdict {
 #define RV_CHECK_BY_LINE_POSTCODE     (1u << 3)
 #define RV_CHECK_BY_SURNAME           (1u << 4)
 #define RV_CHECK_BY_SWAPPED           (1u << 5) /* first forename as surname + postcode */
-#define RV_CHECK_BY_NSEARCHES         6
+#define RV_CHECK_BY_VARIANT           (1u << 6) /* phonetic code of a one-letter variant */
+#define RV_CHECK_BY_NSEARCHES         7
 
 /* "Bill <-> William: nickname table", "same property", ... */
 const char *rv_check_fn_level_name(enum rv_check_fn_level l);
@@ -108,7 +111,10 @@ struct rv_check_query {
     unsigned long line;       /* input line, 0 for a single query */
     struct rv_name name;      /* as the donor wrote it, cleaned */
     struct rv_name_key key;
-    bool has_address; /* a street address was given */
+    struct rv_name_key alt; /* a second reading, the last forename joined to the surname
+                               ("Leonard O Hara", "Ian Mc Kenzie", "Sian Bray Ashton");
+                               alt.surname[0] == 0 when there is none */
+    bool has_address;       /* a street address was given */
     struct rv_address_key addr;
     bool has_postcode;
     struct rv_postcode postcode;

@@ -28,6 +28,44 @@ static bool blank(const char *s)
     return true;
 }
 
+/* Words that begin a surname when written apart from it: "O Hara", "Mc Donald". */
+static bool is_particle(const char *w, size_t n)
+{
+    static const char *const p[] = {"o",  "d",  "mc",  "mac", "fitz", "ap",  "de",  "da",
+                                    "di", "du", "del", "le",  "la",   "van", "von", "st"};
+    for (size_t i = 0; i < sizeof(p) / sizeof(p[0]); i++)
+        if (strlen(p[i]) == n && memcmp(p[i], w, n) == 0)
+            return true;
+    return false;
+}
+
+/* The second reading of a name: its last forename joined to the surname, for surnames the
+ * donor split in two ("Leonard O Hara", "Bruce Mc Donald", "Sian Bray Ashton"). Only when
+ * another forename remains, or the last one is a surname particle. */
+static void alt_reading(const struct rv_name_key *k, struct rv_name_key *alt)
+{
+    const char *last = strrchr(k->forenames, ' ');
+    size_t lead = last != NULL ? (size_t)(last - k->forenames) : 0;
+    const char *w = last != NULL ? last + 1 : k->forenames;
+    size_t wn = strlen(w);
+    bool particle = is_particle(w, wn);
+    const char *join = wn == 2 && memcmp(w, "mc", 2) == 0 ? "mac" : w;
+
+    memset(alt, 0, sizeof(*alt));
+    if (wn == 0 || (last == NULL && !particle) || (wn == 1 && !particle))
+        return;
+    if (strlen(join) + strlen(k->surname) + 1 > sizeof(alt->surname) ||
+        wn + strlen(k->surname_tokens) + 2 > sizeof(alt->surname_tokens))
+        return;
+    memcpy(alt->forenames, k->forenames, lead);
+    alt->forenames[lead] = '\0';
+    memcpy(alt->first, alt->forenames, strcspn(alt->forenames, " "));
+    alt->initial = alt->first[0];
+    snprintf(alt->surname, sizeof(alt->surname), "%s%s", join, k->surname);
+    snprintf(alt->surname_tokens, sizeof(alt->surname_tokens), "%s %s", w, k->surname_tokens);
+    alt->nsurname_tokens = k->nsurname_tokens + 1;
+}
+
 int rv_check_query_init(const char *name, const char *address, const char *postcode, rv_date date,
                         struct rv_check_query *q, struct rv_diag *diag)
 {
@@ -64,6 +102,7 @@ int rv_check_query_init(const char *name, const char *address, const char *postc
         sodium_memzero(q, sizeof(*q));
         return err == RV_ETOOBIG ? RV_ETOOBIG : RV_EPARSE;
     }
+    alt_reading(&q->key, &q->alt);
 
     if (!blank(postcode)) {
         size_t pl = strlen(postcode);

@@ -182,76 +182,120 @@ static int cmp_ref(const void *x, const void *y)
     return a->id < b->id ? -1 : a->id > b->id;
 }
 
-int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
-                 struct rv_check_answer *out)
+/* The postcode-keyed searches for one reading of the surname. */
+static int search_surname(struct rv_check_ctx *c, const struct rv_check_query *q,
+                          const char *surname, char initial, struct cand_ref **refs, size_t *n,
+                          size_t *cap)
 {
     struct rv_index_query iq;
-    struct cand_ref *refs = NULL;
-    struct rv_check_match *m = NULL;
-    struct rv_version *ver = NULL;
-    struct rv_check_candidate *cand = NULL;
-    size_t n = 0, cap = 0, nm = 0;
-    char swapped[RV_NAME_MAX];
+    int err;
+
+    memset(&iq, 0, sizeof(iq));
+    iq.surname = surname;
+    iq.initial = initial;
+    iq.postcode = q->postcode.canon;
+    if ((err = search(c, RV_IDX_SURNAME_POSTCODE, &iq, RV_CHECK_BY_SURNAME_POSTCODE, refs, n,
+                      cap)) != 0 ||
+        (err = search(c, RV_IDX_INITIAL_SURNAME_OUTWARD, &iq, RV_CHECK_BY_INITIAL_OUTWARD, refs, n,
+                      cap)) != 0 ||
+        (err = search(c, RV_IDX_PHONETIC_POSTCODE, &iq, RV_CHECK_BY_PHONETIC_POSTCODE, refs, n,
+                      cap)) != 0)
+        return err;
+    return 0;
+}
+
+/* One-letter variants of a surname (deletions, transpositions, substitutions, insertions),
+ * reduced to their distinct Double Metaphone codes, each searched with the postcode: a
+ * donor's typo in the surname changes its phonetic code, and this finds the entry whose
+ * code the typo broke. Only run when the first searches found nothing strong. */
+static int search_variants(struct rv_check_ctx *c, const struct rv_check_query *q,
+                           struct cand_ref **refs, size_t *n, size_t *cap)
+{
+    const char *s = q->key.surname;
+    size_t len = strlen(s), ncodes = 0;
+    char codes[64][RV_PHONETIC_MAX], v[40], prim[RV_PHONETIC_MAX], alt[RV_PHONETIC_MAX];
+    struct rv_index_query iq;
     int err = 0;
 
-    memset(out, 0, sizeof(*out));
+    if (len < 3 || len > 30 || !q->has_postcode)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < 'a' || s[i] > 'z')
+            return 0;
+    rv_double_metaphone(s, codes[0], alt);
+    ncodes = 1;
     memset(&iq, 0, sizeof(iq));
-    iq.surname = q->key.surname;
-    iq.initial = q->key.initial;
-    iq.postcode = q->has_postcode ? q->postcode.canon : NULL;
-    iq.first_line = q->has_address ? q->addr.first_line : NULL;
+    iq.postcode = q->postcode.canon;
+    /* kind 0 deletion, 1 transposition, 2 substitution, 3 insertion */
+    for (int kind = 0; kind < 4 && err == 0; kind++)
+        for (size_t i = 0; i <= len && err == 0; i++)
+            for (char ch = 'a'; ch <= 'z' && err == 0; ch++) {
+                size_t k;
+                bool seen = false;
+                if ((kind < 3 && i == len) || (kind == 1 && i + 1 >= len) ||
+                    (kind < 2 && ch != 'a') || (kind == 2 && s[i] == ch))
+                    continue;
+                if (kind == 0) {
+                    memcpy(v, s, i);
+                    memcpy(v + i, s + i + 1, len - i);
+                } else if (kind == 1) {
+                    memcpy(v, s, len + 1);
+                    v[i] = s[i + 1];
+                    v[i + 1] = s[i];
+                } else if (kind == 2) {
+                    memcpy(v, s, len + 1);
+                    v[i] = ch;
+                } else {
+                    memcpy(v, s, i);
+                    v[i] = ch;
+                    memcpy(v + i + 1, s + i, len - i + 1);
+                }
+                rv_double_metaphone(v, prim, alt);
+                if (prim[0] == '\0')
+                    continue;
+                for (k = 0; k < ncodes && !seen; k++)
+                    seen = strcmp(codes[k], prim) == 0;
+                if (seen || ncodes == sizeof(codes) / sizeof(codes[0]))
+                    continue;
+                memcpy(codes[ncodes++], prim, sizeof(prim));
+                iq.surname = v;
+                err = search(c, RV_IDX_PHONETIC_POSTCODE, &iq, RV_CHECK_BY_VARIANT, refs, n, cap);
+            }
+    sodium_memzero(v, sizeof(v));
+    return err;
+}
 
-    if (q->has_postcode) {
-        if ((err = search(c, RV_IDX_SURNAME_POSTCODE, &iq, RV_CHECK_BY_SURNAME_POSTCODE, &refs, &n,
-                          &cap)) != 0 ||
-            (err = search(c, RV_IDX_INITIAL_SURNAME_OUTWARD, &iq, RV_CHECK_BY_INITIAL_OUTWARD,
-                          &refs, &n, &cap)) != 0 ||
-            (err = search(c, RV_IDX_PHONETIC_POSTCODE, &iq, RV_CHECK_BY_PHONETIC_POSTCODE, &refs,
-                          &n, &cap)) != 0)
-            goto out;
-        if (q->has_address && q->addr.first_line[0] != '\0' &&
-            (err = search(c, RV_IDX_ADDRESS_POSTCODE, &iq, RV_CHECK_BY_LINE_POSTCODE, &refs, &n,
-                          &cap)) != 0)
-            goto out;
-        /* Forename and surname the other way round: the first forename as the surname. */
-        if (q->key.first[0] != '\0' && q->key.first[1] != '\0') {
-            size_t k = 0;
-            for (const char *p = q->key.first; *p != '\0' && k + 1 < sizeof(swapped); p++)
-                if (*p != ' ' && *p != '-')
-                    swapped[k++] = *p;
-            swapped[k] = '\0';
-            iq.surname = swapped;
-            err = search(c, RV_IDX_SURNAME_POSTCODE, &iq, RV_CHECK_BY_SWAPPED, &refs, &n, &cap);
-            iq.surname = q->key.surname;
-            if (err != 0)
-                goto out;
-        }
-    }
-    /* Entries with no postcode (overseas electors) are found by surname alone. */
-    if ((err = search(c, RV_IDX_SURNAME, &iq, RV_CHECK_BY_SURNAME, &refs, &n, &cap)) != 0)
-        goto out;
+/* Reads spans for refs[from..n), then decrypts and scores those that fit the budget,
+ * appending graded ones to m. */
+static int score_refs(struct rv_check_ctx *c, const struct rv_check_query *q, struct cand_ref *refs,
+                      size_t from, size_t n, size_t *budget, struct rv_check_match **m, size_t *nm,
+                      size_t *mcap)
+{
+    struct rv_version *ver = NULL;
+    struct rv_check_candidate *cand = NULL;
+    int err = 0;
 
-    /* Spans first (no decryption), so versions in force are decrypted before the others. */
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = from; i < n; i++) {
         if ((err = rv_vault_span(c->v, refs[i].id, &refs[i].from, &refs[i].to)) != 0)
-            goto out;
+            return err;
         refs[i].in_force = refs[i].from < q->win_to && refs[i].to > q->win_from;
     }
-    if (n > 0)
-        qsort(refs, n, sizeof(*refs), cmp_ref);
-    if (n > DECRYPT_MAX)
-        n = DECRYPT_MAX;
-
-    if (n > 0) {
-        m = calloc(n, sizeof(*m));
-        ver = calloc(1, sizeof(*ver));
-        cand = calloc(1, sizeof(*cand));
-        if (m == NULL || ver == NULL || cand == NULL) {
-            err = RV_ENOMEM;
-            goto out;
-        }
+    /* Versions in force are decrypted first, then those most searches agree on. */
+    if (n > from)
+        qsort(refs + from, n - from, sizeof(*refs), cmp_ref);
+    if (n - from > *budget)
+        n = from + *budget;
+    *budget -= n - from;
+    if (n == from)
+        return 0;
+    ver = calloc(1, sizeof(*ver));
+    cand = calloc(1, sizeof(*cand));
+    if (ver == NULL || cand == NULL) {
+        err = RV_ENOMEM;
+        goto out;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = from; i < n; i++) {
+        struct rv_check_match one;
         if ((err = rv_vault_fetch(c->v, refs[i].id, ver)) != 0)
             goto out;
         memset(cand, 0, sizeof(*cand));
@@ -262,20 +306,31 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
         edition_label(c, ver->e.area,
                       refs[i].in_force ? (q->bequest ? q->win_to - 1 : q->date) : ver->from,
                       cand->edition, sizeof(cand->edition));
-        rv_check_score(q, cand, &m[nm]);
-        if (m[nm].grade != RV_GRADE_NONE)
-            nm++;
-        else
-            sodium_memzero(&m[nm], sizeof(m[nm]));
+        rv_check_score(q, cand, &one);
+        if (one.grade != RV_GRADE_NONE) {
+            if (*nm == *mcap) {
+                size_t ncap = *mcap != 0 ? *mcap * 2 : 16;
+                struct rv_check_match *nmv = calloc(ncap, sizeof(*nmv));
+                if (nmv == NULL) {
+                    sodium_memzero(&one, sizeof(one));
+                    err = RV_ENOMEM;
+                    goto out;
+                }
+                if (*m != NULL) {
+                    memcpy(nmv, *m, *nm * sizeof(*nmv));
+                    sodium_memzero(*m, *mcap * sizeof(**m));
+                    free(*m);
+                }
+                *m = nmv;
+                *mcap = ncap;
+            }
+            (*m)[(*nm)++] = one;
+        }
+        sodium_memzero(&one, sizeof(one));
         sodium_memzero(ver, sizeof(*ver));
         sodium_memzero(cand, sizeof(*cand));
     }
-    err = rv_check_decide(q, m, nm, out);
 out:
-    if (m != NULL) {
-        sodium_memzero(m, n * sizeof(*m));
-        free(m);
-    }
     if (ver != NULL) {
         sodium_memzero(ver, sizeof(*ver));
         free(ver);
@@ -283,6 +338,77 @@ out:
     if (cand != NULL) {
         sodium_memzero(cand, sizeof(*cand));
         free(cand);
+    }
+    return err;
+}
+
+int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
+                 struct rv_check_answer *out)
+{
+    struct rv_index_query iq;
+    struct cand_ref *refs = NULL;
+    struct rv_check_match *m = NULL;
+    size_t n = 0, cap = 0, nm = 0, mcap = 0, scored, budget = DECRYPT_MAX;
+    char swapped[RV_NAME_MAX];
+    bool strong = false;
+    int err = 0;
+
+    memset(out, 0, sizeof(*out));
+    memset(&iq, 0, sizeof(iq));
+    swapped[0] = '\0';
+    if (q->has_postcode) {
+        if ((err = search_surname(c, q, q->key.surname, q->key.initial, &refs, &n, &cap)) != 0)
+            goto out;
+        if (q->alt.surname[0] != '\0' &&
+            (err = search_surname(c, q, q->alt.surname, q->alt.initial, &refs, &n, &cap)) != 0)
+            goto out;
+        iq.postcode = q->postcode.canon;
+        if (q->has_address && q->addr.first_line[0] != '\0') {
+            iq.first_line = q->addr.first_line;
+            if ((err = search(c, RV_IDX_ADDRESS_POSTCODE, &iq, RV_CHECK_BY_LINE_POSTCODE, &refs, &n,
+                              &cap)) != 0)
+                goto out;
+        }
+        /* Forename and surname the other way round: the first forename as the surname. */
+        if (q->key.first[0] != '\0' && q->key.first[1] != '\0') {
+            size_t k = 0;
+            for (const char *p = q->key.first; *p != '\0' && k + 1 < sizeof(swapped); p++)
+                if (*p != ' ' && *p != '-')
+                    swapped[k++] = *p;
+            swapped[k] = '\0';
+            iq.surname = swapped;
+            if ((err = search(c, RV_IDX_SURNAME_POSTCODE, &iq, RV_CHECK_BY_SWAPPED, &refs, &n,
+                              &cap)) != 0)
+                goto out;
+        }
+    }
+    /* Entries with no postcode (overseas electors) are found by surname alone. */
+    memset(&iq, 0, sizeof(iq));
+    iq.surname = q->key.surname;
+    if ((err = search(c, RV_IDX_SURNAME, &iq, RV_CHECK_BY_SURNAME, &refs, &n, &cap)) != 0)
+        goto out;
+    if (q->alt.surname[0] != '\0') {
+        iq.surname = q->alt.surname;
+        if ((err = search(c, RV_IDX_SURNAME, &iq, RV_CHECK_BY_SURNAME, &refs, &n, &cap)) != 0)
+            goto out;
+    }
+    if ((err = score_refs(c, q, refs, 0, n, &budget, &m, &nm, &mcap)) != 0)
+        goto out;
+
+    /* Nothing strong in force: look again for a surname the donor mistyped. */
+    for (size_t i = 0; i < nm; i++)
+        strong |= m[i].in_force && m[i].grade >= RV_GRADE_STRONG;
+    if (!strong && budget > 0) {
+        scored = n;
+        if ((err = search_variants(c, q, &refs, &n, &cap)) != 0 ||
+            (err = score_refs(c, q, refs, scored, n, &budget, &m, &nm, &mcap)) != 0)
+            goto out;
+    }
+    err = rv_check_decide(q, m, nm, out);
+out:
+    if (m != NULL) {
+        sodium_memzero(m, mcap * sizeof(*m));
+        free(m);
     }
     free(refs);
     sodium_memzero(swapped, sizeof(swapped));

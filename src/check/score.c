@@ -18,6 +18,7 @@
 #include "check/internal.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 #define FN_TYPO_JW    0.92
@@ -101,6 +102,7 @@ static enum rv_check_fn_level fn_level(const char *qs, const char *cs, bool *bot
     struct tokens q, c;
     unsigned i, j;
     bool used_initial = false, in_order = true;
+    unsigned j0 = 0;
     double jw;
 
     *both_known = false;
@@ -124,32 +126,32 @@ static enum rv_check_fn_level fn_level(const char *qs, const char *cs, bool *bot
             in_order = false;
             break;
         }
+        if (i == 0)
+            j0 = j;
         if (strcmp(q.t[i], c.t[j]) != 0)
             used_initial = true;
         j++;
     }
     if (in_order) {
-        /* A first token that skipped the register's first forename uses a middle name. */
         if (used_initial)
-            return strcmp(q.t[0], c.t[0]) == 0 ? RV_FN_MIDDLE : RV_FN_INITIAL;
-        return RV_FN_MIDDLE;
+            return j0 == 0 && strcmp(q.t[0], c.t[0]) == 0 ? RV_FN_MIDDLE : RV_FN_INITIAL;
+        /* A first token that skipped the register's first forename uses a middle name. */
+        return j0 == 0 ? RV_FN_MIDDLE : RV_FN_MIDDLE_ONLY;
     }
     /* The register holds initials and the donor wrote names: "J" on the register. */
     if (is_initial(c.t[0]) && c.t[0][0] == q.t[0][0])
         return RV_FN_INITIAL;
     if (strcmp(q.t[0], c.t[0]) == 0)
         return RV_FN_MIDDLE;
-    for (j = 1; j < c.n; j++)
-        if (strcmp(q.t[0], c.t[j]) == 0 && !is_initial(q.t[0]))
-            return RV_FN_MIDDLE;
     for (i = 1; i < q.n; i++)
         if (strcmp(q.t[i], c.t[0]) == 0 && !is_initial(c.t[0]))
             return RV_FN_MIDDLE;
     if (rv_check_nickname(q.t[0], c.t[0]))
         return RV_FN_NICKNAME;
     for (j = 1; j < c.n; j++)
-        if (rv_check_nickname(q.t[0], c.t[j]))
-            return RV_FN_NICKNAME;
+        if (!is_initial(q.t[0]) &&
+            (strcmp(q.t[0], c.t[j]) == 0 || rv_check_nickname(q.t[0], c.t[j])))
+            return RV_FN_MIDDLE_ONLY;
     if (is_initial(q.t[0]) || is_initial(c.t[0]))
         return RV_FN_DIFFERENT;
     if (rv_check_sex_differs(q.t[0], c.t[0]))
@@ -301,7 +303,7 @@ static enum rv_check_addr_level addr_level(const struct rv_check_query *q,
 
 /* ---- grades -------------------------------------------------------------------------- */
 
-enum name_class { NAME_FULL, NAME_VARIANT, NAME_WEAK, NAME_POOR, NAME_NONE };
+enum name_class { NAME_FULL, NAME_VARIANT, NAME_PARTIAL, NAME_WEAK, NAME_POOR, NAME_NONE };
 
 static enum name_class name_class(enum rv_check_fn_level fn, enum rv_check_sn_level sn)
 {
@@ -314,8 +316,11 @@ static enum name_class name_class(enum rv_check_fn_level fn, enum rv_check_sn_le
         return NAME_FULL;
     if ((fn_close && sn == RV_SN_EXACT) || (fn == RV_FN_EXACT && sn_close))
         return NAME_VARIANT;
+    if (fn == RV_FN_MIDDLE_ONLY && sn == RV_SN_EXACT)
+        return NAME_PARTIAL;
     if (((fn == RV_FN_INITIAL || fn == RV_FN_SIMILAR || fn == RV_FN_ABSENT) && sn == RV_SN_EXACT) ||
-        (fn_close && sn_close) || (fn == RV_FN_EXACT && sn == RV_SN_PHONETIC))
+        ((fn_close || fn == RV_FN_MIDDLE_ONLY) && sn_close) ||
+        (fn == RV_FN_EXACT && sn == RV_SN_PHONETIC))
         return NAME_WEAK;
     return NAME_POOR;
 }
@@ -325,11 +330,10 @@ static enum name_class name_class(enum rv_check_fn_level fn, enum rv_check_sn_le
 #define S RV_GRADE_STRONG
 #define P RV_GRADE_POSSIBLE
 #define N RV_GRADE_NONE
-static const enum rv_check_grade rules[4][RV_ADDR_NLEVELS] = {
+static const enum rv_check_grade rules[5][RV_ADDR_NLEVELS] = {
     /*            property building postcode pc-only sector town overseas different */
-    [NAME_FULL] = {E, S, S, P, P, P, P, N},
-    [NAME_VARIANT] = {S, S, S, P, P, P, P, N},
-    [NAME_WEAK] = {P, P, P, P, N, N, N, N},
+    [NAME_FULL] = {E, S, S, P, P, P, P, N},    [NAME_VARIANT] = {S, S, S, P, P, P, P, N},
+    [NAME_PARTIAL] = {S, S, P, P, P, P, P, N}, [NAME_WEAK] = {P, P, P, P, N, N, N, N},
     [NAME_POOR] = {P, P, N, N, N, N, N, N},
 };
 #undef E
@@ -354,7 +358,7 @@ enum rv_check_grade rv_check_grade_for(enum rv_check_fn_level fn, enum rv_check_
 
 /* ---- weights ------------------------------------------------------------------------- */
 
-static const double fn_weight[RV_FN_NLEVELS] = {6.0, 4.5, 4.0, 2.0, 3.5, 2.0, 0.0, -6.0};
+static const double fn_weight[RV_FN_NLEVELS] = {6.0, 4.5, 4.0, 3.0, 2.0, 3.5, 2.0, 0.0, -6.0};
 static const double sn_factor[RV_SN_NLEVELS] = {1.0, 0.7, 0.8, 0.6, 0.4, 0.0};
 static const double addr_weight[RV_ADDR_NLEVELS] = {10.0, 8.0, 6.0, 4.0, 3.0, 2.0, 1.0, -2.0};
 
@@ -394,12 +398,59 @@ bool rv_check_restricted(const struct rv_check_query *q, const struct rv_elector
     return e->attainment != RV_DATE_NONE && e->attainment >= q->win_to;
 }
 
+/* Scores one reading of the donor's name (qk: q->key or q->alt) into out. */
+static void score_with(const struct rv_check_query *q, const struct rv_name_key *qk,
+                       const struct rv_check_candidate *cand, const struct rv_name_key *ck,
+                       struct rv_check_match *out)
+{
+    const struct rv_elector *e = &cand->elector;
+    bool known = false;
+
+    out->sn = sn_level(qk, ck);
+    out->fn = fn_level(qk->forenames, ck->forenames, &known);
+    if (out->sn == RV_SN_DIFFERENT && qk->forenames[0] != '\0' && ck->forenames[0] != '\0') {
+        /* Written the other way round ("SMITH John Paul"): the donor's first forename is
+         * the register's surname, and the donor's other forenames and surname are the
+         * register's forenames. */
+        char first[RV_NAME_MAX], rest[2 * RV_NAME_MAX];
+        size_t k = 0, skip = strcspn(qk->forenames, " ");
+        enum rv_check_fn_level f;
+        bool k2 = false;
+
+        for (const char *p = qk->first; *p != '\0' && k + 1 < sizeof(first); p++)
+            if (*p != ' ' && *p != '-')
+                first[k++] = *p;
+        first[k] = '\0';
+        if (strcmp(first, ck->surname) == 0) {
+            snprintf(rest, sizeof(rest), "%s%s%s",
+                     qk->forenames[skip] == ' ' ? qk->forenames + skip + 1 : "",
+                     qk->forenames[skip] == ' ' ? " " : "", qk->surname_tokens);
+            f = fn_level(rest, ck->forenames, &k2);
+            if (f <= RV_FN_TYPO) {
+                out->sn = RV_SN_SWAPPED;
+                out->fn = f;
+                known = k2;
+            }
+        }
+        sodium_memzero(first, sizeof(first));
+        sodium_memzero(rest, sizeof(rest));
+    }
+    out->fn_both_known = known;
+    out->surname_weight = rv_check_surname_weight(ck->surname);
+    out->grade = rv_check_grade_for(out->fn, out->sn, out->addr, out->surname_weight);
+    /* An attainer not yet of age at the date is never confirmed from the register alone. */
+    if (rv_check_restricted(q, e) && out->grade > RV_GRADE_POSSIBLE)
+        out->grade = RV_GRADE_POSSIBLE;
+    out->weight = fn_weight[out->fn] + out->surname_weight * sn_factor[out->sn] +
+                  addr_weight[out->addr] + suffix_weight(&q->name, &e->name) -
+                  (out->sn == RV_SN_DIFFERENT ? 5.0 : 0.0);
+}
+
 void rv_check_score(const struct rv_check_query *q, const struct rv_check_candidate *cand,
                     struct rv_check_match *out)
 {
     struct rv_name_key ck;
-    const struct rv_elector *e = &cand->elector;
-    bool known = false;
+    struct rv_check_match alt;
 
     memset(out, 0, sizeof(*out));
     out->cand = *cand;
@@ -409,41 +460,25 @@ void rv_check_score(const struct rv_check_query *q, const struct rv_check_candid
     out->grade = RV_GRADE_NONE;
     out->in_force = cand->from != RV_DATE_NONE && cand->from < q->win_to && cand->to > q->win_from;
 
-    if (rv_name_key(&e->name, &ck) != 0)
+    if (rv_name_key(&cand->elector.name, &ck) != 0)
         goto out;
-    out->sn = sn_level(&q->key, &ck);
-    out->fn = fn_level(q->key.forenames, ck.forenames, &known);
-    if (out->sn == RV_SN_DIFFERENT && q->key.forenames[0] != '\0' && ck.forenames[0] != '\0') {
-        /* Written the other way round: the donor's surname is the register's forename. */
-        struct rv_name_key sw = q->key;
-        enum rv_check_fn_level f;
-        bool k2 = false;
-        memcpy(sw.surname, q->key.first, sizeof(sw.surname));
-        sw.surname[sizeof(sw.surname) - 1] = '\0';
-        for (char *p = sw.surname; *p != '\0'; p++)
-            if (*p == ' ' || *p == '-')
-                memmove(p, p + 1, strlen(p));
-        memcpy(sw.surname_tokens, q->key.first, sizeof(sw.surname_tokens));
-        if (strcmp(sw.surname, ck.surname) == 0) {
-            f = fn_level(q->key.surname_tokens, ck.forenames, &k2);
-            if (f <= RV_FN_TYPO) {
-                out->sn = RV_SN_SWAPPED;
-                out->fn = f;
-                known = k2;
-            }
+    out->addr = addr_level(q, &cand->elector);
+    score_with(q, &q->key, cand, &ck, out);
+    if (q->alt.surname[0] != '\0') {
+        /* The other reading of the name, kept only if it does better. */
+        memset(&alt, 0, sizeof(alt));
+        alt.addr = out->addr;
+        score_with(q, &q->alt, cand, &ck, &alt);
+        if (alt.grade > out->grade || (alt.grade == out->grade && alt.weight > out->weight)) {
+            out->fn = alt.fn;
+            out->sn = alt.sn;
+            out->grade = alt.grade;
+            out->weight = alt.weight;
+            out->surname_weight = alt.surname_weight;
+            out->fn_both_known = alt.fn_both_known;
         }
-        sodium_memzero(&sw, sizeof(sw));
+        sodium_memzero(&alt, sizeof(alt));
     }
-    out->fn_both_known = known;
-    out->addr = addr_level(q, e);
-    out->surname_weight = rv_check_surname_weight(ck.surname);
-    out->grade = rv_check_grade_for(out->fn, out->sn, out->addr, out->surname_weight);
-    /* An attainer not yet of age at the date is never confirmed from the register alone. */
-    if (rv_check_restricted(q, e) && out->grade > RV_GRADE_POSSIBLE)
-        out->grade = RV_GRADE_POSSIBLE;
-    out->weight = fn_weight[out->fn] + out->surname_weight * sn_factor[out->sn] +
-                  addr_weight[out->addr] + suffix_weight(&q->name, &e->name) -
-                  (out->sn == RV_SN_DIFFERENT ? 5.0 : 0.0);
 out:
     sodium_memzero(&ck, sizeof(ck));
 }
