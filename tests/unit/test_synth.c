@@ -251,7 +251,8 @@ static void read_register(const char *path, const char *area, bool alterations, 
 
     assert_int_equal(rv_csv_open(path, &co, &r, &diag), 0);
     /* alterations change entries of earlier files only */
-    qsort(b->e, b->n, sizeof(*b->e), entry_cmp);
+    if (b->n > 0)
+        qsort(b->e, b->n, sizeof(*b->e), entry_cmp);
     b->sorted = b->n;
     while ((rv = rv_csv_next(r, &f, &nf, &diag)) == 1) {
         if (header) {
