@@ -234,7 +234,7 @@ static void put_varint(struct wbuf *w, uint64_t v)
 static bool put_str(struct wbuf *w, const char *s, size_t field)
 {
     size_t n = strnlen(s, field);
-    if (n == field || n > 255)
+    if (n == field || n > 255 || !rv_utf8_valid(s, n))
         return false;
     put_byte(w, (uint8_t)n);
     if (w->len + n > w->cap) {
@@ -244,6 +244,16 @@ static bool put_str(struct wbuf *w, const char *s, size_t field)
     memcpy(w->p + w->len, s, n);
     w->len += n;
     return true;
+}
+
+/* The canonical postcode and its outward length agree (or both are absent). */
+static bool postcode_ok(const struct rv_postcode *p)
+{
+    size_t n = strnlen(p->canon, sizeof(p->canon));
+    if (n == 0)
+        return p->out_len == 0;
+    return p->out_len >= 2 && p->out_len <= 4 && n == p->out_len + 4u &&
+           p->canon[p->out_len] == ' ';
 }
 
 long rv_elector_encode(const struct rv_elector *e, uint8_t *buf, size_t cap)
@@ -278,7 +288,7 @@ long rv_elector_encode(const struct rv_elector *e, uint8_t *buf, size_t cap)
     put_byte(&w, e->postcode.out_len);
     put_varint(&w, e->uprn);
     put_byte(&w, e->open_register_optout ? RV_ELECTOR_FLAG_OPTOUT : 0);
-    if (!ok)
+    if (!ok || !postcode_ok(&e->postcode))
         return RV_EINVAL;
     if (w.over)
         return RV_ETOOBIG;
@@ -386,11 +396,7 @@ int rv_elector_decode(const uint8_t *buf, size_t len, struct rv_elector *out)
     if (get_str(&r, out->postcode.canon, sizeof(out->postcode.canon)) != 0 ||
         get_byte(&r, &out->postcode.out_len) != 0)
         goto out;
-    if (out->postcode.canon[0] == '\0'
-            ? out->postcode.out_len != 0
-            : (out->postcode.out_len < 2 || out->postcode.out_len > 4 ||
-               strlen(out->postcode.canon) != out->postcode.out_len + 4u ||
-               out->postcode.canon[out->postcode.out_len] != ' '))
+    if (!postcode_ok(&out->postcode))
         goto out;
     if (get_varint(&r, UINT64_MAX, &v) != 0)
         goto out;

@@ -285,6 +285,19 @@ static void test_encode_max(void **state)
     /* One byte short of room: refused, not truncated. */
     assert_int_equal(rv_elector_encode(&e, buf, (size_t)n - 1), RV_ETOOBIG);
     assert_int_equal(rv_elector_encode(&e, buf, 0), RV_ETOOBIG);
+    /* What decode would refuse, encode refuses too: invalid UTF-8, a postcode whose
+     * outward length disagrees with it. */
+    struct rv_elector f;
+    sample(&f);
+    strcpy(f.name.surname, "Sm\xc0\xafith");
+    assert_int_equal(rv_elector_encode(&f, buf, sizeof(buf)), RV_EINVAL);
+    sample(&f);
+    f.postcode.out_len = 4;
+    assert_int_equal(rv_elector_encode(&f, buf, sizeof(buf)), RV_EINVAL);
+    sample(&f);
+    memset(&f.postcode, 0, sizeof(f.postcode));
+    f.postcode.out_len = 3;
+    assert_int_equal(rv_elector_encode(&f, buf, sizeof(buf)), RV_EINVAL);
     /* An unterminated field is refused rather than read past. */
     e.area[sizeof(e.area) - 1] = 'x';
     assert_int_equal(rv_elector_encode(&e, buf, sizeof(buf)), RV_EINVAL);
