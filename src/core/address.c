@@ -30,8 +30,10 @@
  *      "2 10 High Street"           two plain numbers before a street: flat 2 of number 10;
  *      "10", "High Street"          a number alone on its line numbers the next line;
  *  - with no house number, the first segment that ends in a thoroughfare word (road,
- *    street, lane ...) is the street, and segments before it are the building name; with
- *    neither, the first segment is the building name;
+ *    street, lane ...) is the street, and segments before it are the building name; words
+ *    that also end house names (view, court, green ...) count only when no segment ends in
+ *    a stronger one, so "Meadow View, Kerr Road" is a house in Kerr Road; with neither, the
+ *    first segment is the building name;
  *  - the building is what comes before the street segment (sub-building removed); the
  *    locality is the last segment after the street;
  *  - first_line is "flat <sub> " when there is a sub-building, then "<number><suffix>
@@ -101,13 +103,17 @@ static const char *const rv_sub_keywords[] = {
     "apartment", "apt", "flat", "flt", "maisonette", "rm", "room", "studio", "suite", "unit",
 };
 
+/* Words that end a street name. The strong ones rarely end anything else; the weak ones
+ * also end house names ("Meadow View", "Riverside Court") and places ("Palmers Green"), so
+ * a street ending in one is chosen only when no line ends in a strong one. */
 static const char *const rv_thoroughfares[] = {
-    "avenue",   "boulevard", "brae",  "causeway", "circus", "close",  "court",
-    "crescent", "crossway",  "drive", "gardens",  "gate",   "green",  "grove",
-    "hill",     "lane",      "loan",  "mews",     "parade", "park",   "place",
-    "quay",     "rise",      "road",  "row",      "square", "street", "terrace",
-    "vale",     "vennel",    "view",  "walk",     "way",    "wynd",   "yard",
-};
+    "avenue", "boulevard", "causeway", "close",  "crescent", "crossway", "drive", "gardens",
+    "grove",  "lane",      "mews",     "parade", "place",    "road",     "row",   "square",
+    "street", "terrace",   "vennel",   "walk",   "way",      "wynd"};
+
+static const char *const rv_thoroughfares_weak[] = {"brae", "circus", "court", "gate", "green",
+                                                    "hill", "loan",   "park",  "quay", "rise",
+                                                    "vale", "view",   "yard"};
 
 static int cmp_word(const void *key, const void *elem)
 {
@@ -124,8 +130,11 @@ static bool word_in(const struct atok *t, const char *const *list, size_t n)
     return t->kind == T_WORD && bsearch(t->s, list, n, sizeof(*list), cmp_word) != NULL;
 }
 
-#define IS_SUB_KEYWORD(t)  word_in((t), rv_sub_keywords, NWORDS(rv_sub_keywords))
-#define IS_THOROUGHFARE(t) word_in((t), rv_thoroughfares, NWORDS(rv_thoroughfares))
+#define IS_SUB_KEYWORD(t)         word_in((t), rv_sub_keywords, NWORDS(rv_sub_keywords))
+#define IS_STRONG_THOROUGHFARE(t) word_in((t), rv_thoroughfares, NWORDS(rv_thoroughfares))
+#define IS_THOROUGHFARE(t)                                                                         \
+    (IS_STRONG_THOROUGHFARE(t) ||                                                                  \
+     word_in((t), rv_thoroughfares_weak, NWORDS(rv_thoroughfares_weak)))
 
 /* ------------------------------------------------------------------------------------------
  * Lexing.
@@ -499,13 +508,16 @@ static int read_number(struct actx *c, size_t g, size_t i, struct rv_address_key
     return 0;
 }
 
-static bool ends_in_thoroughfare(const struct actx *c, size_t g)
+/* 2: the segment's last word is a strong thoroughfare word, 1: a weak one, 0: neither. */
+static int ends_in_thoroughfare(const struct actx *c, size_t g)
 {
     size_t last = SIZE_MAX;
     for (size_t i = c->seg[g].b; i < c->seg[g].e; i++)
         if (!c->t[i].used)
             last = i;
-    return last != SIZE_MAX && IS_THOROUGHFARE(&c->t[last]);
+    if (last == SIZE_MAX)
+        return 0;
+    return IS_STRONG_THOROUGHFARE(&c->t[last]) ? 2 : IS_THOROUGHFARE(&c->t[last]) ? 1 : 0;
 }
 
 static int analyse(struct actx *c, bool free_text, struct rv_address_key *out)
@@ -540,11 +552,13 @@ static int analyse(struct actx *c, bool free_text, struct rv_address_key *out)
         }
     }
     if (!have_number) {
-        for (size_t g = 0; g < c->nseg; g++) {
-            if (!seg_empty(c, g) && ends_in_thoroughfare(c, g)) {
-                street_seg = g;
-                street_from = c->seg[g].b;
-                break;
+        for (int want = 2; want > 0 && street_seg == SIZE_MAX; want--) {
+            for (size_t g = 0; g < c->nseg; g++) {
+                if (!seg_empty(c, g) && ends_in_thoroughfare(c, g) == want) {
+                    street_seg = g;
+                    street_from = c->seg[g].b;
+                    break;
+                }
             }
         }
     }

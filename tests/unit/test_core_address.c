@@ -181,6 +181,31 @@ static const struct lines_case lines_cases[] = {
      "edinburgh",
      "flat 2 10 high street"},
     {{"10", "High Street", "Leeds"}, "", "10", "", "", "high street", "leeds", "10 high street"},
+    {{"Meadow View", "Kerr Road", "Shethwfort"},
+     "",
+     "",
+     "",
+     "meadow view",
+     "kerr road",
+     "shethwfort",
+     "meadow view"},
+    {{"Flat 3", "Riverside Court", "Bridge Street", "Leeds"},
+     "3",
+     "",
+     "",
+     "riverside court",
+     "bridge street",
+     "leeds",
+     "flat 3 riverside court"},
+    {{"Rose Cottage", "Mill Lane", "Palmers Green", "London"},
+     "",
+     "",
+     "",
+     "rose cottage",
+     "mill lane",
+     "london",
+     "rose cottage"},
+    {{"Hartley View", "Shethwfort"}, "", "", "", "", "hartley view", "shethwfort", "hartley view"},
     {{"Rose Cottage", "Mill Lane", "Little Snoring", "Fakenham"},
      "",
      "",
@@ -359,11 +384,11 @@ static void test_every_word(void **state)
     static const char *const keywords[] = {"apartment", "apt",  "flat",   "flt",   "maisonette",
                                            "rm",        "room", "studio", "suite", "unit"};
     static const char *const thoroughfares[] = {
-        "yard",    "wynd",   "way",    "walk",     "view",  "vennel",    "vale",
-        "terrace", "street", "square", "row",      "road",  "rise",      "quay",
-        "place",   "park",   "parade", "mews",     "loan",  "lane",      "hill",
-        "grove",   "green",  "gate",   "gardens",  "drive", "crossway",  "crescent",
-        "court",   "close",  "circus", "causeway", "brae",  "boulevard", "avenue"};
+        "avenue",  "boulevard", "causeway", "close",   "crescent", "crossway", "drive",
+        "gardens", "grove",     "lane",     "mews",    "parade",   "place",    "road",
+        "row",     "square",    "street",   "terrace", "vennel",   "walk",     "way",
+        "wynd",    "brae",      "circus",   "court",   "gate",     "green",    "hill",
+        "loan",    "park",      "quay",     "rise",    "vale",     "view",     "yard"};
     struct rv_address_key k;
     char in[96], want[96];
     (void)state;
