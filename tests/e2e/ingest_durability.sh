@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# ingest_durability.sh - kill -9 at random points of a large ingest: after each kill the
+# vault opens, every file is wholly present (its statistics identical to an uninterrupted
+# run's) or wholly absent, and a final re-run ends with the same statistics as the
+# uninterrupted run.
+set -euo pipefail
+rv=${REGVAULT:?REGVAULT must name the regvault binary}
+work=$(mktemp -d "${TMPDIR:-/tmp}/rv-kill-e2e.XXXXXX")
+pid=
+trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+kills=${RV_KILLS:-24}
+
+head -c 32 /dev/urandom >"$work/key"
+"$rv" synth --electors 120000 --areas 4 --months 3 --seed 11 --out "$work/synth" >/dev/null
+
+# The reference: one uninterrupted run.
+"$rv" init --vault "$work/ref" --key-file "$work/key" 2>/dev/null
+start=$(date +%s%N)
+"$rv" ingest --vault "$work/ref" --key-file "$work/key" "$work/synth" >/dev/null
+full_ms=$((($(date +%s%N) - start) / 1000000))
+"$rv" stats --vault "$work/ref" --key-file "$work/key" --json >"$work/ref.json"
+
+# Interrupted runs on a second vault.
+"$rv" init --vault "$work/v" --key-file "$work/key" 2>/dev/null
+done_kills=0
+span=$((full_ms * 2 / kills + 50))
+for i in $(seq 1 $((kills * 2))); do
+    [ "$done_kills" -lt "$kills" ] || break
+    "$rv" ingest --vault "$work/v" --key-file "$work/key" "$work/synth" >/dev/null 2>&1 &
+    pid=$!
+    # A random point; on average the kills span about the length of a whole run.
+    sleep "$(awk -v r="$RANDOM" -v s="$span" 'BEGIN { printf "%.3f", (20 + r % s) / 1000 }')"
+    if kill -9 "$pid" 2>/dev/null; then
+        done_kills=$((done_kills + 1))
+    fi
+    wait "$pid" 2>/dev/null || true
+    pid=
+    "$rv" stats --vault "$work/v" --key-file "$work/key" --json >"$work/now.json" ||
+        fail "the vault does not open after kill $i"
+    python3 - "$work/ref.json" "$work/now.json" <<'PY' || fail "after kill $i a file is partly stored"
+import json, sys
+ref = {(f["area"], f["kind"], f["edition"], f["effective_to"]): f for f in json.load(open(sys.argv[1]))["files"]}
+for f in json.load(open(sys.argv[2]))["files"]:
+    k = (f["area"], f["kind"], f["edition"], f["effective_to"])
+    r = ref.get(k)
+    if r is None:
+        sys.exit("unknown file %r" % (k,))
+    for field in ("rows", "stored", "unchanged", "ended", "anonymous", "invalid", "on_register", "markers"):
+        if f[field] != r[field]:
+            sys.exit("%r: %s is %r, uninterrupted %r" % (k, field, f[field], r[field]))
+PY
+done
+[ "$done_kills" -ge 20 ] || fail "only $done_kills runs were killed before finishing"
+
+"$rv" ingest --vault "$work/v" --key-file "$work/key" "$work/synth" >/dev/null
+"$rv" stats --vault "$work/v" --key-file "$work/key" --json >"$work/final.json"
+python3 - "$work/ref.json" "$work/final.json" <<'PY' || fail "the completed vault differs from the uninterrupted one"
+import json, sys
+strip = lambda f: {k: v for k, v in f.items() if k != "seq"}
+a = sorted(json.dumps(strip(f), sort_keys=True) for f in json.load(open(sys.argv[1]))["files"])
+b = sorted(json.dumps(strip(f), sort_keys=True) for f in json.load(open(sys.argv[2]))["files"])
+if a != b:
+    sys.exit("statistics differ")
+PY
+echo "ok: $done_kills kills, uninterrupted run ${full_ms} ms"
