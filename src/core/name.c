@@ -11,7 +11,8 @@
  *    only word left, so "Major" or "Sr" alone stay a surname;
  *  - a comma means surname first ("SMITH, John A");
  *  - otherwise the last word is the surname, and lower-case particles written before it
- *    join it ("Ludwig van Beethoven", "Maria de la Cruz");
+ *    join it ("Ludwig van Beethoven", "Maria de la Cruz"), as does a Mc or Mac written
+ *    apart ("Jessica Mc Lean");
  *  - the key drops apostrophes (O'Brien = OBrien = obrien), keeps a hyphenated surname both
  *    joined ("smithjones") and as tokens ("smith jones"), and writes Mc as Mac so that
  *    McDonald and MacDonald key alike ("macdonald").
@@ -55,6 +56,8 @@ static const char *const rv_postnominals[] = {
     "kcvo",  "llb", "lvo", "mbbs", "mbe",  "mep",  "mla", "mp",   "ms",  "msp",
     "mvo",   "obe", "om",  "phd",  "qc",   "rn",   "snr", "sr",   "vc",
 };
+
+static const char *const rv_mac[] = {"mac", "mc"};
 
 /* Particles that join the surname when written in lower case before it. */
 static const char *const rv_particles[] = {
@@ -215,7 +218,10 @@ int rv_name_parse(const char *s, size_t len, struct rv_name *out)
             goto out;
         }
         size_t sb = e - 1;
-        while (sb > b && token_is_particle(&tk.t[sb - 1]))
+        /* "Mc Lean" and "Mac Lean" written apart are one surname, as long as a forename
+         * is left ("Mac Smith" alone is a forename and a surname). */
+        while (sb > b && (token_is_particle(&tk.t[sb - 1]) ||
+                          (sb > b + 1 && token_is(&tk.t[sb - 1], rv_mac, NWORDS(rv_mac)))))
             sb--;
         if ((rc = join(out->surname, sizeof(out->surname), tk.t, sb, e, false)) != 0 ||
             (rc = join(out->forenames, sizeof(out->forenames), tk.t, b, sb, false)) != 0)

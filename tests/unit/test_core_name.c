@@ -83,6 +83,10 @@ static const struct parse_case parse_cases[] = {
     {"John st Clair", "", "John", "st Clair", ""},
     {"John Van Dyke", "", "John Van", "Dyke", ""}, /* capitalised: not a particle */
     {"van Gogh", "", "", "van Gogh", ""},
+    {"Jessica Sarah Mc Lean", "", "Jessica Sarah", "Mc Lean", ""},
+    {"Jessica MAC LEAN", "", "Jessica", "MAC LEAN", ""},
+    {"Mac Smith", "", "Mac", "Smith", ""},
+    {"John O Smith", "", "John O", "Smith", ""}, /* O is an initial here */
     {"Sean O'Brien", "", "Sean", "O'Brien", ""},
     {"Mary Smith-Jones", "", "Mary", "Smith-Jones", ""},
     {"  John    Smith  ", "", "John", "Smith", ""},
@@ -176,7 +180,7 @@ static const struct key_case key_cases[] = {
     {"Ian McDonald", "ian", "ian", 'i', "macdonald", "macdonald", 1},
     {"Ian MacDonald", "ian", "ian", 'i', "macdonald", "macdonald", 1},
     {"Ian MCDONALD", "ian", "ian", 'i', "macdonald", "macdonald", 1},
-    {"Ian Mc Donald", "ian mc", "ian", 'i', "donald", "donald", 1},
+    {"Ian Mc Donald", "ian", "ian", 'i', "macdonald", "mac donald", 2},
     {"MC DONALD, Ian", "ian", "ian", 'i', "macdonald", "mac donald", 2},
     {"Ann Mackay", "ann", "ann", 'a', "mackay", "mackay", 1},
     {"Ann McKay-Smith", "ann", "ann", 'a', "mackaysmith", "mackay smith", 2},
@@ -243,6 +247,8 @@ static void test_key_pairs(void **state)
         {"John Smith", "John Smyth", false},
         {"John Smith", "Jane Smith", false},
         {"Ian McDonald", "Ian Donald", false},
+        {"Jessica Mc Lean", "Jessica McLean", true},
+        {"Jessica Mac Lean", "JESSICA MCLEAN", true},
     };
     struct rv_name n;
     struct rv_name_key ka, kb;
