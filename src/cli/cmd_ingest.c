@@ -209,7 +209,7 @@ static int walk(const char *dir, struct job **out, size_t *n)
             }
             if (snprintf(j.path, sizeof(j.path), "%s/%s", sub, f->d_name) >= (int)sizeof(j.path))
                 continue;
-            snprintf(j.area, sizeof(j.area), "%s", e->d_name);
+            memcpy(j.area, e->d_name, strlen(e->d_name) + 1); /* valid_area: <= 15 */
             if (cnt == cap) {
                 struct job *nj = realloc(jobs, (cap = cap ? cap * 2 : 64) * sizeof(*jobs));
                 if (nj == NULL) {
