@@ -134,7 +134,7 @@ static void print_stats(const struct rv_synth_opts *o, const struct rv_synth_sta
     row("open-register opt-outs", s->optout, s->electors, s->optout_target);
     row("local government only (G B M L)", s->local_only, s->electors, RV_SYNTH_SHARE_LOCAL);
     row("postal voters (A)", s->postal, s->electors, RV_SYNTH_SHARE_POSTAL);
-    row("same-name pairs at one address", s->same_name, s->electors, -1);
+    printf("  %-34s %12llu\n", "same-name pairs at one address", (unsigned long long)s->same_name);
     printf("addresses %llu (%.3f electors each, without overseas and anonymous)\n",
            (unsigned long long)s->addresses,
            s->addresses ? (double)(s->electors - s->overseas - s->anonymous) / (double)s->addresses

@@ -318,7 +318,6 @@ static void count_el(struct rv_synth_stats *st, const struct sy_el *e)
     st->optout += (e->flags & SY_F_OPTOUT) != 0;
     st->local_only += (e->markers & (RV_MARK_G | RV_MARK_B | RV_MARK_M | RV_MARK_L)) != 0;
     st->postal += (e->markers & RV_MARK_A) != 0;
-    st->same_name += (e->flags & SY_F_SAMENAME) != 0;
 }
 
 static uint16_t local_marker(struct gen *g)
@@ -414,7 +413,7 @@ static int add_household(struct gen *g, uint32_t h, uint32_t s, bool large)
             head->mid1 = head->mid2 = 0;
             e->flags |= SY_F_SAMENAME;
             head->flags |= SY_F_SAMENAME;
-            g->run->st->same_name++; /* the head was counted before it was planted */
+            g->run->st->same_name++;
         }
         if (large) {
             if (sy_quota_take(&g->q_local, r, g->p_local, 1))
@@ -547,7 +546,8 @@ static int gen_area(struct sy_run *run, struct sy_area *a, uint64_t n)
         uint32_t number = 0, flats_left = 0, block = 0, flatno = 0, unit_left = 0;
         if (len > 400)
             len = 400;
-        if (pc.unit >= 400 || pc.sector_addr >= pc.aps)
+        /* a street stays in one sector: start a new one if this street might not fit */
+        if (pc.unit + len / 8 + 1 > 400 || pc.sector_addr >= pc.aps)
             if ((err = pc_next_sector(run, &pc, r)) != 0)
                 goto out;
         sp->town = pc.town;
@@ -562,7 +562,7 @@ static int gen_area(struct sy_run *run, struct sy_area *a, uint64_t n)
                 u->first_hh = (uint32_t)a->nhh;
                 u->nhh = 0;
                 pc.unit++;
-                unit_left = 6 + sy_below(r, 19);
+                unit_left = 8 + sy_below(r, 19);
             }
             unit_left--;
             if ((err = GROW(a, hh, a->nhh, a->nhh + 1)) != 0)

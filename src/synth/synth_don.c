@@ -152,16 +152,20 @@ static void typo(struct sy_rng *r, char *s, size_t cap)
     }
 }
 
-/* ---- area-wide set of (postcode unit, surname, forename), for near-misses ---------------- */
+/* ---- who lives where: (postcode unit, surname) -> initials of the forenames there -------
+ * A made-up donor on no register must not be confusable with someone registered at the same
+ * postcode: no shared surname with a forename of the same initial or a nickname relation
+ * (Sarah and Sally Jeantwick at one postcode would be a fair match, not a near-miss). */
 
 struct nameset {
-    uint64_t *slot;
-    size_t mask;
+    uint64_t *key;
+    uint32_t *mask;
+    size_t cap_mask; /* slots - 1 */
 };
 
-static uint64_t ns_key(uint32_t unit, uint32_t sur, uint32_t fore)
+static uint64_t ns_key(uint32_t unit, uint32_t sur)
 {
-    uint64_t x = ((uint64_t)unit << 32) ^ ((uint64_t)sur << 12) ^ fore;
+    uint64_t x = ((uint64_t)unit << 32) ^ sur;
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdULL;
     x ^= x >> 33;
@@ -170,45 +174,59 @@ static uint64_t ns_key(uint32_t unit, uint32_t sur, uint32_t fore)
     return x | 1;
 }
 
-static void ns_add(struct nameset *s, uint64_t k)
+static void ns_add(struct nameset *s, uint32_t unit, uint32_t sur, uint32_t mask)
 {
-    size_t i = (size_t)k & s->mask;
-    while (s->slot[i] != 0 && s->slot[i] != k)
-        i = (i + 1) & s->mask;
-    s->slot[i] = k;
+    uint64_t k = ns_key(unit, sur);
+    size_t i = (size_t)k & s->cap_mask;
+    while (s->key[i] != 0 && s->key[i] != k)
+        i = (i + 1) & s->cap_mask;
+    s->key[i] = k;
+    s->mask[i] |= mask;
 }
 
-static bool ns_has(const struct nameset *s, uint64_t k)
+static uint32_t ns_get(const struct nameset *s, uint32_t unit, uint32_t sur)
 {
-    size_t i = (size_t)k & s->mask;
-    while (s->slot[i] != 0) {
-        if (s->slot[i] == k)
-            return true;
-        i = (i + 1) & s->mask;
+    uint64_t k = ns_key(unit, sur);
+    size_t i = (size_t)k & s->cap_mask;
+    while (s->key[i] != 0) {
+        if (s->key[i] == k)
+            return s->mask[i];
+        i = (i + 1) & s->cap_mask;
     }
-    return false;
+    return 0;
 }
 
-static int ns_build(struct nameset *s, const struct sy_area *a)
+static int ns_build(struct nameset *s, const struct sy_area *a, const uint32_t *rel)
 {
     size_t n = 1024;
     while (n < 2 * a->nel + 2 * a->nel / 8)
         n *= 2;
-    s->slot = calloc(n, sizeof(*s->slot));
-    if (s->slot == NULL)
+    s->key = calloc(n, sizeof(*s->key));
+    s->mask = calloc(n, sizeof(*s->mask));
+    if (s->key == NULL || s->mask == NULL)
         return RV_ENOMEM;
-    s->mask = n - 1;
+    s->cap_mask = n - 1;
     for (size_t i = 0; i < a->nel; i++) {
         const struct sy_el *e = &a->el[i];
+        uint32_t m = rel[e->fore];
         if (e->hh == SY_NONE)
             continue;
-        ns_add(s, ns_key(a->hh[e->hh].unit, e->sur, e->fore));
+        ns_add(s, a->hh[e->hh].unit, e->sur, m);
         if (e->prev_hh != SY_NONE)
-            ns_add(s, ns_key(a->hh[e->prev_hh].unit, e->sur, e->fore));
-        if (e->prev_sur != SY_NONE)
-            ns_add(s, ns_key(a->hh[e->hh].unit, e->prev_sur, e->fore));
+            ns_add(s, a->hh[e->prev_hh].unit, e->sur, m);
+        if (e->prev_sur != SY_NONE) {
+            ns_add(s, a->hh[e->hh].unit, e->prev_sur, m);
+            if (e->prev_hh != SY_NONE)
+                ns_add(s, a->hh[e->prev_hh].unit, e->prev_sur, m);
+        }
     }
     return 0;
+}
+
+static void ns_free(struct nameset *s)
+{
+    free(s->key);
+    free(s->mask);
 }
 
 /* ---- donors ------------------------------------------------------------------------------ */
@@ -623,7 +641,7 @@ static int one_donation(struct dctx *c)
             sur = household ? e->sur : sy_alias_draw(&t->sur_w, r);
             fore = female ? t->fore_f[sy_alias_draw(&t->female_w, r)]
                           : t->fore_m[sy_alias_draw(&t->male_w, r)];
-        } while (ns_has(&c->ns, ns_key(unit, sur, fore)) && ++tries < 100);
+        } while ((ns_get(&c->ns, unit, sur) & t->fore_rel[fore]) != 0 && ++tries < 100);
         if (tries >= 100) {
             run->ndon--;
             return 0; /* the caller tries again */
@@ -694,7 +712,7 @@ int sy_donations_area(struct sy_run *run, struct sy_area *a, uint64_t n)
     y += (m - 1) / 12;
     m = (m - 1) % 12 + 1;
     c.end = rv_date_from_ymd(y, m, dd > 28 ? 28 : dd);
-    if ((err = ns_build(&c.ns, a)) != 0)
+    if ((err = ns_build(&c.ns, a, run->t.fore_rel)) != 0)
         goto out;
     for (uint64_t i = 0, guard = 0; i < n && guard < 100 * n + 1000; guard++) {
         int rc = one_donation(&c);
@@ -705,7 +723,7 @@ int sy_donations_area(struct sy_run *run, struct sy_area *a, uint64_t n)
         i += (uint64_t)rc;
     }
 out:
-    free(c.ns.slot);
+    ns_free(&c.ns);
     return err;
 }
 

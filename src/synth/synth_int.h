@@ -125,6 +125,9 @@ struct sy_tables {
     uint32_t *nick_ix;
     struct sy_str *nick;
     uint32_t nnick;
+    /* for forename i, a bit per initial letter of the names it can be confused with: itself,
+     * its nicknames, and the names it is a nickname of (Sarah: S; William: W, B) */
+    uint32_t *fore_rel;
     char *arena; /* owns every string above */
     size_t arena_len, arena_cap;
 };

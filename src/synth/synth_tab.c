@@ -398,6 +398,16 @@ static int nick_cmp(const void *x, const void *y)
     return c != 0 ? c : strcmp(a->b, b->b);
 }
 
+static uint32_t initial_bit(const char *s)
+{
+    char c = s[0];
+    if (c >= 'a' && c <= 'z')
+        return 1u << (c - 'a');
+    if (c >= 'A' && c <= 'Z')
+        return 1u << (c - 'A');
+    return 1u << 26; /* anything else: accented initials */
+}
+
 static int build_nicknames(struct sy_tables *t)
 {
     struct nick_ctx c = {0};
@@ -446,6 +456,26 @@ static int build_nicknames(struct sy_tables *t)
         }
     }
     t->nick_ix[t->nfore] = t->nnick;
+    /* initials of every name each forename can be confused with */
+    err = RV_ENOMEM;
+    t->fore_rel = calloc(t->nfore, sizeof(*t->fore_rel));
+    if (t->fore_rel == NULL)
+        goto out;
+    for (uint32_t i = 1; i < t->nfore; i++) {
+        char key[24];
+        const struct sy_str *s = &t->fore[i];
+        t->fore_rel[i] |= initial_bit(s->u8);
+        for (uint32_t k = t->nick_ix[i]; k < t->nick_ix[i + 1]; k++)
+            t->fore_rel[i] |= initial_bit(t->nick[k].u8);
+        if (s->u8len == 0 || s->u8len >= sizeof(key))
+            continue;
+        for (size_t k = 0; k <= s->u8len; k++)
+            key[k] = (char)((s->u8[k] >= 'A' && s->u8[k] <= 'Z') ? s->u8[k] + 32 : s->u8[k]);
+        /* names that list this one as their nickname: "bill" is a nickname of william */
+        for (size_t k = 0; k < c.n; k++)
+            if (strcmp(c.p[k].b, key) == 0)
+                t->fore_rel[i] |= initial_bit(c.p[k].a);
+    }
     err = 0;
 out:
     free(c.p);
@@ -681,6 +711,7 @@ void sy_tables_free(struct sy_tables *t)
     free(t->pc_area);
     free(t->nick_ix);
     free(t->nick);
+    free(t->fore_rel);
     free(t->arena);
     memset(t, 0, sizeof(*t));
 }

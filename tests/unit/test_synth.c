@@ -477,6 +477,19 @@ static void test_encodings(void **state)
     assert_true(bytes_valid_utf8(path, &nonascii));
 }
 
+/* "postcode|last word of the name|first letter" for near-miss checks. */
+static void nearkey(const char *pc, const char *folded_name, char *out, size_t cap)
+{
+    const char *last = strrchr(folded_name, ' ');
+    last = last ? last + 1 : folded_name;
+    snprintf(out, cap, "%s|%s|%c", pc, last, folded_name[0]);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 /* Every truth row names a real entry; the note's claim holds in the donations file. */
 static void test_truth(void **state)
 {
@@ -488,7 +501,7 @@ static void test_truth(void **state)
     struct rv_csv_opts co = {0};
     char **f, **g, path[4096];
     size_t nf, ng;
-    uint64_t rows = 0, named = 0, exact = 0, moved = 0;
+    uint64_t rows = 0, named = 0, exact = 0, moved = 0, unregistered = 0;
 
     for (unsigned i = 0; i < big_o.areas; i++) {
         char code[16];
@@ -502,6 +515,23 @@ static void test_truth(void **state)
     }
     qsort(b.e, b.n, sizeof(*b.e), entry_cmp);
     b.sorted = b.n;
+    /* who is registered at each postcode, by surname and initial, for near-misses */
+    char **nk = calloc(4 * b.n + 1, sizeof(*nk));
+    size_t nnk = 0;
+    assert_non_null(nk);
+    for (size_t i = 0; i < b.n; i++) {
+        const struct entry *e = &b.e[i];
+        const char *pcs[2] = {e->pc_full, e->pc_last}, *nms[2] = {e->name, e->name_last};
+        for (int p = 0; p < 2; p++)
+            for (int q = 0; q < 2; q++) {
+                if (pcs[p][0] == '\0' || nms[q][0] == '\0')
+                    continue;
+                nk[nnk] = malloc(200);
+                assert_non_null(nk[nnk]);
+                nearkey(pcs[p], nms[q], nk[nnk++], 200);
+            }
+    }
+    qsort(nk, nnk, sizeof(*nk), str_cmp);
     snprintf(path, sizeof(path), "%s/donations.csv", big_dir);
     assert_int_equal(rv_csv_open(path, &co, &rd, &diag), 0);
     snprintf(path, sizeof(path), "%s/donations-truth.csv", big_dir);
@@ -543,6 +573,17 @@ static void test_truth(void **state)
             note != RV_SYNTH_NOTE_REGISTERED_AFTER && note != RV_SYNTH_NOTE_LEFT_REGISTER;
         assert_true(on_register == (g[1][0] != '\0'));
         assert_true(on_register == (g[2][0] != '\0'));
+        if (note == RV_SYNTH_NOTE_NOT_REGISTERED) {
+            /* a near-miss, never a fair match: nobody at that postcode with the surname and
+             * the initial */
+            char fn[200], key[200], *kp = key;
+            const char *nm = strncmp(f[5], "Mr ", 3) == 0 ? f[5] + 3 : f[5];
+            folded(nm, fn, sizeof(fn));
+            nearkey(f[7], fn, key, sizeof(key));
+            if (bsearch(&kp, nk, nnk, sizeof(*nk), str_cmp) != NULL)
+                fail_msg("donor %s on no register is confusable with an elector", g[0]);
+            unregistered++;
+        }
         if (!on_register)
             continue;
         char key[64];
@@ -575,6 +616,10 @@ static void test_truth(void **state)
     assert_true(named > 1500);
     assert_true(exact > 200);
     assert_true(moved > 20);
+    assert_true(unregistered > 200);
+    for (size_t i = 0; i < nnk; i++)
+        free(nk[i]);
+    free(nk);
     rv_csv_close(rd);
     rv_csv_close(rt);
     free(b.e);
