@@ -83,6 +83,7 @@ struct abbrev {
     const char *from, *to;
 };
 
+#define RV_ABBREV_MAX 5 /* longest abbreviation in the table */
 static const struct abbrev rv_abbrevs[] = {
     {"apts", "apartments"}, {"av", "avenue"},       {"ave", "avenue"},     {"avn", "avenue"},
     {"bldg", "building"},   {"bldgs", "buildings"}, {"blvd", "boulevard"}, {"bvd", "boulevard"},
@@ -373,8 +374,10 @@ static void expand_abbreviations(struct actx *c)
                 if (last)
                     t->s = "drive";
             } else {
-                const struct abbrev *a = bsearch(t->s, rv_abbrevs, NWORDS(rv_abbrevs),
-                                                 sizeof(rv_abbrevs[0]), cmp_abbrev);
+                const struct abbrev *a = t->len > RV_ABBREV_MAX
+                                             ? NULL
+                                             : bsearch(t->s, rv_abbrevs, NWORDS(rv_abbrevs),
+                                                       sizeof(rv_abbrevs[0]), cmp_abbrev);
                 if (a != NULL)
                     t->s = a->to;
             }
