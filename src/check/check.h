@@ -48,7 +48,8 @@ enum rv_check_sn_level {
     RV_SN_EXACT = 0, /* surnames agree (after folding, Mc/Mac and hyphen joining) */
     RV_SN_HYPHEN,    /* one is part of the other: Smith <-> Smith-Jones */
     RV_SN_SWAPPED,   /* forename and surname written the other way round */
-    RV_SN_TYPO,      /* Jaro-Winkler >= 0.88, or one keystroke apart (5+ letters) */
+    RV_SN_TYPO,      /* Jaro-Winkler >= 0.88, or one keystroke apart (4+ letters), unless
+                        both are distinct listed surnames */
     RV_SN_PHONETIC,  /* Double Metaphone codes equal */
     RV_SN_DIFFERENT,
     RV_SN_NLEVELS

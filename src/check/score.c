@@ -160,7 +160,14 @@ static enum rv_check_fn_level fn_level(const char *qs, const char *cs, bool *bot
     *both_known = rv_check_known_forename(q.t[0]) && rv_check_known_forename(c.t[0]);
     if (jw >= FN_TYPO_JW && (!*both_known || dm_equal(q.t[0], c.t[0])))
         return RV_FN_TYPO;
-    if (jw >= FN_SIMILAR_JW || dm_equal(q.t[0], c.t[0]))
+    /* A mistyped first forename with every later forename agreeing: "Gzry Tom Martin". */
+    if (q.n == c.n && q.n >= 2 && q.t[0][0] == c.t[0][0] && !*both_known) {
+        for (i = 1; i < q.n && strcmp(q.t[i], c.t[i]) == 0; i++)
+            ;
+        if (i == q.n)
+            return RV_FN_TYPO;
+    }
+    if (jw >= FN_SIMILAR_JW || dm_equal(q.t[0], c.t[0]) || one_edit(q.t[0], c.t[0]))
         return RV_FN_SIMILAR;
     return RV_FN_DIFFERENT;
 }
@@ -188,6 +195,7 @@ static bool token_subset(const char *a, const char *b)
 
 static enum rv_check_sn_level sn_level(const struct rv_name_key *q, const struct rv_name_key *c)
 {
+    bool both_known;
     double jw;
 
     if (q->surname[0] == '\0' || c->surname[0] == '\0')
@@ -196,18 +204,16 @@ static enum rv_check_sn_level sn_level(const struct rv_name_key *q, const struct
         return RV_SN_EXACT;
     if (token_subset(q->surname_tokens, c->surname_tokens))
         return RV_SN_HYPHEN;
+    /* Two different listed surnames (Thompson, Thomson; Hall, Hill) are not taken for a typo
+     * of each other unless they sound alike; very close ones still count as sounding alike. */
+    both_known = rv_check_known_surname(q->surname) && rv_check_known_surname(c->surname);
     jw = rv_jaro_winkler(q->surname, c->surname);
-    if (jw >= SN_TYPO_JW ||
-        (strlen(q->surname) >= 5 && strlen(c->surname) >= 5 && one_edit(q->surname, c->surname))) {
-        /* Two different listed surnames (Thompson, Thomson) are not taken for a typo of each
-         * other unless they sound alike; when very close they still count as sounding alike. */
-        if (!(rv_check_known_surname(q->surname) && rv_check_known_surname(c->surname)) ||
-            dm_equal(q->surname, c->surname))
-            return RV_SN_TYPO;
-        if (jw >= FN_TYPO_JW)
-            return RV_SN_PHONETIC;
-    }
-    if (dm_equal(q->surname, c->surname))
+    if (jw >= SN_TYPO_JW && (!both_known || dm_equal(q->surname, c->surname)))
+        return RV_SN_TYPO;
+    if (!both_known && strlen(q->surname) >= 4 && strlen(c->surname) >= 4 &&
+        one_edit(q->surname, c->surname))
+        return RV_SN_TYPO;
+    if ((both_known && jw >= FN_TYPO_JW) || dm_equal(q->surname, c->surname))
         return RV_SN_PHONETIC;
     return RV_SN_DIFFERENT;
 }

@@ -94,6 +94,10 @@ static const struct score_case cases[] = {
     {"Margret Smith", QHOME, {"Margaret", "Smith", HOME}, RV_FN_TYPO, RV_SN_EXACT, RV_ADDR_PROPERTY, RV_GRADE_STRONG},
     {"Kathryn Smith", QHOME, {"Catherine", "Smith", HOME}, RV_FN_SIMILAR, RV_SN_EXACT, RV_ADDR_PROPERTY, RV_GRADE_POSSIBLE},
     {"Jon Smith", "12 Mill Lane, Leeds", "LS1 4AB", {"John", "Smith", HOME}, ANY, RV_SN_EXACT, RV_ADDR_POSTCODE_ONLY, RV_GRADE_POSSIBLE},
+    {"Gzry Tom Martin Smith", "", "LS1 4AB", {"Gary Tom Martin", "Smith", HOME}, RV_FN_TYPO, RV_SN_EXACT, RV_ADDR_POSTCODE, RV_GRADE_STRONG},
+    {"Jame Smith", "", "LS1 4AB", {"Jane", "Smith", HOME}, RV_FN_SIMILAR, RV_SN_EXACT, RV_ADDR_POSTCODE, RV_GRADE_POSSIBLE},
+    {"Jod Smith", QHOME, {"Joe", "Smith", HOME}, RV_FN_SIMILAR, RV_SN_EXACT, RV_ADDR_PROPERTY, RV_GRADE_POSSIBLE},
+    {"Randy Smith", "", "LS1 4AB", {"Andrew", "Smith", HOME}, RV_FN_NICKNAME, RV_SN_EXACT, RV_ADDR_POSTCODE, RV_GRADE_STRONG},
     {"Zzyzx Smith", QHOME, {"John", "Smith", HOME}, RV_FN_DIFFERENT, RV_SN_EXACT, RV_ADDR_PROPERTY, RV_GRADE_NONE},
 
     /* ---- surnames: folding, hyphens, swaps, typos, sound-alikes --------------------- */
@@ -117,6 +121,7 @@ static const struct score_case cases[] = {
     {"SLATER Olivia Deborah", "", "LS1 4AB", {"Olivia Deborah", "Slater", HOME}, RV_FN_EXACT, RV_SN_SWAPPED, RV_ADDR_POSTCODE, RV_GRADE_STRONG},
     {"John Smtih", QHOME, {"John", "Smith", HOME}, RV_FN_EXACT, RV_SN_TYPO, RV_ADDR_PROPERTY, RV_GRADE_STRONG},
     {"John Jomes", QHOME, {"John", "Jones", HOME}, RV_FN_EXACT, RV_SN_TYPO, RV_ADDR_PROPERTY, RV_GRADE_STRONG},
+    {"Sarah Wqrd", QHOME, {"Sarah", "Ward", HOME}, RV_FN_EXACT, RV_SN_TYPO, RV_ADDR_PROPERTY, RV_GRADE_STRONG},
     {"John Smyth", QHOME, {"John", "Smith", HOME}, RV_FN_EXACT, RV_SN_TYPO, RV_ADDR_PROPERTY, RV_GRADE_STRONG},
     {"John Oakenshwa", QHOME, {"John", "Oakenshaw", HOME}, RV_FN_EXACT, RV_SN_TYPO, RV_ADDR_PROPERTY, RV_GRADE_STRONG},
     {"John Thompson", QHOME, {"John", "Thomson", HOME}, RV_FN_EXACT, RV_SN_PHONETIC, RV_ADDR_PROPERTY, RV_GRADE_POSSIBLE},
