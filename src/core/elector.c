@@ -27,12 +27,15 @@
  */
 
 static const char rv_marker_letters[] = "FNLMGBAPEK"; /* bit i is letter i */
+#define RV_MARKERS_IN_MAX 64                          /* longest markers field looked at */
 
 int rv_markers_parse(const char *s, size_t len, struct rv_markers *out)
 {
     size_t nother = 0;
 
     memset(out, 0, sizeof(*out));
+    if (len > RV_MARKERS_IN_MAX)
+        return RV_ETOOBIG;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         if (c == ' ' || c == ',' || c == ';' || c == '/' || c == '\t' || c == '|')

@@ -79,6 +79,11 @@ static void test_markers(void **state)
     }
     /* NUL inside counted input is not a separator. */
     assert_int_equal(rv_markers_parse("F\0A", 3, &m), RV_EPARSE);
+    /* A 10 kB field, even of valid letters, is refused. */
+    char big[10240];
+    memset(big, 'F', sizeof(big));
+    assert_int_equal(rv_markers_parse(big, sizeof(big), &m), RV_ETOOBIG);
+    assert_int_equal(m.known, 0);
     /* Format never overruns a short buffer. */
     assert_int_equal(rv_markers_parse("FNLMZ", 5, &m), 0);
     assert_string_equal(rv_markers_format(&m, buf, 3), "FN");
@@ -118,6 +123,8 @@ static const struct number_case number_cases[] = {
     {"AB C1-12", RV_EPARSE, "", 0, 0, ""},
     {"AB\xc3\x89-12", RV_EPARSE, "", 0, 0, ""},
     {"AB\x80-12", RV_EPARSE, "", 0, 0, ""},
+    {"AB\x01-12", RV_EPARSE, "", 0, 0, ""},
+    {"AB-1\t2", RV_EPARSE, "", 0, 0, ""},
     {"ABCDEFGHIJKLMNOPQRSTUVWXYZ-1", RV_ETOOBIG, "", 0, 0, ""},
     {"ABC1-+12", RV_EPARSE, "", 0, 0, ""},
 };
