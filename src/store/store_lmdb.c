@@ -27,6 +27,7 @@ struct rv_store {
 struct rv_txn {
     struct rv_store *s;
     MDB_txn *txn;
+    MDB_cursor *wc; /* write cursor: puts near the previous one skip the descent from root */
     bool write;
 };
 
@@ -195,7 +196,11 @@ int rv_store_begin(struct rv_store *s, bool write, struct rv_txn **out)
 
 int rv_store_commit(struct rv_txn *t)
 {
-    int rc = mdb_txn_commit(t->txn);
+    int rc;
+
+    if (t->wc != NULL)
+        mdb_cursor_close(t->wc);
+    rc = mdb_txn_commit(t->txn);
     free(t);
     return map_err(rc);
 }
@@ -204,6 +209,8 @@ void rv_store_abort(struct rv_txn *t)
 {
     if (t == NULL)
         return;
+    if (t->wc != NULL)
+        mdb_cursor_close(t->wc);
     mdb_txn_abort(t->txn);
     free(t);
 }
@@ -225,9 +232,13 @@ static int put(struct rv_txn *t, const void *key, size_t klen, const void *val, 
 {
     MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
 
+    int rc;
+
     if (!t->write || klen == 0 || klen > 511)
         return RV_EINVAL;
-    return map_err(mdb_put(t->txn, t->s->dbi, &k, &v, flags));
+    if (t->wc == NULL && (rc = mdb_cursor_open(t->txn, t->s->dbi, &t->wc)) != 0)
+        return map_err(rc);
+    return map_err(mdb_cursor_put(t->wc, &k, &v, flags));
 }
 
 int rv_store_put(struct rv_txn *t, const void *key, size_t klen, const void *val, size_t vlen)
