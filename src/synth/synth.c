@@ -159,15 +159,21 @@ static void area_layout(struct sy_area *a, uint64_t seed, unsigned i)
         a->alter_date = (uint8_t)sy_below(&r, 3);
         break;
     }
-    /* Opt-out rates vary by council from 3 % to 84 %, about 55 % on average. */
-    if (i == 0)
+    /* Opt-out rates vary by council from 3 % to 84 %, about 55 % on average: a triangular
+     * distribution on [0.03, 0.84] with its mode at 0.78 has mean 0.55. Areas come in pairs
+     * drawn at u and 1 - u, so a few areas already average near 55 %. */
+    if (i == 0) {
         a->optout_rate = 0.55;
-    else if (i % 9 == 7)
-        a->optout_rate = 0.03;
-    else if (i % 9 == 8)
-        a->optout_rate = 0.84;
-    else
-        a->optout_rate = 0.26 + 0.58 * sy_u01(&r);
+    } else {
+        const double lo = 0.03, hi = 0.84, mode = 0.78, fm = (mode - lo) / (hi - lo);
+        struct sy_rng pr;
+        sy_rng_seed(&pr, seed, 5000 + (i + 1) / 2);
+        double u = sy_u01(&pr);
+        if (i % 2 == 0)
+            u = 1 - u;
+        a->optout_rate = u < fm ? lo + sqrt(u * (hi - lo) * (mode - lo))
+                                : hi - sqrt((1 - u) * (hi - lo) * (hi - mode));
+    }
     a->uprn_base = 100000000000ULL + (uint64_t)i * 200000000ULL;
 }
 
@@ -262,6 +268,7 @@ struct gen {
     struct sy_rng *r;
     struct sy_quota q_att, q_local, q_postal, q_opt, q_large;
     double p_att, p_local, p_postal;
+    double size_debt[6];
     uint32_t cur_pd;
     bool fresh_pd;
 };
@@ -450,20 +457,32 @@ static int add_household(struct gen *g, uint32_t h, uint32_t s, bool large)
     return 0;
 }
 
-static uint32_t draw_size(struct sy_rng *r, struct sy_quota *q_large, bool *large)
+/* The number of electors at the next address. Sizes are drawn in proportion to how far each
+ * is behind its share, so the distribution holds at any size while the order stays random. */
+static uint32_t draw_size(struct sy_rng *r, struct sy_quota *q_large, double debt[6], bool *large)
 {
-    double u;
+    double u, total = 0;
+    uint32_t s = 0;
     *large = sy_quota_take(q_large, r, RV_SYNTH_SHARE_LARGE, 1);
     if (*large) {
         double v = sy_u01(r);
         return 10 + (uint32_t)(190.0 * v * v * v);
     }
-    u = sy_u01(r) * (1.0 - RV_SYNTH_SHARE_LARGE);
-    for (uint32_t s = 0; s < 5; s++) {
-        if (u < hh_shares[s])
-            return s;
-        u -= hh_shares[s];
+    for (int k = 0; k < 6; k++) {
+        debt[k] +=
+            (hh_shares[k] - (k == 5 ? RV_SYNTH_SHARE_LARGE : 0)) / (1.0 - RV_SYNTH_SHARE_LARGE);
+        total += debt[k] > 0 ? debt[k] : 0;
     }
+    u = sy_u01(r) * total;
+    for (s = 0; s < 5; s++) {
+        double w = debt[s] > 0 ? debt[s] : 0;
+        if (u < w)
+            break;
+        u -= w;
+    }
+    debt[s] -= 1;
+    if (s < 5)
+        return s;
     u = sy_u01(r);
     return u < 0.6 ? 5 : u < 0.85 ? 6 : u < 0.95 ? 7 : 8;
 }
@@ -575,7 +594,7 @@ static int gen_area(struct sy_run *run, struct sy_area *a, uint64_t n)
             a->unit[h->unit].nhh++;
             pc.sector_addr++;
             bool large;
-            uint32_t s = draw_size(r, &g.q_large, &large);
+            uint32_t s = draw_size(r, &g.q_large, g.size_debt, &large);
             if (flats_left > 0) {
                 h->kind = SY_FLAT;
                 h->number = (uint16_t)block;

@@ -393,7 +393,7 @@ static void test_stats_match_targets(void **state)
     assert_true(s->optout_target > 0.26 && s->optout_target < 0.84);
     assert_true(s->anonymous >= 4); /* at least one per area */
     for (int i = 0; i < 6; i++)
-        near("household size", (double)s->by_size[i] / na, hh[i], i == 5 ? 0.06 : 0.03);
+        near("household size", (double)s->by_size[i] / na, hh[i], 0.03);
     near("large addresses", (double)s->large / na, RV_SYNTH_SHARE_LARGE, 0.15);
     near("electors per address", (n - (double)s->overseas - (double)s->anonymous) / na, 1.79, 0.03);
     near("created", (double)s->created / n, RV_SYNTH_MONTHLY_CREATED * 2, 0.03);
