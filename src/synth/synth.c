@@ -19,11 +19,26 @@
 
 static const double hh_shares[6] = RV_SYNTH_HH_SHARES;
 
-static const char *const house_names[] = {
-    "Rose Cottage", "The Old Rectory", "Orchard House",        "Ivy Cottage", "The Willows",
-    "Holly Lodge",  "Meadow View",     "The Coach House",      "Fern Bank",   "Hillside",
-    "The Laurels",  "Oak Lodge",       "Greystones",           "The Barn",    "Church Cottage",
-    "Mill House",   "Brook Cottage",   "The Old School House", "Sunnyside",   "Woodlands"};
+static const char *const house_names[] = {"Rose Cottage",        "The Old Rectory",
+                                          "Orchard House",       "Ivy Cottage",
+                                          "The Willows",         "Holly Lodge",
+                                          "Meadow View",         "The Coach House",
+                                          "Fern Bank",           "Hillside",
+                                          "The Laurels",         "Oak Lodge",
+                                          "Greystones",          "The Barn",
+                                          "Church Cottage",      "Mill House",
+                                          "Brook Cottage",       "The Old School House",
+                                          "Sunnyside",           "Woodlands",
+                                          "Ash Cottage",         "Beech House",
+                                          "The Stables",         "Yew Tree Cottage",
+                                          "The Granary",         "Windrush",
+                                          "Highfield",           "Springfield",
+                                          "The Old Forge",       "Primrose Cottage",
+                                          "Elm Lodge",           "The Paddocks",
+                                          "Wren Cottage",        "Hawthorns",
+                                          "The Old Post Office", "Rowan House",
+                                          "Badgers End",         "Larch Cottage",
+                                          "Tanglewood",          "The Old Vicarage"};
 #define NHOUSE_NAMES (sizeof(house_names) / sizeof(house_names[0]))
 
 static const char *const note_names[RV_SYNTH_NOTE_COUNT] = {
@@ -562,7 +577,8 @@ static int gen_area(struct sy_run *run, struct sy_area *a, uint64_t n)
         uint32_t sid = (uint32_t)a->nstreet++;
         uint32_t len = 4 + (uint32_t)(-log(1.0 - sy_u01(r)) * 45.0);
         bool rural = sy_chance(r, 0.15);
-        uint32_t number = 0, flats_left = 0, block = 0, flatno = 0, unit_left = 0;
+        uint32_t number = 0, flats_left = 0, block = 0, flatno = 0, unit_left = 0, named = 0;
+        uint32_t name0 = sy_below(r, (uint32_t)NHOUSE_NAMES);
         if (len > 400)
             len = 400;
         /* a street stays in one sector: start a new one if this street might not fit */
@@ -604,9 +620,10 @@ static int gen_area(struct sy_run *run, struct sy_area *a, uint64_t n)
                 h->kind = sy_chance(r, 0.6) ? SY_CARE : SY_HALL;
                 h->number = (uint16_t)++number;
                 h->name = (uint16_t)sy_below(r, 500);
-            } else if (sy_chance(r, rural ? 0.5 : 0.02)) {
+            } else if (named < NHOUSE_NAMES && sy_chance(r, rural ? 0.5 : 0.02)) {
+                /* names are unique within a street: the first at a random place in the list */
                 h->kind = SY_NAMED;
-                h->name = (uint16_t)sy_below(r, (uint32_t)NHOUSE_NAMES);
+                h->name = (uint16_t)((name0 + named++) % NHOUSE_NAMES);
             } else if (!rural && sy_chance(r, 0.03)) {
                 block = ++number;
                 flats_left = 1 + sy_below(r, 11);
