@@ -23,6 +23,7 @@ struct rv_gate {
     struct rv_audit_log *log;
     uint8_t *mac; /* audit MAC key, sodium_malloc */
     struct rv_actor who;
+    struct rv_check_ctx *check; /* opened at the first check */
 };
 
 static const char *const action_names[RV_ACT_COUNT] = {
@@ -167,6 +168,7 @@ int rv_policy_close(struct rv_gate *g)
 
     if (g == NULL)
         return 0;
+    rv_check_ctx_close(g->check);
     rc = rv_audit_close(g->log);
     rv_vault_close(g->vault);
     sodium_free(g->mac);
@@ -309,5 +311,73 @@ int rv_policy_subject(struct rv_gate *g, const char *name, const char *postcode,
 out:
     sodium_memzero(&e, sizeof(e));
     sodium_memzero(id, sizeof(id));
+    return rc;
+}
+
+/* Records one check entry for answers [0, n), splitting the subjects over as many entries
+ * as RV_AUDIT_SUBJECTS_MAX requires. */
+static int record_check(struct rv_gate *g, const char *kind, const struct rv_check_answer *out,
+                        size_t n)
+{
+    uint8_t(*subjects)[32] = NULL;
+    size_t nsub = 0, cap = 0, done = 0;
+    unsigned long verdicts[4] = {0};
+    char params[256];
+    int rc = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned)out[i].verdict < 4)
+            verdicts[out[i].verdict]++;
+        cap += out[i].nmatches;
+    }
+    if (cap > 0 && (subjects = sodium_allocarray(cap, 32)) == NULL)
+        return RV_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < out[i].nmatches; j++)
+            if ((rc = rv_policy_subject_id(g, &out[i].matches[j].cand.elector, subjects[nsub++])) !=
+                0)
+                goto out;
+    snprintf(params, sizeof(params),
+             "kind=%s rows=%zu permissible=%lu review=%lu not_found=%lu out_of_scope=%lu", kind, n,
+             verdicts[RV_VERDICT_PERMISSIBLE], verdicts[RV_VERDICT_REVIEW],
+             verdicts[RV_VERDICT_NOT_FOUND], verdicts[RV_VERDICT_OUT_OF_SCOPE]);
+    do {
+        size_t take = nsub - done < RV_AUDIT_SUBJECTS_MAX ? nsub - done : RV_AUDIT_SUBJECTS_MAX;
+        if ((rc = rv_policy_record(g, RV_ACT_CHECK, params, "ok",
+                                   take > 0 ? (const uint8_t(*)[32])subjects[done] : NULL, take)) !=
+            0)
+            goto out;
+        done += take;
+    } while (done < nsub);
+out:
+    if (subjects != NULL) {
+        sodium_memzero(subjects, cap * 32);
+        sodium_free(subjects);
+    }
+    return rc;
+}
+
+int rv_policy_check(struct rv_gate *g, const char *kind, const struct rv_check_query *const *qs,
+                    size_t n, struct rv_check_answer *out)
+{
+    char params[64];
+    size_t done = 0;
+    int rc;
+
+    memset(out, 0, n * sizeof(*out));
+    snprintf(params, sizeof(params), "kind=%s rows=%zu", kind, n);
+    if ((rc = authorise(g, RV_ACT_CHECK, params)) != 0)
+        return rc;
+    if (g->check == NULL && (rc = rv_check_ctx_open(g->vault, &g->check)) != 0)
+        return rc;
+    for (done = 0; done < n; done++)
+        if ((rc = rv_check_run(g->check, qs[done], &out[done])) != 0)
+            goto bad;
+    if ((rc = record_check(g, kind, out, n)) == 0)
+        return 0;
+bad:
+    /* No entry, no answer. */
+    for (size_t i = 0; i < done; i++)
+        rv_check_answer_free(&out[i]);
     return rc;
 }

@@ -84,6 +84,16 @@ RV_NODISCARD int rv_policy_ingest(struct rv_gate *g, const char *path,
 RV_NODISCARD int rv_policy_stats(struct rv_gate *g, rv_vault_stats_fn fn, void *ctx)
     RV_NONNULL(1, 2);
 
+/* Checks n donors (a single check is n = 1; a batch is checked in chunks) and fills out[n]
+ * (free each with rv_check_answer_free). One entry is recorded per call, with kind ("single",
+ * "batch" or "bequest"), counts of verdicts, and the subject id of every register entry the
+ * answers show (in full or masked), and only then are the answers handed back: when the
+ * entry cannot be made durable, every answer is wiped and RV_EAUDIT returned. Refused, and
+ * recorded, with RV_EDENIED for a role other than checker. */
+RV_NODISCARD int rv_policy_check(struct rv_gate *g, const char *kind,
+                                 const struct rv_check_query *const *qs, size_t n,
+                                 struct rv_check_answer *out) RV_NONNULL(1, 2, 3, 5);
+
 /* Who looked up an elector: the log entries whose subjects include the elector named by
  * name and postcode (as on the register). The search itself is recorded first, as an
  * access by an auditor. *out: free with free(). */

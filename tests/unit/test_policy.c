@@ -251,6 +251,108 @@ static void test_wrong_key(void **state)
     sodium_free(bad);
 }
 
+static void make_query(const char *name, const char *pc, struct rv_check_query *q)
+{
+    struct rv_diag d;
+    assert_int_equal(rv_check_query_init(name, NULL, pc, rv_date_from_ymd(2026, 1, 15), q, &d), 0);
+}
+
+/* A check discloses an elector: the entry names it by subject id, and only then does the
+ * answer come back; an auditor's subject search finds that entry. */
+static void test_check_recorded_and_found_by_subject(void **state)
+{
+    struct fixture *f = *state;
+    struct rv_actor checker = {"carol", "checker", "10.0.0.7"};
+    struct rv_actor auditor = {"ann", "auditor", "local"};
+    struct rv_check_query q;
+    const struct rv_check_query *qs[1] = {&q};
+    struct rv_check_answer a;
+    struct rv_audit_record rec;
+    struct rv_gate *g = NULL;
+    struct rv_diag d;
+    uint8_t id[32];
+    uint64_t *hits = NULL, at;
+    size_t nhits = 0;
+
+    make_query("John Smith", "LS1 4AB", &q);
+    assert_int_equal(rv_policy_open(f->dir, &f->secret, &checker, &g), 0);
+    at = rv_audit_size(rv_policy_audit(g));
+    assert_int_equal(rv_policy_check(g, "single", qs, 1, &a), 0);
+    assert_int_equal(a.verdict, RV_VERDICT_PERMISSIBLE);
+    assert_true(a.nmatches >= 1);
+    assert_int_equal(rv_policy_subject_id(g, &a.matches[0].cand.elector, id), 0);
+    assert_int_equal(rv_audit_get(rv_policy_audit(g), at, &rec), 0);
+    assert_string_equal(rec.e.action, "check");
+    assert_string_equal(rec.e.client, "10.0.0.7");
+    assert_int_equal(rec.e.nsubjects, a.nmatches);
+    assert_memory_equal(rec.e.subjects[0], id, 32);
+    /* No name or postcode in what was recorded. */
+    assert_null(memmem(rec.raw, rec.raw_len, "Smith", 5));
+    assert_null(memmem(rec.raw, rec.raw_len, "LS1", 3));
+    rv_audit_record_free(&rec);
+    rv_check_answer_free(&a);
+    assert_int_equal(rv_policy_close(g), 0);
+
+    assert_int_equal(rv_policy_open(f->dir, &f->secret, &auditor, &g), 0);
+    assert_int_equal(rv_policy_subject(g, "John Smith", "ls14ab", &hits, &nhits, &d), 0);
+    assert_int_equal(nhits, 1);
+    assert_int_equal(hits[0], at);
+    free(hits);
+    /* Someone never looked up has no accesses. */
+    assert_int_equal(rv_policy_subject(g, "Mary Jones", "LS1 4AB", &hits, &nhits, &d), 0);
+    assert_int_equal(nhits, 0);
+    free(hits);
+    assert_int_equal(rv_policy_close(g), 0);
+}
+
+/* Only a checker may check, and a registrar's attempt is recorded as refused. */
+static void test_check_wrong_role(void **state)
+{
+    struct fixture *f = *state;
+    struct rv_actor registrar = {"rita", "registrar", "local"};
+    struct rv_check_query q;
+    const struct rv_check_query *qs[1] = {&q};
+    struct rv_check_answer a;
+    struct rv_gate *g = NULL;
+    struct rv_audit_record rec;
+    uint64_t at;
+
+    make_query("John Smith", "LS1 4AB", &q);
+    assert_int_equal(rv_policy_open(f->dir, &f->secret, &registrar, &g), 0);
+    at = rv_audit_size(rv_policy_audit(g));
+    assert_int_equal(rv_policy_check(g, "single", qs, 1, &a), RV_EDENIED);
+    assert_int_equal(a.nmatches, 0);
+    assert_int_equal(rv_audit_get(rv_policy_audit(g), at, &rec), 0);
+    assert_string_equal(rec.e.outcome, "denied: role");
+    assert_int_equal(rec.e.nsubjects, 0);
+    rv_audit_record_free(&rec);
+    assert_int_equal(rv_policy_close(g), 0);
+}
+
+/* No durable entry, no answer. */
+static void test_check_fail_closed(void **state)
+{
+    struct fixture *f = *state;
+    struct rv_actor checker = {"carol", "checker", "local"};
+    struct rv_check_query q;
+    const struct rv_check_query *qs[1] = {&q};
+    struct rv_check_answer a;
+    struct rv_gate *g = NULL;
+    struct rlimit old, tiny = {0, 0};
+
+    make_query("John Smith", "LS1 4AB", &q);
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(rv_policy_open(f->dir, &f->secret, &checker, &g), 0);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    tiny.rlim_max = old.rlim_max;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &tiny), 0);
+    assert_int_equal(rv_policy_check(g, "single", qs, 1, &a), RV_EAUDIT);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    assert_int_equal(a.nmatches, 0);
+    assert_null(a.matches);
+    (void)rv_policy_close(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -260,6 +362,9 @@ int main(void)
         cmocka_unit_test(test_fail_closed),
         cmocka_unit_test(test_fail_closed_stored_nothing),
         cmocka_unit_test(test_wrong_key),
+        cmocka_unit_test(test_check_recorded_and_found_by_subject),
+        cmocka_unit_test(test_check_wrong_role),
+        cmocka_unit_test(test_check_fail_closed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
