@@ -17,8 +17,9 @@
  *  - a sub-building is a keyword (Flat, Apartment, Apt, Unit, Room, Suite, Studio,
  *    Maisonette) followed by its designator ("2", "A", "2/1", "0/1"); first_line always says
  *    "flat", whichever keyword was written, because donors and registers disagree about it;
- *  - the street segment is the first segment that starts with a house number. Its number is
- *    read as follows (the tenement rule):
+ *  - the street segment is the first segment that starts with a house number, or failing
+ *    that the first with a number between a building name and a street name ("Ground Floor
+ *    Flat 10 High St"). Its number is read as follows (the tenement rule):
  *      "10", "10a", "10 A High St"  number 10, suffix "a" (a lone letter after the number
  *                                   is a suffix only when a street name follows it);
  *      "10-12", "10 - 12"           number "10-12" (a range is one number);
@@ -554,6 +555,23 @@ static int analyse(struct actx *c, bool free_text, struct rv_address_key *out)
             break;
         }
     }
+    /* Failing that, a number inside a segment, after a building name and before a street
+     * name: "Ground Floor Flat 10 High St", "Rose Cottage 12 Mill Lane". */
+    size_t prefix_b = 0, prefix_e = 0;
+    for (size_t g = 0; g < c->nseg && !have_number; g++) {
+        size_t first = next_free(c, g, c->seg[g].b);
+        for (size_t i = first + 1; i + 1 < c->seg[g].e; i++) {
+            if (c->t[i].kind == T_NUM && !c->t[i].used && c->t[i + 1].kind == T_WORD &&
+                !c->t[i + 1].used) {
+                prefix_b = first;
+                prefix_e = i;
+                if ((rc = read_number(c, g, i, out, &street_seg, &street_from)) != 0)
+                    return rc;
+                have_number = true;
+                break;
+            }
+        }
+    }
     if (!have_number) {
         for (int want = 2; want > 0 && street_seg == SIZE_MAX; want--) {
             for (size_t g = 0; g < c->nseg; g++) {
@@ -579,6 +597,12 @@ static int analyse(struct actx *c, bool free_text, struct rv_address_key *out)
         if ((rc = append_words(c, c->seg[g].b, c->seg[g].e, out->building,
                                sizeof(out->building))) != 0)
             return rc;
+    if (prefix_e > prefix_b) {
+        if ((rc = append_words(c, prefix_b, prefix_e, out->building, sizeof(out->building))) != 0)
+            return rc;
+        for (size_t i = prefix_b; i < prefix_e; i++)
+            c->t[i].used = true;
+    }
 
     size_t after = bend;
     if (street_seg != SIZE_MAX) {
