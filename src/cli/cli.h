@@ -38,6 +38,11 @@ int rv_cmd_canary(int argc, char **argv) __attribute__((weak));
 int rv_cmd_honeytoken(int argc, char **argv) __attribute__((weak));
 int rv_cmd_alerts(int argc, char **argv) __attribute__((weak));
 
+/* Fills *out with the local actor: the OS user as principal, the given role (a static
+ * string), client "local". */
+struct rv_actor;
+void rv_cli_actor(const char *role, struct rv_actor *out);
+
 /* Prints "regvault <verb>: <message>" to stderr. */
 void rv_cli_err(const char *verb, const char *fmt, ...) RV_PRINTF(2, 3);
 /* Maps a library error to an exit code. */
