@@ -488,26 +488,46 @@ struct open_entry {
     rv_date from;
 };
 
-static void open_encode(const struct open_entry *o, uint8_t buf[OPEN_LEN])
+/* Markers and flags are personal (a postal voter, an attainer) and are only needed by the
+ * counters, so they are stored masked with a keyed pad unique to the version. */
+static void open_pad(const struct rv_vault *v, uint64_t id, const uint8_t *numkey, uint8_t pad[16])
 {
+    uint8_t in[4 + 8 + 16];
+
+    memcpy(in, "rvom", 4);
+    rv_put_u64le(in + 4, id);
+    memcpy(in + 12, numkey, 16);
+    rv_vault_keyed_hash(v->k->st_recmac, in, sizeof(in), pad);
+}
+
+static void open_encode(const struct rv_vault *v, const uint8_t *numkey, const struct open_entry *o,
+                        uint8_t buf[OPEN_LEN])
+{
+    uint8_t pad[16];
+
+    open_pad(v, o->id, numkey, pad);
     rv_put_u64le(buf, o->id);
     memcpy(buf + 8, o->chash, 16);
     rv_put_u32le(buf + 24, o->seen);
-    buf[28] = (uint8_t)o->markers;
-    buf[29] = (uint8_t)(o->markers >> 8);
-    buf[30] = o->flags;
+    buf[28] = (uint8_t)o->markers ^ pad[0];
+    buf[29] = (uint8_t)(o->markers >> 8) ^ pad[1];
+    buf[30] = o->flags ^ pad[2];
     rv_put_u32le(buf + 31, (uint32_t)o->from);
 }
 
-static int open_decode(const uint8_t *buf, size_t len, struct open_entry *o)
+static int open_decode(const struct rv_vault *v, const uint8_t *numkey, const uint8_t *buf,
+                       size_t len, struct open_entry *o)
 {
+    uint8_t pad[16];
+
     if (len != OPEN_LEN)
         return RV_ECORRUPT;
     o->id = rv_get_u64le(buf);
+    open_pad(v, o->id, numkey, pad);
     memcpy(o->chash, buf + 8, 16);
     o->seen = rv_get_u32le(buf + 24);
-    o->markers = (uint16_t)(buf[28] | buf[29] << 8);
-    o->flags = buf[30];
+    o->markers = (uint16_t)((buf[28] ^ pad[0]) | (buf[29] ^ pad[1]) << 8);
+    o->flags = buf[30] ^ pad[2];
     o->from = (rv_date)rv_get_u32le(buf + 31);
     return 0;
 }
@@ -672,7 +692,7 @@ int rv_vault_current(struct rv_vault *v, const char *area, const struct rv_elect
         return rc;
     rc = rv_store_get(t, key, sizeof(key), &val, &vlen);
     if (rc == 0)
-        rc = open_decode(val, vlen, &o);
+        rc = open_decode(v, key + 1 + RV_AREA_LEN, val, vlen, &o);
     if (rc == 0)
         *id = o.id;
     rv_store_abort(t);
@@ -1030,7 +1050,7 @@ static int store_version(struct rv_vault_batch *b, struct rv_prepared *p, rv_dat
     o.flags = (uint8_t)((p->e.attainment != RV_DATE_NONE ? 1 : 0) |
                         (p->e.open_register_optout ? 2 : 0) | (p->e.markers.other[0] ? 4 : 0));
     o.from = from;
-    open_encode(&o, oval);
+    open_encode(b->v, okey + 1 + RV_AREA_LEN, &o, oval);
     rc = rv_store_put(b->t, okey, 1 + RV_AREA_LEN + 16, oval, sizeof(oval));
     if (rc != 0)
         return rc;
@@ -1076,7 +1096,7 @@ static int apply(struct rv_vault_batch *b, struct rv_prepared *p, bool del, rv_d
     if (rc != 0 && rc != RV_ENOTFOUND)
         goto fail;
     found = rc == 0;
-    if (found && (rc = open_decode(val, vlen, &o)) != 0)
+    if (found && (rc = open_decode(b->v, okey + 1 + RV_AREA_LEN, val, vlen, &o)) != 0)
         goto fail;
     if (found && edition && o.seen == b->fs.seq) {
         *out = RV_APPLIED_DUPLICATE;
@@ -1103,7 +1123,7 @@ static int apply(struct rv_vault_batch *b, struct rv_prepared *p, bool del, rv_d
     if (found && crypto_verify_16(o.chash, p->chash) == 0) {
         if (edition && o.seen != b->fs.seq) {
             o.seen = b->fs.seq;
-            open_encode(&o, oval);
+            open_encode(b->v, okey + 1 + RV_AREA_LEN, &o, oval);
             rc = rv_store_put(b->t, okey, sizeof(okey), oval, sizeof(oval));
             if (rc != 0)
                 goto fail;
@@ -1175,7 +1195,11 @@ static int close_unseen(struct rv_vault_batch *b)
     if (rc != 0)
         return rc;
     while ((rc = rv_store_cursor_next(c, &k, &kl, &val, &vl)) == 1) {
-        rc = open_decode(val, vl, &o);
+        if (kl != 1 + RV_AREA_LEN + 16) {
+            rc = RV_ECORRUPT;
+            break;
+        }
+        rc = open_decode(b->v, k + 1 + RV_AREA_LEN, val, vl, &o);
         if (rc != 0)
             break;
         if (o.seen == b->fs.seq)

@@ -403,7 +403,8 @@ static void test_temporal(void **state)
     (void)state;
     mk(&ed1[0], "LDS", "AB1", 1, "Smith, John", "LS1 4AB", "10 High Street", "");
     mk(&ed1[1], "LDS", "AB1", 2, "Jones, Mary", "LS1 4AB", "12 High Street", "");
-    mk(&ed1[2], "LDS", "AB1", 3, "Patel, Ravi", "LS2 7DB", "3 Park Lane", "");
+    mk(&ed1[2], "LDS", "AB1", 3, "Patel, Ravi", "LS2 7DB", "3 Park Lane", "AP");
+    ed1[2].attainment = D(2026, 1, 5);
     edition(v, D(2025, 12, 1), ed1, 3, 1, &st);
 
     /* March alterations create an elector; June alterations delete one. */
@@ -444,12 +445,19 @@ static void test_temporal(void **state)
     ed2[0] = ed1[0];
     ed2[1] = ed1[2];
     snprintf(ed2[1].address[0], sizeof(ed2[1].address[0]), "4 Park Lane");
+    memset(&ed2[1].markers, 0, sizeof(ed2[1].markers));
+    ed2[1].attainment = RV_DATE_NONE;
     ed2[2] = ed1[1];
     edition(v, D(2026, 12, 1), ed2, 3, 5, &st);
     assert_int_equal(st.unchanged, 1);
     assert_int_equal(st.stored, 2);
     assert_int_equal(st.closed, 2); /* Patel's old version, and Okafor */
     assert_int_equal(st.on_register, 3);
+    /* Counters kept through closings: markers and flags are read back unmasked. */
+    for (int i = 0; i < RV_STAT_MARKERS; i++)
+        assert_int_equal(st.markers[i], 0);
+    assert_int_equal(st.attainers, 0);
+    assert_int_equal(st.optout, 0);
     assert_true(on_register(v, "LDS", &c.number, &c, D(2026, 11, 30)));
     assert_false(on_register(v, "LDS", &c.number, &c, D(2026, 12, 1)));
     /* Smith is stored once, valid from the first edition. */
