@@ -207,6 +207,7 @@ struct pc_cursor {
     uint32_t aps, spd; /* targets: addresses per sector, sectors per district */
     uint32_t town;     /* town of the current district */
     uint32_t unit_offset;
+    uint32_t serial; /* counts districts, so callers notice a new one */
 };
 
 static int pc_new_district(struct sy_run *run, struct pc_cursor *c, struct sy_rng *r, bool first)
@@ -220,6 +221,7 @@ static int pc_new_district(struct sy_run *run, struct pc_cursor *c, struct sy_rn
     }
     if (c->slot >= run->t.npc_area * 4u)
         return RV_ETOOBIG;
+    c->serial++;
     c->sector = sy_below(r, 4);
     c->sectors_in_dist = 0;
     c->unit = 0;
@@ -462,10 +464,9 @@ static int add_household(struct gen *g, uint32_t h, uint32_t s, bool large)
     g->q_att.debt += g->p_att * s;
     if (!large && !share && s >= 2 && sy_u01(r) < g->q_att.debt) {
         struct sy_el *e = &g->a->el[g->a->nel - 1];
-        if (!(e->flags & SY_F_SAMENAME)) {
+        if (!(e->flags & SY_F_SAMENAME) && !(e->markers & RV_MARK_L)) {
             g->q_att.debt -= 1;
             e->attain = g->run->o->edition + 1 + (rv_date)sy_below(r, 365);
-            e->markers &= (uint16_t)~RV_MARK_L;
             g->run->st->attainers++;
         }
     }
@@ -534,6 +535,8 @@ static int gen_area(struct sy_run *run, struct sy_area *a, uint64_t n)
     uint64_t nn = (uint64_t)llround((double)n * RV_SYNTH_SHARE_ANONYMOUS);
     uint64_t done = 0, nf_done = 0, nn_done = 0, pd_count = 0, pd_target;
     double esize = mean_size();
+    uint8_t *used = NULL; /* street names taken in the current postcode district */
+    uint32_t used_serial = 0;
 
     if (nf < 1)
         nf = 1;
@@ -565,6 +568,11 @@ static int gen_area(struct sy_run *run, struct sy_area *a, uint64_t n)
     pc.slot = run->slot++;
     if ((err = pc_new_district(run, &pc, r, true)) != 0 || (err = new_pd(&g)) != 0)
         goto out;
+    used = calloc(run->t.nstreet, 1);
+    if (used == NULL) {
+        err = RV_ENOMEM;
+        goto out;
+    }
     pd_target = 600 + sy_below(r, 2400);
 
     while (done < nres) {
@@ -572,8 +580,6 @@ static int gen_area(struct sy_run *run, struct sy_area *a, uint64_t n)
         if ((err = GROW(a, street, a->nstreet, a->nstreet + 1)) != 0)
             goto out;
         struct sy_street *sp = &a->street[a->nstreet];
-        sp->name = sy_below(r, run->t.nstreet);
-        sp->town = pc.town;
         uint32_t sid = (uint32_t)a->nstreet++;
         uint32_t len = 4 + (uint32_t)(-log(1.0 - sy_u01(r)) * 45.0);
         bool rural = sy_chance(r, 0.15);
@@ -586,6 +592,15 @@ static int gen_area(struct sy_run *run, struct sy_area *a, uint64_t n)
             if ((err = pc_next_sector(run, &pc, r)) != 0)
                 goto out;
         sp->town = pc.town;
+        /* street names are unique within a postcode district */
+        if (pc.serial != used_serial) {
+            memset(used, 0, run->t.nstreet);
+            used_serial = pc.serial;
+        }
+        sp->name = sy_below(r, run->t.nstreet);
+        for (int tries = 0; used[sp->name] && tries < 64; tries++)
+            sp->name = sy_below(r, run->t.nstreet);
+        used[sp->name] = 1;
         for (uint32_t k = 0; k < len && done < nres; k++) {
             if (unit_left == 0) {
                 if (pc.unit >= 400 && (err = pc_next_sector(run, &pc, r)) != 0)
@@ -674,6 +689,7 @@ static int gen_area(struct sy_run *run, struct sy_area *a, uint64_t n)
     a->nel_edition = a->nel;
     err = 0;
 out:
+    free(used);
     return err;
 }
 

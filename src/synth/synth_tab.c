@@ -616,14 +616,25 @@ static int build_places(struct sy_tables *t)
         (err = each_row(t, "names/postcode_areas.csv", row_name, &pca)) != 0)
         goto out;
     /* Streets named after people and places: "Harper Close", "Winter Gardens". */
-    for (int i = 0; i < 6000; i++) {
-        const struct sy_str *s = &t->sur[sy_below(&r, 400)];
-        int n = snprintf(buf, sizeof(buf), "%s %s", s->u8,
-                         street_kind[sy_below(&r, (uint32_t)NELEM(street_kind))]);
-        if ((s->flags & SY_S_HYPHEN) || n <= 0 || (size_t)n >= sizeof(buf))
-            continue;
-        if ((err = grow_add(t, &st, buf, (size_t)n, 1, 0)) != 0)
-            goto out;
+    /* Each (surname, kind) pair once: k * 7 runs through every pair of 400 x 22 exactly once
+     * (7 is coprime with 8800), and names already in the list are skipped, so no two streets
+     * of a district share a name. */
+    {
+        const uint32_t nk = (uint32_t)NELEM(street_kind), npair = 400 * nk, nlisted = st.n;
+        for (uint32_t k = 0; k < 6000; k++) {
+            uint32_t pair = (k * 7 + 11) % npair;
+            const struct sy_str *s = &t->sur[pair / nk];
+            int n = snprintf(buf, sizeof(buf), "%s %s", s->u8, street_kind[pair % nk]);
+            bool dup = false;
+            if ((s->flags & SY_S_HYPHEN) || n <= 0 || (size_t)n >= sizeof(buf))
+                continue;
+            for (uint32_t j = 0; j < nlisted && !dup; j++)
+                dup = strcmp(st.s[j].u8, buf) == 0;
+            if (dup)
+                continue;
+            if ((err = grow_add(t, &st, buf, (size_t)n, 1, 0)) != 0)
+                goto out;
+        }
     }
     t->street = st.s;
     t->nstreet = st.n;

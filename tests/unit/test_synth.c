@@ -132,8 +132,8 @@ static size_t list_files(const char *dir, char names[][128], size_t cap)
 
 /* Column indexes by normalised header name; -1 when absent. */
 struct cols {
-    int prefix, number, suffix, markers, dob, name, surname, forename, postcode, addr1, optout,
-        uprn, created, changed, deleted;
+    int prefix, number, suffix, markers, dob, name, surname, forename, postcode, addr1, addr2,
+        addr3, optout, uprn, created, changed, deleted;
 };
 
 static void norm(const char *s, char *out, size_t cap)
@@ -161,6 +161,8 @@ static void find_cols(char **f, size_t nf, struct cols *c)
                     : strcmp(h, "electorforename") == 0     ? &c->forename
                     : strcmp(h, "postcode") == 0            ? &c->postcode
                     : strcmp(h, "address1") == 0            ? &c->addr1
+                    : strcmp(h, "address2") == 0            ? &c->addr2
+                    : strcmp(h, "address3") == 0            ? &c->addr3
                     : strcmp(h, "optout") == 0              ? &c->optout
                     : strcmp(h, "uprn") == 0                ? &c->uprn
                     : strcmp(h, "electorcreatedmonth") == 0 ? &c->created
@@ -751,6 +753,82 @@ static void test_many_areas(void **state)
     free(dir);
 }
 
+/* A street lies in one postcode sector, and a unit postcode in one street: read back from the
+ * address columns ("12 Kerr Road" / town, or a house, flat or home name first). */
+static void test_streets_in_one_sector(void **state)
+{
+    (void)state;
+    for (unsigned i = 0; i < big_o.areas; i++) {
+        char code[16], path[4096];
+        struct rv_csv *r = NULL;
+        struct rv_diag diag;
+        struct rv_csv_opts co = {0};
+        char **f, **st = NULL, **un = NULL;
+        size_t nf, n = 0, cap = 0;
+        struct cols c;
+        bool header = true;
+        rv_synth_area_code(i, code);
+        snprintf(path, sizeof(path), "%s/%s/full-2025-12-01.csv", big_dir, code);
+        assert_int_equal(rv_csv_open(path, &co, &r, &diag), 0);
+        while (rv_csv_next(r, &f, &nf, &diag) == 1) {
+            if (header) {
+                find_cols(f, nf, &c);
+                assert_true(c.addr2 >= 0 && c.addr3 >= 0);
+                header = false;
+                continue;
+            }
+            const char *pc = f[c.postcode];
+            if (pc[0] == '\0')
+                continue;
+            bool three = f[c.addr3][0] != '\0';
+            const char *street = three ? f[c.addr2] : f[c.addr1];
+            const char *town = three ? f[c.addr3] : f[c.addr2];
+            if (street[0] >= '0' && street[0] <= '9')
+                street = strchr(street, ' ') + 1;
+            const char *sp = strchr(pc, ' ');
+            assert_non_null(sp);
+            if (n == cap) {
+                cap = cap ? cap * 2 : 4096;
+                st = realloc(st, cap * sizeof(*st));
+                un = realloc(un, cap * sizeof(*un));
+                assert_true(st != NULL && un != NULL);
+            }
+            /* "district|street|town|sector" and "unit|street|town" */
+            st[n] = malloc(256);
+            un[n] = malloc(256);
+            assert_true(st[n] != NULL && un[n] != NULL);
+            snprintf(st[n], 256, "%.*s|%s|%s|%c", (int)(sp - pc), pc, street, town, sp[1]);
+            snprintf(un[n], 256, "%s|%s|%s", pc, street, town);
+            n++;
+        }
+        rv_csv_close(r);
+        qsort(st, n, sizeof(*st), str_cmp);
+        qsort(un, n, sizeof(*un), str_cmp);
+        size_t streets = 0, units = 0;
+        for (size_t k = 1; k < n; k++) {
+            size_t l = strlen(st[k]) - 1;
+            if (strncmp(st[k - 1], st[k], l) == 0 && strlen(st[k - 1]) == l + 1 &&
+                st[k - 1][l] != st[k][l])
+                fail_msg("%s: a street spans two postcode sectors", code);
+            streets += strcmp(st[k - 1], st[k]) != 0;
+            /* the same unit postcode with two different streets */
+            const char *b1 = strchr(un[k - 1], '|'), *b2 = strchr(un[k], '|');
+            if (b1 - un[k - 1] == b2 - un[k] &&
+                strncmp(un[k - 1], un[k], (size_t)(b1 - un[k - 1])) == 0)
+                if (strcmp(b1, b2) != 0)
+                    fail_msg("%s: a unit postcode covers two streets", code);
+            units += strcmp(un[k - 1], un[k]) != 0;
+        }
+        assert_true(streets > 50 && units > 500);
+        for (size_t k = 0; k < n; k++) {
+            free(st[k]);
+            free(un[k]);
+        }
+        free(st);
+        free(un);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest big[] = {
@@ -758,6 +836,7 @@ int main(void)
         cmocka_unit_test(test_files_agree_with_stats),
         cmocka_unit_test(test_encodings),
         cmocka_unit_test(test_truth),
+        cmocka_unit_test(test_streets_in_one_sector),
     };
     const struct CMUnitTest small[] = {
         cmocka_unit_test(test_check_rejects),  cmocka_unit_test(test_unwritable_folder),
