@@ -112,10 +112,12 @@ struct rv_check_query {
     unsigned long line;       /* input line, 0 for a single query */
     struct rv_name name;      /* as the donor wrote it, cleaned */
     struct rv_name_key key;
-    struct rv_name_key alt; /* a second reading, the last forename joined to the surname
-                               ("Leonard O Hara", "Ian Mc Kenzie", "Sian Bray Ashton");
-                               alt.surname[0] == 0 when there is none */
-    bool has_address;       /* a street address was given */
+    struct rv_name_key alt;  /* a second reading, the last forename joined to the surname
+                                ("Leonard O Hara", "Ian Mc Kenzie", "Sian Bray Ashton");
+                                alt.surname[0] == 0 when there is none */
+    struct rv_name_key swap; /* the name read surname first without a comma ("SMITH John
+                                Paul"): surname "smith", forenames "john paul"; or empty */
+    bool has_address;        /* a street address was given */
     struct rv_address_key addr;
     bool has_postcode;
     struct rv_postcode postcode;

@@ -66,6 +66,30 @@ static void alt_reading(const struct rv_name_key *k, struct rv_name_key *alt)
     alt->nsurname_tokens = k->nsurname_tokens + 1;
 }
 
+/* The name read the other way round: the first word as the surname, the rest as forenames
+ * ("SMITH John Paul", "McDonald Linda"). Keyed by core, so Mc/Mac and hyphens fold alike. */
+static void swap_reading(const struct rv_name *n, struct rv_name_key *out)
+{
+    char sur[RV_NAME_MAX], fore[2 * RV_NAME_MAX];
+    struct rv_name tmp;
+    size_t k = strcspn(n->forenames, " ");
+    bool more = n->forenames[k] == ' ';
+
+    memset(out, 0, sizeof(*out));
+    if (k == 0 || k >= sizeof(sur))
+        return;
+    memcpy(sur, n->forenames, k);
+    sur[k] = '\0';
+    snprintf(fore, sizeof(fore), "%s%s%s", more ? n->forenames + k + 1 : "", more ? " " : "",
+             n->surname);
+    if (rv_name_from_parts(sur, fore, &tmp) != 0 || rv_name_key(&tmp, out) != 0 ||
+        out->forenames[0] == '\0')
+        memset(out, 0, sizeof(*out));
+    sodium_memzero(&tmp, sizeof(tmp));
+    sodium_memzero(sur, sizeof(sur));
+    sodium_memzero(fore, sizeof(fore));
+}
+
 int rv_check_query_init(const char *name, const char *address, const char *postcode, rv_date date,
                         struct rv_check_query *q, struct rv_diag *diag)
 {
@@ -103,6 +127,7 @@ int rv_check_query_init(const char *name, const char *address, const char *postc
         return err == RV_ETOOBIG ? RV_ETOOBIG : RV_EPARSE;
     }
     alt_reading(&q->key, &q->alt);
+    swap_reading(&q->name, &q->swap);
 
     if (!blank(postcode)) {
         size_t pl = strlen(postcode);

@@ -349,13 +349,11 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
     struct cand_ref *refs = NULL;
     struct rv_check_match *m = NULL;
     size_t n = 0, cap = 0, nm = 0, mcap = 0, scored, budget = DECRYPT_MAX;
-    char swapped[RV_NAME_MAX];
     bool strong = false;
     int err = 0;
 
     memset(out, 0, sizeof(*out));
     memset(&iq, 0, sizeof(iq));
-    swapped[0] = '\0';
     if (q->has_postcode) {
         if ((err = search_surname(c, q, q->key.surname, q->key.initial, &refs, &n, &cap)) != 0)
             goto out;
@@ -370,13 +368,8 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
                 goto out;
         }
         /* Forename and surname the other way round: the first forename as the surname. */
-        if (q->key.first[0] != '\0' && q->key.first[1] != '\0') {
-            size_t k = 0;
-            for (const char *p = q->key.first; *p != '\0' && k + 1 < sizeof(swapped); p++)
-                if (*p != ' ' && *p != '-')
-                    swapped[k++] = *p;
-            swapped[k] = '\0';
-            iq.surname = swapped;
+        if (q->swap.surname[0] != '\0') {
+            iq.surname = q->swap.surname;
             if ((err = search(c, RV_IDX_SURNAME_POSTCODE, &iq, RV_CHECK_BY_SWAPPED, &refs, &n,
                               &cap)) != 0)
                 goto out;
@@ -390,6 +383,11 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
     if (q->alt.surname[0] != '\0') {
         iq.surname = q->alt.surname;
         if ((err = search(c, RV_IDX_SURNAME, &iq, RV_CHECK_BY_SURNAME, &refs, &n, &cap)) != 0)
+            goto out;
+    }
+    if (q->swap.surname[0] != '\0') {
+        iq.surname = q->swap.surname;
+        if ((err = search(c, RV_IDX_SURNAME, &iq, RV_CHECK_BY_SWAPPED, &refs, &n, &cap)) != 0)
             goto out;
     }
     if ((err = score_refs(c, q, refs, 0, n, &budget, &m, &nm, &mcap)) != 0)
@@ -411,6 +409,5 @@ out:
         free(m);
     }
     free(refs);
-    sodium_memzero(swapped, sizeof(swapped));
     return err;
 }

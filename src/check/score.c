@@ -404,42 +404,28 @@ bool rv_check_restricted(const struct rv_check_query *q, const struct rv_elector
     return e->attainment != RV_DATE_NONE && e->attainment >= q->win_to;
 }
 
-/* Scores one reading of the donor's name (qk: q->key or q->alt) into out. */
+/* Scores one reading of the donor's name (qk: q->key or q->alt; swap, when not NULL, the
+ * surname-first reading) into out. */
 static void score_with(const struct rv_check_query *q, const struct rv_name_key *qk,
-                       const struct rv_check_candidate *cand, const struct rv_name_key *ck,
-                       struct rv_check_match *out)
+                       const struct rv_name_key *swap, const struct rv_check_candidate *cand,
+                       const struct rv_name_key *ck, struct rv_check_match *out)
 {
     const struct rv_elector *e = &cand->elector;
     bool known = false;
 
     out->sn = sn_level(qk, ck);
     out->fn = fn_level(qk->forenames, ck->forenames, &known);
-    if (out->sn == RV_SN_DIFFERENT && qk->forenames[0] != '\0' && ck->forenames[0] != '\0') {
-        /* Written the other way round ("SMITH John Paul"): the donor's first forename is
-         * the register's surname, and the donor's other forenames and surname are the
-         * register's forenames. */
-        char first[RV_NAME_MAX], rest[2 * RV_NAME_MAX];
-        size_t k = 0, skip = strcspn(qk->forenames, " ");
-        enum rv_check_fn_level f;
+    if (out->sn != RV_SN_EXACT && swap != NULL && swap->surname[0] != '\0' &&
+        strcmp(swap->surname, ck->surname) == 0) {
+        /* Written the other way round ("SMITH John Paul"): the donor's first forename is the
+         * register's surname, and the rest are the register's forenames. */
         bool k2 = false;
-
-        for (const char *p = qk->first; *p != '\0' && k + 1 < sizeof(first); p++)
-            if (*p != ' ' && *p != '-')
-                first[k++] = *p;
-        first[k] = '\0';
-        if (strcmp(first, ck->surname) == 0) {
-            snprintf(rest, sizeof(rest), "%s%s%s",
-                     qk->forenames[skip] == ' ' ? qk->forenames + skip + 1 : "",
-                     qk->forenames[skip] == ' ' ? " " : "", qk->surname_tokens);
-            f = fn_level(rest, ck->forenames, &k2);
-            if (f <= RV_FN_TYPO) {
-                out->sn = RV_SN_SWAPPED;
-                out->fn = f;
-                known = k2;
-            }
+        enum rv_check_fn_level f = fn_level(swap->forenames, ck->forenames, &k2);
+        if (f <= RV_FN_TYPO) {
+            out->sn = RV_SN_SWAPPED;
+            out->fn = f;
+            known = k2;
         }
-        sodium_memzero(first, sizeof(first));
-        sodium_memzero(rest, sizeof(rest));
     }
     out->fn_both_known = known;
     out->surname_weight = rv_check_surname_weight(ck->surname);
@@ -469,12 +455,12 @@ void rv_check_score(const struct rv_check_query *q, const struct rv_check_candid
     if (rv_name_key(&cand->elector.name, &ck) != 0)
         goto out;
     out->addr = addr_level(q, &cand->elector);
-    score_with(q, &q->key, cand, &ck, out);
+    score_with(q, &q->key, &q->swap, cand, &ck, out);
     if (q->alt.surname[0] != '\0') {
         /* The other reading of the name, kept only if it does better. */
         memset(&alt, 0, sizeof(alt));
         alt.addr = out->addr;
-        score_with(q, &q->alt, cand, &ck, &alt);
+        score_with(q, &q->alt, NULL, cand, &ck, &alt);
         if (alt.grade > out->grade || (alt.grade == out->grade && alt.weight > out->weight)) {
             out->fn = alt.fn;
             out->sn = alt.sn;
