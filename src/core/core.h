@@ -127,9 +127,9 @@ struct rv_name {
 
 /* The keyed forms of a name, all folded. */
 struct rv_name_key {
-    char forenames[RV_NAME_MAX];      /* folded forenames, single spaces: "john paul" */
-    char first[RV_NAME_MAX];          /* first forename: "john" */
-    char initial;                     /* first letter of first, or 0 */
+    char forenames[RV_NAME_MAX]; /* folded forenames, single spaces: "john paul" */
+    char first[RV_NAME_MAX];     /* first forename: "john" */
+    char initial; /* first letter of first, or 0 (also when that letter is not ASCII) */
     char surname[RV_NAME_MAX];        /* joined: hyphens and spaces removed, Mc->mac: "macdonald",
                                          "smithjones" */
     char surname_tokens[RV_NAME_MAX]; /* tokens split at hyphens and spaces: "smith jones" */
@@ -184,7 +184,9 @@ struct rv_address_key {
                                           "10a high street", "flat 2 10 high street" */
 };
 
-/* Reads up to RV_ADDR_LINES register address lines (NULL or "" lines are skipped). */
+/* Reads register address lines (NULL or "" lines are skipped; up to 16, more is
+ * RV_ETOOBIG). Lines are also split at commas, and a postcode ending the last line is
+ * dropped. */
 RV_NODISCARD int rv_address_key(const char *const *lines, size_t nlines, struct rv_address_key *out)
     RV_NONNULL(3);
 /* Reads a free-text address as donors write it ("Flat 2, 10 High St, Leeds"). */
@@ -223,8 +225,9 @@ struct rv_markers {
     uint16_t known; /* RV_MARK_* bits */
     char other[12]; /* unknown marker letters, verbatim, in order of first appearance */
 };
-/* Accepts letters with or without separators ("FA", "F,A", "F A"). Unknown letters are kept.
- * RV_EPARSE for anything that is not a letter or separator, RV_ETOOBIG past 11 unknowns. */
+/* Accepts letters with or without separators ("FA", "F,A", "F A"); known letters may be
+ * lower case. Unknown letters are kept as written. RV_EPARSE for anything that is not a
+ * letter or separator, RV_ETOOBIG past 11 unknowns or for a field over 64 bytes. */
 RV_NODISCARD int rv_markers_parse(const char *s, size_t len, struct rv_markers *out)
     RV_NONNULL(1, 3);
 /* Known letters in the order F N L M G B A P E K, then the unknown ones: "FA". */
@@ -241,7 +244,8 @@ struct rv_elector_number {
 RV_NODISCARD int rv_elector_number_from_parts(const char *prefix, const char *number,
                                               const char *suffix, struct rv_elector_number *out)
     RV_NONNULL(1, 2, 3, 4);
-/* From the quoted form "ABC1-12/1", "ABC1-12", "KD-2/2-289/1". */
+/* From the quoted form "ABC1-12/1", "ABC1-12", "KD-2/2-289/1" (split at the last '-').
+ * Without a '-' the prefix is empty ("12/1"). */
 RV_NODISCARD int rv_elector_number_parse(const char *s, size_t len, struct rv_elector_number *out)
     RV_NONNULL(1, 3);
 /* "ABC1-12/1"; a zero suffix is dropped: "ABC1-12". */
@@ -260,8 +264,9 @@ struct rv_elector {
 };
 
 /* Serialises an elector into a compact, versioned byte string (the plaintext that vault/
- * seals). Returns the length written, or RV_ETOOBIG if cap is too small
- * (RV_ELECTOR_WIRE_MAX always suffices). */
+ * seals). Returns the length written, RV_ETOOBIG if cap is too small (RV_ELECTOR_WIRE_MAX
+ * always suffices), or RV_EINVAL for an elector decode would refuse: a string field without
+ * its NUL or not valid UTF-8, or a postcode that disagrees with its out_len. */
 #define RV_ELECTOR_WIRE_MAX 1536
 RV_NODISCARD long rv_elector_encode(const struct rv_elector *e, uint8_t *buf, size_t cap)
     RV_NONNULL(1, 2);
