@@ -484,7 +484,14 @@ static void nearkey(const char *pc, const char *folded_name, char *out, size_t c
 {
     const char *last = strrchr(folded_name, ' ');
     last = last ? last + 1 : folded_name;
-    snprintf(out, cap, "%s|%s|%c", pc, last, folded_name[0]);
+    size_t lp = strlen(pc), ll = strlen(last);
+    assert_true(lp + ll + 4 <= cap);
+    memcpy(out, pc, lp);
+    out[lp] = '|';
+    memcpy(out + lp + 1, last, ll);
+    out[lp + 1 + ll] = '|';
+    out[lp + 2 + ll] = folded_name[0];
+    out[lp + 3 + ll] = '\0';
 }
 
 static int str_cmp(const void *a, const void *b)
