@@ -57,8 +57,9 @@ static void usage(FILE *f)
             "an Opt Out column and at least one anonymous (N) entry, which carries only its\n"
             "elector number.\n"
             "\n"
-            "Files are written under a temporary name and renamed when complete, so an\n"
-            "interrupted run leaves no partial file.\n"
+            "Each file is written unnamed and gets its name only when complete, so even a\n"
+            "killed run leaves no partial file (where the filesystem lacks O_TMPFILE, a\n"
+            "hidden .<name>.tmp is renamed instead).\n"
             "\n"
             "Exit codes: 0 success, 1 failure (I/O), 2 usage error.\n",
             RV_SYNTH_MIN_PER_AREA, (unsigned long long)RV_SYNTH_MAX_ELECTORS, RV_SYNTH_MAX_AREAS,

@@ -110,8 +110,9 @@ RV_NODISCARD int rv_synth_check(const struct rv_synth_opts *opts, struct rv_diag
 
 /*
  * Generates everything into the folder dir (borrowed), which must exist; area folders are
- * created in it and files of the same names are replaced. Every file is written under a
- * temporary name and renamed when complete, so an interrupted run leaves no partial file.
+ * created in it and files of the same names are replaced. Every file is written unnamed
+ * (O_TMPFILE) and named only when complete, so even a run killed with SIGKILL leaves no
+ * partial file; on filesystems without O_TMPFILE a hidden ".<name>.tmp" is renamed instead.
  * stats (owned by the caller) is filled on success. Returns 0, RV_EINVAL (options, with diag
  * set), RV_ENOMEM, or RV_EIO (errno kept; diag names the file).
  */

@@ -135,18 +135,21 @@ RV_NODISCARD int sy_tables_load(struct sy_tables *t);
 void sy_tables_free(struct sy_tables *t);
 
 /* ---- output ------------------------------------------------------------------------------- */
-/* Buffered file written as "<dir>/.<name>.tmp" and renamed on sy_out_close(commit). */
+/* Buffered file, written unnamed (O_TMPFILE) or as "<dir>/.<name>.tmp", and given its name
+ * by sy_out_close(commit) only when complete. */
 struct sy_out {
     char *buf;
     size_t len, cap;
-    FILE *f;
-    int err; /* sticky: first RV_E* */
+    int fd;
+    bool anon; /* O_TMPFILE: no name until committed */
+    int err;   /* sticky: first RV_E* */
     uint64_t bytes;
     char tmp[4096], path[4096];
 };
 RV_NODISCARD int sy_out_open(struct sy_out *o, const char *dir, const char *name);
 void sy_out_flush(struct sy_out *o);
-/* commit: rename into place; otherwise remove the temporary file. Returns o->err. */
+/* commit: name the file (replacing one of that name); otherwise drop it. Returns 0 or the
+ * first error, with errno kept. */
 int sy_out_close(struct sy_out *o, bool commit, struct rv_diag *diag);
 
 static inline void sy_out_room(struct sy_out *o, size_t n)

@@ -12,6 +12,7 @@
 #include "synth/synth_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -732,6 +733,7 @@ void sy_tables_free(struct sy_tables *t)
 int sy_out_open(struct sy_out *o, const char *dir, const char *name)
 {
     memset(o, 0, sizeof(*o));
+    o->fd = -1;
     if ((size_t)snprintf(o->path, sizeof(o->path), "%s/%s", dir, name) >= sizeof(o->path) ||
         (size_t)snprintf(o->tmp, sizeof(o->tmp), "%s/.%s.tmp", dir, name) >= sizeof(o->tmp))
         return RV_ETOOBIG;
@@ -739,8 +741,14 @@ int sy_out_open(struct sy_out *o, const char *dir, const char *name)
     o->buf = malloc(o->cap + 65536); /* slack: a row never exceeds 64 KiB */
     if (o->buf == NULL)
         return RV_ENOMEM;
-    o->f = fopen(o->tmp, "wb");
-    if (o->f == NULL) {
+    /* An unnamed file vanishes if the process dies, even by kill -9; it gets a name only
+     * when complete. Filesystems without O_TMPFILE get a hidden temporary name instead. */
+    o->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+    if (o->fd >= 0)
+        o->anon = true;
+    else
+        o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (o->fd < 0) {
         int e = errno;
         free(o->buf);
         o->buf = NULL;
@@ -752,33 +760,53 @@ int sy_out_open(struct sy_out *o, const char *dir, const char *name)
 
 void sy_out_flush(struct sy_out *o)
 {
-    if (o->len > 0 && o->err == 0 && fwrite(o->buf, 1, o->len, o->f) != o->len)
-        o->err = RV_EIO;
+    size_t off = 0;
+    while (o->err == 0 && off < o->len) {
+        ssize_t n = write(o->fd, o->buf + off, o->len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            o->err = RV_EIO;
+            break;
+        }
+        off += (size_t)n;
+    }
     o->bytes += o->len;
     o->len = 0;
 }
 
 int sy_out_close(struct sy_out *o, bool commit, struct rv_diag *diag)
 {
-    int err;
-    if (o->f == NULL)
+    int err, e = 0;
+    bool named = !o->anon;
+    if (o->fd < 0)
         return o->err;
     sy_out_flush(o);
-    if (fclose(o->f) != 0 && o->err == 0)
-        o->err = RV_EIO;
-    o->f = NULL;
     err = o->err;
+    if (commit && err == 0 && o->anon) {
+        char proc[64];
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", o->fd);
+        (void)unlink(o->tmp); /* left by a run on a filesystem without O_TMPFILE */
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, o->tmp, AT_SYMLINK_FOLLOW) != 0)
+            err = RV_EIO;
+        else
+            named = true;
+    }
     if (commit && err == 0 && rename(o->tmp, o->path) != 0)
         err = RV_EIO;
-    if (err != 0 || !commit) {
-        int e = errno;
-        (void)unlink(o->tmp);
-        errno = e;
+    e = errno;
+    if (close(o->fd) != 0 && err == 0) {
+        err = RV_EIO;
+        e = errno;
     }
+    o->fd = -1;
+    if ((err != 0 || !commit) && named)
+        (void)unlink(o->tmp);
     if (err != 0 && diag != NULL)
         rv_diag_set(diag, o->path, 0, 0, "cannot write the file");
     free(o->buf);
     o->buf = NULL;
+    errno = e;
     return err;
 }
 

@@ -81,4 +81,20 @@ head -1 "$work/a/donations-truth.csv" | grep -q '^ECRef,area,elector_number,note
 "$rv" synth --electors 100 --out "$work/full" --force >/dev/null
 [ -s "$work/full/E07000001/full-2025-12-01.csv" ] && [ -e "$work/full/precious.txt" ] ||
     fail "--force did not write, or removed other files"
+# kill -9 at several moments of a run: every file is either complete or absent
+for delay in 0.2 0.5 0.8 1.1 1.4; do
+    rm -rf "$work/k"
+    "$rv" synth --electors 4000000 --areas 4 --months 1 --out "$work/k" >/dev/null &
+    pid=$!
+    sleep "$delay"
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    [ -z "$(find "$work/k" -name '*.tmp')" ] || fail "a run killed after ${delay}s left temporary files"
+    for f in $(find "$work/k" -type f); do
+        [ "$(tail -c 1 "$f" | od -An -c | tr -d ' ')" = '\n' ] || fail "$f is cut short"
+        head -1 "$f" | sed $'s/^\xef\xbb\xbf//' | grep -q '^Elector Number Prefix' ||
+            fail "$f has no header"
+    done
+done
+
 echo "synth_cli: ok"
