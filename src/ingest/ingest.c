@@ -375,7 +375,8 @@ static int attempt(struct rv_vault *v, const char *path, const struct rv_ingest_
                                                        it->eff, &outcome);
                 else
                     rc = rv_vault_batch_edition_row(b, &it->p, &outcome);
-                sodium_memzero(&it->p.e, sizeof(it->p.e));
+                /* The entry stays in the chunk until the reader overwrites it; chunks are
+                 * wiped when the file is done. */
                 if (rc != 0)
                     break;
                 if (outcome == RV_APPLIED_NEW || outcome == RV_APPLIED_SAME ||

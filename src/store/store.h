@@ -60,6 +60,9 @@ RV_NODISCARD int rv_store_get(struct rv_txn *t, const void *key, size_t klen, co
  * transaction is then dead: abort it). Keys are 1..511 bytes. */
 RV_NODISCARD int rv_store_put(struct rv_txn *t, const void *key, size_t klen, const void *val,
                               size_t vlen) RV_NONNULL(1, 2);
+/* As rv_store_put, but RV_EEXIST (and nothing written) when the key is already present. */
+RV_NODISCARD int rv_store_insert(struct rv_txn *t, const void *key, size_t klen, const void *val,
+                                 size_t vlen) RV_NONNULL(1, 2);
 /* As rv_store_put, for a key greater than every key in the store: much faster for
  * sequential keys. RV_EINVAL if the key is not the greatest. */
 RV_NODISCARD int rv_store_append(struct rv_txn *t, const void *key, size_t klen, const void *val,

@@ -246,6 +246,11 @@ int rv_store_put(struct rv_txn *t, const void *key, size_t klen, const void *val
     return put(t, key, klen, val, vlen, 0);
 }
 
+int rv_store_insert(struct rv_txn *t, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    return put(t, key, klen, val, vlen, MDB_NOOVERWRITE);
+}
+
 int rv_store_append(struct rv_txn *t, const void *key, size_t klen, const void *val, size_t vlen)
 {
     int rc = put(t, key, klen, val, vlen, MDB_APPEND);

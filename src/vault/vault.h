@@ -218,8 +218,8 @@ struct rv_prepared {
     uint32_t sealed_bucket; /* bucket the payload below is sealed for, or 0 */
     uint64_t sealed_id;     /* record id it is sealed for */
     rv_date sealed_from;    /* from date it is sealed for */
-    size_t sealed_len;      /* bytes of sealed[] in use (nonce + ciphertext + tag) */
-    uint8_t sealed[24 + RV_ELECTOR_WIRE_MAX + 16];
+    size_t sealed_len;      /* bytes of sealed[] in use: the whole stored record */
+    uint8_t sealed[30 + 24 + RV_ELECTOR_WIRE_MAX + 16];
 };
 
 /* What a worker needs to seal entries while preparing them: handed out by

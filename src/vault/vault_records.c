@@ -221,6 +221,18 @@ static void seal(const struct rv_vault *v, const struct rv_vault_sealer *s, uint
     *outlen = 24 + (size_t)clen;
 }
 
+/* The 30 bytes in front of a new record: format, bucket, from, to (open), MAC. */
+static void rec_header(const struct rv_vault *v, uint64_t id, uint32_t bucket, rv_date from,
+                       uint8_t *rec)
+{
+    rec[0] = 1;
+    rec[1] = 0;
+    rv_put_u32le(rec + 2, bucket);
+    rv_put_u32le(rec + 6, (uint32_t)from);
+    rv_put_u32le(rec + 10, (uint32_t)RV_DATE_FOREVER);
+    rec_mac(v, id, rec, rec + REC_MACED);
+}
+
 /* Checks a stored record's format and MAC; fills bucket/from/to. */
 static int rec_check(const struct rv_vault *v, uint64_t id, const uint8_t *val, size_t vlen,
                      uint32_t *bucket, rv_date *from, rv_date *to)
@@ -428,7 +440,9 @@ int rv_vault_prepare(const struct rv_vault *v, const struct rv_elector *e,
             out->idx_present |= (uint8_t)(1u << (f - 1));
     }
     if (sealer != NULL && sealer->bucket != 0) {
-        seal(v, sealer, seal_id, wire, (size_t)wlen, out->sealed, &out->sealed_len);
+        rec_header(v, seal_id, sealer->bucket, sealer->from, out->sealed);
+        seal(v, sealer, seal_id, wire, (size_t)wlen, out->sealed + 30, &out->sealed_len);
+        out->sealed_len += 30;
         out->sealed_bucket = sealer->bucket;
         out->sealed_id = seal_id;
         out->sealed_from = sealer->from;
@@ -473,6 +487,7 @@ struct rv_vault_batch {
     /* sodium memory: [0] the workers' sealer, [1] the applier's for other buckets */
     struct rv_vault_sealer *sealers;
     uint8_t nonce_prefix[16];
+    bool area_was_empty; /* no version in force in the area when the batch began */
     struct bucket_slot buckets[8];
     size_t nbuckets;
     int err; /* sticky */
@@ -783,6 +798,7 @@ int rv_vault_batch_begin(struct rv_vault *v, const char *area, enum rv_file_kind
         rc = RV_ENOMEM;
         goto out;
     }
+    sodium_memzero(b->sealers, 2 * sizeof(*b->sealers)); /* bucket 0: not yet made */
     rc = rv_vault_area_key(area, b->area);
     if (rc != 0)
         goto out;
@@ -810,6 +826,7 @@ int rv_vault_batch_begin(struct rv_vault *v, const char *area, enum rv_file_kind
     } else {
         goto out;
     }
+    b->area_was_empty = b->as.on_register == 0;
     if (kind == RV_FILE_EDITION && b->as.last != RV_DATE_NONE && date < b->as.last) {
         rc = RV_EINVAL;
         goto out;
@@ -977,30 +994,52 @@ out:
     return rc;
 }
 
-/* Stores a new version of p from `from`, with its index entries and open entry. */
+/* Stores a new version of p from `from`: its open entry first (with insert_only, refused
+ * with RV_EEXIST when the elector number is already in force, before anything else is
+ * written), then the sealed record and its index entries. */
 static int store_version(struct rv_vault_batch *b, struct rv_prepared *p, rv_date from,
-                         const uint8_t *okey)
+                         const uint8_t *okey, bool insert_only)
 {
     uint8_t rec[REC_HDR + RV_ELECTOR_WIRE_MAX + 16], key[9];
     uint8_t wire[RV_ELECTOR_WIRE_MAX], oval[OPEN_LEN];
+    const uint8_t *val;
     struct open_entry o;
-    size_t slen, ilen = (b->v->index_bits + 7) / 8;
+    size_t vlen, ilen = (b->v->index_bits + 7) / 8;
     uint32_t bucket;
     uint64_t id;
     long wlen;
+    bool presealed;
     int rc;
 
     rc = bucket_for(b, from, &bucket);
     if (rc != 0)
         return rc;
-    if (p->sealed_bucket == bucket && p->sealed_from == from && p->sealed_len > 0 &&
-        p->sealed_id >= b->first_new_id && p->sealed_id < b->next_id) {
-        id = p->sealed_id;
-        memcpy(rec + 30, p->sealed, p->sealed_len);
-        slen = p->sealed_len;
+    presealed = p->sealed_bucket == bucket && p->sealed_from == from && p->sealed_len > 0 &&
+                p->sealed_id >= b->first_new_id && p->sealed_id < b->next_id;
+    id = presealed ? p->sealed_id : b->next_id++;
+
+    memset(&o, 0, sizeof(o));
+    o.id = id;
+    memcpy(o.chash, p->chash, 16);
+    o.seen = b->fs.seq;
+    o.markers = p->e.markers.known & 0x3ff;
+    o.flags = (uint8_t)((p->e.attainment != RV_DATE_NONE ? 1 : 0) |
+                        (p->e.open_register_optout ? 2 : 0) | (p->e.markers.other[0] ? 4 : 0));
+    o.from = from;
+    open_encode(b->v, okey + 1 + RV_AREA_LEN, &o, oval);
+    if (insert_only)
+        rc = rv_store_insert(b->t, okey, 1 + RV_AREA_LEN + 16, oval, sizeof(oval));
+    else
+        rc = rv_store_put(b->t, okey, 1 + RV_AREA_LEN + 16, oval, sizeof(oval));
+    if (rc != 0)
+        return rc;
+
+    if (presealed) {
+        val = p->sealed;
+        vlen = p->sealed_len;
     } else {
         struct rv_vault_sealer *s = &b->sealers[1];
-        id = b->next_id++;
+        size_t slen;
         if (s->bucket != bucket || s->from != from) {
             rc = make_sealer(b, from, s);
             if (rc != 0)
@@ -1009,22 +1048,19 @@ static int store_version(struct rv_vault_batch *b, struct rv_prepared *p, rv_dat
         wlen = rv_elector_encode(&p->e, wire, sizeof(wire));
         if (wlen < 0)
             return (int)wlen;
+        rec_header(b->v, id, bucket, from, rec);
         seal(b->v, s, id, wire, (size_t)wlen, rec + 30, &slen);
         sodium_memzero(wire, sizeof(wire));
+        val = rec;
+        vlen = 30 + slen;
     }
     p->sealed_len = 0; /* a sealed payload is used once */
-    rec[0] = 1;
-    rec[1] = 0;
-    rv_put_u32le(rec + 2, bucket);
-    rv_put_u32le(rec + 6, (uint32_t)from);
-    rv_put_u32le(rec + 10, (uint32_t)RV_DATE_FOREVER);
-    rec_mac(b->v, id, rec, rec + REC_MACED);
     rec_key(id, key);
     if (id > b->max_appended) {
-        rc = rv_store_append(b->t, key, sizeof(key), rec, 30 + slen);
+        rc = rv_store_append(b->t, key, sizeof(key), val, vlen);
         b->max_appended = id;
     } else {
-        rc = rv_store_put(b->t, key, sizeof(key), rec, 30 + slen);
+        rc = rv_store_put(b->t, key, sizeof(key), val, vlen);
     }
     if (rc != 0)
         return rc;
@@ -1042,18 +1078,6 @@ static int store_version(struct rv_vault_batch *b, struct rv_prepared *p, rv_dat
         memcpy(ie->k + 2, p->idx[f - 1], ilen);
         rv_put_u64be(ie->k + 2 + ilen, id);
     }
-    memset(&o, 0, sizeof(o));
-    o.id = id;
-    memcpy(o.chash, p->chash, 16);
-    o.seen = b->fs.seq;
-    o.markers = p->e.markers.known & 0x3ff;
-    o.flags = (uint8_t)((p->e.attainment != RV_DATE_NONE ? 1 : 0) |
-                        (p->e.open_register_optout ? 2 : 0) | (p->e.markers.other[0] ? 4 : 0));
-    o.from = from;
-    open_encode(b->v, okey + 1 + RV_AREA_LEN, &o, oval);
-    rc = rv_store_put(b->t, okey, 1 + RV_AREA_LEN + 16, oval, sizeof(oval));
-    if (rc != 0)
-        return rc;
     count(&b->as, &o, 1);
     b->fs.stored++;
     return 0;
@@ -1092,6 +1116,18 @@ static int apply(struct rv_vault_batch *b, struct rv_prepared *p, bool del, rv_d
     if (rc != 0)
         return rc;
     open_key(b, p, okey);
+    if (edition && b->area_was_empty) {
+        /* Nothing was in force: the row is new, or a duplicate within this file. */
+        rc = store_version(b, p, from, okey, true);
+        if (rc == RV_EEXIST) {
+            *out = RV_APPLIED_DUPLICATE;
+            return 0;
+        }
+        if (rc != 0)
+            goto fail;
+        *out = RV_APPLIED_NEW;
+        goto done;
+    }
     rc = rv_store_get(b->t, okey, sizeof(okey), &val, &vlen);
     if (rc != 0 && rc != RV_ENOTFOUND)
         goto fail;
@@ -1138,7 +1174,7 @@ static int apply(struct rv_vault_batch *b, struct rv_prepared *p, bool del, rv_d
             goto fail;
         count(&b->as, &o, -1);
     }
-    rc = store_version(b, p, from, okey);
+    rc = store_version(b, p, from, okey, false);
     if (rc != 0)
         goto fail;
     *out = RV_APPLIED_NEW;

@@ -91,9 +91,12 @@ static void edition(struct rv_vault *v, rv_date date, const struct rv_elector *e
     assert_non_null(p);
     assert_int_equal(rv_vault_batch_begin(v, es[0].area, RV_FILE_EDITION, date, hash, &b), 0);
     assert_int_equal(rv_vault_batch_presealing(b, n, &sealer, &first), 0);
+    assert_true(sealer->bucket > 0 && sealer->bucket < 100);
+    assert_int_equal(sealer->from, date);
     for (size_t i = 0; i < n; i++) {
         /* Half sealed by the worker path, half by the batch. */
         assert_int_equal(rv_vault_prepare(v, &es[i], i % 2 ? sealer : NULL, first + i, p), 0);
+        assert_int_equal(p->sealed_len > 0, i % 2);
         assert_int_equal(rv_vault_batch_edition_row(b, p, &a), 0);
         assert_true(a == RV_APPLIED_NEW || a == RV_APPLIED_SAME);
     }
