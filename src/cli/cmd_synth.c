@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 static const char *const verb = "synth";
 
@@ -162,6 +164,32 @@ static void print_stats(const struct rv_synth_opts *o, const struct rv_synth_sta
     printf("bytes written %llu\n", (unsigned long long)s->bytes);
 }
 
+/* Progress on a terminal: electors so far, rate and time left, on one line. */
+struct progress {
+    struct timespec start;
+    double last;
+};
+
+static double since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void show_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    struct progress *p = ctx;
+    double el = since(&p->start);
+    if (el - p->last < 0.25)
+        return;
+    p->last = el;
+    double rate = (double)done / (el > 0 ? el : 1e-9);
+    fprintf(stderr, "\rsynth: %3.0f %% of %llu electors, %.2f M electors/s, %.0f s left   ",
+            100.0 * (double)done / (double)total, (unsigned long long)total / 2, rate / 2e6,
+            rate > 0 ? (double)(total - done) / rate : 0);
+}
+
 int rv_cmd_synth(int argc, char **argv)
 {
     struct rv_synth_opts o = {.areas = 1, .seed = 1};
@@ -252,7 +280,15 @@ int rv_cmd_synth(int argc, char **argv)
     }
     if (prepare_out(out, force) != 0)
         return RV_EXIT_USAGE;
+    struct progress prog = {.last = 0};
+    clock_gettime(CLOCK_MONOTONIC, &prog.start);
+    if (isatty(STDERR_FILENO)) {
+        o.progress = show_progress;
+        o.progress_ctx = &prog;
+    }
     int err = rv_synth_run(&o, out, &st, &diag);
+    if (o.progress != NULL && prog.last > 0)
+        fprintf(stderr, "\r%*s\r", 70, "");
     if (err != 0) {
         char buf[600];
         rv_cli_err(verb, "%s: %s%s%s", rv_diag_format(&diag, buf, sizeof(buf)), rv_strerror(err),

@@ -669,6 +669,9 @@ static int gen_area(struct sy_run *run, struct sy_area *a, uint64_t n)
                                     : SY_NONE;
             done += s;
             pd_count += s;
+            if (run->o->progress != NULL && (done & 0xffff) < s)
+                run->o->progress(run->o->progress_ctx, 2 * run->progress_base + done,
+                                 2 * run->o->electors);
         }
         /* close the polling district at a street's end */
         if (pd_count >= pd_target || done >= nres) {
@@ -928,6 +931,9 @@ static int write_full(struct sy_run *run, struct sy_area *a, const char *adir)
     for (size_t i = 0; i < a->nel; i++) {
         sy_put_elector(run, a, &o, &a->el[i]);
         put_eol(&o, a);
+        if (run->o->progress != NULL && (i & 0xffff) == 0xffff)
+            run->o->progress(run->o->progress_ctx, 2 * run->progress_base + a->nel + i,
+                             2 * run->o->electors);
     }
     err = sy_out_close(&o, true, run->diag);
     run->st->bytes += o.bytes;
@@ -1211,6 +1217,7 @@ int rv_synth_run(const struct rv_synth_opts *o, const char *dir, struct rv_synth
         for (unsigned m = 1; m <= o->months; m++)
             if ((err = write_alterations(&run, &a, adir, sizes[i], m)) != 0)
                 goto out;
+        run.progress_base += sizes[i];
         if (o->donations > 0) {
             done += sizes[i];
             uint64_t upto = o->donations * done / o->electors; /* no overflow: both capped */

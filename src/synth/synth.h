@@ -49,6 +49,11 @@ struct rv_synth_opts {
     rv_date edition;    /* date of the revised register, normally a 1 December */
     unsigned months;    /* monthly alteration files after the edition, 0..RV_SYNTH_MAX_MONTHS */
     uint64_t donations; /* rows of donations.csv, 0..RV_SYNTH_MAX_DONATIONS */
+    /* Optional: called now and then with the work done so far and the total (in rows
+     * generated plus rows written), from the calling thread. The output does not depend on
+     * it. */
+    void (*progress)(void *ctx, uint64_t done, uint64_t total);
+    void *progress_ctx;
 };
 
 /* Donation kinds, as written in the note column of donations-truth.csv. */

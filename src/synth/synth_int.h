@@ -281,7 +281,8 @@ struct sy_run {
     struct sy_tables t;
     struct rv_synth_stats *st;
     struct rv_diag *diag;
-    uint32_t slot; /* next postcode slot (postcode area x block of districts) */
+    uint32_t slot;          /* next postcode slot (postcode area x block of districts) */
+    uint64_t progress_base; /* electors of the areas already generated */
     /* donations collected over all areas, written at the end */
     struct sy_don *don;
     size_t ndon, capdon;
