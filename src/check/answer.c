@@ -57,6 +57,7 @@ const char *rv_check_addr_level_name(enum rv_check_addr_level l)
         "same postcode, but a different street address",
         "same postcode sector",
         "same town or postcode district",
+        "same postcode area, another district (moved?)",
         "overseas elector: no address on the register",
         "different address",
     };
@@ -107,6 +108,8 @@ const char *rv_check_search_name(unsigned bit)
         return "surname alone (no postcode)";
     case RV_CHECK_BY_SWAPPED:
         return "forename as surname+postcode";
+    case RV_CHECK_BY_NEARBY:
+        return "initial+surname in the area's other postcode districts";
     case RV_CHECK_BY_VARIANT:
         return "phonetic code of a one-letter variant of the surname+postcode";
     default:

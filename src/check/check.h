@@ -62,6 +62,7 @@ enum rv_check_addr_level {
     RV_ADDR_POSTCODE_ONLY, /* same postcode, but the street address given differs */
     RV_ADDR_SECTOR,        /* same postcode sector */
     RV_ADDR_TOWN,          /* same town or postcode district */
+    RV_ADDR_AREA,          /* same postcode area, another district (the donor may have moved) */
     RV_ADDR_OVERSEAS,      /* an overseas elector: no address on the register */
     RV_ADDR_DIFFERENT,
     RV_ADDR_NLEVELS
@@ -89,7 +90,8 @@ enum rv_check_verdict {
 #define RV_CHECK_BY_SURNAME           (1u << 4)
 #define RV_CHECK_BY_SWAPPED           (1u << 5) /* first forename as surname + postcode */
 #define RV_CHECK_BY_VARIANT           (1u << 6) /* phonetic code of a one-letter variant */
-#define RV_CHECK_BY_NSEARCHES         7
+#define RV_CHECK_BY_NEARBY            (1u << 7) /* initial + surname in the area's other districts */
+#define RV_CHECK_BY_NSEARCHES         8
 
 /* "Bill <-> William: nickname table", "same property", ... */
 const char *rv_check_fn_level_name(enum rv_check_fn_level l);

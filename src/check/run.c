@@ -20,7 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Most ids one search may return, and most versions one query may decrypt. */
+/* Most ids one search may return, and most versions one query may decrypt in its first
+ * searches (the later ones, for typos and moves, get half as many each). */
 #define SEARCH_MAX  4096
 #define DECRYPT_MAX 256
 
@@ -265,6 +266,33 @@ static int search_variants(struct rv_check_ctx *c, const struct rv_check_query *
     return err;
 }
 
+/* The donor may have moved after the register last recorded them: initial + surname in the
+ * other districts of the donor's postcode area (LS1 ... LS99). Only run when nothing at all
+ * was found in force; the matches it brings are never better than possible. */
+static int search_nearby(struct rv_check_ctx *c, const struct rv_check_query *q,
+                         struct cand_ref **refs, size_t *n, size_t *cap)
+{
+    struct rv_index_query iq;
+    char area[9], own[9], pc[16];
+    int err = 0;
+
+    if (!q->has_postcode || q->key.initial == 0)
+        return 0;
+    rv_postcode_area(&q->postcode, area);
+    rv_postcode_district(&q->postcode, own);
+    memset(&iq, 0, sizeof(iq));
+    iq.surname = q->key.surname;
+    iq.initial = q->key.initial;
+    iq.postcode = pc;
+    for (int d = 0; d < 100 && err == 0; d++) {
+        snprintf(pc, sizeof(pc), "%s%d 1AA", area, d);
+        if (strncmp(pc, own, strlen(own)) == 0 && pc[strlen(own)] == ' ')
+            continue; /* the donor's own district was searched already */
+        err = search(c, RV_IDX_INITIAL_SURNAME_OUTWARD, &iq, RV_CHECK_BY_NEARBY, refs, n, cap);
+    }
+    return err;
+}
+
 /* Reads spans for refs[from..n), then decrypts and scores those that fit the budget,
  * appending graded ones to m. */
 static int score_refs(struct rv_check_ctx *c, const struct rv_check_query *q, struct cand_ref *refs,
@@ -396,11 +424,25 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
     /* Nothing strong in force: look again for a surname the donor mistyped. */
     for (size_t i = 0; i < nm; i++)
         strong |= m[i].in_force && m[i].grade >= RV_GRADE_STRONG;
-    if (!strong && budget > 0) {
+    if (!strong) {
+        budget = DECRYPT_MAX / 2;
         scored = n;
         if ((err = search_variants(c, q, &refs, &n, &cap)) != 0 ||
             (err = score_refs(c, q, refs, scored, n, &budget, &m, &nm, &mcap)) != 0)
             goto out;
+    }
+    /* Still nothing in force: the donor may have moved within the area. */
+    {
+        bool any = false;
+        for (size_t i = 0; i < nm; i++)
+            any |= m[i].in_force;
+        if (!any) {
+            budget = DECRYPT_MAX / 2;
+            scored = n;
+            if ((err = search_nearby(c, q, &refs, &n, &cap)) != 0 ||
+                (err = score_refs(c, q, refs, scored, n, &budget, &m, &nm, &mcap)) != 0)
+                goto out;
+        }
     }
     err = rv_check_decide(q, m, nm, out);
 out:

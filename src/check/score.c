@@ -247,6 +247,7 @@ static enum rv_check_addr_level addr_level(const struct rv_check_query *q,
     struct rv_address_key c;
     const char *lines[RV_ADDR_LINES];
     bool have_lines = false, pc_same = false, sector_same = false, district_same = false;
+    bool area_same = false;
     bool c_ok = false;
     char s1[9], s2[9];
 
@@ -266,6 +267,8 @@ static enum rv_check_addr_level addr_level(const struct rv_check_query *q,
             strcmp(rv_postcode_sector(&q->postcode, s1), rv_postcode_sector(&e->postcode, s2)) == 0;
         district_same = strcmp(rv_postcode_district(&q->postcode, s1),
                                rv_postcode_district(&e->postcode, s2)) == 0;
+        area_same =
+            strcmp(rv_postcode_area(&q->postcode, s1), rv_postcode_area(&e->postcode, s2)) == 0;
     }
     if (q->has_address && c_ok && (q->addr.number[0] != '\0' || q->addr.building[0] != '\0')) {
         const struct rv_address_key *a = &q->addr;
@@ -304,6 +307,8 @@ static enum rv_check_addr_level addr_level(const struct rv_check_query *q,
     if (q->has_address && c_ok && q->addr.locality[0] != '\0' &&
         str_eq(q->addr.locality, c.locality))
         return RV_ADDR_TOWN;
+    if (area_same)
+        return RV_ADDR_AREA;
     return RV_ADDR_DIFFERENT;
 }
 
@@ -336,12 +341,16 @@ static enum name_class name_class(enum rv_check_fn_level fn, enum rv_check_sn_le
 #define S RV_GRADE_STRONG
 #define P RV_GRADE_POSSIBLE
 #define N RV_GRADE_NONE
+/* clang-format off */
 static const enum rv_check_grade rules[5][RV_ADDR_NLEVELS] = {
-    /*            property building postcode pc-only sector town overseas different */
-    [NAME_FULL] = {E, S, S, P, P, P, P, N},    [NAME_VARIANT] = {S, S, S, P, P, P, P, N},
-    [NAME_PARTIAL] = {S, S, P, P, P, P, P, N}, [NAME_WEAK] = {P, P, P, P, N, N, N, N},
-    [NAME_POOR] = {P, P, N, N, N, N, N, N},
+    /*               property building postcode pc-only sector town area overseas different */
+    [NAME_FULL]    = {E,       S,       S,       P,      P,     P,   P,   P,       N},
+    [NAME_VARIANT] = {S,       S,       S,       P,      P,     P,   N,   P,       N},
+    [NAME_PARTIAL] = {S,       S,       P,       P,      P,     P,   N,   P,       N},
+    [NAME_WEAK]    = {P,       P,       P,       P,      N,     N,   N,   N,       N},
+    [NAME_POOR]    = {P,       P,       N,       N,      N,     N,   N,   N,       N},
 };
+/* clang-format on */
 #undef E
 #undef S
 #undef P
@@ -366,7 +375,7 @@ enum rv_check_grade rv_check_grade_for(enum rv_check_fn_level fn, enum rv_check_
 
 static const double fn_weight[RV_FN_NLEVELS] = {6.0, 4.5, 4.0, 3.0, 2.0, 3.5, 2.0, 0.0, -6.0};
 static const double sn_factor[RV_SN_NLEVELS] = {1.0, 0.7, 0.8, 0.6, 0.4, 0.0};
-static const double addr_weight[RV_ADDR_NLEVELS] = {10.0, 8.0, 6.0, 4.0, 3.0, 2.0, 1.0, -2.0};
+static const double addr_weight[RV_ADDR_NLEVELS] = {10.0, 8.0, 6.0, 4.0, 3.0, 2.0, 0.0, 1.0, -2.0};
 
 /* Generational suffixes tell father from son: agreeing earns a little, clashing costs. */
 static double suffix_weight(const struct rv_name *q, const struct rv_name *c)

@@ -154,6 +154,8 @@ static const struct score_case cases[] = {
     {"John Smith", "", "LS1 4AD", {"John", "Smith", HOME}, RV_FN_EXACT, RV_SN_EXACT, RV_ADDR_SECTOR, RV_GRADE_POSSIBLE},
     {"John Smith", "", "LS1 9ZZ", {"John", "Smith", HOME}, RV_FN_EXACT, RV_SN_EXACT, RV_ADDR_TOWN, RV_GRADE_POSSIBLE},
     {"John Smith", "", "M1 1AE", {"John", "Smith", HOME}, RV_FN_EXACT, RV_SN_EXACT, RV_ADDR_DIFFERENT, RV_GRADE_NONE},
+    {"John Smith", "", "LS12 3AB", {"John", "Smith", HOME}, RV_FN_EXACT, RV_SN_EXACT, RV_ADDR_AREA, RV_GRADE_POSSIBLE},
+    {"Bill Smith", "", "LS12 3AB", {"William", "Smith", HOME}, RV_FN_NICKNAME, RV_SN_EXACT, RV_ADDR_AREA, RV_GRADE_NONE},
     {"Gareth Oakenshaw", "", "M1 1AE", {"Gareth", "Oakenshaw", HOME}, RV_FN_EXACT, RV_SN_EXACT, RV_ADDR_DIFFERENT, RV_GRADE_POSSIBLE},
     {"Bill Smith", "", "M1 1AE", {"William", "Smith", HOME}, RV_FN_NICKNAME, RV_SN_EXACT, RV_ADDR_DIFFERENT, RV_GRADE_NONE},
     {"John Smith", "10 High Street, Leeds", "LS1 4AD", {"John", "Smith", HOME}, RV_FN_EXACT, RV_SN_EXACT, RV_ADDR_PROPERTY, RV_GRADE_EXACT},
