@@ -13,9 +13,11 @@
  *
  * Group commit. Appenders encode and hash their entry on their own thread, then queue it
  * under the mutex. The first thread to find no leader becomes leader, takes the whole
- * queue, writes and syncs it with the mutex released, and wakes everyone whose entry it
- * covered. Any write or sync failure sets a sticky RV_EAUDIT: every waiting and later
- * append fails at once, and nothing more is written until the log is reopened.
+ * queue, writes and syncs it with the mutex released, wakes everyone whose entry it
+ * covered and hands the lead to one thread of the batch that queued meanwhile. Checkpoints
+ * are signed by a separate thread, so they never hold up an append. Any write or sync
+ * failure sets a sticky RV_EAUDIT: every waiting and later append fails at once, and
+ * nothing more is written until the log is reopened.
  */
 #include "audit/audit.h"
 
@@ -37,6 +39,7 @@
 #define TRAILER_LEN    8 /* leading bytes of the leaf hash after each entry record */
 #define REC_OVERHEAD   (4 + TRAILER_LEN)
 #define BATCH_BYTES    (8u << 20)
+#define PREALLOC_BYTES (4u << 20) /* entries file grows in zero-filled steps of this */
 #define DEFAULT_EVERY  1000
 #define DEFAULT_MS     10000
 #define DEFAULT_ORIGIN "regvault/audit"
@@ -63,16 +66,20 @@ struct rv_audit_log {
     uint32_t every_ms;
 
     pthread_mutex_t mu;
-    pthread_cond_t cond;
-    uint64_t size; /* durable entries */
-    uint64_t next; /* next entry number to hand out */
-    int err;       /* sticky RV_EAUDIT */
+    pthread_mutex_t cpmu;   /* one checkpoint at a time */
+    pthread_cond_t done[2]; /* batch gen made durable (or failed), by parity of gen */
+    pthread_cond_t space;   /* the pending batch was taken */
+    uint64_t gen;           /* generation of the pending batch */
+    uint64_t size;          /* durable entries */
+    uint64_t next;          /* next entry number to hand out */
+    int err;                /* sticky RV_EAUDIT */
     bool leader;
     struct batch pend, flush;
 
     /* Leader-only state. */
-    uint64_t end_off; /* end of the last durable record in entries */
-    uint64_t cps_end; /* end of the last checkpoint record */
+    uint64_t end_off;   /* end of the last durable record in entries */
+    uint64_t alloc_end; /* entries is zero-filled up to here */
+    uint64_t cps_end;   /* end of the last checkpoint record */
     uint8_t frontier[64][32];
     uint8_t *hbuf;
     size_t hcap;
@@ -90,6 +97,16 @@ struct rv_audit_log {
     bool ticker_started, stop;
     pthread_cond_t tick;
 };
+
+static int64_t now_ms(void);
+
+/* Wakes every waiting appender after a failure. Called with mu held. */
+static void fail_all(struct rv_audit_log *log)
+{
+    pthread_cond_broadcast(&log->done[0]);
+    pthread_cond_broadcast(&log->done[1]);
+    pthread_cond_broadcast(&log->space);
+}
 
 static int64_t now_ms(void)
 {
@@ -214,25 +231,6 @@ static int subtree_hash(struct rv_audit_log *log, uint64_t lo, uint64_t hi, uint
     for (int i = np - 2; i >= 0; i--)
         rv_audit_node_hash(parts[i], out, out);
     return 0;
-}
-
-static void root_from_frontier(const uint8_t frontier[64][32], uint64_t n, uint8_t out[32])
-{
-    bool first = true;
-
-    if (n == 0) {
-        crypto_hash_sha256(out, NULL, 0);
-        return;
-    }
-    for (unsigned l = 0; l < 64; l++) {
-        if (((n >> l) & 1) == 0)
-            continue;
-        if (first)
-            memcpy(out, frontier[l], 32);
-        else
-            rv_audit_node_hash(frontier[l], out, out);
-        first = false;
-    }
 }
 
 /* Adds leaf h to the frontier of a tree of n leaves; writes the stored hashes it completes
@@ -398,24 +396,38 @@ static int cps_read(int fd, uint64_t fsize, uint64_t *off, char *note, size_t *l
     return 1;
 }
 
-/* Signs a checkpoint of the current tree. Called by the leader, mutex not held. */
+/* Signs a checkpoint of the durable tree unless the latest already covers it. Takes cpmu,
+ * so checkpoints are made one at a time; appends go on meanwhile. Mutex mu not held. */
 static int do_checkpoint(struct rv_audit_log *log)
 {
     struct rv_audit_checkpoint c;
     char body[RV_AUDIT_NOTE_MAX], note[RV_AUDIT_NOTE_MAX];
     uint8_t rec[4 + RV_AUDIT_NOTE_MAX + TRAILER_LEN], h[32];
-    uint64_t size = log->size; /* only the leader changes it */
+    uint64_t size;
     long blen, nlen;
     int rc = RV_EAUDIT;
 
-    if (size == log->cp_size && log->cp_len > 0)
-        return 0;
+    pthread_mutex_lock(&log->cpmu);
+    pthread_mutex_lock(&log->mu);
+    size = log->size;
+    rc = log->err;
+    if (rc == 0 && size == log->cp_size && log->cp_len > 0)
+        rc = 1;
+    pthread_mutex_unlock(&log->mu);
+    if (rc != 0) {
+        rc = rc == 1 ? 0 : RV_EAUDIT;
+        goto out;
+    }
+    rc = RV_EAUDIT;
+    /* Everything the checkpoint covers must be durable in the index and hash store too:
+     * recovery trusts them below the latest checkpoint. */
     if (fdatasync(log->fd_idx) != 0 || fdatasync(log->fd_hash) != 0)
         goto out;
     memset(&c, 0, sizeof(c));
     memcpy(c.origin, log->vkey.name, sizeof(c.origin));
     c.size = size;
-    root_from_frontier(log->frontier, size, c.root);
+    if (subtree_hash(log, 0, size, c.root) != 0)
+        goto out;
     blen = rv_audit_checkpoint_body(&c, body, sizeof(body));
     if (blen < 0)
         goto out;
@@ -440,6 +452,13 @@ static int do_checkpoint(struct rv_audit_log *log)
     pthread_mutex_unlock(&log->mu);
     rc = 0;
 out:
+    if (rc != 0) {
+        pthread_mutex_lock(&log->mu);
+        log->err = RV_EAUDIT;
+        fail_all(log);
+        pthread_mutex_unlock(&log->mu);
+    }
+    pthread_mutex_unlock(&log->cpmu);
     return rc;
 }
 
@@ -503,6 +522,19 @@ static int flush_batch(struct rv_audit_log *log, uint64_t n0)
         pos += REC_OVERHEAD + len;
         k += frontier_add(log->frontier, n0 + i, b->leaf[i], (uint8_t(*)[32])(log->hbuf + k * 32));
     }
+    /* Writing into blocks that already exist lets fdatasync skip the inode: grow the file
+     * ahead of the records, with real zeros (recovery stops at a zero length). */
+    if (off + b->len > log->alloc_end) {
+        static const uint8_t zeros[65536];
+        uint64_t end = (off + b->len + PREALLOC_BYTES - 1) / PREALLOC_BYTES * PREALLOC_BYTES;
+        for (uint64_t z = log->alloc_end; z < end;) {
+            size_t w = end - z < sizeof(zeros) ? (size_t)(end - z) : sizeof(zeros);
+            if (pwrite_all(log->fd_ent, zeros, w, z) != 0)
+                return RV_EAUDIT;
+            z += w;
+        }
+        log->alloc_end = end;
+    }
     if (pwrite_all(log->fd_ent, b->buf, b->len, off) != 0 ||
         pwrite_all(log->fd_idx, log->ibuf, b->n * 8, HDR_LEN + n0 * 8) != 0 ||
         pwrite_all(log->fd_hash, log->hbuf, k * 32, HDR_LEN + h0 * 32) != 0 ||
@@ -520,12 +552,13 @@ static bool checkpoint_due(struct rv_audit_log *log)
            now_ms() - log->cp_time_ms >= (int64_t)log->every_ms;
 }
 
-/* Runs one leader turn: flush the queue, then a checkpoint if one is due. Called and
- * returns with the mutex held. */
+/* Runs one leader turn: flush the whole queue, wake the threads it covered, hand the lead to
+ * a thread of the next batch, and ask the ticker for a checkpoint if one is due. Called and
+ * returns with mu held. */
 static void lead(struct rv_audit_log *log)
 {
     struct batch tmp;
-    uint64_t n0 = log->size;
+    uint64_t n0 = log->size, gen = log->gen;
     int rc;
 
     log->leader = true;
@@ -534,25 +567,25 @@ static void lead(struct rv_audit_log *log)
     log->pend = tmp;
     log->pend.n = 0;
     log->pend.len = 0;
+    log->gen++;
+    pthread_cond_broadcast(&log->space);
     pthread_mutex_unlock(&log->mu);
     rc = flush_batch(log, n0);
     pthread_mutex_lock(&log->mu);
-    if (rc != 0)
+    if (rc != 0) {
         log->err = RV_EAUDIT;
-    else
+        fail_all(log);
+    } else {
         log->size = n0 + log->flush.n;
+    }
     log->flush.n = 0;
     log->flush.len = 0;
-    pthread_cond_broadcast(&log->cond);
-    if (log->err == 0 && checkpoint_due(log)) {
-        pthread_mutex_unlock(&log->mu);
-        rc = do_checkpoint(log);
-        pthread_mutex_lock(&log->mu);
-        if (rc != 0)
-            log->err = RV_EAUDIT;
-    }
     log->leader = false;
-    pthread_cond_broadcast(&log->cond);
+    pthread_cond_broadcast(&log->done[gen & 1]);
+    if (log->pend.n > 0)
+        pthread_cond_signal(&log->done[(gen + 1) & 1]);
+    if (log->err == 0 && log->size - log->cp_size >= log->every)
+        pthread_cond_signal(&log->tick);
 }
 
 int rv_audit_append(struct rv_audit_log *log, const struct rv_audit_entry *e, uint64_t *index)
@@ -561,7 +594,7 @@ int rv_audit_append(struct rv_audit_log *log, const struct rv_audit_entry *e, ui
     uint8_t *rec = NULL;
     uint8_t leaf[32];
     size_t len = 0;
-    uint64_t mine;
+    uint64_t mine, gen;
     int rc;
 
     if (!log->writable)
@@ -580,7 +613,7 @@ int rv_audit_append(struct rv_audit_log *log, const struct rv_audit_entry *e, ui
 
     pthread_mutex_lock(&log->mu);
     while (log->err == 0 && log->pend.len > 0 && log->pend.len + len > BATCH_BYTES)
-        pthread_cond_wait(&log->cond, &log->mu);
+        pthread_cond_wait(&log->space, &log->mu);
     if (log->err != 0) {
         rc = RV_EAUDIT;
         goto unlock;
@@ -592,11 +625,13 @@ int rv_audit_append(struct rv_audit_log *log, const struct rv_audit_entry *e, ui
     log->pend.len += REC_OVERHEAD + len;
     memcpy(log->pend.leaf[log->pend.n++], leaf, 32);
     mine = log->next++;
+    gen = log->gen;
+    /* Wait until a leader has made our batch durable; lead it ourselves if nobody is. */
     while (log->size <= mine && log->err == 0) {
-        if (!log->leader)
+        if (!log->leader && log->gen == gen)
             lead(log);
         else
-            pthread_cond_wait(&log->cond, &log->mu);
+            pthread_cond_wait(&log->done[gen & 1], &log->mu);
     }
     rc = log->size > mine ? 0 : RV_EAUDIT;
     if (rc == 0 && index != NULL)
@@ -610,30 +645,13 @@ out:
 
 int rv_audit_checkpoint(struct rv_audit_log *log)
 {
-    int rc;
-
     if (!log->writable)
         return RV_EUNSUPPORTED;
-    pthread_mutex_lock(&log->mu);
-    while (log->leader && log->err == 0)
-        pthread_cond_wait(&log->cond, &log->mu);
-    if (log->err != 0) {
-        pthread_mutex_unlock(&log->mu);
-        return RV_EAUDIT;
-    }
-    log->leader = true;
-    pthread_mutex_unlock(&log->mu);
-    rc = do_checkpoint(log);
-    pthread_mutex_lock(&log->mu);
-    if (rc != 0)
-        log->err = RV_EAUDIT;
-    log->leader = false;
-    pthread_cond_broadcast(&log->cond);
-    pthread_mutex_unlock(&log->mu);
-    return rc;
+    return do_checkpoint(log);
 }
 
-/* Signs a checkpoint when entries have waited checkpoint_ms without one. */
+/* Signs checkpoints off the append path: when a leader finds one due by count, and when
+ * entries have waited checkpoint_ms without one. */
 static void *ticker_main(void *arg)
 {
     struct rv_audit_log *log = arg;
@@ -648,17 +666,13 @@ static void *ticker_main(void *arg)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
         }
-        pthread_cond_timedwait(&log->tick, &log->mu, &ts);
-        if (log->stop || log->err != 0 || log->leader || !checkpoint_due(log))
+        if (log->err != 0 || !checkpoint_due(log))
+            pthread_cond_timedwait(&log->tick, &log->mu, &ts);
+        if (log->stop || log->err != 0 || !checkpoint_due(log))
             continue;
-        log->leader = true;
         pthread_mutex_unlock(&log->mu);
-        int rc = do_checkpoint(log);
+        (void)do_checkpoint(log); /* a failure is sticky in log->err */
         pthread_mutex_lock(&log->mu);
-        if (rc != 0)
-            log->err = RV_EAUDIT;
-        log->leader = false;
-        pthread_cond_broadcast(&log->cond);
     }
     pthread_mutex_unlock(&log->mu);
     return NULL;
@@ -822,6 +836,7 @@ static int recover(struct rv_audit_log *log)
     log->size = n;
     log->next = n;
     log->end_off = off;
+    log->alloc_end = log->writable ? off : ent_size;
     rc = 0;
 out:
     free(buf);
@@ -879,7 +894,10 @@ static int log_new(const char *dir, bool writable, struct rv_audit_log **out)
     log->writable = writable;
     log->fd_ent = log->fd_idx = log->fd_hash = log->fd_cps = log->fd_lock = -1;
     pthread_mutex_init(&log->mu, NULL);
-    pthread_cond_init(&log->cond, NULL);
+    pthread_mutex_init(&log->cpmu, NULL);
+    pthread_cond_init(&log->done[0], NULL);
+    pthread_cond_init(&log->done[1], NULL);
+    pthread_cond_init(&log->space, NULL);
     pthread_cond_init(&log->tick, NULL);
     *out = log;
     return log->dir != NULL ? 0 : RV_ENOMEM;
@@ -902,7 +920,10 @@ static void log_free(struct rv_audit_log *log)
     free(log->ibuf);
     free(log->dir);
     pthread_cond_destroy(&log->tick);
-    pthread_cond_destroy(&log->cond);
+    pthread_cond_destroy(&log->space);
+    pthread_cond_destroy(&log->done[1]);
+    pthread_cond_destroy(&log->done[0]);
+    pthread_mutex_destroy(&log->cpmu);
     pthread_mutex_destroy(&log->mu);
     free(log);
 }
@@ -1058,6 +1079,10 @@ int rv_audit_close(struct rv_audit_log *log)
             rc = RV_EAUDIT;
         else if (log->size > log->cp_size)
             rc = do_checkpoint(log);
+        /* Leave no zero tail behind. */
+        if (rc == 0 && log->alloc_end > log->end_off &&
+            (ftruncate(log->fd_ent, (off_t)log->end_off) != 0 || fdatasync(log->fd_ent) != 0))
+            rc = RV_EAUDIT;
     }
     log_free(log);
     return rc;
