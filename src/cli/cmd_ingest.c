@@ -117,7 +117,7 @@ static void report(struct run *run, const struct job *j, const struct rv_ingest_
             "{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "file", j->path,
             "area", j->area, "kind", j->alterations ? "alterations" : "edition", "edition",
             rv_date_format(j->edition, d), "status", status, "rows", (json_int_t)s->rows, "stored",
-            (json_int_t)s->stored, "unchanged", (json_int_t)s->unchanged, "closed",
+            (json_int_t)s->stored, "unchanged", (json_int_t)s->unchanged, "ended",
             (json_int_t)s->closed, "anonymous", (json_int_t)s->anonymous, "invalid",
             (json_int_t)s->invalid, "on_register", (json_int_t)s->on_register, "seconds", secs);
         if (o != NULL)
