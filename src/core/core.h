@@ -194,9 +194,12 @@ RV_NODISCARD int rv_address_parse(const char *s, size_t len, struct rv_address_k
     RV_NONNULL(1, 3);
 
 /* ------------------------------------------------------------------------------------------
- * Phonetic codes and string similarity, for blind indexes and matching. Inputs are folded
- * strings (see rv_fold); characters other than a-z are ignored.
- */
+ * Phonetic codes and string similarity, for blind indexes and matching. Phonetic codes read
+ * only the letters a-z/A-Z of their input (at most the first 256) and are upper-case ASCII.
+ * Jaro-Winkler compares the strings as given, by Unicode code point (at most 256 each), so
+ * names in non-Latin scripts, which folding keeps, still compare. Reference values:
+ * PostgreSQL's fuzzystrmatch for Double Metaphone, jellyfish's Python version for NYSIIS and
+ * Jaro-Winkler (tests/data/phonetic/). */
 #define RV_PHONETIC_MAX 16
 /* Double Metaphone (Lawrence Philips, 2000), codes truncated to 4 characters as in the
  * reference implementation. alternate is "" when equal to primary. */
@@ -288,8 +291,9 @@ struct rv_csv_opts {
     size_t max_fields;    /* most fields per record; 0 = 256 */
 };
 
-/* Opens path for reading ("-" is standard input). The name is used in diagnostics.
- * Returned reader: free with rv_csv_close. */
+/* Opens path for reading ("-" is standard input: it returns once 64 KiB or the end of input
+ * has arrived). The name is used in diagnostics. RV_ENOTFOUND for a missing file, RV_EIO for
+ * an unreadable one, RV_EINVAL for bad options. Returned reader: free with rv_csv_close. */
 RV_NODISCARD int rv_csv_open(const char *path, const struct rv_csv_opts *opts, struct rv_csv **out,
                              struct rv_diag *diag) RV_NONNULL(1, 3);
 /* Reads from memory (not copied: buf is borrowed until rv_csv_close). name is for
@@ -298,10 +302,12 @@ RV_NODISCARD int rv_csv_open_mem(const char *buf, size_t len, const char *name,
                                  const struct rv_csv_opts *opts, struct rv_csv **out)
     RV_NONNULL(1, 3, 5);
 /* Reads the next record. Returns 1 with a record, 0 at end of input, or a negative code:
- * RV_EPARSE for a stray quote or unterminated field, RV_ETOOBIG for an oversized field, with
- * diag naming file, line and field. After RV_EPARSE the reader resynchronises at the next
- * line, so the caller may count the error and go on. fields[i] are NUL-terminated UTF-8
- * (converted from 1252 if needed), borrowed until the next call. */
+ * RV_EPARSE for a stray quote, an unterminated field, a NUL byte or a UTF-16 file,
+ * RV_ETOOBIG for an oversized field, with diag naming file, line and field. After RV_EPARSE
+ * the reader resynchronises at the next line, so the caller may count the error and go on.
+ * Empty physical lines are skipped, never returned as records (a line holding only "" is a
+ * record of one empty field). fields[i] are NUL-terminated UTF-8 (converted from 1252 if
+ * needed), borrowed until the next call. */
 RV_NODISCARD int rv_csv_next(struct rv_csv *r, char ***fields, size_t *nfields,
                              struct rv_diag *diag) RV_NONNULL(1, 2, 3);
 /* Line on which the last record returned started (1-based). */
