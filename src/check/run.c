@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Most ids one search may return, and most versions one query may decrypt in its first
- * searches (the later ones, for typos and moves, get half as many each). */
+/* Most ids one search may return, and most versions one query may decrypt in each stage
+ * (the first searches, the typo search, the move search). */
 #define SEARCH_MAX  4096
 #define DECRYPT_MAX 256
 
@@ -43,6 +43,7 @@ struct rv_check_ctx {
 struct cand_ref {
     uint64_t id;
     unsigned found_by;
+    unsigned hits; /* how many searches found it */
     rv_date from, to;
     bool in_force;
 };
@@ -154,6 +155,7 @@ static int search(struct rv_check_ctx *c, enum rv_index family, const struct rv_
             ;
         if (j < *n) {
             (*refs)[j].found_by |= bit;
+            (*refs)[j].hits++;
             continue;
         }
         if (*n == *cap) {
@@ -166,6 +168,7 @@ static int search(struct rv_check_ctx *c, enum rv_index family, const struct rv_
         }
         (*refs)[*n].id = c->ids[i];
         (*refs)[*n].found_by = bit;
+        (*refs)[*n].hits = 1;
         (*n)++;
     }
     return 0;
@@ -180,6 +183,8 @@ static int cmp_ref(const void *x, const void *y)
     int pa = __builtin_popcount(a->found_by), pb = __builtin_popcount(b->found_by);
     if (pa != pb)
         return pa > pb ? -1 : 1;
+    if (a->hits != b->hits)
+        return a->hits > b->hits ? -1 : 1;
     return a->id < b->id ? -1 : a->id > b->id;
 }
 
@@ -425,7 +430,7 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
     for (size_t i = 0; i < nm; i++)
         strong |= m[i].in_force && m[i].grade >= RV_GRADE_STRONG;
     if (!strong) {
-        budget = DECRYPT_MAX / 2;
+        budget = DECRYPT_MAX;
         scored = n;
         if ((err = search_variants(c, q, &refs, &n, &cap)) != 0 ||
             (err = score_refs(c, q, refs, scored, n, &budget, &m, &nm, &mcap)) != 0)
@@ -437,7 +442,7 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
         for (size_t i = 0; i < nm; i++)
             any |= m[i].in_force;
         if (!any) {
-            budget = DECRYPT_MAX / 2;
+            budget = DECRYPT_MAX;
             scored = n;
             if ((err = search_nearby(c, q, &refs, &n, &cap)) != 0 ||
                 (err = score_refs(c, q, refs, scored, n, &budget, &m, &nm, &mcap)) != 0)
