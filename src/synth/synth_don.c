@@ -159,7 +159,8 @@ static void typo(struct sy_rng *r, char *s, size_t cap)
 
 struct nameset {
     uint64_t *key;
-    uint32_t *mask;
+    uint32_t *mask;  /* initials of the forenames (see sy_tables.fore_rel) */
+    uint32_t *count; /* electors ever registered there with that surname */
     size_t cap_mask; /* slots - 1 */
 };
 
@@ -182,17 +183,22 @@ static void ns_add(struct nameset *s, uint32_t unit, uint32_t sur, uint32_t mask
         i = (i + 1) & s->cap_mask;
     s->key[i] = k;
     s->mask[i] |= mask;
+    s->count[i]++;
 }
 
-static uint32_t ns_get(const struct nameset *s, uint32_t unit, uint32_t sur)
+/* The initials mask at (unit, sur); *count gets how many electors it covers. */
+static uint32_t ns_get(const struct nameset *s, uint32_t unit, uint32_t sur, uint32_t *count)
 {
     uint64_t k = ns_key(unit, sur);
     size_t i = (size_t)k & s->cap_mask;
     while (s->key[i] != 0) {
-        if (s->key[i] == k)
+        if (s->key[i] == k) {
+            *count = s->count[i];
             return s->mask[i];
+        }
         i = (i + 1) & s->cap_mask;
     }
+    *count = 0;
     return 0;
 }
 
@@ -203,7 +209,8 @@ static int ns_build(struct nameset *s, const struct sy_area *a, const uint32_t *
         n *= 2;
     s->key = calloc(n, sizeof(*s->key));
     s->mask = calloc(n, sizeof(*s->mask));
-    if (s->key == NULL || s->mask == NULL)
+    s->count = calloc(n, sizeof(*s->count));
+    if (s->key == NULL || s->mask == NULL || s->count == NULL)
         return RV_ENOMEM;
     s->cap_mask = n - 1;
     for (size_t i = 0; i < a->nel; i++) {
@@ -227,6 +234,7 @@ static void ns_free(struct nameset *s)
 {
     free(s->key);
     free(s->mask);
+    free(s->count);
 }
 
 /* ---- donors ------------------------------------------------------------------------------ */
@@ -481,6 +489,17 @@ static rv_date date_in(struct sy_rng *r, rv_date lo, rv_date hi)
     return hi > lo ? lo + (rv_date)sy_below(r, (uint32_t)(hi - lo)) : lo;
 }
 
+/* True if nobody else with the elector's surname was ever registered at its postcode: a
+ * donor who was not on the register on the date must not look like a housemate who was. */
+static bool alone(const struct dctx *c, const struct sy_el *e)
+{
+    uint32_t cnt;
+    if (e->prev_hh != SY_NONE || e->prev_sur != SY_NONE)
+        return false;
+    (void)ns_get(&c->ns, c->a->hh[e->hh].unit, e->sur, &cnt);
+    return cnt == 1;
+}
+
 /* Picks the elector and the date received for a registered donor; may change the note
  * (to exact) when the area has nobody who suits it. */
 static uint32_t pick_donor(struct dctx *c, int *note, rv_date *when)
@@ -501,12 +520,12 @@ static uint32_t pick_donor(struct dctx *c, int *note, rv_date *when)
                 continue;
             return i;
         case RV_SYNTH_NOTE_REGISTERED_AFTER:
-            if (e->from <= c->start || e->hh == SY_NONE)
+            if (e->from <= c->start || e->hh == SY_NONE || !alone(c, e))
                 continue;
             *when = date_in(r, c->start, e->from);
             return i;
         case RV_SYNTH_NOTE_LEFT_REGISTER:
-            if (e->to == RV_DATE_FOREVER || e->to >= c->end)
+            if (e->to == RV_DATE_FOREVER || e->to >= c->end || e->hh == SY_NONE || !alone(c, e))
                 continue;
             *when = date_in(r, e->to, c->end);
             return i;
@@ -629,7 +648,7 @@ static int one_donation(struct dctx *c)
     } else if (u < 0.33) {
         /* on no register: a near-miss at a real postcode, often a registered elector's
          * household surname with another forename */
-        uint32_t unit = sy_below(r, (uint32_t)a->nunit), sur, fore;
+        uint32_t unit = sy_below(r, (uint32_t)a->nunit), sur, fore, cnt;
         bool female = sy_chance(r, 0.5);
         int tries = 0;
         uint32_t k = sy_below(r, (uint32_t)a->nel);
@@ -641,7 +660,7 @@ static int one_donation(struct dctx *c)
             sur = household ? e->sur : sy_alias_draw(&t->sur_w, r);
             fore = female ? t->fore_f[sy_alias_draw(&t->female_w, r)]
                           : t->fore_m[sy_alias_draw(&t->male_w, r)];
-        } while ((ns_get(&c->ns, unit, sur) & t->fore_rel[fore]) != 0 && ++tries < 100);
+        } while ((ns_get(&c->ns, unit, sur, &cnt) & t->fore_rel[fore]) != 0 && ++tries < 100);
         if (tries >= 100) {
             run->ndon--;
             return 0; /* the caller tries again */

@@ -510,7 +510,7 @@ static void test_truth(void **state)
     struct rv_csv_opts co = {0};
     char **f, **g, path[4096];
     size_t nf, ng;
-    uint64_t rows = 0, named = 0, exact = 0, moved = 0, unregistered = 0;
+    uint64_t rows = 0, named = 0, exact = 0, moved = 0, unregistered = 0, timed = 0;
 
     for (unsigned i = 0; i < big_o.areas; i++) {
         char code[16];
@@ -531,13 +531,21 @@ static void test_truth(void **state)
     for (size_t i = 0; i < b.n; i++) {
         const struct entry *e = &b.e[i];
         const char *pcs[2] = {e->pc_full, e->pc_last}, *nms[2] = {e->name, e->name_last};
+        size_t first = nnk;
         for (int p = 0; p < 2; p++)
             for (int q = 0; q < 2; q++) {
                 if (pcs[p][0] == '\0' || nms[q][0] == '\0')
                     continue;
                 nk[nnk] = malloc(200);
                 assert_non_null(nk[nnk]);
-                nearkey(pcs[p], nms[q], nk[nnk++], 200);
+                nearkey(pcs[p], nms[q], nk[nnk], 200);
+                bool dup = false; /* each entry once per key */
+                for (size_t d = first; d < nnk && !dup; d++)
+                    dup = strcmp(nk[d], nk[nnk]) == 0;
+                if (dup)
+                    free(nk[nnk]);
+                else
+                    nnk++;
             }
     }
     qsort(nk, nnk, sizeof(*nk), str_cmp);
@@ -593,6 +601,24 @@ static void test_truth(void **state)
                 fail_msg("donor %s on no register is confusable with an elector", g[0]);
             unregistered++;
         }
+        if (note == RV_SYNTH_NOTE_REGISTERED_AFTER || note == RV_SYNTH_NOTE_LEFT_REGISTER) {
+            /* the donor's own entry (later or earlier) is the only one like it there: no
+             * housemate of that surname and initial who was on the register on the date */
+            char fn[200], key[200], *kp = key;
+            folded(f[5], fn, sizeof(fn));
+            nearkey(f[7], fn, key, sizeof(key));
+            char **hit = bsearch(&kp, nk, nnk, sizeof(*nk), str_cmp);
+            if (hit == NULL)
+                fail_msg("donor %s (%s) has no entry at the postcode", g[0], g[3]);
+            size_t same = 1;
+            if (hit > nk && strcmp(hit[-1], key) == 0)
+                same++;
+            if (hit + 1 < nk + nnk && strcmp(hit[1], key) == 0)
+                same++;
+            if (same != 1)
+                fail_msg("donor %s (%s) looks like a housemate on the register", g[0], g[3]);
+            timed++;
+        }
         if (!on_register)
             continue;
         char key[64];
@@ -626,6 +652,7 @@ static void test_truth(void **state)
     assert_true(exact > 200);
     assert_true(moved > 20);
     assert_true(unregistered > 200);
+    assert_true(timed > 100);
     for (size_t i = 0; i < nnk; i++)
         free(nk[i]);
     free(nk);
