@@ -426,9 +426,10 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
     if ((err = score_refs(c, q, refs, 0, n, &budget, &m, &nm, &mcap)) != 0)
         goto out;
 
-    /* Nothing strong in force: look again for a surname the donor mistyped. */
+    /* Nothing in force on the donor's surname: look again for a surname mistyped. */
+    /* A match in force on the donor's own surname means the surname was written right. */
     for (size_t i = 0; i < nm; i++)
-        strong |= m[i].in_force && m[i].grade >= RV_GRADE_STRONG;
+        strong |= m[i].in_force && (m[i].grade >= RV_GRADE_STRONG || m[i].sn == RV_SN_EXACT);
     if (!strong) {
         budget = DECRYPT_MAX;
         scored = n;
