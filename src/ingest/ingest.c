@@ -28,6 +28,8 @@ enum item_kind { ITEM_INVALID = 0, ITEM_ENTRY, ITEM_ANONYMOUS };
 
 struct item {
     enum item_kind what;
+    bool unprepared; /* left for the applying thread to prepare */
+    uint64_t id;     /* record id it is sealed for */
     enum rv_row_kind kind;
     rv_date eff;
     unsigned long line;
@@ -55,6 +57,7 @@ struct reader {
     uint64_t first_id, rowno;
     unsigned long last_err_line;
     int repeat_errs;
+    unsigned share; /* of every 8 entries, how many the reader prepares */
     bool done;
 };
 
@@ -70,6 +73,21 @@ static void set_file(struct rv_diag *d, const char *path, unsigned long line)
 {
     snprintf(d->file, sizeof(d->file), "%s", path);
     d->line = line;
+}
+
+/* Normalises, hashes and seals an entry; a failure makes it a refused row. */
+static void prepare_item(struct rv_vault *v, const struct rv_vault_sealer *sealer, struct item *it)
+{
+    int rc = rv_vault_prepare(v, &it->p.e, sealer, it->id, &it->p);
+
+    it->unprepared = false;
+    if (rc != 0) {
+        it->what = ITEM_INVALID;
+        it->diag.col = 0;
+        snprintf(it->diag.msg, sizeof(it->diag.msg), "the entry could not be prepared (%s)",
+                 rv_strerror(rc));
+        sodium_memzero(&it->p.e, sizeof(it->p.e));
+    }
 }
 
 static void fill_chunk(struct reader *r, struct chunk *c)
@@ -128,13 +146,10 @@ static void fill_chunk(struct reader *r, struct chunk *c)
             it->what = ITEM_ANONYMOUS;
         } else {
             it->what = ITEM_ENTRY;
-            rc = rv_vault_prepare(r->v, &it->p.e, r->sealer, r->first_id + r->rowno, &it->p);
-            if (rc != 0) {
-                it->what = ITEM_INVALID;
-                it->diag.col = 0;
-                snprintf(it->diag.msg, sizeof(it->diag.msg), "the entry could not be prepared (%s)",
-                         rv_strerror(rc));
-            }
+            it->id = r->first_id + r->rowno;
+            it->unprepared = r->rowno % 8 >= r->share;
+            if (!it->unprepared)
+                prepare_item(r->v, r->sealer, it);
         }
         if (it->what != ITEM_ENTRY)
             sodium_memzero(&it->p.e, sizeof(it->p.e));
@@ -208,6 +223,11 @@ static void *reader_main(void *arg)
     struct chunk *c;
 
     while (!w->r->done && (c = queue_take_free(w->q)) != NULL) {
+        /* Preparing costs more than storing, so when the applier is idle (nothing queued)
+         * it prepares a quarter of the entries itself. */
+        pthread_mutex_lock(&w->q->lock);
+        w->r->share = w->q->full_head == NULL ? 6 : 8;
+        pthread_mutex_unlock(&w->q->lock);
         fill_chunk(w->r, c);
         queue_put_full(w->q, c);
     }
@@ -301,6 +321,7 @@ static int attempt(struct rv_vault *v, const char *path, const struct rv_ingest_
     r.v = v;
     r.o = o;
     r.path = path;
+    r.share = 8;
     rv_diag_clear(&diag);
 
     rc = rv_csv_open(path, &copts, &r.csv, &diag);
@@ -365,6 +386,8 @@ static int attempt(struct rv_vault *v, const char *path, const struct rv_ingest_
             struct item *it = &c->items[i];
             enum rv_apply outcome;
             rows++;
+            if (it->what == ITEM_ENTRY && it->unprepared)
+                prepare_item(v, r.sealer, it);
             if (it->what == ITEM_ANONYMOUS) {
                 anonymous++;
                 continue;
