@@ -274,8 +274,10 @@ static bool suits(const struct dctx *c, const struct sy_el *e, int note, rv_date
         return sur->flags & SY_S_MC;
     case RV_SYNTH_NOTE_APOSTROPHE:
         return sur->flags & SY_S_APOSTROPHE;
-    case RV_SYNTH_NOTE_ACCENTS:
-        return (sur->flags | t->fore[e->fore].flags | t->fore[e->mid1].flags) & SY_S_ACCENT;
+    case RV_SYNTH_NOTE_ACCENTS: /* an accent the register shows, in its encoding */
+        return (sur->flags | t->fore[e->fore].flags | t->fore[e->mid1].flags |
+                t->fore[e->mid2].flags) &
+               (c->a->cp1252 ? SY_S_CPACCENT : SY_S_ACCENT);
     case RV_SYNTH_NOTE_SAME_NAME:
         return e->flags & SY_F_SAMENAME;
     default:

@@ -104,6 +104,7 @@ struct sy_str {
 #define SY_S_HYPHEN     0x04
 #define SY_S_MC         0x08 /* starts Mc or Mac + capital */
 #define SY_S_FEMALE     0x10
+#define SY_S_CPACCENT   0x20 /* still has a non-ASCII letter in Windows-1252 */
 
 /* ---- tables built once per run ------------------------------------------------------------ */
 struct sy_tables {

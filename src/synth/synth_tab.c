@@ -198,6 +198,9 @@ static int add_str(struct sy_tables *t, const char *s, size_t len, uint8_t flags
         while (i < len)
             cp[n++] = cp1252_of(utf8_next(u, len, &i));
         cp[n] = '\0';
+        for (size_t k = 0; k < n; k++)
+            if ((unsigned char)cp[k] >= 0x80)
+                out->flags |= SY_S_CPACCENT;
         out->cp = cp;
         out->cplen = (uint16_t)n;
     }
