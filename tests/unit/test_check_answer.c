@@ -229,6 +229,54 @@ static void test_reveal_and_reasons(void **state)
     rv_check_answer_free(&a);
 }
 
+/* The JSON of a strong answer, against a golden file (tests/data/check/strong.json). */
+static void test_golden_json(void **state)
+{
+    struct rv_check_query q;
+    struct rv_check_candidate c[2];
+    struct rv_check_answer a;
+    json_t *j = NULL;
+    char path[4096], *got, *want;
+    const char *dir = getenv("RV_TEST_DATA");
+    FILE *f;
+    long n;
+    (void)state;
+    entry(&c[0], "William", "Smith", "10 High Street", "LS1 4AB", 7, D(2025, 12, 1),
+          RV_DATE_FOREVER);
+    entry(&c[1], "William", "Smith", "12 High Street", "LS1 4AB", 8, D(2025, 12, 1),
+          RV_DATE_FOREVER);
+    query(&q, "Mr Bill Smith", "10 High St, Leeds", D(2026, 1, 15));
+    snprintf(q.id, sizeof(q.id), "C0001");
+    answer_for(&q, c, 2, &a);
+    assert_int_equal(rv_check_answer_json(&q, &a, &j), 0);
+    got = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(6));
+    json_decref(j);
+    assert_non_null(got);
+    assert_non_null(dir);
+    snprintf(path, sizeof(path), "%s/check/strong.json", dir);
+    if (getenv("RV_UPDATE_GOLDEN") != NULL) { /* regenerate after a reviewed change */
+        f = fopen(path, "wb");
+        assert_non_null(f);
+        fprintf(f, "%s\n", got);
+        fclose(f);
+    }
+    f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    want = calloc(1, (size_t)n + 1);
+    assert_non_null(want);
+    assert_int_equal(fread(want, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    if (n > 0 && want[n - 1] == '\n')
+        want[n - 1] = '\0';
+    assert_string_equal(got, want);
+    free(want);
+    free(got);
+    rv_check_answer_free(&a);
+}
+
 /* No candidate at all: not found, with nothing to show. */
 static void test_not_found(void **state)
 {
@@ -394,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_query_refusals),
         cmocka_unit_test(test_mask),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_golden_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
