@@ -1,9 +1,11 @@
 /*
  * audit_bench.c - throughput and latency of the audit log, for bench/audit.sh.
  *
- *   audit_bench append DIR THREADS COUNT [EVERY]  COUNT entries from THREADS threads, each
- *                                                 append waiting for durability (group
- *                                                 commit); a checkpoint every EVERY entries
+ *   audit_bench append DIR THREADS COUNT [EVERY [BATCH]]
+ *                              COUNT entries from THREADS threads, each append waiting for
+ *                              durability (group commit); a checkpoint every EVERY entries;
+ *                              with BATCH > 1 each call appends BATCH entries at once
+ *                              (rv_audit_append_batch, as a batch check would)
  *   audit_bench verify DIR                        full verification of the log in DIR
  *   audit_bench proof DIR COUNT                   COUNT inclusion proofs of random entries
  *                                                 in the whole tree, generated and verified
@@ -32,7 +34,7 @@ static double now(void)
 
 struct job {
     struct rv_audit_log *log;
-    uint64_t n;
+    uint64_t n, batch;
     int id;
     int failed;
 };
@@ -40,26 +42,38 @@ struct job {
 static void *appender(void *arg)
 {
     struct job *j = arg;
-    uint8_t subject[1][32];
-    char params[64];
+    struct rv_audit_entry *e = calloc(j->batch, sizeof(*e));
+    uint8_t(*subject)[32] = calloc(j->batch, 32);
+    char(*params)[64] = calloc(j->batch, 64);
 
-    for (uint64_t i = 0; i < j->n; i++) {
-        struct rv_audit_entry e = {0,    "treasurer-17", "checker", "check", params,
-                                   "ok", "203.0.113.42", NULL,      1};
-        memset(subject[0], (int)(i & 0xff), 32);
-        subject[0][0] = (uint8_t)j->id;
-        e.subjects = (const uint8_t(*)[32])subject;
-        snprintf(params, sizeof(params), "{\"batch\":\"q3-2024\",\"row\":%llu}",
-                 (unsigned long long)i);
-        if (rv_audit_append(j->log, &e, NULL) != 0) {
+    if (e == NULL || subject == NULL || params == NULL) {
+        j->failed = 1;
+        return NULL;
+    }
+    for (uint64_t i = 0; i < j->n; i += j->batch) {
+        size_t k = j->n - i < j->batch ? (size_t)(j->n - i) : (size_t)j->batch;
+        for (size_t b = 0; b < k; b++) {
+            e[b] = (struct rv_audit_entry){0,    "treasurer-17", "checker", "check", params[b],
+                                           "ok", "203.0.113.42", NULL,      1};
+            memset(subject[b], (int)((i + b) & 0xff), 32);
+            subject[b][0] = (uint8_t)j->id;
+            e[b].subjects = (const uint8_t(*)[32])subject[b];
+            snprintf(params[b], 64, "{\"batch\":\"q3-2024\",\"row\":%llu}",
+                     (unsigned long long)(i + b));
+        }
+        if (rv_audit_append_batch(j->log, e, k, NULL) != 0) {
             j->failed = 1;
-            return NULL;
+            break;
         }
     }
+    free(e);
+    free(subject);
+    free(params);
     return NULL;
 }
 
-static int bench_append(const char *dir, int threads, uint64_t count, uint64_t every)
+static int bench_append(const char *dir, int threads, uint64_t count, uint64_t every,
+                        uint64_t batch)
 {
     struct rv_audit_opts o = {"regvault.bench/audit", every, 0};
     struct rv_audit_log *log = NULL;
@@ -77,7 +91,11 @@ static int bench_append(const char *dir, int threads, uint64_t count, uint64_t e
     t0 = now();
     for (int i = 0; i < threads; i++) {
         jobs[i] = (struct job){
-            log, count / (uint64_t)threads + ((uint64_t)i < count % (uint64_t)threads), i, 0};
+            .log = log,
+            .n = count / (uint64_t)threads + ((uint64_t)i < count % (uint64_t)threads),
+            .batch = batch,
+            .id = i,
+        };
         if (pthread_create(&th[i], NULL, appender, &jobs[i]) != 0) {
             fprintf(stderr, "cannot start thread %d\n", i);
             return 1;
@@ -92,11 +110,11 @@ static int bench_append(const char *dir, int threads, uint64_t count, uint64_t e
             return 1;
         }
     rc = rv_audit_close(log);
-    printf("append: %llu durable entries from %d threads in %.3f s = %.0f entries/s "
-           "(log now %llu entries, checkpoint every %llu, close %s)\n",
-           (unsigned long long)count, threads, t1 - t0, (double)count / (t1 - t0),
-           (unsigned long long)(before + count), (unsigned long long)every,
-           rc == 0 ? "ok" : "FAILED");
+    printf("append: %llu durable entries from %d threads, %llu per call, in %.3f s = %.0f "
+           "entries/s (log now %llu entries, checkpoint every %llu, close %s)\n",
+           (unsigned long long)count, threads, (unsigned long long)batch, t1 - t0,
+           (double)count / (t1 - t0), (unsigned long long)(before + count),
+           (unsigned long long)every, rc == 0 ? "ok" : "FAILED");
     free(th);
     free(jobs);
     return rc == 0 ? 0 : 1;
@@ -162,12 +180,13 @@ int main(int argc, char **argv)
         return 1;
     if (argc >= 5 && strcmp(argv[1], "append") == 0)
         return bench_append(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 10),
-                            argc > 5 ? strtoull(argv[5], NULL, 10) : 1000);
+                            argc > 5 ? strtoull(argv[5], NULL, 10) : 1000,
+                            argc > 6 && atoi(argv[6]) > 0 ? strtoull(argv[6], NULL, 10) : 1);
     if (argc == 3 && strcmp(argv[1], "verify") == 0)
         return bench_verify(argv[2]);
     if (argc == 4 && strcmp(argv[1], "proof") == 0)
         return bench_proof(argv[2], strtoull(argv[3], NULL, 10));
-    fprintf(stderr, "usage: audit_bench append DIR THREADS COUNT [EVERY]\n"
+    fprintf(stderr, "usage: audit_bench append DIR THREADS COUNT [EVERY [BATCH]]\n"
                     "       audit_bench verify DIR\n"
                     "       audit_bench proof DIR COUNT\n");
     return 2;

@@ -252,6 +252,14 @@ int rv_audit_close(struct rv_audit_log *log);
  * handle. */
 RV_NODISCARD int rv_audit_append(struct rv_audit_log *log, const struct rv_audit_entry *e,
                                  uint64_t *index) RV_NONNULL(1, 2);
+/* Appends n entries (1 <= n <= RV_AUDIT_BATCH_MAX) with consecutive numbers, the first in
+ * *first (may be NULL), and waits until all are durable: one fsync for the lot, as for a
+ * batch check that records one entry per donor. Either all are appended or, on error, the
+ * log refuses further appends as for rv_audit_append (RV_EINVAL for a bad entry leaves the
+ * log usable and appends none). e is borrowed for the call. */
+#define RV_AUDIT_BATCH_MAX 65536
+RV_NODISCARD int rv_audit_append_batch(struct rv_audit_log *log, const struct rv_audit_entry *e,
+                                       size_t n, uint64_t *first) RV_NONNULL(1, 2);
 /* Signs a checkpoint of the current tree now (no-op if the latest already covers it). */
 RV_NODISCARD int rv_audit_checkpoint(struct rv_audit_log *log) RV_NONNULL(1);
 /* Number of durable entries. */

@@ -23,7 +23,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +34,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,13 +70,16 @@ struct rv_audit_log {
     uint32_t every_ms;
 
     pthread_mutex_t mu;
-    pthread_mutex_t cpmu;   /* one checkpoint at a time */
-    pthread_cond_t done[2]; /* batch gen made durable (or failed), by parity of gen */
-    pthread_cond_t space;   /* the pending batch was taken */
-    uint64_t gen;           /* generation of the pending batch */
-    uint64_t size;          /* durable entries */
-    uint64_t next;          /* next entry number to hand out */
-    int err;                /* sticky RV_EAUDIT */
+    pthread_mutex_t cpmu;      /* one checkpoint at a time */
+    _Atomic uint32_t epoch[2]; /* by parity of gen: bumped and futex-woken when that batch is
+                                  done, should elect a leader, or the log fails */
+    _Atomic uint64_t durable;  /* = size, readable without mu */
+    _Atomic int failed;        /* = err != 0, readable without mu */
+    pthread_cond_t space;      /* the pending batch was taken */
+    uint64_t gen;              /* generation of the pending batch */
+    uint64_t size;             /* durable entries */
+    uint64_t next;             /* next entry number to hand out */
+    int err;                   /* sticky RV_EAUDIT */
     bool leader;
     struct batch pend, flush;
 
@@ -100,11 +107,25 @@ struct rv_audit_log {
 
 static int64_t now_ms(void);
 
+/* Appenders sleep on their batch's epoch word without holding mu, so the threads of a
+ * finished batch return without fighting over the mutex, and the next batch sleeps on. */
+static void epoch_wait(struct rv_audit_log *log, uint64_t gen, uint32_t seen)
+{
+    syscall(SYS_futex, &log->epoch[gen & 1], FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+}
+
+static void epoch_bump(struct rv_audit_log *log, uint64_t gen, int nwake)
+{
+    atomic_fetch_add(&log->epoch[gen & 1], 1);
+    syscall(SYS_futex, &log->epoch[gen & 1], FUTEX_WAKE_PRIVATE, nwake, NULL, NULL, 0);
+}
+
 /* Wakes every waiting appender after a failure. Called with mu held. */
 static void fail_all(struct rv_audit_log *log)
 {
-    pthread_cond_broadcast(&log->done[0]);
-    pthread_cond_broadcast(&log->done[1]);
+    atomic_store(&log->failed, 1);
+    epoch_bump(log, 0, INT_MAX);
+    epoch_bump(log, 1, INT_MAX);
     pthread_cond_broadcast(&log->space);
 }
 
@@ -466,7 +487,7 @@ out:
  * Appends.
  */
 
-static int batch_reserve(struct batch *b, size_t bytes)
+static int batch_reserve(struct batch *b, size_t bytes, size_t n)
 {
     if (b->len + bytes > b->cap) {
         size_t cap = b->cap ? b->cap : 65536;
@@ -479,9 +500,12 @@ static int batch_reserve(struct batch *b, size_t bytes)
         b->buf = p;
         b->cap = cap;
     }
-    if (b->n == b->ncap) {
-        size_t ncap = b->ncap ? b->ncap * 2 : 1024;
-        uint8_t(*p)[32] = realloc(b->leaf, ncap * 32);
+    if (b->n + n > b->ncap) {
+        size_t ncap = b->ncap ? b->ncap : 1024;
+        uint8_t(*p)[32];
+        while (ncap < b->n + n)
+            ncap *= 2;
+        p = realloc(b->leaf, ncap * 32);
         if (p == NULL)
             return RV_ENOMEM;
         b->leaf = p;
@@ -581,35 +605,58 @@ static void lead(struct rv_audit_log *log)
     log->flush.n = 0;
     log->flush.len = 0;
     log->leader = false;
-    pthread_cond_broadcast(&log->done[gen & 1]);
+    atomic_store(&log->durable, log->size);
+    /* Wake this batch's threads, which return, and one of the next batch's, to lead it. */
+    epoch_bump(log, gen, INT_MAX);
     if (log->pend.n > 0)
-        pthread_cond_signal(&log->done[(gen + 1) & 1]);
+        epoch_bump(log, gen + 1, 1);
     if (log->err == 0 && log->size - log->cp_size >= log->every)
         pthread_cond_signal(&log->tick);
 }
 
-int rv_audit_append(struct rv_audit_log *log, const struct rv_audit_entry *e, uint64_t *index)
+int rv_audit_append_batch(struct rv_audit_log *log, const struct rv_audit_entry *e, size_t n,
+                          uint64_t *first)
 {
-    struct rv_audit_entry copy = *e;
-    uint8_t *rec = NULL;
-    uint8_t leaf[32];
-    size_t len = 0;
-    uint64_t mine, gen;
+    uint8_t *recs = NULL, (*leaves)[32] = NULL;
+    size_t len = 0, cap;
+    uint64_t mine = 0, gen;
+    int64_t now = 0;
     int rc;
 
     if (!log->writable)
         return RV_EUNSUPPORTED;
-    if (copy.time_ms == 0)
-        copy.time_ms = now_ms();
-    rec = malloc(REC_OVERHEAD + RV_AUDIT_ENTRY_MAX);
-    if (rec == NULL)
-        return RV_ENOMEM;
-    rc = rv_audit_entry_encode(&copy, rec + 4, RV_AUDIT_ENTRY_MAX, &len);
-    if (rc != 0)
+    if (n == 0 || n > RV_AUDIT_BATCH_MAX)
+        return RV_EINVAL;
+    /* Encode and hash on the caller's thread, outside the lock. */
+    cap = n * REC_OVERHEAD + (n == 1 ? RV_AUDIT_ENTRY_MAX : 4096);
+    recs = malloc(cap);
+    leaves = malloc(n * 32);
+    if (recs == NULL || leaves == NULL) {
+        rc = RV_ENOMEM;
         goto out;
-    put_u32(rec, (uint32_t)len);
-    rv_audit_leaf_hash(rec + 4, len, leaf);
-    memcpy(rec + 4 + len, leaf, TRAILER_LEN);
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct rv_audit_entry copy = e[i];
+        size_t elen = 0;
+        if (copy.time_ms == 0)
+            copy.time_ms = now != 0 ? now : (now = now_ms());
+        if (cap - len < REC_OVERHEAD + RV_AUDIT_ENTRY_MAX) {
+            uint8_t *p = realloc(recs, cap * 2 + RV_AUDIT_ENTRY_MAX);
+            if (p == NULL) {
+                rc = RV_ENOMEM;
+                goto out;
+            }
+            recs = p;
+            cap = cap * 2 + RV_AUDIT_ENTRY_MAX;
+        }
+        rc = rv_audit_entry_encode(&copy, recs + len + 4, RV_AUDIT_ENTRY_MAX, &elen);
+        if (rc != 0)
+            goto out;
+        put_u32(recs + len, (uint32_t)elen);
+        rv_audit_leaf_hash(recs + len + 4, elen, leaves[i]);
+        memcpy(recs + len + 4 + elen, leaves[i], TRAILER_LEN);
+        len += REC_OVERHEAD + elen;
+    }
 
     pthread_mutex_lock(&log->mu);
     while (log->err == 0 && log->pend.len > 0 && log->pend.len + len > BATCH_BYTES)
@@ -618,29 +665,47 @@ int rv_audit_append(struct rv_audit_log *log, const struct rv_audit_entry *e, ui
         rc = RV_EAUDIT;
         goto unlock;
     }
-    rc = batch_reserve(&log->pend, REC_OVERHEAD + len);
+    rc = batch_reserve(&log->pend, len, n);
     if (rc != 0)
         goto unlock;
-    memcpy(log->pend.buf + log->pend.len, rec, REC_OVERHEAD + len);
-    log->pend.len += REC_OVERHEAD + len;
-    memcpy(log->pend.leaf[log->pend.n++], leaf, 32);
-    mine = log->next++;
+    memcpy(log->pend.buf + log->pend.len, recs, len);
+    log->pend.len += len;
+    memcpy(log->pend.leaf + log->pend.n, leaves, n * 32);
+    log->pend.n += n;
+    log->next += n;
+    mine = log->next - 1;
     gen = log->gen;
     /* Wait until a leader has made our batch durable; lead it ourselves if nobody is. */
     while (log->size <= mine && log->err == 0) {
-        if (!log->leader && log->gen == gen)
+        uint32_t seen;
+        if (!log->leader && log->gen == gen) {
             lead(log);
-        else
-            pthread_cond_wait(&log->done[gen & 1], &log->mu);
+            continue;
+        }
+        seen = atomic_load(&log->epoch[gen & 1]);
+        pthread_mutex_unlock(&log->mu);
+        epoch_wait(log, gen, seen);
+        if (atomic_load(&log->durable) > mine || atomic_load(&log->failed)) {
+            rc = atomic_load(&log->durable) > mine ? 0 : RV_EAUDIT;
+            goto done;
+        }
+        pthread_mutex_lock(&log->mu);
     }
     rc = log->size > mine ? 0 : RV_EAUDIT;
-    if (rc == 0 && index != NULL)
-        *index = mine;
 unlock:
     pthread_mutex_unlock(&log->mu);
+done:
+    if (rc == 0 && first != NULL)
+        *first = mine + 1 - n;
 out:
-    free(rec);
+    free(leaves);
+    free(recs);
     return rc;
+}
+
+int rv_audit_append(struct rv_audit_log *log, const struct rv_audit_entry *e, uint64_t *index)
+{
+    return rv_audit_append_batch(log, e, 1, index);
 }
 
 int rv_audit_checkpoint(struct rv_audit_log *log)
@@ -834,6 +899,7 @@ static int recover(struct rv_audit_log *log)
         log->tail_ignored = ni > n ? ni - n : 0;
     }
     log->size = n;
+    atomic_store(&log->durable, n);
     log->next = n;
     log->end_off = off;
     log->alloc_end = log->writable ? off : ent_size;
@@ -895,8 +961,6 @@ static int log_new(const char *dir, bool writable, struct rv_audit_log **out)
     log->fd_ent = log->fd_idx = log->fd_hash = log->fd_cps = log->fd_lock = -1;
     pthread_mutex_init(&log->mu, NULL);
     pthread_mutex_init(&log->cpmu, NULL);
-    pthread_cond_init(&log->done[0], NULL);
-    pthread_cond_init(&log->done[1], NULL);
     pthread_cond_init(&log->space, NULL);
     pthread_cond_init(&log->tick, NULL);
     *out = log;
@@ -921,8 +985,6 @@ static void log_free(struct rv_audit_log *log)
     free(log->dir);
     pthread_cond_destroy(&log->tick);
     pthread_cond_destroy(&log->space);
-    pthread_cond_destroy(&log->done[1]);
-    pthread_cond_destroy(&log->done[0]);
     pthread_mutex_destroy(&log->cpmu);
     pthread_mutex_destroy(&log->mu);
     free(log);

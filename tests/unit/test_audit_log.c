@@ -350,6 +350,43 @@ static void test_group_commit_threads(void **state)
     free(dir);
 }
 
+static void test_append_batch(void **state)
+{
+    char *dir = tmpdir();
+    struct rv_audit_log *log = open_log(dir, 50);
+    struct rv_audit_entry e[100];
+    char params[100][64];
+    uint8_t subj[100][2][32];
+    uint64_t first = 0;
+    struct rv_audit_report r;
+    (void)state;
+
+    append_n(log, 0, 3);
+    for (int i = 0; i < 100; i++)
+        make_entry((uint64_t)(3 + i), params[i], subj[i], &e[i]);
+    assert_int_equal(rv_audit_append_batch(log, e, 100, &first), 0);
+    assert_int_equal(first, 3);
+    assert_int_equal(rv_audit_size(log), 103);
+    /* One bad entry refuses the whole batch and leaves the log usable. */
+    e[50].role = "bad\nrole";
+    assert_int_equal(rv_audit_append_batch(log, e, 100, &first), RV_EINVAL);
+    assert_int_equal(rv_audit_size(log), 103);
+    assert_int_equal(rv_audit_append_batch(log, e, 0, &first), RV_EINVAL);
+    append_n(log, 103, 2);
+    for (uint64_t i = 0; i < 105; i++) {
+        struct rv_audit_record rec;
+        char want[64];
+        assert_int_equal(rv_audit_get(log, i, &rec), 0);
+        snprintf(want, sizeof(want), "{\"seq\":%llu}", (unsigned long long)i);
+        assert_string_equal(rec.e.params, want);
+        rv_audit_record_free(&rec);
+    }
+    assert_int_equal(rv_audit_verify(log, NULL, NULL, &r), 0);
+    assert_int_equal(rv_audit_close(log), 0);
+    rmtree(dir);
+    free(dir);
+}
+
 static void test_subject_search(void **state)
 {
     char *dir = tmpdir();
@@ -918,6 +955,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_checkpoints_and_reopen),
         cmocka_unit_test(test_checkpoint_by_time),
         cmocka_unit_test(test_group_commit_threads),
+        cmocka_unit_test(test_append_batch),
         cmocka_unit_test(test_subject_search),
         cmocka_unit_test(test_tamper_every_file),
         cmocka_unit_test(test_truncation_and_rollback),
