@@ -11,10 +11,11 @@
  * "needs review", and an entry that matches but was not in force at the date is reported
  * with its dates.
  *
- * The flow: parse a query (rv_check_query_init, or rv_check_batch_next for a file), fetch
- * candidate entries (vault/, through blind indexes only), score each one
- * (rv_check_score), then decide (rv_check_decide) and render (rv_check_answer_json,
- * rv_check_answer_csv). check/ does no I/O but the batch reader's, and never logs.
+ * The flow: parse a query (rv_check_query_init, or rv_check_batch_next for a file), then
+ * rv_check_run, which fetches candidate entries from the vault through its blind indexes
+ * only, scores each one (rv_check_score) and decides (rv_check_decide); then render
+ * (rv_check_answer_json, rv_check_answer_csv). check/ does no I/O but the batch reader's
+ * and the vault's, and never logs.
  *
  * Candidates and answers hold plaintext register data: they are wiped by
  * rv_check_answer_free and should be wiped by callers with sodium_memzero.
@@ -27,7 +28,8 @@
 #include <jansson.h>
 
 /* ------------------------------------------------------------------------------------------
- * Levels. Lower enum values are better agreement.
+ * Levels, listed roughly from best agreement to none; the rule table, not the order,
+ * decides what each is worth.
  */
 enum rv_check_fn_level {
     RV_FN_EXACT = 0,   /* all forenames agree */
