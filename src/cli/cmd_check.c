@@ -7,14 +7,18 @@
  * area and edition it rests on, the elector number, for exact and strong matches the name
  * and address as on the register (which the party must record), and the reasons in words.
  * A batch writes one output row per input row, in input order, whatever went wrong with a
- * row. Results go to stdout (or --out), diagnostics and progress to stderr; nothing here
- * logs personal data.
+ * row. Every check goes through the access gate (policy/), which authorises it for the
+ * checker role and records it, with the keyed ids of the entries shown, in the audit log
+ * before any answer is written. Results go to stdout (or --out), diagnostics and progress to
+ * stderr; nothing here logs personal data.
  */
 #include "check/check.h"
 #include "cli/cli.h"
+#include "policy/policy.h"
 #include "vault/vault.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,21 +171,65 @@ static double since(const struct timespec *t0)
     return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-static int run_batch(struct rv_check_ctx *ctx, const char *path, enum rv_check_layout layout,
-                     bool bequest, bool json, FILE *out, struct tally *t)
+/* Rows checked per call through the gate: one audit entry each. */
+#define CHUNK 256
+
+static int emit_row(FILE *out, bool json, const struct rv_check_row *row,
+                    const struct rv_check_answer *a, struct tally *t)
+{
+    const struct rv_check_query *q = row->status == RV_ROW_OK ? &row->q : NULL;
+    t->verdict[a->verdict]++;
+    return json ? emit_json(out, q, a, JSON_COMPACT) : emit_csv(out, q, a);
+}
+
+/* Checks rows[0, n) through the gate and writes one answer per row, in order. */
+static int flush_chunk(struct rv_gate *g, struct rv_check_row *rows, size_t n, bool json, FILE *out,
+                       struct tally *t)
+{
+    const struct rv_check_query *qs[CHUNK];
+    struct rv_check_answer answers[CHUNK], a;
+    size_t nq = 0, k = 0;
+    int err = 0;
+
+    memset(answers, 0, sizeof(answers));
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].status == RV_ROW_OK)
+            qs[nq++] = &rows[i].q;
+    if (nq > 0 && (err = rv_policy_check(g, "batch", qs, nq, answers)) != 0)
+        return err;
+    for (size_t i = 0; i < n && err == 0; i++) {
+        if (rows[i].status == RV_ROW_OK) {
+            err = emit_row(out, json, &rows[i], &answers[k++], t);
+            continue;
+        }
+        rv_check_answer_unmatched(rows[i].q.id, rows[i].q.line,
+                                  rows[i].status == RV_ROW_OUT_OF_SCOPE ? RV_VERDICT_OUT_OF_SCOPE
+                                                                        : RV_VERDICT_REVIEW,
+                                  rows[i].error[0] != '\0' ? rows[i].error : NULL, &a);
+        if (rows[i].status == RV_ROW_INVALID)
+            t->unreadable++;
+        err = emit_row(out, json, &rows[i], &a, t);
+        rv_check_answer_free(&a);
+    }
+    for (size_t i = 0; i < nq; i++)
+        rv_check_answer_free(&answers[i]);
+    return err;
+}
+
+static int run_batch(struct rv_gate *g, const char *path, enum rv_check_layout layout, bool bequest,
+                     bool json, FILE *out, struct tally *t)
 {
     struct rv_check_batch *b = NULL;
-    struct rv_check_row *row = NULL;
-    struct rv_check_answer a;
+    struct rv_check_row *rows = NULL;
     struct rv_diag d;
     struct timespec t0;
     bool tty = isatty(2) != 0;
     uint64_t size = 0;
     struct stat st;
     char msg[512];
+    size_t n = 0;
     int rc, err = 0;
 
-    memset(&a, 0, sizeof(a));
     if (strcmp(path, "-") != 0 && stat(path, &st) == 0)
         size = (uint64_t)st.st_size;
     rv_diag_clear(&d);
@@ -189,35 +237,24 @@ static int run_batch(struct rv_check_ctx *ctx, const char *path, enum rv_check_l
         rv_cli_err(VERB, "%s", rv_diag_format(&d, msg, sizeof(msg)));
         return err;
     }
-    if ((row = calloc(1, sizeof(*row))) == NULL) {
+    if ((rows = calloc(CHUNK, sizeof(*rows))) == NULL) {
         err = RV_ENOMEM;
         goto out;
     }
     if (!json)
         fprintf(out, "%s\n", rv_check_csv_header());
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    while ((rc = rv_check_batch_next(b, row, &d)) == 1) {
+    while ((rc = rv_check_batch_next(b, &rows[n], &d)) == 1) {
         t->rows++;
-        if (row->status == RV_ROW_OK) {
-            if (bequest)
-                rv_check_query_set_bequest(&row->q);
-            if ((err = rv_check_run(ctx, &row->q, &a)) != 0)
-                goto out;
-        } else {
-            rv_check_answer_unmatched(row->q.id, row->q.line,
-                                      row->status == RV_ROW_OUT_OF_SCOPE ? RV_VERDICT_OUT_OF_SCOPE
-                                                                         : RV_VERDICT_REVIEW,
-                                      row->error[0] != '\0' ? row->error : NULL, &a);
-            if (row->status == RV_ROW_INVALID)
-                t->unreadable++;
-        }
-        t->verdict[a.verdict]++;
-        err = json ? emit_json(out, row->status == RV_ROW_OK ? &row->q : NULL, &a, JSON_COMPACT)
-                   : emit_csv(out, row->status == RV_ROW_OK ? &row->q : NULL, &a);
-        rv_check_answer_free(&a);
-        if (err != 0)
+        if (bequest && rows[n].status == RV_ROW_OK)
+            rv_check_query_set_bequest(&rows[n].q);
+        if (++n < CHUNK)
+            continue;
+        if ((err = flush_chunk(g, rows, n, json, out, t)) != 0)
             goto out;
-        if (tty && t->rows % 500 == 0) {
+        sodium_memzero(rows, n * sizeof(*rows));
+        n = 0;
+        if (tty) {
             double s = since(&t0), rate = s > 0 ? (double)t->rows / s : 0;
             uint64_t off = rv_check_batch_offset(b);
             if (size > 0 && off > 0 && off <= size)
@@ -227,27 +264,80 @@ static int run_batch(struct rv_check_ctx *ctx, const char *path, enum rv_check_l
                 fprintf(stderr, "\r%lu rows, %.0f rows/s   ", t->rows, rate);
         }
     }
-    if (tty)
-        fprintf(stderr, "\r%60s\r", "");
     if (rc < 0) {
         rv_cli_err(VERB, "%s", rv_diag_format(&d, msg, sizeof(msg)));
         err = rc;
+        goto out;
     }
+    if (n > 0)
+        err = flush_chunk(g, rows, n, json, out, t);
+    if (tty)
+        fprintf(stderr, "\r%60s\r", "");
 out:
-    rv_check_answer_free(&a);
-    if (row != NULL) {
-        sodium_memzero(row, sizeof(*row));
-        free(row);
+    if (rows != NULL) {
+        sodium_memzero(rows, CHUNK * sizeof(*rows));
+        free(rows);
     }
     rv_check_batch_close(b);
     return err;
 }
 
+/* Opens the vault through the access gate, as the local user acting as a checker. */
+static int open_gate(const char *dir, const struct rv_unseal_opts *uo, const struct rv_actor *who,
+                     struct rv_gate **g)
+{
+    struct rv_vault_secret sec;
+    int rc, err;
+
+    if (sodium_init() < 0) {
+        rv_cli_err(VERB, "libsodium failed to initialise");
+        return RV_EXIT_FAIL;
+    }
+    if ((rc = rv_cli_secret(VERB, uo, false, &sec)) != RV_EXIT_OK)
+        return rc;
+    err = rv_policy_open(dir, &sec, who, g);
+    rv_cli_secret_free(&sec);
+    switch (err) {
+    case 0:
+        return RV_EXIT_OK;
+    case RV_EKEY:
+        rv_cli_err(VERB, "wrong passphrase or key file for the vault in %s; nothing was checked",
+                   dir);
+        return RV_EXIT_KEY;
+    case RV_ECORRUPT:
+    case RV_EVERSION:
+        rv_cli_err(VERB, "the vault in %s failed its integrity or version check: %s", dir,
+                   rv_strerror(err));
+        return RV_EXIT_INTEGRITY;
+    case RV_ENOTFOUND:
+        rv_cli_err(VERB, "no vault in %s: create one with 'regvault init --vault %s'", dir, dir);
+        return RV_EXIT_FAIL;
+    case RV_EAUDIT:
+        rv_cli_err(VERB,
+                   "the audit log of the vault in %s cannot be written, so nothing can be "
+                   "answered: check the disk and the folder's permissions",
+                   dir);
+        return RV_EXIT_DENIED;
+    case RV_EBUSY:
+        rv_cli_err(VERB, "the vault in %s is busy: another process holds it", dir);
+        return RV_EXIT_FAIL;
+    default:
+        rv_cli_err(VERB, "cannot open the vault in %s: %s", dir, rv_strerror(err));
+        return rv_cli_exit_for(err);
+    }
+}
+
+static const char *local_user(void)
+{
+    struct passwd *pw = getpwuid(geteuid());
+    return pw != NULL && pw->pw_name != NULL ? pw->pw_name : "unknown";
+}
+
 int rv_cmd_check(int argc, char **argv)
 {
     struct rv_unseal_opts uo = {0};
-    struct rv_vault *v = NULL;
-    struct rv_check_ctx *ctx = NULL;
+    struct rv_gate *g = NULL;
+    struct rv_actor who = {NULL, "checker", "local"};
     struct rv_check_query *q = NULL;
     struct rv_check_answer a;
     const char *dir = NULL, *name = NULL, *address = NULL, *postcode = NULL, *batch = NULL,
@@ -354,18 +444,13 @@ int rv_cmd_check(int argc, char **argv)
         goto out;
     }
 
-    rc = rv_cli_unseal(VERB, dir, &uo, &v);
-    if (rc != RV_EXIT_OK)
+    who.principal = local_user();
+    if ((rc = open_gate(dir, &uo, &who, &g)) != RV_EXIT_OK)
         goto out;
-    if ((err = rv_check_ctx_open(v, &ctx)) != 0) {
-        rv_cli_err(VERB, "cannot read the vault's register editions: %s", rv_strerror(err));
-        rc = rv_cli_exit_for(err);
-        goto out;
-    }
     if (batch != NULL) {
         struct tally t;
         memset(&t, 0, sizeof(t));
-        err = run_batch(ctx, batch, layout, bequest, json, out, &t);
+        err = run_batch(g, batch, layout, bequest, json, out, &t);
         fprintf(stderr,
                 "regvault check: %lu rows: %lu permissible, %lu needs review (%lu unreadable), "
                 "%lu not found, %lu out of scope\n",
@@ -378,10 +463,13 @@ int rv_cmd_check(int argc, char **argv)
         }
         goto out;
     }
-    if ((err = rv_check_run(ctx, q, &a)) != 0) {
-        rv_cli_err(VERB, "the check failed: %s", rv_strerror(err));
-        rc = rv_cli_exit_for(err);
-        goto out;
+    {
+        const struct rv_check_query *qs[1] = {q};
+        if ((err = rv_policy_check(g, bequest ? "bequest" : "single", qs, 1, &a)) != 0) {
+            rv_cli_err(VERB, "the check failed: %s", rv_strerror(err));
+            rc = rv_cli_exit_for(err);
+            goto out;
+        }
     }
     if (json)
         err = emit_json(out, q, &a, JSON_INDENT(2));
@@ -393,9 +481,11 @@ out:
         sodium_memzero(q, sizeof(*q));
         free(q);
     }
-    rv_check_ctx_close(ctx);
-    if (v != NULL)
-        rv_vault_close(v);
+    if (g != NULL && (err = rv_policy_close(g)) != 0 && rc == RV_EXIT_OK) {
+        rv_cli_err(VERB, "the audit log's closing checkpoint could not be signed: %s",
+                   rv_strerror(err));
+        rc = RV_EXIT_DENIED;
+    }
     if (out != stdout && fclose(out) != 0 && rc == RV_EXIT_OK) {
         rv_cli_err(VERB, "cannot write %s: %s", outpath, strerror(errno));
         rc = RV_EXIT_FAIL;

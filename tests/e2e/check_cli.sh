@@ -100,7 +100,18 @@ if grep '"error"' "$work/hostile.jsonl" | grep -q "NOT A POSTCODE"; then
     fail "an error message quotes the refused value"
 fi
 
-# 8. Refusals: unknown header (3), usage (2), wrong key (4).
+# 8. Every check went through the audit log: entries for single, bequest and batch checks,
+# no personal data in them, and the log verifies.
+"$rv" audit verify --vault "$work/v" >/dev/null 2>&1 || fail "the audit log does not verify"
+"$rv" audit show --vault "$work/v" --json >"$work/audit.jsonl" 2>/dev/null ||
+    fail "cannot list the audit log"
+grep -q 'kind=single' "$work/audit.jsonl" || fail "no audit entry for a single check"
+grep -q 'kind=bequest' "$work/audit.jsonl" || fail "no audit entry for a bequest check"
+grep -q 'kind=batch' "$work/audit.jsonl" || fail "no audit entry for a batch"
+if grep -q -- "$surname" "$work/audit.jsonl"; then fail "a surname reached the audit log"; fi
+if grep -q -- "$postcode" "$work/audit.jsonl"; then fail "a postcode reached the audit log"; fi
+
+# 9. Refusals: unknown header (3), usage (2), wrong key (4).
 printf 'foo,bar\n1,2\n' >"$work/bad.csv"
 set +e
 "$rv" check --vault "$work/v" --key-file "$work/key" --batch "$work/bad.csv" >/dev/null 2>&1
