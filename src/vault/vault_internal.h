@@ -27,7 +27,7 @@
 /* The vault's private subkey ids (crypto_kdf subkey numbers). */
 enum {
     RV_SUBKEY_WRAP = 32,     /* wraps data keys */
-    RV_SUBKEY_CONTENT = 33,  /* content hashes of entries */
+    RV_SUBKEY_CONTENT = 33,  /* content hashes of entries (16-byte SipHash key) */
     RV_SUBKEY_NUMBER = 34,   /* keyed elector numbers */
     RV_SUBKEY_RECMAC = 35,   /* MACs over record metadata */
     RV_SUBKEY_FILEHASH = 36, /* keyed hashes of ingested files */
@@ -46,17 +46,17 @@ struct rv_vault {
         uint8_t root[32];
         uint8_t idx[RV_IDX_COUNT][32];
         uint8_t wrap[32];
-        uint8_t content[32];
-        uint8_t number[32];
-        uint8_t recmac[32];
         uint8_t filehash[32];
         uint8_t cache[RV_KEYCACHE][32]; /* unwrapped data keys */
         /* BLAKE2b states already keyed (16-byte output), copied for each hash: saves
          * compressing the key block every time. */
         uint8_t st_idx[RV_IDX_COUNT][sizeof(crypto_generichash_state)];
-        uint8_t st_content[sizeof(crypto_generichash_state)];
-        uint8_t st_number[sizeof(crypto_generichash_state)];
-        uint8_t st_recmac[sizeof(crypto_generichash_state)];
+        /* SipHash-2-4-128 keys (16 bytes, from the same subkey ids) for the vault's own
+         * short keyed hashes, which are not blind indexes: ten times faster than BLAKE2b
+         * on a few dozen bytes. */
+        uint8_t sip_content[16];
+        uint8_t sip_number[16];
+        uint8_t sip_recmac[16];
     } * k;
     uint32_t cache_bucket[RV_KEYCACHE]; /* 0 = empty slot */
     pthread_mutex_t cache_lock;
@@ -120,6 +120,12 @@ static inline void rv_vault_keyed_hash(const uint8_t *st, const void *in, size_t
     crypto_generichash_update(&s, in, len);
     crypto_generichash_final(&s, out, 16);
     sodium_memzero(&s, sizeof(s));
+}
+
+/* Keyed SipHash-2-4 with a 128-bit output (a PRF), for short internal hashes and MACs. */
+static inline void rv_vault_sip(const uint8_t key[16], const void *in, size_t len, uint8_t out[16])
+{
+    crypto_shorthash_siphashx24(out, in, len, key);
 }
 
 /* Area code to its fixed 16-byte key form; RV_EINVAL unless 1..15 of [A-Za-z0-9_-]. */

@@ -273,6 +273,11 @@ static int derive(const uint8_t root[32], uint64_t id, uint8_t out[32])
     return crypto_kdf_derive_from_key(out, 32, id, "regvault", root) == 0 ? 0 : RV_ECRYPTO;
 }
 
+static int derive16(const uint8_t root[32], uint64_t id, uint8_t out[16])
+{
+    return crypto_kdf_derive_from_key(out, 16, id, "regvault", root) == 0 ? 0 : RV_ECRYPTO;
+}
+
 int rv_vault_open(const char *dir, const struct rv_vault_secret *secret, struct rv_vault **out)
 {
     char path[PATH_MAX];
@@ -339,13 +344,13 @@ int rv_vault_open(const char *dir, const struct rv_vault_secret *secret, struct 
     if (rc == 0)
         rc = derive(v->k->root, RV_SUBKEY_WRAP, v->k->wrap);
     if (rc == 0)
-        rc = derive(v->k->root, RV_SUBKEY_CONTENT, v->k->content);
-    if (rc == 0)
-        rc = derive(v->k->root, RV_SUBKEY_NUMBER, v->k->number);
-    if (rc == 0)
-        rc = derive(v->k->root, RV_SUBKEY_RECMAC, v->k->recmac);
-    if (rc == 0)
         rc = derive(v->k->root, RV_SUBKEY_FILEHASH, v->k->filehash);
+    if (rc == 0)
+        rc = derive16(v->k->root, RV_SUBKEY_CONTENT, v->k->sip_content);
+    if (rc == 0)
+        rc = derive16(v->k->root, RV_SUBKEY_NUMBER, v->k->sip_number);
+    if (rc == 0)
+        rc = derive16(v->k->root, RV_SUBKEY_RECMAC, v->k->sip_recmac);
     if (rc != 0)
         goto out;
     {
@@ -354,12 +359,6 @@ int rv_vault_open(const char *dir, const struct rv_vault_secret *secret, struct 
             crypto_generichash_init(&st, v->k->idx[i], 32, 16);
             memcpy(v->k->st_idx[i], &st, sizeof(st));
         }
-        crypto_generichash_init(&st, v->k->content, 32, 16);
-        memcpy(v->k->st_content, &st, sizeof(st));
-        crypto_generichash_init(&st, v->k->number, 32, 16);
-        memcpy(v->k->st_number, &st, sizeof(st));
-        crypto_generichash_init(&st, v->k->recmac, 32, 16);
-        memcpy(v->k->st_recmac, &st, sizeof(st));
         sodium_memzero(&st, sizeof(st));
     }
     if (snprintf(path, sizeof(path), "%s/store", dir) >= (int)sizeof(path)) {

@@ -192,7 +192,7 @@ static void rec_mac(const struct rv_vault *v, uint64_t id, const uint8_t *rec, u
     memcpy(in, "rvrm", 4);
     rv_put_u64be(in + 4, id);
     memcpy(in + 12, rec, REC_MACED);
-    rv_vault_keyed_hash(v->k->st_recmac, in, sizeof(in), mac);
+    rv_vault_sip(v->k->sip_recmac, in, sizeof(in), mac);
 }
 
 static void rec_ad(const struct rv_vault *v, uint64_t id, uint32_t bucket, rv_date from,
@@ -390,7 +390,7 @@ static int number_key(const struct rv_vault *v, const char *area,
     memcpy(in + 4 + RV_AREA_LEN, num->prefix, n);
     rv_put_u32be(in + 4 + RV_AREA_LEN + sizeof(num->prefix), num->number);
     rv_put_u32be(in + 8 + RV_AREA_LEN + sizeof(num->prefix), num->suffix);
-    rv_vault_keyed_hash(v->k->st_number, in, sizeof(in), out);
+    rv_vault_sip(v->k->sip_number, in, sizeof(in), out);
     return 0;
 }
 
@@ -418,7 +418,7 @@ int rv_vault_prepare(const struct rv_vault *v, const struct rv_elector *e,
     wlen = rv_elector_encode(e, wire, sizeof(wire));
     if (wlen < 0)
         return (int)wlen;
-    rv_vault_keyed_hash(v->k->st_content, wire, (size_t)wlen, out->chash);
+    rv_vault_sip(v->k->sip_content, wire, (size_t)wlen, out->chash);
 
     memset(&q, 0, sizeof(q));
     if (rv_name_key(&e->name, &nk) == 0) {
@@ -510,7 +510,7 @@ static void open_pad(const struct rv_vault *v, uint64_t id, const uint8_t *numke
     memcpy(in, "rvom", 4);
     rv_put_u64le(in + 4, id);
     memcpy(in + 12, numkey, 16);
-    rv_vault_keyed_hash(v->k->st_recmac, in, sizeof(in), pad);
+    rv_vault_sip(v->k->sip_recmac, in, sizeof(in), pad);
 }
 
 static void open_encode(const struct rv_vault *v, const uint8_t *numkey, const struct open_entry *o,
