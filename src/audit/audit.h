@@ -106,6 +106,10 @@ RV_NODISCARD int rv_audit_subject_id(const uint8_t key[32], const struct rv_name
 /* ------------------------------------------------------------------------------------------
  * Merkle tree (RFC 9162 section 2.1) and the stored-hash order of Go's sumdb tlog.
  */
+/* SHA-256(a || b). a or b may be NULL when its length is 0. Uses the CPU's SHA extensions
+ * when present, else libsodium; the result is the same. */
+void rv_audit_sha256_parts(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+                           uint8_t out[32]);
 void rv_audit_leaf_hash(const uint8_t *data, size_t len, uint8_t out[32]);
 void rv_audit_node_hash(const uint8_t left[32], const uint8_t right[32], uint8_t out[32]);
 /* Position in the hash store of the n'th hash at the given level (tlog StoredHashIndex). */

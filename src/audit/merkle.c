@@ -14,13 +14,9 @@
 
 void rv_audit_leaf_hash(const uint8_t *data, size_t len, uint8_t out[32])
 {
-    crypto_hash_sha256_state st;
     static const uint8_t zero = 0x00;
 
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, &zero, 1);
-    crypto_hash_sha256_update(&st, data, len);
-    crypto_hash_sha256_final(&st, out);
+    rv_audit_sha256_parts(&zero, 1, data, len, out);
 }
 
 void rv_audit_node_hash(const uint8_t left[32], const uint8_t right[32], uint8_t out[32])
@@ -30,7 +26,7 @@ void rv_audit_node_hash(const uint8_t left[32], const uint8_t right[32], uint8_t
     buf[0] = 0x01;
     memcpy(buf + 1, left, 32);
     memcpy(buf + 33, right, 32);
-    crypto_hash_sha256(out, buf, sizeof(buf));
+    rv_audit_sha256_parts(buf, sizeof(buf), NULL, 0, out);
 }
 
 uint64_t rv_audit_stored_hash_index(unsigned level, uint64_t n)

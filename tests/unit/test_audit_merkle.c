@@ -197,6 +197,37 @@ static void test_rfc6962_hashes(void **state)
     assert_memory_not_equal(h, want, 32);
 }
 
+/* The accelerated SHA-256 against libsodium's, on every length up to 300 and every split
+ * of the input into two parts, and on larger random inputs. */
+static void test_sha256_matches_libsodium(void **state)
+{
+    uint8_t buf[5000], want[32], got[32];
+    (void)state;
+
+    randombytes_buf(buf, sizeof(buf));
+    for (size_t n = 0; n <= 300; n++) {
+        crypto_hash_sha256(want, buf, n);
+        for (size_t cut = 0; cut <= n; cut++) {
+            rv_audit_sha256_parts(buf, cut, buf + cut, n - cut, got);
+            if (memcmp(got, want, 32) != 0)
+                fail_msg("SHA-256 differs from libsodium at length %zu split %zu", n, cut);
+        }
+    }
+    for (int i = 0; i < 200; i++) {
+        size_t n = randombytes_uniform(sizeof(buf)), cut = randombytes_uniform((uint32_t)n + 1);
+        crypto_hash_sha256(want, buf, n);
+        rv_audit_sha256_parts(buf, cut, buf + cut, n - cut, got);
+        assert_memory_equal(got, want, 32);
+    }
+    /* FIPS 180-2 "abc". */
+    rv_audit_sha256_parts((const uint8_t *)"ab", 2, (const uint8_t *)"c", 1, got);
+    assert_int_equal(
+        sodium_hex2bin(want, 32, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+                       64, NULL, NULL, NULL),
+        0);
+    assert_memory_equal(got, want, 32);
+}
+
 /* Builds trees by hand (recursive MTH) and checks that flipping any bit of any proof
  * element, or using the neighbour's leaf, is rejected. */
 static void mth(uint8_t (*leaves)[32], uint64_t n, uint8_t out[32])
@@ -301,9 +332,9 @@ int main(void)
 {
     const char *data = getenv("RV_TEST_DATA");
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc9162_vectors), cmocka_unit_test(test_stored_hash_index),
-        cmocka_unit_test(test_rfc6962_hashes),  cmocka_unit_test(test_bit_flips_rejected),
-        cmocka_unit_test(test_proof_json),
+        cmocka_unit_test(test_rfc9162_vectors),    cmocka_unit_test(test_stored_hash_index),
+        cmocka_unit_test(test_rfc6962_hashes),     cmocka_unit_test(test_sha256_matches_libsodium),
+        cmocka_unit_test(test_bit_flips_rejected), cmocka_unit_test(test_proof_json),
     };
 
     if (sodium_init() < 0)
