@@ -198,8 +198,10 @@ static const char inward_letters[] = "ABDEFGHJLNPQRSTUWXYZ"; /* 20 letters: 400 
 #define SY_DISTRICTS_PER_SLOT 24
 
 struct pc_cursor {
-    uint32_t slot;        /* global: postcode area x block of 24 districts */
-    uint32_t district;    /* 0..23 within the slot */
+    uint32_t country;     /* 0 England, 1 Wales, 2 Scotland: whose postcode areas to use */
+    uint32_t pa;          /* postcode area (index into tables.pc_area) */
+    uint32_t block;       /* districts block*24+1 .. block*24+24 of that postcode area */
+    uint32_t district;    /* 0..23 within the block */
     uint32_t sector;      /* 0..9 */
     uint32_t unit;        /* units used in this sector */
     uint32_t sector_addr; /* addresses in this sector */
@@ -210,17 +212,70 @@ struct pc_cursor {
     uint32_t serial; /* counts districts, so callers notice a new one */
 };
 
+/* Postcode areas by country: Scottish and Welsh registers take their own country's postcode
+ * areas while they last, then England's. Each area is split into 4 blocks of 24 districts
+ * (a "slot"); an area takes whole slots, so no two registers share a postcode. */
+static const char *const scottish_pa[] = {"AB", "DD", "DG", "EH", "FK", "G",  "HS", "IV",
+                                          "KA", "KW", "KY", "ML", "PA", "PH", "TD", "ZE"};
+static const char *const welsh_pa[] = {"CF", "LD", "LL", "NP", "SA"};
+#define SY_BLOCKS 4
+
+/* 0 England, 1 Wales, 2 Scotland, 3 not Great Britain (Northern Ireland has its own
+ * registration office; the Crown Dependencies are not in the UK). */
+static int country_of(const char *pa)
+{
+    static const char *const not_gb[] = {"BT", "GY", "JE", "IM"};
+    for (size_t i = 0; i < sizeof(not_gb) / sizeof(not_gb[0]); i++)
+        if (strcmp(pa, not_gb[i]) == 0)
+            return 3;
+    for (size_t i = 0; i < sizeof(welsh_pa) / sizeof(welsh_pa[0]); i++)
+        if (strcmp(pa, welsh_pa[i]) == 0)
+            return 1;
+    for (size_t i = 0; i < sizeof(scottish_pa) / sizeof(scottish_pa[0]); i++)
+        if (strcmp(pa, scottish_pa[i]) == 0)
+            return 2;
+    return 0;
+}
+
+static int build_pools(struct sy_run *run)
+{
+    const uint32_t n = run->t.npc_area;
+    for (int k = 0; k < 3; k++) {
+        run->pool[k] = calloc(n, sizeof(uint32_t));
+        if (run->pool[k] == NULL)
+            return RV_ENOMEM;
+    }
+    /* a fixed shuffle (37 is coprime with 124), so neighbouring registers differ */
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t pa = (uint32_t)((uint64_t)i * 37 % n);
+        int k = country_of(run->t.pc_area[pa]);
+        if (k < 3)
+            run->pool[k][run->pool_n[k]++] = pa;
+    }
+    return 0;
+}
+
+static int pc_take_slot(struct sy_run *run, struct pc_cursor *c)
+{
+    for (uint32_t k = c->country;; k = 0) {
+        uint32_t n = run->pool_n[k];
+        if (n > 0 && run->pool_next[k] < n * SY_BLOCKS) {
+            uint32_t idx = run->pool_next[k]++;
+            c->pa = run->pool[k][idx % n];
+            c->block = idx / n;
+            c->district = 0;
+            return 0;
+        }
+        if (k == 0)
+            return RV_ETOOBIG;
+    }
+}
+
 static int pc_new_district(struct sy_run *run, struct pc_cursor *c, struct sy_rng *r, bool first)
 {
-    if (!first) {
-        c->district++;
-        if (c->district == SY_DISTRICTS_PER_SLOT) {
-            c->district = 0;
-            c->slot = run->slot++;
-        }
-    }
-    if (c->slot >= run->t.npc_area * 4u)
-        return RV_ETOOBIG;
+    int err;
+    if (!first && ++c->district == SY_DISTRICTS_PER_SLOT && (err = pc_take_slot(run, c)) != 0)
+        return err;
     c->serial++;
     c->sector = sy_below(r, 4);
     c->sectors_in_dist = 0;
@@ -246,12 +301,9 @@ static int pc_next_sector(struct sy_run *run, struct pc_cursor *c, struct sy_rng
 /* Writes the unit postcode for the cursor's next unit. */
 static void pc_format(struct sy_run *run, const struct pc_cursor *c, struct sy_unit *u)
 {
-    /* postcode areas in a fixed shuffled order, so neighbouring areas differ */
-    uint32_t npa = run->t.npc_area;
-    uint32_t pa = (c->slot % npa) * 37 % npa;
-    uint32_t dnum = (c->slot / npa) * SY_DISTRICTS_PER_SLOT + c->district + 1;
+    uint32_t dnum = c->block * SY_DISTRICTS_PER_SLOT + c->district + 1;
     uint32_t k = (c->unit * 7 + c->unit_offset) % 400;
-    int n = snprintf(u->pc, sizeof(u->pc), "%s%u %u%c%c", run->t.pc_area[pa], dnum, c->sector,
+    int n = snprintf(u->pc, sizeof(u->pc), "%s%u %u%c%c", run->t.pc_area[c->pa], dnum, c->sector,
                      inward_letters[k / 20], inward_letters[k % 20]);
     u->len = (uint8_t)n;
 }
@@ -548,9 +600,10 @@ static int gen_area(struct sy_run *run, struct sy_area *a, uint64_t n)
     g.p_local = RV_SYNTH_SHARE_LOCAL * (double)n / (double)nres;
     g.p_postal = RV_SYNTH_SHARE_POSTAL;
 
-    /* Plan postcode districts: about 8,000 addresses each (up to 60,000 for huge areas). */
+    /* Plan postcode districts: about 8,000 addresses each, more (up to 60,000) so that an
+     * area fits in the 24 districts of one slot where it can. */
     double addrs = (double)nres / esize;
-    double apd = addrs / 48 > 8000 ? addrs / 48 : 8000;
+    double apd = addrs / SY_DISTRICTS_PER_SLOT > 8000 ? addrs / SY_DISTRICTS_PER_SLOT : 8000;
     if (apd > 60000)
         apd = 60000;
     if (apd > addrs)
@@ -565,8 +618,9 @@ static int gen_area(struct sy_run *run, struct sy_area *a, uint64_t n)
         (err = GROW(a, street, 0, (size_t)(addrs / 30) + 64)) != 0)
         goto out;
     a->cache_hh = SY_NONE;
-    pc.slot = run->slot++;
-    if ((err = pc_new_district(run, &pc, r, true)) != 0 || (err = new_pd(&g)) != 0)
+    pc.country = a->code[0] == 'W' ? 1 : a->code[0] == 'S' ? 2 : 0;
+    if ((err = pc_take_slot(run, &pc)) != 0 || (err = pc_new_district(run, &pc, r, true)) != 0 ||
+        (err = new_pd(&g)) != 0)
         goto out;
     used = calloc(run->t.nstreet, 1);
     if (used == NULL) {
@@ -757,7 +811,14 @@ static void put_address(struct sy_out *o, const struct sy_run *run, const struct
     switch (h->kind) {
     case SY_FLAT:
         sy_put(o, "Flat ", 5);
-        sy_putu(o, h->flat);
+        if (a->scottish) {
+            /* tenement style: floor/position, "0/1" is the ground floor, first door */
+            sy_putu(o, (uint64_t)(h->flat - 1) / 2);
+            sy_putc(o, '/');
+            sy_putu(o, (uint64_t)(h->flat - 1) % 2 + 1);
+        } else {
+            sy_putu(o, h->flat);
+        }
         sy_putc(o, d);
         nl++;
         break;
@@ -1173,6 +1234,8 @@ int rv_synth_run(const struct rv_synth_opts *o, const char *dir, struct rv_synth
         goto out;
     }
     tables = true;
+    if ((err = build_pools(&run)) != 0)
+        goto out;
     /* Area sizes vary by a factor of three; each gets at least the minimum. */
     {
         struct sy_rng r;
@@ -1236,6 +1299,8 @@ out:
     sy_donations_free(&run);
     if (tables)
         sy_tables_free(&run.t);
+    for (int k = 0; k < 3; k++)
+        free(run.pool[k]);
     free(sizes);
     free(w);
     return err;

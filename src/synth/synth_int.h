@@ -282,7 +282,9 @@ struct sy_run {
     struct sy_tables t;
     struct rv_synth_stats *st;
     struct rv_diag *diag;
-    uint32_t slot;          /* next postcode slot (postcode area x block of districts) */
+    uint32_t *pool[3]; /* postcode areas of England, Wales, Scotland */
+    uint32_t pool_n[3];
+    uint32_t pool_next[3];  /* next slot (postcode area x block of districts) of each */
     uint64_t progress_base; /* electors of the areas already generated */
     /* donations collected over all areas, written at the end */
     struct sy_don *don;

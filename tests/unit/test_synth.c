@@ -919,6 +919,49 @@ static void test_many_areas(void **state)
         opts(RV_SYNTH_MIN_PER_AREA * RV_SYNTH_MAX_AREAS * 5, RV_SYNTH_MAX_AREAS, 3, 0, 0);
     gen(dir, &o, &st);
     assert_int_equal(st.electors, o.electors);
+    /* Scottish and Welsh registers use their countries' postcode areas; nobody lives in
+     * Northern Ireland or the Crown Dependencies, which are not in these registers */
+    static const char *const scot = " AB DD DG EH FK G HS IV KA KW KY ML PA PH TD ZE ";
+    static const char *const wales = " CF LD LL NP SA ";
+    static const char *const never = " BT GY JE IM ";
+    size_t scottish = 0, welsh = 0;
+    for (unsigned i = 0; i < o.areas; i++) {
+        char code[16], path[4096], **f;
+        struct rv_csv *r = NULL;
+        struct rv_diag diag;
+        struct rv_csv_opts co = {0};
+        size_t nf;
+        struct cols c;
+        bool header = true;
+        rv_synth_area_code(i, code);
+        snprintf(path, sizeof(path), "%s/%s/full-2025-12-01.csv", dir, code);
+        assert_int_equal(rv_csv_open(path, &co, &r, &diag), 0);
+        while (rv_csv_next(r, &f, &nf, &diag) == 1) {
+            if (header) {
+                find_cols(f, nf, &c);
+                header = false;
+                continue;
+            }
+            char pa[8] = " ";
+            size_t k = 1;
+            for (const char *p = f[c.postcode]; *p >= 'A' && *p <= 'Z' && k < 4; p++)
+                pa[k++] = *p;
+            if (k == 1)
+                continue;
+            pa[k++] = ' ';
+            pa[k] = '\0';
+            if (strstr(never, pa) != NULL)
+                fail_msg("%s has a postcode outside Great Britain", code);
+            if (code[0] == 'S' && strstr(scot, pa) == NULL)
+                fail_msg("Scottish register %s has an English or Welsh postcode", code);
+            if (code[0] == 'E' && (strstr(scot, pa) != NULL || strstr(wales, pa) != NULL))
+                fail_msg("English register %s has a Scottish or Welsh postcode", code);
+            scottish += code[0] == 'S';
+            welsh += code[0] == 'W' && strstr(wales, pa) != NULL;
+        }
+        rv_csv_close(r);
+    }
+    assert_true(scottish > 1000 && welsh > 500);
     rmtree(dir);
     free(dir);
 }
