@@ -100,6 +100,14 @@ struct rv_audit_log {
     size_t cp_len;
     uint64_t tail_ignored;
 
+    /* Read-only logs: what the checkpoint files held when opened, before the entries were
+     * counted, so that a writer running meanwhile cannot make verify see a checkpoint
+     * newer than the entries it counted. */
+    uint64_t cps_snap;
+    char *cpfile;
+    size_t cpfile_len;
+    int cpfile_rc;
+
     const uint8_t *hmap; /* read-only logs: the hash store, mapped */
     size_t hmap_len;
 
@@ -930,6 +938,7 @@ static int load_checkpoints(struct rv_audit_log *log)
 
     log->cp_size = 0;
     log->cp_len = 0;
+    log->cps_snap = fsize;
     /* Records are framed and hashed; only the last one's signature matters here (verify
      * checks them all). */
     while ((r = cps_read(log->fd_cps, fsize, &off, note, &len, &torn)) == 1) {
@@ -992,6 +1001,7 @@ static void log_free(struct rv_audit_log *log)
     free(log->flush.leaf);
     free(log->hbuf);
     free(log->ibuf);
+    free(log->cpfile);
     free(log->dir);
     pthread_cond_destroy(&log->tick);
     pthread_cond_destroy(&log->space);
@@ -1118,6 +1128,13 @@ int rv_audit_open_ro(const char *dir, struct rv_audit_log **out)
         goto out;
     if ((rc = load_vkey(log)) != 0)
         goto out;
+    log->cpfile = malloc(RV_AUDIT_NOTE_MAX);
+    if (log->cpfile == NULL) {
+        rc = RV_ENOMEM;
+        goto out;
+    }
+    log->cpfile_rc =
+        read_small_file(dir, "checkpoint", log->cpfile, RV_AUDIT_NOTE_MAX, &log->cpfile_len);
     if ((rc = open_file(log, "entries", MAGIC_ENT, false, &log->fd_ent)) != 0 ||
         (rc = open_file(log, "index", MAGIC_IDX, false, &log->fd_idx)) != 0 ||
         (rc = open_file(log, "hashes", MAGIC_HSH, false, &log->fd_hash)) != 0 ||
@@ -1517,11 +1534,15 @@ int rv_audit_verify(struct rv_audit_log *log, const char *trusted_vkey, const ch
     const struct rv_audit_vkey *k = &log->vkey;
     struct rv_audit_checkpoint prev = {0}, c;
     char *note = NULL;
-    uint64_t n = rv_audit_size(log), off = HDR_LEN, fsize;
+    uint64_t n, off = HDR_LEN, fsize, limit;
     size_t len = 0;
     int njobs, rc, r1;
     bool torn = false;
 
+    /* A writer's checkpoints wait while we look, so none can cover more than n. */
+    if (log->writable)
+        pthread_mutex_lock(&log->cpmu);
+    n = rv_audit_size(log);
     memset(r, 0, sizeof(*r));
     r->bad_index = UINT64_MAX;
     r->bad_checkpoint = -1;
@@ -1530,12 +1551,14 @@ int rv_audit_verify(struct rv_audit_log *log, const char *trusted_vkey, const ch
     if (trusted_vkey != NULL) {
         if (rv_audit_vkey_parse(trusted_vkey, strlen(trusted_vkey), &tk) != 0) {
             set_what(r, "the trusted verifier key is malformed");
-            return RV_EINVAL;
+            rc = RV_EINVAL;
+            goto out;
         }
         if (strcmp(tk.name, log->vkey.name) != 0 || tk.key_id != log->vkey.key_id ||
             sodium_memcmp(tk.pub, log->vkey.pub, 32) != 0) {
             set_what(r, "key.pub differs from the trusted verifier key");
-            return RV_EKEY;
+            rc = RV_EKEY;
+            goto out;
         }
         k = &tk;
     }
@@ -1583,7 +1606,10 @@ int rv_audit_verify(struct rv_audit_log *log, const char *trusted_vkey, const ch
         goto out;
     }
     fsize = file_size(log->fd_cps);
+    limit = log->writable ? fsize : log->cps_snap;
     for (int64_t ci = 0;; ci++) {
+        if (off >= limit)
+            break; /* records begun after the entries were counted are not ours to judge */
         r1 = cps_read(log->fd_cps, fsize, &off, note, &len, &torn);
         if (r1 == 0)
             break;
@@ -1618,7 +1644,14 @@ int rv_audit_verify(struct rv_audit_log *log, const char *trusted_vkey, const ch
     }
     r->latest_size = prev.size;
     /* The latest-checkpoint file, which outside tools read. */
-    rc = read_small_file(log->dir, "checkpoint", note, RV_AUDIT_NOTE_MAX, &len);
+    if (log->writable) {
+        rc = read_small_file(log->dir, "checkpoint", note, RV_AUDIT_NOTE_MAX, &len);
+    } else {
+        rc = log->cpfile_rc;
+        len = log->cpfile_len;
+        if (rc == 0)
+            memcpy(note, log->cpfile, len + 1);
+    }
     if (rc == 0) {
         rc = check_note(log, k, note, len, n, &c, r);
         if (rc != 0) {
@@ -1651,6 +1684,8 @@ int rv_audit_verify(struct rv_audit_log *log, const char *trusted_vkey, const ch
     }
     rc = 0;
 out:
+    if (log->writable)
+        pthread_mutex_unlock(&log->cpmu);
     free(note);
     unmap_file(&hsh);
     unmap_file(&idx);

@@ -387,6 +387,41 @@ static void test_append_batch(void **state)
     free(dir);
 }
 
+/* An auditor verifies while the vault appends and checkpoints: every verify must pass. */
+static void test_verify_while_appending(void **state)
+{
+    char *dir = tmpdir();
+    struct rv_audit_opts o = {"regvault.test/audit", 7, 1};
+    struct rv_audit_log *log = NULL;
+    pthread_t th[2];
+    struct thr t[2];
+    (void)state;
+
+    assert_int_equal(rv_audit_open(dir, SEED, &o, &log), 0);
+    for (int i = 0; i < 2; i++) {
+        t[i] = (struct thr){log, i, 1500, calloc(1500, sizeof(uint64_t))};
+        assert_int_equal(pthread_create(&th[i], NULL, appender, &t[i]), 0);
+    }
+    for (int k = 0; k < 30; k++) {
+        struct rv_audit_report r;
+        int rc = verify_dir(dir, NULL, NULL, &r);
+        if (rc != 0)
+            fail_msg("verify during appends failed at entry %llu, checkpoint %lld: %s",
+                     (unsigned long long)r.bad_index, (long long)r.bad_checkpoint, r.what);
+        /* The writer's own handle too. */
+        assert_int_equal(rv_audit_verify(log, NULL, NULL, &r), 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        for (int j = 0; j < 1500; j++)
+            assert_true(t[i].got[j] != UINT64_MAX);
+        free(t[i].got);
+    }
+    assert_int_equal(rv_audit_close(log), 0);
+    rmtree(dir);
+    free(dir);
+}
+
 static void test_subject_search(void **state)
 {
     char *dir = tmpdir();
@@ -956,6 +991,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_checkpoint_by_time),
         cmocka_unit_test(test_group_commit_threads),
         cmocka_unit_test(test_append_batch),
+        cmocka_unit_test(test_verify_while_appending),
         cmocka_unit_test(test_subject_search),
         cmocka_unit_test(test_tamper_every_file),
         cmocka_unit_test(test_truncation_and_rollback),
