@@ -1096,6 +1096,17 @@ int rv_audit_open(const char *dir, const uint8_t seed[32], const struct rv_audit
         goto out;
     if ((rc = load_checkpoints(log)) != 0 || (rc = recover(log)) != 0)
         goto out;
+    /* Make the files' names durable too (they may have just been created). */
+    {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) != 0) {
+            if (dfd >= 0)
+                close(dfd);
+            rc = RV_EAUDIT;
+            goto out;
+        }
+        close(dfd);
+    }
     log->cp_time_ms = now_ms();
     /* A new log starts with a signed checkpoint of the empty tree. */
     if (log->cp_len == 0 || log->size > log->cp_size) {
