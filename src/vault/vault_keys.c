@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <libgen.h>
 
 #define HDR_LEN      176
 #define HDR_AD_LEN   72
@@ -249,6 +250,12 @@ int rv_vault_create(const char *dir, const struct rv_vault_secret *secret,
     }
     made_tmp = false;
     rc = fsync_dir(dir);
+    if (rc == 0 && made_dir) {
+        /* The new directory's own entry must be durable too. */
+        char parent[PATH_MAX];
+        snprintf(parent, sizeof(parent), "%s", dir);
+        rc = fsync_dir(dirname(parent));
+    }
 out:
     if (fd >= 0)
         close(fd);
