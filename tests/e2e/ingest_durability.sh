@@ -25,14 +25,17 @@ full_ms=$((($(date +%s%N) - start) / 1000000))
 "$rv" init --vault "$work/v" --key-file "$work/key" 2>/dev/null
 done_kills=0
 span=$((full_ms * 2 / kills + 50))
-for i in $(seq 1 $((kills * 2))); do
+for i in $(seq 1 $((kills * 3))); do
     [ "$done_kills" -lt "$kills" ] || break
     "$rv" ingest --vault "$work/v" --key-file "$work/key" "$work/synth" >/dev/null 2>&1 &
     pid=$!
     # A random point; on average the kills span about the length of a whole run.
     sleep "$(awk -v r="$RANDOM" -v s="$span" 'BEGIN { printf "%.3f", (20 + r % s) / 1000 }')"
+    finished=
     if kill -9 "$pid" 2>/dev/null; then
         done_kills=$((done_kills + 1))
+    else
+        finished=1
     fi
     wait "$pid" 2>/dev/null || true
     pid=
@@ -50,6 +53,11 @@ for f in json.load(open(sys.argv[2]))["files"]:
         if f[field] != r[field]:
             sys.exit("%r: %s is %r, uninterrupted %r" % (k, field, f[field], r[field]))
 PY
+    if [ -n "$finished" ]; then
+        # The run ended before its kill: start again from an empty vault for more kills.
+        rm -rf "$work/v"
+        "$rv" init --vault "$work/v" --key-file "$work/key" 2>/dev/null
+    fi
 done
 [ "$done_kills" -ge 20 ] || fail "only $done_kills runs were killed before finishing"
 
