@@ -14,6 +14,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 #define RV_HAVE_SHANI 1
 #endif
@@ -78,9 +79,10 @@ static int have_shani(void)
     static int cached = -1;
 
     if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1") &&
-                 __builtin_cpu_supports("ssse3");
+        unsigned a, b, c, d;
+        /* Leaf 1: ECX bit 9 SSSE3, bit 19 SSE4.1. Leaf 7: EBX bit 29 SHA. */
+        cached = __get_cpuid(1, &a, &b, &c, &d) && (c >> 9 & 1) && (c >> 19 & 1) &&
+                 __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 29 & 1);
     }
     return cached;
 }
