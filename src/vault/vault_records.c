@@ -473,10 +473,25 @@ struct ientry {
     uint8_t k[2 + RV_VAULT_INDEX_MAX + 8];
 };
 
+/* In an area with nothing in force (its first edition), open entries wait here too and go
+ * to the store sorted; a hash table over the buffer finds elector numbers repeated within
+ * the file. Past OBUF_MAX rows the buffer is written and the rest of the file takes the
+ * ordinary path. */
+#define OBUF_MAX   (1u << 20)
+#define OTAB_SLOTS (1u << 21)
+struct oentry {
+    uint8_t numkey[16];
+    uint8_t val[OPEN_LEN];
+};
+
 struct rv_vault_batch {
     struct rv_vault *v;
     struct ientry *ibuf;
     size_t in;
+    struct oentry *obuf;
+    uint32_t *otab; /* index + 1 into obuf; 0 = empty slot */
+    size_t on;
+    bool obuf_done; /* the buffer was written: no more buffering in this batch */
     struct rv_txn *t;
     uint8_t area[RV_AREA_LEN];
     struct area_state as;
@@ -867,6 +882,10 @@ void rv_vault_batch_abort(struct rv_vault_batch *b)
         sodium_free(b->sealers);
     }
     free(b->ibuf);
+    if (b->obuf != NULL)
+        sodium_memzero(b->obuf, OBUF_MAX * sizeof(*b->obuf));
+    free(b->obuf);
+    free(b->otab);
     free(b);
 }
 
@@ -992,11 +1011,14 @@ out:
     return rc;
 }
 
-/* Stores a new version of p from `from`: its open entry first (with insert_only, refused
- * with RV_EEXIST when the elector number is already in force, before anything else is
- * written), then the sealed record and its index entries. */
+/* Stores a new version of p from `from`: its open entry first (STORE_INSERT: refused with
+ * RV_EEXIST when the elector number is already in force, before anything else is written;
+ * STORE_BUFFER: into the open-entry buffer, which the caller has checked), then the sealed
+ * record and its index entries. */
+enum store_mode { STORE_PUT, STORE_INSERT, STORE_BUFFER };
+
 static int store_version(struct rv_vault_batch *b, struct rv_prepared *p, rv_date from,
-                         const uint8_t *okey, bool insert_only)
+                         const uint8_t *okey, enum store_mode mode)
 {
     uint8_t rec[REC_HDR + RV_ELECTOR_WIRE_MAX + 16], key[9];
     uint8_t wire[RV_ELECTOR_WIRE_MAX], oval[OPEN_LEN];
@@ -1025,10 +1047,20 @@ static int store_version(struct rv_vault_batch *b, struct rv_prepared *p, rv_dat
                         (p->e.open_register_optout ? 2 : 0) | (p->e.markers.other[0] ? 4 : 0));
     o.from = from;
     open_encode(b->v, okey + 1 + RV_AREA_LEN, &o, oval);
-    if (insert_only)
+    if (mode == STORE_BUFFER) {
+        struct oentry *oe = &b->obuf[b->on];
+        uint32_t slot = rv_get_u32le(p->numkey) & (OTAB_SLOTS - 1);
+        memcpy(oe->numkey, okey + 1 + RV_AREA_LEN, 16);
+        memcpy(oe->val, oval, OPEN_LEN);
+        while (b->otab[slot] != 0)
+            slot = (slot + 1) & (OTAB_SLOTS - 1);
+        b->otab[slot] = (uint32_t)++b->on;
+        rc = 0;
+    } else if (mode == STORE_INSERT) {
         rc = rv_store_insert(b->t, okey, 1 + RV_AREA_LEN + 16, oval, sizeof(oval));
-    else
+    } else {
         rc = rv_store_put(b->t, okey, 1 + RV_AREA_LEN + 16, oval, sizeof(oval));
+    }
     if (rc != 0)
         return rc;
 
@@ -1100,6 +1132,74 @@ static int row_check(struct rv_vault_batch *b, const struct rv_prepared *p)
     return 0;
 }
 
+static bool open_buffered(const struct rv_vault_batch *b, const uint8_t numkey[16])
+{
+    uint32_t slot = rv_get_u32le(numkey) & (OTAB_SLOTS - 1);
+
+    for (; b->otab[slot] != 0; slot = (slot + 1) & (OTAB_SLOTS - 1))
+        if (memcmp(b->obuf[b->otab[slot] - 1].numkey, numkey, 16) == 0)
+            return true;
+    return false;
+}
+
+/* Writes the buffered open entries in key order (counting sort on two bytes of the keyed
+ * number, insertion sort within), then ends buffering for the batch. */
+static int flush_open(struct rv_vault_batch *b)
+{
+    uint8_t key[1 + RV_AREA_LEN + 16];
+    uint32_t *cnt = NULL, *order = NULL;
+    size_t n = b->on, start = 0;
+    int rc = 0;
+
+    b->obuf_done = true;
+    if (n == 0)
+        goto out;
+    cnt = calloc(65536 + 1, sizeof(*cnt));
+    order = malloc(n * sizeof(*order));
+    if (cnt == NULL || order == NULL) {
+        rc = RV_ENOMEM;
+        goto out;
+    }
+#define OBUCKET(i) ((uint32_t)b->obuf[i].numkey[0] << 8 | b->obuf[i].numkey[1])
+    for (size_t i = 0; i < n; i++)
+        cnt[OBUCKET(i) + 1]++;
+    for (size_t i = 1; i <= 65536; i++)
+        cnt[i] += cnt[i - 1];
+    for (size_t i = 0; i < n; i++)
+        order[cnt[OBUCKET(i)]++] = (uint32_t)i;
+#undef OBUCKET
+    for (size_t bk = 0; bk < 65536; bk++) {
+        size_t end = cnt[bk];
+        for (size_t i = start + 1; i < end; i++) {
+            uint32_t t = order[i];
+            size_t j = i;
+            while (j > start && memcmp(b->obuf[order[j - 1]].numkey, b->obuf[t].numkey, 16) > 0) {
+                order[j] = order[j - 1];
+                j--;
+            }
+            order[j] = t;
+        }
+        start = end;
+    }
+    key[0] = 'O';
+    memcpy(key + 1, b->area, RV_AREA_LEN);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        memcpy(key + 1 + RV_AREA_LEN, b->obuf[order[i]].numkey, 16);
+        rc = rv_store_put(b->t, key, sizeof(key), b->obuf[order[i]].val, OPEN_LEN);
+    }
+out:
+    free(cnt);
+    free(order);
+    if (b->obuf != NULL)
+        sodium_memzero(b->obuf, b->on * sizeof(*b->obuf));
+    free(b->obuf);
+    free(b->otab);
+    b->obuf = NULL;
+    b->otab = NULL;
+    b->on = 0;
+    return rc;
+}
+
 static int apply(struct rv_vault_batch *b, struct rv_prepared *p, bool del, rv_date from,
                  bool edition, enum rv_apply *out)
 {
@@ -1114,9 +1214,30 @@ static int apply(struct rv_vault_batch *b, struct rv_prepared *p, bool del, rv_d
     if (rc != 0)
         return rc;
     open_key(b, p, okey);
-    if (edition && b->area_was_empty) {
+    if (edition && b->area_was_empty && !b->obuf_done) {
         /* Nothing was in force: the row is new, or a duplicate within this file. */
-        rc = store_version(b, p, from, okey, true);
+        if (b->obuf == NULL) {
+            b->obuf = malloc(OBUF_MAX * sizeof(*b->obuf));
+            b->otab = calloc(OTAB_SLOTS, sizeof(*b->otab));
+            if (b->obuf == NULL || b->otab == NULL) {
+                rc = RV_ENOMEM;
+                goto fail;
+            }
+        }
+        if (open_buffered(b, p->numkey)) {
+            *out = RV_APPLIED_DUPLICATE;
+            return 0;
+        }
+        rc = store_version(b, p, from, okey, STORE_BUFFER);
+        if (rc == 0 && b->on == OBUF_MAX)
+            rc = flush_open(b);
+        if (rc != 0)
+            goto fail;
+        *out = RV_APPLIED_NEW;
+        goto done;
+    }
+    if (edition && b->area_was_empty) {
+        rc = store_version(b, p, from, okey, STORE_INSERT);
         if (rc == RV_EEXIST) {
             *out = RV_APPLIED_DUPLICATE;
             return 0;
@@ -1172,7 +1293,7 @@ static int apply(struct rv_vault_batch *b, struct rv_prepared *p, bool del, rv_d
             goto fail;
         count(&b->as, &o, -1);
     }
-    rc = store_version(b, p, from, okey, false);
+    rc = store_version(b, p, from, okey, STORE_PUT);
     if (rc != 0)
         goto fail;
     *out = RV_APPLIED_NEW;
@@ -1257,6 +1378,8 @@ int rv_vault_batch_commit(struct rv_vault_batch *b, struct rv_file_stats *st)
 
     if (rc == 0)
         rc = flush_index(b);
+    if (rc == 0)
+        rc = flush_open(b);
     if (rc == 0 && b->fs.kind == RV_FILE_EDITION)
         rc = close_unseen(b);
     if (rc != 0)
