@@ -25,6 +25,12 @@ bool rv_check_sex_differs(const char *a, const char *b);
 /* True when the joined surname is in the frequency list. */
 bool rv_check_known_surname(const char *joined);
 
+/* rv_check_score for the matcher: the same grade, weight and levels when the candidate is
+ * graded, but the address is not compared when the names alone rule a match out. Returns
+ * true when out->grade is not RV_GRADE_NONE (only then is out complete). */
+bool rv_check_score_graded(const struct rv_check_query *q, const struct rv_check_candidate *cand,
+                           struct rv_check_match *out);
+
 /* True when the entry is an attainer not yet of age during the query's window: such an entry
  * is never graded above possible, and its reasons never say why (nothing about the age of
  * young electors is disclosed). */

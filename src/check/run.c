@@ -308,12 +308,16 @@ static int score_refs(struct rv_check_ctx *c, const struct rv_check_query *q, st
     struct rv_check_candidate *cand = NULL;
     int err = 0;
 
-    for (size_t i = from; i < n; i++) {
+    /* Versions in force are decrypted first, then those most searches agree on. The spans
+     * are read only when the budget cannot take every candidate: otherwise all are
+     * decrypted anyway, and the fetch gives each one's span. */
+    for (size_t i = from; i < n; i++)
+        refs[i].in_force = false;
+    for (size_t i = from; n - from > *budget && i < n; i++) {
         if ((err = rv_vault_span(c->v, refs[i].id, &refs[i].from, &refs[i].to)) != 0)
             return err;
         refs[i].in_force = refs[i].from < q->win_to && refs[i].to > q->win_from;
     }
-    /* Versions in force are decrypted first, then those most searches agree on. */
     if (n > from)
         qsort(refs + from, n - from, sizeof(*refs), cmp_ref);
     if (n - from > *budget)
@@ -336,11 +340,13 @@ static int score_refs(struct rv_check_ctx *c, const struct rv_check_query *q, st
         cand->from = ver->from;
         cand->to = ver->to;
         cand->found_by = refs[i].found_by;
-        edition_label(c, ver->e.area,
-                      refs[i].in_force ? (q->bequest ? q->win_to - 1 : q->date) : ver->from,
-                      cand->edition, sizeof(cand->edition));
-        rv_check_score(q, cand, &one);
-        if (one.grade != RV_GRADE_NONE) {
+        /* Most candidates are coincidences of the truncated indexes or housemates with
+         * another name: they are dropped before the address is compared. */
+        if (rv_check_score_graded(q, cand, &one)) {
+            bool in_force = ver->from < q->win_to && ver->to > q->win_from;
+            edition_label(c, ver->e.area,
+                          in_force ? (q->bequest ? q->win_to - 1 : q->date) : ver->from,
+                          one.cand.edition, sizeof(one.cand.edition));
             if (*nm == *mcap) {
                 size_t ncap = *mcap != 0 ? *mcap * 2 : 16;
                 struct rv_check_match *nmv = calloc(ncap, sizeof(*nmv));

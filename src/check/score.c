@@ -413,13 +413,11 @@ bool rv_check_restricted(const struct rv_check_query *q, const struct rv_elector
     return e->attainment != RV_DATE_NONE && e->attainment >= q->win_to;
 }
 
-/* Scores one reading of the donor's name (qk: q->key or q->alt; swap, when not NULL, the
- * surname-first reading) into out. */
-static void score_with(const struct rv_check_query *q, const struct rv_name_key *qk,
-                       const struct rv_name_key *swap, const struct rv_check_candidate *cand,
-                       const struct rv_name_key *ck, struct rv_check_match *out)
+/* The name levels of one reading of the donor's name (qk: q->key or q->alt; swap, when not
+ * NULL, the surname-first reading) into out. */
+static void name_levels(const struct rv_name_key *qk, const struct rv_name_key *swap,
+                        const struct rv_name_key *ck, struct rv_check_match *out)
 {
-    const struct rv_elector *e = &cand->elector;
     bool known = false;
 
     out->sn = sn_level(qk, ck);
@@ -437,6 +435,14 @@ static void score_with(const struct rv_check_query *q, const struct rv_name_key 
         }
     }
     out->fn_both_known = known;
+}
+
+/* Grades and weighs one reading whose levels (out->fn, sn, addr) are set. */
+static void grade_with(const struct rv_check_query *q, const struct rv_check_candidate *cand,
+                       const struct rv_name_key *ck, struct rv_check_match *out)
+{
+    const struct rv_elector *e = &cand->elector;
+
     out->surname_weight = rv_check_surname_weight(ck->surname);
     out->grade = rv_check_grade_for(out->fn, out->sn, out->addr, out->surname_weight);
     /* An attainer not yet of age at the date is never confirmed from the register alone. */
@@ -447,13 +453,24 @@ static void score_with(const struct rv_check_query *q, const struct rv_name_key 
                   (out->sn == RV_SN_DIFFERENT ? 5.0 : 0.0);
 }
 
-void rv_check_score(const struct rv_check_query *q, const struct rv_check_candidate *cand,
-                    struct rv_check_match *out)
+/* A different forename or surname is never a match, whatever the address (the rule
+ * table's "none" class). */
+static bool name_rules_out(const struct rv_check_match *m)
+{
+    return m->fn == RV_FN_DIFFERENT || m->sn == RV_SN_DIFFERENT;
+}
+
+/* Scores cand; with full false, stops before comparing addresses when no reading of the
+ * name can match, leaving out->grade RV_GRADE_NONE. */
+static void score(const struct rv_check_query *q, const struct rv_check_candidate *cand, bool full,
+                  struct rv_check_match *out)
 {
     struct rv_name_key ck;
     struct rv_check_match alt;
+    bool has_alt = q->alt.surname[0] != '\0';
 
     memset(out, 0, sizeof(*out));
+    memset(&alt, 0, sizeof(alt));
     out->cand = *cand;
     out->fn = RV_FN_DIFFERENT;
     out->sn = RV_SN_DIFFERENT;
@@ -463,13 +480,20 @@ void rv_check_score(const struct rv_check_query *q, const struct rv_check_candid
 
     if (rv_name_key(&cand->elector.name, &ck) != 0)
         goto out;
+    name_levels(&q->key, &q->swap, &ck, out);
+    if (has_alt)
+        name_levels(&q->alt, NULL, &ck, &alt);
+    if (!full && name_rules_out(out) && (!has_alt || name_rules_out(&alt))) {
+        out->fn = RV_FN_DIFFERENT;
+        out->sn = RV_SN_DIFFERENT;
+        goto out;
+    }
     out->addr = addr_level(q, &cand->elector);
-    score_with(q, &q->key, &q->swap, cand, &ck, out);
-    if (q->alt.surname[0] != '\0') {
+    grade_with(q, cand, &ck, out);
+    if (has_alt) {
         /* The other reading of the name, kept only if it does better. */
-        memset(&alt, 0, sizeof(alt));
         alt.addr = out->addr;
-        score_with(q, &q->alt, NULL, cand, &ck, &alt);
+        grade_with(q, cand, &ck, &alt);
         if (alt.grade > out->grade || (alt.grade == out->grade && alt.weight > out->weight)) {
             out->fn = alt.fn;
             out->sn = alt.sn;
@@ -478,8 +502,21 @@ void rv_check_score(const struct rv_check_query *q, const struct rv_check_candid
             out->surname_weight = alt.surname_weight;
             out->fn_both_known = alt.fn_both_known;
         }
-        sodium_memzero(&alt, sizeof(alt));
     }
 out:
+    sodium_memzero(&alt, sizeof(alt));
     sodium_memzero(&ck, sizeof(ck));
+}
+
+void rv_check_score(const struct rv_check_query *q, const struct rv_check_candidate *cand,
+                    struct rv_check_match *out)
+{
+    score(q, cand, true, out);
+}
+
+bool rv_check_score_graded(const struct rv_check_query *q, const struct rv_check_candidate *cand,
+                           struct rv_check_match *out)
+{
+    score(q, cand, false, out);
+    return out->grade != RV_GRADE_NONE;
 }
