@@ -33,9 +33,10 @@ enum {
     RV_SUBKEY_FILEHASH = 36, /* keyed hashes of ingested files */
 };
 
-#define RV_AREA_LEN   16
-#define RV_KEYCACHE   256
-#define RV_REC_PREFIX 0xff
+#define RV_AREA_LEN     16
+#define RV_KEYCACHE     256
+#define RV_REC_PREFIX   0xff
+#define RV_SCRATCH_KEYS 16
 
 struct rv_vault {
     struct rv_store *store;
@@ -57,9 +58,12 @@ struct rv_vault {
         uint8_t sip_content[16];
         uint8_t sip_number[16];
         uint8_t sip_recmac[16];
+        uint8_t scratch[RV_SCRATCH_KEYS][32]; /* data keys while a reader decrypts */
     } * k;
     uint32_t cache_bucket[RV_KEYCACHE]; /* 0 = empty slot */
-    pthread_mutex_t cache_lock;
+    pthread_mutex_t cache_lock;         /* guards the cache and the scratch slots */
+    pthread_cond_t scratch_free;
+    uint32_t scratch_busy; /* bit i: scratch[i] in use */
 };
 
 static inline void rv_put_u16be(uint8_t *p, uint16_t v)
@@ -133,6 +137,12 @@ int rv_vault_area_key(const char *area, uint8_t out[RV_AREA_LEN]);
 
 /* The data key of a bucket, unwrapped (and cached) into out (caller's sodium memory). */
 int rv_vault_data_key(struct rv_vault *v, struct rv_txn *t, uint32_t bucket, uint8_t out[32]);
+
+/* A slot of key memory (sodium_malloc'd, inside the vault's key block) for a reader thread
+ * to hold a data key while decrypting; waits while all are in use. Release it (wiped)
+ * with rv_vault_scratch_put. */
+uint8_t *rv_vault_scratch_get(struct rv_vault *v);
+void rv_vault_scratch_put(struct rv_vault *v, uint8_t *key);
 
 /* Creates a bucket's data key (random) and stores it wrapped by the root key's wrapping
  * subkey. */

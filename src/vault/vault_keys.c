@@ -329,6 +329,7 @@ int rv_vault_open(const char *dir, const struct rv_vault_secret *secret, struct 
         goto out;
     }
     pthread_mutex_init(&v->cache_lock, NULL);
+    pthread_cond_init(&v->scratch_free, NULL);
     v->k = sodium_malloc(sizeof(*v->k));
     if (v->k == NULL) {
         rc = RV_ENOMEM;
@@ -398,6 +399,7 @@ void rv_vault_close(struct rv_vault *v)
         sodium_free(v->k);
     }
     pthread_mutex_destroy(&v->cache_lock);
+    pthread_cond_destroy(&v->scratch_free);
     sodium_memzero(v, sizeof(*v));
     free(v);
 }
@@ -445,6 +447,37 @@ int rv_vault_area_key(const char *area, uint8_t out[RV_AREA_LEN])
     memset(out, 0, RV_AREA_LEN);
     memcpy(out, area, n);
     return 0;
+}
+
+uint8_t *rv_vault_scratch_get(struct rv_vault *v)
+{
+    uint8_t *k = NULL;
+
+    pthread_mutex_lock(&v->cache_lock);
+    for (;;) {
+        for (int i = 0; i < RV_SCRATCH_KEYS; i++)
+            if (!(v->scratch_busy & (1u << i))) {
+                v->scratch_busy |= 1u << i;
+                k = v->k->scratch[i];
+                break;
+            }
+        if (k != NULL)
+            break;
+        pthread_cond_wait(&v->scratch_free, &v->cache_lock);
+    }
+    pthread_mutex_unlock(&v->cache_lock);
+    return k;
+}
+
+void rv_vault_scratch_put(struct rv_vault *v, uint8_t *key)
+{
+    size_t i = (size_t)(key - v->k->scratch[0]) / 32;
+
+    sodium_memzero(key, 32);
+    pthread_mutex_lock(&v->cache_lock);
+    v->scratch_busy &= ~(1u << i);
+    pthread_cond_signal(&v->scratch_free);
+    pthread_mutex_unlock(&v->cache_lock);
 }
 
 /* Additional data for a wrapped data key: the vault and the bucket it belongs to. */

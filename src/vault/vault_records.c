@@ -272,9 +272,11 @@ int rv_vault_span(struct rv_vault *v, uint64_t id, rv_date *from, rv_date *to)
 
 int rv_vault_fetch(struct rv_vault *v, uint64_t id, struct rv_version *out)
 {
-    /* Data key then plaintext, on the stack (the matcher fetches many records; a guarded
-     * allocation per call would cost more than the decryption) and wiped on every path. */
-    uint8_t buf[32 + RV_ELECTOR_WIRE_MAX];
+    /* The plaintext on the stack (the matcher fetches many records; a guarded allocation
+     * per call would cost more than the decryption), wiped on every path; the data key in a
+     * scratch slot of the vault's key memory. */
+    uint8_t buf[RV_ELECTOR_WIRE_MAX];
+    uint8_t *dk = rv_vault_scratch_get(v);
     uint8_t key[9], ad[36];
     const uint8_t *val;
     const void *vp;
@@ -301,17 +303,16 @@ int rv_vault_fetch(struct rv_vault *v, uint64_t id, struct rv_version *out)
         rc = RV_ECORRUPT;
         goto out;
     }
-    rc = rv_vault_data_key(v, t, bucket, buf);
+    rc = rv_vault_data_key(v, t, bucket, dk);
     if (rc != 0)
         goto out;
     rec_ad(v, id, bucket, from, ad);
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(buf + 32, &plen, NULL, val + REC_HDR,
-                                                   vlen - REC_HDR, ad, sizeof(ad), val + 30,
-                                                   buf) != 0) {
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(buf, &plen, NULL, val + REC_HDR, vlen - REC_HDR,
+                                                   ad, sizeof(ad), val + 30, dk) != 0) {
         rc = RV_ECORRUPT;
         goto out;
     }
-    rc = rv_elector_decode(buf + 32, (size_t)plen, &out->e);
+    rc = rv_elector_decode(buf, (size_t)plen, &out->e);
     if (rc != 0) {
         rc = RV_ECORRUPT;
         goto out;
@@ -322,6 +323,7 @@ int rv_vault_fetch(struct rv_vault *v, uint64_t id, struct rv_version *out)
 out:
     rv_store_abort(t);
     sodium_memzero(buf, sizeof(buf));
+    rv_vault_scratch_put(v, dk);
     if (rc != 0)
         sodium_memzero(out, sizeof(*out));
     return rc;
