@@ -468,7 +468,10 @@ struct bucket_slot {
 };
 
 /* Blind-index keys wait here and go to the store sorted: written in key order they touch
- * each page of the index once instead of once per entry. */
+ * each page of the index once instead of once per entry. Index values are uniform, so a
+ * batch still touches (and the store copies) most leaf pages of the index: the cost of an
+ * edition grows with the size of the whole index, not only with the edition. A layout
+ * partitioned by area would bound it, at the price of one seek per area per lookup. */
 #define IBUF_MAX     (1u << 20)
 #define IBUF_BUCKETS (8u << 16)
 struct ientry {
