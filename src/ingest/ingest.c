@@ -223,10 +223,10 @@ static void *reader_main(void *arg)
     struct chunk *c;
 
     while (!w->r->done && (c = queue_take_free(w->q)) != NULL) {
-        /* Preparing costs more than storing, so when the applier is idle (nothing queued)
-         * it prepares a quarter of the entries itself. */
+        /* Preparing costs more than storing, so the applier prepares some entries itself:
+         * three in eight when it has nothing queued, one in eight with one chunk queued. */
         pthread_mutex_lock(&w->q->lock);
-        w->r->share = w->q->full_head == NULL ? 6 : 8;
+        w->r->share = w->q->full_head == NULL ? 5 : w->q->full_head->next == NULL ? 7 : 8;
         pthread_mutex_unlock(&w->q->lock);
         fill_chunk(w->r, c);
         queue_put_full(w->q, c);
