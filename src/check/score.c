@@ -416,14 +416,20 @@ bool rv_check_restricted(const struct rv_check_query *q, const struct rv_elector
 /* The name levels of one reading of the donor's name (qk: q->key or q->alt; swap, when not
  * NULL, the surname-first reading) into out. */
 static void name_levels(const struct rv_name_key *qk, const struct rv_name_key *swap,
-                        const struct rv_name_key *ck, struct rv_check_match *out)
+                        const struct rv_name_key *ck, bool full, struct rv_check_match *out)
 {
     bool known = false;
+    bool swapped =
+        swap != NULL && swap->surname[0] != '\0' && strcmp(swap->surname, ck->surname) == 0;
 
     out->sn = sn_level(qk, ck);
+    out->fn_both_known = false;
+    if (!full && out->sn == RV_SN_DIFFERENT && !swapped) {
+        out->fn = RV_FN_DIFFERENT; /* the surname alone rules a match out */
+        return;
+    }
     out->fn = fn_level(qk->forenames, ck->forenames, &known);
-    if (out->sn != RV_SN_EXACT && swap != NULL && swap->surname[0] != '\0' &&
-        strcmp(swap->surname, ck->surname) == 0) {
+    if (out->sn != RV_SN_EXACT && swapped) {
         /* Written the other way round ("SMITH John Paul"): the donor's first forename is the
          * register's surname, and the rest are the register's forenames. */
         bool k2 = false;
@@ -480,9 +486,9 @@ static void score(const struct rv_check_query *q, const struct rv_check_candidat
 
     if (rv_name_key(&cand->elector.name, &ck) != 0)
         goto out;
-    name_levels(&q->key, &q->swap, &ck, out);
+    name_levels(&q->key, &q->swap, &ck, full, out);
     if (has_alt)
-        name_levels(&q->alt, NULL, &ck, &alt);
+        name_levels(&q->alt, NULL, &ck, full, &alt);
     if (!full && name_rules_out(out) && (!has_alt || name_rules_out(&alt))) {
         out->fn = RV_FN_DIFFERENT;
         out->sn = RV_SN_DIFFERENT;
