@@ -81,4 +81,17 @@ void rv_cli_secret_free(struct rv_vault_secret *sec);
 int rv_cli_unseal(const char *verb, const char *dir, const struct rv_unseal_opts *o,
                   struct rv_vault **out);
 
+/* ------------------------------------------------------------------------------------------
+ * The access gate (src/cli/gate.c). Verbs that touch a vault's records open it through the
+ * gate (policy/), which records every action in the audit log before acting.
+ */
+struct rv_gate;
+/* Unseals with the secret the options name and opens the gate on the vault in dir as the
+ * local user acting in role. Returns RV_EXIT_OK with *out (free with rv_policy_close), or
+ * prints why and returns the exit code. */
+int rv_cli_gate_open(const char *verb, const char *dir, const struct rv_unseal_opts *o,
+                     const char *role, struct rv_gate **out);
+/* Prints the message for an error from opening a vault or gate and returns its exit code. */
+int rv_cli_open_error(const char *verb, const char *dir, int err);
+
 #endif /* RV_CLI_H */

@@ -9,6 +9,7 @@
  */
 #include "audit/audit.h"
 #include "cli/cli.h"
+#include "policy/policy.h"
 
 #include <jansson.h>
 #include <sodium.h>
@@ -21,9 +22,10 @@
 
 struct opts {
     const char *vault;
-    const char *key;        /* verify: trusted verifier key string */
-    const char *key_file;   /* verify: file holding it */
-    const char *checkpoint; /* verify: trusted checkpoint file */
+    const char *key;                                    /* verify: trusted verifier key string */
+    const char *key_file;                               /* verify: file holding it */
+    const char *vault_passphrase_file, *vault_key_file; /* subject: how to unseal */
+    const char *checkpoint;                             /* verify: trusted checkpoint file */
     const char *name, *postcode;
     const char *index, *size, *from, *to;
     bool json, help;
@@ -37,7 +39,8 @@ static const char *const usage_text =
     "Commands:\n"
     "  verify       recompute every entry, hash and checkpoint; exit 5 naming the first bad\n"
     "               entry or checkpoint\n"
-    "      --key VKEY | --key-file FILE   the verifier key kept elsewhere (trusted copy)\n"
+    "      --trusted-key VKEY | --trusted-key-file FILE\n"
+    "                                     the verifier key kept elsewhere (trusted copy)\n"
     "      --checkpoint FILE              a signed checkpoint kept elsewhere; the log must\n"
     "                                     extend it\n"
     "  checkpoint   print the latest signed checkpoint (C2SP signed note)\n"
@@ -47,8 +50,9 @@ static const char *const usage_text =
     "  consistency  --from A --to B: consistency proof between tree sizes A and B, as JSON\n"
     "  show         [--from A] [--to B] [--json]: list entries A (default 0) up to B\n"
     "               (exclusive; default the end), as a table or JSON lines\n"
-    "  subject      --name NAME --postcode PC: entries that disclosed this elector\n"
-    "               (needs the vault's audit key; not yet available)\n"
+    "  subject      --name NAME --postcode PC: entries that disclosed this elector, for a\n"
+    "               subject access request (unseals the vault: --passphrase-file F or\n"
+    "               --key-file F; the search is itself recorded)\n"
     "\n"
     "Every command takes --help. Exit codes: 0 success, 1 failure, 2 usage error,\n"
     "5 the log failed verification (tampering or corruption).\n";
@@ -84,10 +88,14 @@ static int parse(int argc, char **argv, struct opts *o, const char *allowed)
             slot = &o->vault;
         else if (strstr(allowed, flag) == NULL)
             return usage_error("option %s does not apply to this command", a);
-        else if (strcmp(a, "--key") == 0)
+        else if (strcmp(a, "--trusted-key") == 0)
             slot = &o->key;
-        else if (strcmp(a, "--key-file") == 0)
+        else if (strcmp(a, "--trusted-key-file") == 0)
             slot = &o->key_file;
+        else if (strcmp(a, "--passphrase-file") == 0)
+            slot = &o->vault_passphrase_file;
+        else if (strcmp(a, "--key-file") == 0)
+            slot = &o->vault_key_file;
         else if (strcmp(a, "--checkpoint") == 0)
             slot = &o->checkpoint;
         else if (strcmp(a, "--name") == 0)
@@ -377,17 +385,69 @@ static int cmd_show(struct rv_audit_log *log, const struct opts *o)
     return RV_EXIT_OK;
 }
 
+/* Subject access: which recorded accesses disclosed this elector. */
+static int cmd_subject(const struct opts *o)
+{
+    struct rv_unseal_opts uo = {o->vault_passphrase_file, o->vault_key_file};
+    struct rv_gate *g = NULL;
+    struct rv_diag d;
+    uint64_t *hits = NULL;
+    size_t n = 0;
+    char msg[512];
+    int ex, rc;
+
+    if ((ex = rv_cli_gate_open(VERB, o->vault, &uo, "auditor", &g)) != RV_EXIT_OK)
+        return ex;
+    rv_diag_clear(&d);
+    rc = rv_policy_subject(g, o->name, o->postcode, &hits, &n, &d);
+    if (rc == RV_EPARSE || rc == RV_ETOOBIG) {
+        rv_cli_err(VERB, "%s", rv_diag_format(&d, msg, sizeof(msg)));
+        ex = RV_EXIT_USAGE;
+        goto out;
+    }
+    if (rc != 0) {
+        ex = rv_cli_open_error(VERB, o->vault, rc);
+        goto out;
+    }
+    if (!o->json)
+        printf("%-8s %-24s  %-12s %-10s %-14s %-10s %-15s %3s  %s\n", "index", "time (UTC)",
+               "principal", "role", "action", "outcome", "client", "sub", "params");
+    for (size_t i = 0; i < n; i++) {
+        struct rv_audit_record rec;
+        if ((rc = rv_audit_get(rv_policy_audit(g), hits[i], &rec)) != 0) {
+            ex = rv_cli_open_error(VERB, o->vault, rc);
+            goto out;
+        }
+        rc = show_one(&rec, o->json);
+        rv_audit_record_free(&rec);
+        if (rc != 0) {
+            ex = RV_EXIT_FAIL;
+            goto out;
+        }
+    }
+    if (!o->json)
+        fprintf(stderr, "regvault audit: %zu recorded access%s disclosed this elector\n", n,
+                n == 1 ? "" : "es");
+    ex = RV_EXIT_OK;
+out:
+    free(hits);
+    if (rv_policy_close(g) != 0 && ex == RV_EXIT_OK)
+        ex = rv_cli_open_error(VERB, o->vault, RV_EAUDIT);
+    return ex;
+}
+
 int rv_cmd_audit(int argc, char **argv)
 {
     static const struct {
         const char *name, *allowed, *help;
     } cmds[] = {
-        {"verify", " key key-file checkpoint ",
-         "usage: regvault audit verify --vault DIR [--key VKEY | --key-file FILE]\n"
+        {"verify", " trusted-key trusted-key-file checkpoint ",
+         "usage: regvault audit verify --vault DIR [--trusted-key VKEY | --trusted-key-file F]\n"
          "                             [--checkpoint FILE]\n"
          "Recomputes every entry's leaf hash and every stored hash, checks every stored\n"
          "checkpoint's signature and root and the consistency between successive ones, and\n"
-         "that no entry below the latest checkpoint is missing. With --key, key.pub must equal\n"
+         "that no entry below the latest checkpoint is missing. With --trusted-key, key.pub must "
+         "equal\n"
          "that trusted key; with --checkpoint, the log must extend that trusted checkpoint.\n"
          "Exit 0 with a one-line summary, or 5 naming the first bad entry or checkpoint.\n"},
         {"checkpoint", " ",
@@ -411,9 +471,13 @@ int rv_cmd_audit(int argc, char **argv)
          "usage: regvault audit show --vault DIR [--from A] [--to B] [--json]\n"
          "Lists entries A (default 0) up to but not including B (default: all), as a table\n"
          "or, with --json, one JSON object per line. Electors appear only as subject ids.\n"},
-        {"subject", " name postcode ",
-         "usage: regvault audit subject --vault DIR --name NAME --postcode PC\n"
-         "Lists the entries that disclosed this elector. Needs the vault's audit key.\n"},
+        {"subject", " name postcode json passphrase-file key-file ",
+         "usage: regvault audit subject --vault DIR --name NAME --postcode PC [--json]\n"
+         "                              [--passphrase-file F | --key-file F]\n"
+         "Lists every recorded access that disclosed this elector (name and postcode as on\n"
+         "the register): the answer to \"who has looked me up?\". It unseals the vault to\n"
+         "compute the elector's keyed subject id, and the search itself is recorded (by a\n"
+         "prefix of that id, never the name).\n"},
     };
     struct opts o = {0};
     struct rv_audit_log *log = NULL;
@@ -438,9 +502,7 @@ int rv_cmd_audit(int argc, char **argv)
     if (strcmp(cmds[c].name, "subject") == 0) {
         if (o.vault == NULL || o.name == NULL || o.postcode == NULL)
             return usage_error("%s", "subject needs --vault DIR --name NAME --postcode PC");
-        rv_cli_err(VERB, "subject search is not yet available: it needs the vault's audit key, "
-                         "which this version cannot unseal");
-        return RV_EXIT_FAIL;
+        return cmd_subject(&o);
     }
     if ((ex = open_log(&o, &log)) >= 0)
         return ex;

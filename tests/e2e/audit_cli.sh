@@ -47,7 +47,7 @@ run 2 proof --vault "$work/v" --index 5 --size 5
 run 2 consistency --vault "$work/v" --from 30 --to 20
 run 2 consistency --vault "$work/v" --from 0 --to 20
 run 2 show --vault "$work/v" --to 41
-run 2 verify --vault "$work/v" --key not-a-key
+run 2 verify --vault "$work/v" --trusted-key not-a-key
 run 1 verify --vault "$work/nothing-here"
 grep -q "holds no audit log" "$work/err" || fail "missing log not explained"
 
@@ -74,13 +74,13 @@ run 0 show --vault "$work/v" --json
 [ "$(wc -l <"$work/out")" -eq 40 ] || fail "show --json should print 40 lines"
 grep -q '"index":39' "$work/out" || fail "show --json lacks the last entry"
 run 1 subject --vault "$work/v" --name "Flora MacDonald" --postcode "IV1 1AA"
-grep -q "not yet available" "$work/err" || fail "subject should say it is not yet available"
+grep -q "no vault in" "$work/err" || fail "subject on a folder with no vault should say so"
 grep -qi "flora\|IV1" "$work/err" && fail "subject echoed personal data in an error"
 
 # trusted copies kept elsewhere
-run 0 verify --vault "$work/v" --key "$(cat "$work/vkey")" --checkpoint "$work/cp40"
+run 0 verify --vault "$work/v" --trusted-key "$(cat "$work/vkey")" --checkpoint "$work/cp40"
 grep -q "extends the trusted checkpoint" "$work/out" || fail "trusted checkpoint not reported"
-run 0 verify --vault "$work/v" --key-file "$work/vkey"
+run 0 verify --vault "$work/v" --trusted-key-file "$work/vkey"
 run 0 checkpoint --vault "$work/old"
 cp "$work/out" "$work/cp25"
 run 0 verify --vault "$work/v" --checkpoint "$work/cp25"
@@ -96,7 +96,7 @@ printf 'X' | dd of="$work/t/audit/entries" bs=1 seek=$((off + 20)) conv=notrunc 
 run 5 verify --vault "$work/t"
 grep -q "FAILED at entry 10:" "$work/err" || fail "tamper message: $(cat "$work/err")"
 # a checkpoint from another log (another key) is refused
-run 5 verify --vault "$work/v" --key-file "$RV_SOURCE_DIR/tests/data/audit/verifier-key.txt"
+run 5 verify --vault "$work/v" --trusted-key-file "$RV_SOURCE_DIR/tests/data/audit/verifier-key.txt"
 grep -q "trusted verifier key" "$work/err" || fail "other-key message: $(cat "$work/err")"
 run 5 verify --vault "$work/v" --checkpoint "$RV_SOURCE_DIR/tests/data/audit/checkpoint.note"
 
