@@ -25,9 +25,9 @@ bool rv_check_sex_differs(const char *a, const char *b);
 /* True when the joined surname is in the frequency list. */
 bool rv_check_known_surname(const char *joined);
 
-/* rv_check_score for the matcher: the same grade, weight and levels when the candidate is
- * graded, but the address is not compared when the names alone rule a match out. Returns
- * true when out->grade is not RV_GRADE_NONE (only then is out complete). */
+/* rv_check_score for the matcher: the same levels, grade and weight, but the address is not
+ * compared when the names alone rule a match out. Returns true when the candidate earns a
+ * grade, with out filled; false leaves out untouched (and free of register data). */
 bool rv_check_score_graded(const struct rv_check_query *q, const struct rv_check_candidate *cand,
                            struct rv_check_match *out);
 

@@ -335,10 +335,12 @@ static int score_refs(struct rv_check_ctx *c, const struct rv_check_query *q, st
         struct rv_check_match one;
         if ((err = rv_vault_fetch(c->v, refs[i].id, ver)) != 0)
             goto out;
-        memset(cand, 0, sizeof(*cand));
+        /* Every field is overwritten for each candidate (fetch clears ver first), so the
+         * plaintext is wiped once, on the way out. */
         cand->elector = ver->e;
         cand->from = ver->from;
         cand->to = ver->to;
+        cand->edition[0] = '\0';
         cand->found_by = refs[i].found_by;
         /* Most candidates are coincidences of the truncated indexes or housemates with
          * another name: they are dropped before the address is compared. */
@@ -364,10 +366,8 @@ static int score_refs(struct rv_check_ctx *c, const struct rv_check_query *q, st
                 *mcap = ncap;
             }
             (*m)[(*nm)++] = one;
+            sodium_memzero(&one, sizeof(one));
         }
-        sodium_memzero(&one, sizeof(one));
-        sodium_memzero(ver, sizeof(*ver));
-        sodium_memzero(cand, sizeof(*cand));
     }
 out:
     if (ver != NULL) {

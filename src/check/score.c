@@ -413,10 +413,22 @@ bool rv_check_restricted(const struct rv_check_query *q, const struct rv_elector
     return e->attainment != RV_DATE_NONE && e->attainment >= q->win_to;
 }
 
+/* What one reading of the donor's name earns against a candidate. Holds no register data. */
+struct levels {
+    enum rv_check_fn_level fn;
+    enum rv_check_sn_level sn;
+    enum rv_check_addr_level addr;
+    enum rv_check_grade grade;
+    bool fn_both_known;
+    double weight;
+    double surname_weight;
+};
+
 /* The name levels of one reading of the donor's name (qk: q->key or q->alt; swap, when not
- * NULL, the surname-first reading) into out. */
+ * NULL, the surname-first reading) into out. With full false, a surname that rules the
+ * candidate out leaves the forenames uncompared (different). */
 static void name_levels(const struct rv_name_key *qk, const struct rv_name_key *swap,
-                        const struct rv_name_key *ck, bool full, struct rv_check_match *out)
+                        const struct rv_name_key *ck, bool full, struct levels *out)
 {
     bool known = false;
     bool swapped =
@@ -444,11 +456,9 @@ static void name_levels(const struct rv_name_key *qk, const struct rv_name_key *
 }
 
 /* Grades and weighs one reading whose levels (out->fn, sn, addr) are set. */
-static void grade_with(const struct rv_check_query *q, const struct rv_check_candidate *cand,
-                       const struct rv_name_key *ck, struct rv_check_match *out)
+static void grade_with(const struct rv_check_query *q, const struct rv_elector *e,
+                       const struct rv_name_key *ck, struct levels *out)
 {
-    const struct rv_elector *e = &cand->elector;
-
     out->surname_weight = rv_check_surname_weight(ck->surname);
     out->grade = rv_check_grade_for(out->fn, out->sn, out->addr, out->surname_weight);
     /* An attainer not yet of age at the date is never confirmed from the register alone. */
@@ -461,68 +471,75 @@ static void grade_with(const struct rv_check_query *q, const struct rv_check_can
 
 /* A different forename or surname is never a match, whatever the address (the rule
  * table's "none" class). */
-static bool name_rules_out(const struct rv_check_match *m)
+static bool name_rules_out(const struct levels *l)
 {
-    return m->fn == RV_FN_DIFFERENT || m->sn == RV_SN_DIFFERENT;
+    return l->fn == RV_FN_DIFFERENT || l->sn == RV_SN_DIFFERENT;
 }
 
-/* Scores cand; with full false, stops before comparing addresses when no reading of the
- * name can match, leaving out->grade RV_GRADE_NONE. */
+/* Scores cand into *best. With full false, stops before comparing addresses when no
+ * reading of the name can match, leaving best->grade RV_GRADE_NONE. */
 static void score(const struct rv_check_query *q, const struct rv_check_candidate *cand, bool full,
-                  struct rv_check_match *out)
+                  struct levels *best)
 {
     struct rv_name_key ck;
-    struct rv_check_match alt;
+    struct levels alt = {
+        RV_FN_DIFFERENT, RV_SN_DIFFERENT, RV_ADDR_DIFFERENT, RV_GRADE_NONE, false, 0.0, 0.0};
     bool has_alt = q->alt.surname[0] != '\0';
 
-    memset(out, 0, sizeof(*out));
-    memset(&alt, 0, sizeof(alt));
-    out->cand = *cand;
-    out->fn = RV_FN_DIFFERENT;
-    out->sn = RV_SN_DIFFERENT;
-    out->addr = RV_ADDR_DIFFERENT;
-    out->grade = RV_GRADE_NONE;
-    out->in_force = cand->from != RV_DATE_NONE && cand->from < q->win_to && cand->to > q->win_from;
-
+    *best = alt;
     if (rv_name_key(&cand->elector.name, &ck) != 0)
         goto out;
-    name_levels(&q->key, &q->swap, &ck, full, out);
+    name_levels(&q->key, &q->swap, &ck, full, best);
     if (has_alt)
         name_levels(&q->alt, NULL, &ck, full, &alt);
-    if (!full && name_rules_out(out) && (!has_alt || name_rules_out(&alt))) {
-        out->fn = RV_FN_DIFFERENT;
-        out->sn = RV_SN_DIFFERENT;
+    if (!full && name_rules_out(best) && (!has_alt || name_rules_out(&alt))) {
+        best->fn = RV_FN_DIFFERENT;
+        best->sn = RV_SN_DIFFERENT;
         goto out;
     }
-    out->addr = addr_level(q, &cand->elector);
-    grade_with(q, cand, &ck, out);
+    best->addr = addr_level(q, &cand->elector);
+    grade_with(q, &cand->elector, &ck, best);
     if (has_alt) {
         /* The other reading of the name, kept only if it does better. */
-        alt.addr = out->addr;
-        grade_with(q, cand, &ck, &alt);
-        if (alt.grade > out->grade || (alt.grade == out->grade && alt.weight > out->weight)) {
-            out->fn = alt.fn;
-            out->sn = alt.sn;
-            out->grade = alt.grade;
-            out->weight = alt.weight;
-            out->surname_weight = alt.surname_weight;
-            out->fn_both_known = alt.fn_both_known;
-        }
+        alt.addr = best->addr;
+        grade_with(q, &cand->elector, &ck, &alt);
+        if (alt.grade > best->grade || (alt.grade == best->grade && alt.weight > best->weight))
+            *best = alt;
     }
 out:
-    sodium_memzero(&alt, sizeof(alt));
     sodium_memzero(&ck, sizeof(ck));
+}
+
+static void fill(const struct rv_check_query *q, const struct rv_check_candidate *cand,
+                 const struct levels *l, struct rv_check_match *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->cand = *cand;
+    out->fn = l->fn;
+    out->sn = l->sn;
+    out->addr = l->addr;
+    out->grade = l->grade;
+    out->in_force = cand->from != RV_DATE_NONE && cand->from < q->win_to && cand->to > q->win_from;
+    out->fn_both_known = l->fn_both_known;
+    out->weight = l->weight;
+    out->surname_weight = l->surname_weight;
 }
 
 void rv_check_score(const struct rv_check_query *q, const struct rv_check_candidate *cand,
                     struct rv_check_match *out)
 {
-    score(q, cand, true, out);
+    struct levels l;
+    score(q, cand, true, &l);
+    fill(q, cand, &l, out);
 }
 
 bool rv_check_score_graded(const struct rv_check_query *q, const struct rv_check_candidate *cand,
                            struct rv_check_match *out)
 {
-    score(q, cand, false, out);
-    return out->grade != RV_GRADE_NONE;
+    struct levels l;
+    score(q, cand, false, &l);
+    if (l.grade == RV_GRADE_NONE)
+        return false;
+    fill(q, cand, &l, out);
+    return true;
 }
