@@ -195,7 +195,7 @@ static bool token_subset(const char *a, const char *b)
 
 static enum rv_check_sn_level sn_level(const struct rv_name_key *q, const struct rv_name_key *c)
 {
-    bool both_known;
+    bool both_known, edit;
     double jw;
 
     if (q->surname[0] == '\0' || c->surname[0] == '\0')
@@ -205,13 +205,15 @@ static enum rv_check_sn_level sn_level(const struct rv_name_key *q, const struct
     if (token_subset(q->surname_tokens, c->surname_tokens))
         return RV_SN_HYPHEN;
     /* Two different listed surnames (Thompson, Thomson; Hall, Hill) are not taken for a typo
-     * of each other unless they sound alike; very close ones still count as sounding alike. */
-    both_known = rv_check_known_surname(q->surname) && rv_check_known_surname(c->surname);
+     * of each other unless they sound alike; very close ones still count as sounding alike.
+     * The lists are consulted only when the strings are close enough for it to matter. */
     jw = rv_jaro_winkler(q->surname, c->surname);
+    edit = strlen(q->surname) >= 4 && strlen(c->surname) >= 4 && one_edit(q->surname, c->surname);
+    both_known = (jw >= SN_TYPO_JW || edit) && rv_check_known_surname(q->surname) &&
+                 rv_check_known_surname(c->surname);
     if (jw >= SN_TYPO_JW && (!both_known || dm_equal(q->surname, c->surname)))
         return RV_SN_TYPO;
-    if (!both_known && strlen(q->surname) >= 4 && strlen(c->surname) >= 4 &&
-        one_edit(q->surname, c->surname))
+    if (!both_known && edit)
         return RV_SN_TYPO;
     if ((both_known && jw >= FN_TYPO_JW) || dm_equal(q->surname, c->surname))
         return RV_SN_PHONETIC;
