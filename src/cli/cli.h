@@ -75,12 +75,6 @@ int rv_cli_unseal_option(const char *verb, int argc, char **argv, int *i, struct
 int rv_cli_secret(const char *verb, const struct rv_unseal_opts *o, bool confirm,
                   struct rv_vault_secret *sec);
 void rv_cli_secret_free(struct rv_vault_secret *sec);
-/* Opens and unseals the vault in dir. Returns RV_EXIT_OK with *out (free with
- * rv_vault_close), or prints why and returns RV_EXIT_KEY (wrong passphrase or key file),
- * RV_EXIT_INTEGRITY (damaged header) or another exit code. */
-int rv_cli_unseal(const char *verb, const char *dir, const struct rv_unseal_opts *o,
-                  struct rv_vault **out);
-
 /* ------------------------------------------------------------------------------------------
  * The access gate (src/cli/gate.c). Verbs that touch a vault's records open it through the
  * gate (policy/), which records every action in the audit log before acting.

@@ -8,6 +8,7 @@
  * than --max-errors of them is not stored at all (exit 3), and later files are not tried.
  */
 #include "cli/cli.h"
+#include "policy/policy.h"
 #include "ingest/ingest.h"
 #include "vault/vault.h"
 
@@ -263,7 +264,7 @@ static int walk(const char *dir, struct job **out, size_t *n)
     return RV_EXIT_OK;
 }
 
-static int run_job(struct rv_vault *v, struct run *run, const struct job *j,
+static int run_job(struct rv_gate *g, struct run *run, const struct job *j,
                    const struct rv_ingest_opts *base)
 {
     struct rv_ingest_opts o = *base;
@@ -283,7 +284,7 @@ static int run_job(struct rv_vault *v, struct run *run, const struct job *j,
     run->shown_errors = run->more_errors = 0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     run->t0 = t0;
-    err = rv_ingest_file(v, j->path, &o, &res);
+    err = rv_policy_ingest(g, j->path, &o, &res);
     secs = elapsed(&t0);
     if (run->tty)
         fputs("\r\033[K", stderr);
@@ -334,7 +335,7 @@ int rv_cmd_ingest(int argc, char **argv)
     struct rv_unseal_opts uo = {0};
     struct rv_ingest_opts o;
     struct run run;
-    struct rv_vault *v = NULL;
+    struct rv_gate *g = NULL;
     struct job *jobs = NULL;
     const char *dir = NULL, *area = NULL;
     char **files = NULL;
@@ -444,7 +445,7 @@ int rv_cmd_ingest(int argc, char **argv)
         njobs = nfiles;
     }
 
-    rc = rv_cli_unseal(VERB, dir, &uo, &v);
+    rc = rv_cli_gate_open(VERB, dir, &uo, "registrar", &g);
     if (rc != RV_EXIT_OK)
         goto out;
     run.tty = isatty(2) != 0;
@@ -455,7 +456,7 @@ int rv_cmd_ingest(int argc, char **argv)
         double secs;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         for (size_t k = 0; k < njobs && rc == RV_EXIT_OK; k++)
-            rc = run_job(v, &run, &jobs[k], &o);
+            rc = run_job(g, &run, &jobs[k], &o);
         secs = elapsed(&t0);
         if (run.json) {
             json_t *top = json_pack("{s:o, s:I, s:I, s:f, s:f, s:s}", "files", run.files, "rows",
@@ -477,7 +478,10 @@ int rv_cmd_ingest(int argc, char **argv)
     }
 out:
     json_decref(run.files);
-    rv_vault_close(v);
+    /* The final checkpoint is part of the account of this run: failing to sign it fails
+     * the command. */
+    if (rv_policy_close(g) != 0 && rc == RV_EXIT_OK)
+        rc = rv_cli_open_error(VERB, dir, RV_EAUDIT);
     free(jobs);
     free(files);
     return rc;

@@ -6,6 +6,7 @@
  * number of electors. An existing vault, or any non-empty directory, is refused untouched.
  */
 #include "cli/cli.h"
+#include "policy/policy.h"
 #include "vault/vault.h"
 
 #include <stdio.h>
@@ -34,6 +35,7 @@ int rv_cmd_init(int argc, char **argv)
 {
     struct rv_unseal_opts uo = {0};
     struct rv_vault_secret sec;
+    struct rv_actor who;
     const char *dir = NULL;
     uint64_t expected = RV_VAULT_DEFAULT_EXPECTED;
     int i = 1, rc, err;
@@ -66,7 +68,8 @@ int rv_cmd_init(int argc, char **argv)
     rc = rv_cli_secret(VERB, &uo, true, &sec);
     if (rc != RV_EXIT_OK)
         return rc;
-    err = rv_vault_create(dir, &sec, expected);
+    rv_cli_actor("admin", &who);
+    err = rv_policy_create(dir, &sec, expected, &who);
     rv_cli_secret_free(&sec);
     if (err == RV_EEXIST) {
         rv_cli_err(VERB,
@@ -79,6 +82,10 @@ int rv_cmd_init(int argc, char **argv)
         rv_cli_err(VERB, "cannot create the vault in %s: %s", dir, rv_strerror(err));
         return rv_cli_exit_for(err);
     }
-    fprintf(stderr, "regvault init: created an empty vault in %s\n", dir);
+    fprintf(stderr,
+            "regvault init: created an empty vault in %s, with its audit log in %s/audit\n"
+            "  Keep a copy of the log's verifier key away from this machine (regvault audit key\n"
+            "  --vault %s), and of its checkpoints as they grow (regvault audit checkpoint).\n",
+            dir, dir, dir);
     return RV_EXIT_OK;
 }

@@ -3,6 +3,7 @@
  * vault keeps as files are ingested. Nothing is decrypted: no name or address is read.
  */
 #include "cli/cli.h"
+#include "policy/policy.h"
 #include "vault/vault.h"
 
 #include <jansson.h>
@@ -76,7 +77,7 @@ static int one(void *arg, const struct rv_file_stats *s)
 int rv_cmd_stats(int argc, char **argv)
 {
     struct rv_unseal_opts uo = {0};
-    struct rv_vault *v = NULL;
+    struct rv_gate *g = NULL;
     struct ctx c = {0};
     const char *dir = NULL;
     int i = 1, rc, err;
@@ -105,13 +106,15 @@ int rv_cmd_stats(int argc, char **argv)
         rv_cli_err(VERB, "--vault DIR is required (see regvault stats --help)");
         return RV_EXIT_USAGE;
     }
-    rc = rv_cli_unseal(VERB, dir, &uo, &v);
+    rc = rv_cli_gate_open(VERB, dir, &uo, "registrar", &g);
     if (rc != RV_EXIT_OK)
         return rc;
     if (c.json)
         c.arr = json_array();
-    err = rv_vault_stats(v, one, &c);
-    if (err != 0) {
+    err = rv_policy_stats(g, one, &c);
+    if (err == RV_EAUDIT || err == RV_EDENIED) {
+        rc = rv_cli_open_error(VERB, dir, err);
+    } else if (err != 0) {
         rv_cli_err(VERB, "cannot read the vault's counters in %s: %s", dir, rv_strerror(err));
         rc = err == RV_ECORRUPT ? RV_EXIT_INTEGRITY : rv_cli_exit_for(err);
     } else if (c.json) {
@@ -124,6 +127,7 @@ int rv_cmd_stats(int argc, char **argv)
         printf("the vault is empty: load a register with regvault ingest\n");
     }
     json_decref(c.arr);
-    rv_vault_close(v);
+    if (rv_policy_close(g) != 0 && rc == RV_EXIT_OK)
+        rc = rv_cli_open_error(VERB, dir, RV_EAUDIT);
     return rc;
 }
