@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# check.sh - speed of `regvault check`, compared with PostgreSQL 15 on the same data in the
+# same run.
+#
+#   bench/check.sh [ELECTORS] [DONATIONS] [SINGLE]     defaults 1000000, 100000, 20000
+#
+# REGVAULT=<build>/regvault selects the build (default build/; a Release or RelWithDebInfo
+# build). On a synthetic register (8 areas, a revised register and 6 months of
+# alterations) and DONATIONS synthetic donations it measures:
+#   1. ingest speed (rows/s);
+#   2. single checks in process: bench/check_bench.c, linked against the build's
+#      libregvault.a, times rv_check_run for SINGLE random donors on one open context (no
+#      access gate, no audit fsync): median and p99;
+#   3. the real `regvault check --batch` over every donation, through the access gate (one
+#      durable audit entry per chunk of 256 rows);
+#   4. PostgreSQL 15: a throwaway cluster (initdb as the postgres user in a temporary
+#      folder, unix socket there, port 54329) holding the register's surname, forename,
+#      postcode and address1 with an index on (surname, postcode); pgbench, one client,
+#      prepared statements, looks up random donors' surname and postcode
+#      (SELECT ... WHERE surname = $1 AND postcode = $2). Per-statement latency of that
+#      lookup is compared with the single check, and pgbench's rate with the batch's.
+# Targets (10M electors): single check median <= 20 us, p99 <= 200 us; 100,000 donations in
+# <= 2 s. Prints aggregate figures only, never a name.
+set -euo pipefail
+here=$(dirname "$(realpath "$0")")
+electors=${1:-1000000}
+donations=${2:-100000}
+single=${3:-20000}
+rv=$(realpath "${REGVAULT:-$here/../build/regvault}")
+build=$(dirname "$rv")
+lib=$build/libregvault.a
+pgbin=${PGBIN:-/usr/lib/postgresql/15/bin}
+pgport=${PGPORT_BENCH:-54329}
+[ -f "$lib" ] || { echo "check.sh: no $lib; build first" >&2; exit 1; }
+work=$(mktemp -d "${TMPDIR:-/tmp}/rv-check-bench.XXXXXX")
+chmod 755 "$work"
+pg_stop() {
+    if [ -f "$work/pg/postmaster.pid" ]; then
+        runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
+    fi
+}
+trap 'pg_stop; rm -rf "$work"' EXIT
+
+cc -O2 -std=c17 -D_GNU_SOURCE -I"$here/../src" "$here/check_bench.c" "$lib" \
+    $(pkg-config --libs libsodium lmdb jansson libutf8proc) -lpthread -lm -o "$work/check_bench"
+
+echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# $electors electors in 8 areas, 6 months of alterations, $donations donations"
+head -c 32 /dev/urandom >"$work/key"
+"$rv" synth --electors "$electors" --areas 8 --months 6 --donations "$donations" --seed 7 \
+    --out "$work/s" >/dev/null
+"$rv" init --vault "$work/v" --key-file "$work/key" --expected-electors "$electors" >/dev/null 2>&1
+t0=$(date +%s.%N)
+"$rv" ingest --vault "$work/v" --key-file "$work/key" "$work/s" >"$work/ingest.out" 2>&1
+t1=$(date +%s.%N)
+echo "ingest: $(tail -1 "$work/ingest.out") [wall $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s]"
+
+"$work/check_bench" "$work/v" "$work/key" "$work/s/donations.csv" "$single" | tee "$work/single.txt"
+
+t0=$(date +%s.%N)
+"$rv" check --vault "$work/v" --key-file "$work/key" --batch "$work/s/donations.csv" \
+    --out "$work/answers.csv" 2>"$work/check.err"
+t1=$(date +%s.%N)
+batch_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+echo "batch: $donations donations in $batch_s s ($(awk -v s="$batch_s" -v n="$donations" 'BEGIN { printf "%.0f", n / s }') donations/s), audited in chunks of 256 [$(tail -1 "$work/check.err" | sed 's/^regvault check: //')]"
+
+# PostgreSQL 15 on the same register and the same donors.
+python3 "$here/check_pgload.py" "$work/s" "$work/register.tsv" "$work/donors.tsv" >/dev/null
+chmod 644 "$work/register.tsv" "$work/donors.tsv"
+ndonors=$(wc -l <"$work/donors.tsv")
+mkdir "$work/pg" && chown postgres "$work/pg"
+runuser -u postgres -- "$pgbin/initdb" -D "$work/pg" -A trust -U postgres --no-sync >/dev/null
+runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg" -l "$work/pg/log" -w \
+    -o "-k $work/pg -p $pgport -c listen_addresses='' -c fsync=off -c shared_buffers=512MB" \
+    start >/dev/null
+psql=(runuser -u postgres -- psql -X -q -h "$work/pg" -p "$pgport" -U postgres -v ON_ERROR_STOP=1)
+"${psql[@]}" <<SQL
+CREATE TABLE register (surname text, forename text, postcode text, address1 text);
+\copy register FROM '$work/register.tsv'
+CREATE INDEX register_sp ON register (surname, postcode);
+CREATE TABLE donors (i int PRIMARY KEY, surname text, postcode text);
+\copy donors FROM '$work/donors.tsv'
+VACUUM ANALYZE;
+SQL
+cat >"$work/lookup.sql" <<SQL
+\set r random(1, $ndonors)
+SELECT surname AS s, postcode AS p FROM donors WHERE i = :r \gset
+SELECT surname, forename, postcode, address1 FROM register WHERE surname = :s AND postcode = :p;
+SQL
+chmod 644 "$work/lookup.sql"
+runuser -u postgres -- "$pgbin/pgbench" -h "$work/pg" -p "$pgport" -U postgres -n -M prepared \
+    -c 1 -j 1 -T 15 -r -f "$work/lookup.sql" postgres >"$work/pgbench.txt" 2>&1
+pg_lookup_ms=$(awk '/FROM register WHERE/ { print $1 }' "$work/pgbench.txt")
+pg_tps=$(awk '/^tps/ { print $3; exit }' "$work/pgbench.txt")
+pg_stop
+echo "postgresql 15 (pgbench -M prepared -c 1, fsync off): $pg_tps lookups/s; the indexed lookup statement $pg_lookup_ms ms on average"
+
+median=$(awk '/^single checks/ { for (i = 1; i <= NF; i++) if ($i == "median") print $(i + 1) }' "$work/single.txt")
+mean=$(awk '/^single checks/ { for (i = 1; i <= NF; i++) if ($i == "mean") print $(i + 1) }' "$work/single.txt")
+awk -v med="$median" -v mean="$mean" -v pg="$pg_lookup_ms" -v tps="$pg_tps" -v bs="$batch_s" -v n="$donations" 'BEGIN {
+    pgus = pg * 1000
+    printf "ratios against postgresql, same run: single check median %.2fx and mean %.2fx the lookup latency (%.1f us); batch rate %.2fx pgbench'"'"'s lookup rate\n", med / pgus, mean / pgus, pgus, (n / bs) / tps
+}'

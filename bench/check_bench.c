@@ -1,0 +1,139 @@
+/*
+ * check_bench.c - times single checks in process: opens a vault with a key file, opens a
+ * check context, reads the individuals' rows of a donations file (synth's, either layout),
+ * and times rv_check_run for N donors drawn at random (with a fixed seed), one call each,
+ * straight after a warm-up pass over the first few. This is the matcher alone: no access
+ * gate and no audit fsync, which bench/check.sh measures through the real command.
+ *
+ *   check_bench VAULT KEYFILE DONATIONS.csv [N]
+ *
+ * Prints the median, 99th percentile, mean and maximum in microseconds, and the verdict
+ * counts. Never prints a name.
+ */
+#include "check/check.h"
+#include "vault/vault.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* CPU time of this process (user and system), which the machine's other load does not
+ * inflate as it does wall time. */
+static double cpu_us(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    struct rv_vault_secret secret = {0};
+    struct rv_vault *v = NULL;
+    struct rv_check_ctx *c = NULL;
+    struct rv_check_batch *b = NULL;
+    struct rv_check_query *qs = NULL;
+    struct rv_check_row *row = NULL;
+    struct rv_diag diag;
+    uint8_t *key = NULL;
+    double *t = NULL, sum = 0, cpu0;
+    size_t nq = 0, cap = 0, n = argc > 4 ? strtoul(argv[4], NULL, 10) : 10000;
+    unsigned long verdicts[4] = {0};
+    int err, rc = 1;
+
+    if (argc < 4) {
+        fprintf(stderr, "usage: check_bench VAULT KEYFILE DONATIONS.csv [N]\n");
+        return 2;
+    }
+    if (sodium_init() < 0 || (key = sodium_malloc(32)) == NULL ||
+        (row = calloc(1, sizeof(*row))) == NULL)
+        goto out;
+    memset(&diag, 0, sizeof(diag));
+    if ((err = rv_vault_read_keyfile(argv[2], key)) != 0)
+        goto fail;
+    secret.keyfile = key;
+    if ((err = rv_vault_open(argv[1], &secret, &v)) != 0 || (err = rv_check_ctx_open(v, &c)) != 0)
+        goto fail;
+    if ((err = rv_check_batch_open(argv[3], RV_CHECK_LAYOUT_AUTO, &b, &diag)) != 0)
+        goto fail;
+    while ((err = rv_check_batch_next(b, row, &diag)) == 1) {
+        if (row->status != RV_ROW_OK)
+            continue;
+        if (nq == cap) {
+            cap = cap != 0 ? cap * 2 : 1024;
+            struct rv_check_query *nqs = realloc(qs, cap * sizeof(*qs));
+            if (nqs == NULL)
+                goto out;
+            qs = nqs;
+        }
+        qs[nq++] = row->q;
+    }
+    if (err < 0)
+        goto fail;
+    if (nq == 0 || (t = calloc(n, sizeof(*t))) == NULL)
+        goto out;
+    srand(42);
+    for (size_t i = 0; i < 200 && i < nq; i++) { /* warm the caches and the tables */
+        struct rv_check_answer a;
+        if ((err = rv_check_run(c, &qs[i], &a)) != 0)
+            goto fail;
+        rv_check_answer_free(&a);
+    }
+    cpu0 = cpu_us();
+    for (size_t i = 0; i < n; i++) {
+        struct rv_check_answer a;
+        const struct rv_check_query *q = &qs[(size_t)rand() % nq];
+        double t0 = now_us();
+        err = rv_check_run(c, q, &a);
+        t[i] = now_us() - t0;
+        if (err != 0)
+            goto fail;
+        sum += t[i];
+        verdicts[a.verdict & 3]++;
+        rv_check_answer_free(&a);
+    }
+    cpu0 = cpu_us() - cpu0;
+    qsort(t, n, sizeof(*t), cmp_double);
+    printf("single checks: %zu of %zu donors: median %.1f us, p99 %.1f us, mean %.1f us, max %.1f "
+           "us (%.0f checks/s on one thread)\n",
+           n, nq, t[n / 2], t[n * 99 / 100], sum / (double)n, t[n - 1], (double)n * 1e6 / sum);
+    printf("cpu time: %.1f us per check\n", cpu0 / (double)n);
+    printf("verdicts: permissible %lu, needs review %lu, not found %lu\n", verdicts[0], verdicts[1],
+           verdicts[2]);
+    rc = 0;
+    goto out;
+fail:
+    fprintf(stderr, "check_bench: %s %s\n", rv_strerror(err), diag.msg);
+out:
+    if (qs != NULL) {
+        sodium_memzero(qs, cap * sizeof(*qs));
+        free(qs);
+    }
+    if (row != NULL) {
+        sodium_memzero(row, sizeof(*row));
+        free(row);
+    }
+    free(t);
+    rv_check_batch_close(b);
+    rv_check_ctx_close(c);
+    rv_vault_close(v);
+    sodium_free(key);
+    return rc;
+}
