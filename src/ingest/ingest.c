@@ -54,6 +54,7 @@ struct reader {
     struct rv_csv *csv;
     struct rv_ingest_map map;
     const struct rv_vault_sealer *sealer;
+    struct rv_vault_prep_cache *cache; /* the reader thread's */
     uint64_t first_id, rowno;
     unsigned long last_err_line;
     int repeat_errs;
@@ -76,9 +77,10 @@ static void set_file(struct rv_diag *d, const char *path, unsigned long line)
 }
 
 /* Normalises, hashes and seals an entry; a failure makes it a refused row. */
-static void prepare_item(struct rv_vault *v, const struct rv_vault_sealer *sealer, struct item *it)
+static void prepare_item(struct rv_vault *v, struct rv_vault_prep_cache *cache,
+                         const struct rv_vault_sealer *sealer, struct item *it)
 {
-    int rc = rv_vault_prepare(v, &it->p.e, sealer, it->id, &it->p);
+    int rc = rv_vault_prepare_cached(v, cache, &it->p.e, sealer, it->id, &it->p);
 
     it->unprepared = false;
     if (rc != 0) {
@@ -149,7 +151,7 @@ static void fill_chunk(struct reader *r, struct chunk *c)
             it->id = r->first_id + r->rowno;
             it->unprepared = r->rowno % 8 >= r->share;
             if (!it->unprepared)
-                prepare_item(r->v, r->sealer, it);
+                prepare_item(r->v, r->cache, r->sealer, it);
         }
         if (it->what != ITEM_ENTRY)
             sodium_memzero(&it->p.e, sizeof(it->p.e));
@@ -305,6 +307,7 @@ static int attempt(struct rv_vault *v, const char *path, const struct rv_ingest_
     struct worker w = {&r, &q};
     struct chunk *chunks = NULL;
     struct rv_vault_batch *b = NULL;
+    struct rv_vault_prep_cache *cache = NULL; /* the applying thread's */
     struct rv_ingest_progress prog = {0, 0, size};
     struct rv_diag diag;
     char **fields;
@@ -359,6 +362,11 @@ static int attempt(struct rv_vault *v, const char *path, const struct rv_ingest_
             goto out;
     }
 
+    rc = rv_vault_prep_cache_new(&cache);
+    if (rc == 0)
+        rc = rv_vault_prep_cache_new(&r.cache);
+    if (rc != 0)
+        goto out;
     chunks = calloc(o->single_thread ? 1 : NCHUNKS, sizeof(*chunks));
     if (chunks == NULL) {
         rc = RV_ENOMEM;
@@ -387,7 +395,7 @@ static int attempt(struct rv_vault *v, const char *path, const struct rv_ingest_
             enum rv_apply outcome;
             rows++;
             if (it->what == ITEM_ENTRY && it->unprepared)
-                prepare_item(v, r.sealer, it);
+                prepare_item(v, cache, r.sealer, it);
             if (it->what == ITEM_ANONYMOUS) {
                 anonymous++;
                 continue;
@@ -463,6 +471,8 @@ out:
         sodium_memzero(chunks, (o->single_thread ? 1 : NCHUNKS) * sizeof(*chunks));
         free(chunks);
     }
+    rv_vault_prep_cache_free(r.cache);
+    rv_vault_prep_cache_free(cache);
     rv_csv_close(r.csv);
     pthread_cond_destroy(&q.cond);
     pthread_mutex_destroy(&q.lock);

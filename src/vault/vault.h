@@ -238,6 +238,21 @@ RV_NODISCARD int rv_vault_prepare(const struct rv_vault *v, const struct rv_elec
                                   const struct rv_vault_sealer *seal, uint64_t seal_id,
                                   struct rv_prepared *out) RV_NONNULL(1, 2, 5);
 
+/* What one preparing thread remembers of the entry it prepared last: its address lines and
+ * normalised address, and each blind index's hash input and value. Register files list
+ * electors by address, so half the entries share their address with the one before and a
+ * third their surname and postcode; those reuse the work instead of redoing it. The cache
+ * holds personal data in sodium memory, wiped when freed. One cache per thread; it is not
+ * tied to a vault, but must only be used with one vault. */
+struct rv_vault_prep_cache;
+RV_NODISCARD int rv_vault_prep_cache_new(struct rv_vault_prep_cache **out) RV_NONNULL(1);
+void rv_vault_prep_cache_free(struct rv_vault_prep_cache *c);
+/* rv_vault_prepare with a cache (borrowed for the call; NULL: none). Same results. */
+RV_NODISCARD int rv_vault_prepare_cached(const struct rv_vault *v, struct rv_vault_prep_cache *c,
+                                         const struct rv_elector *e,
+                                         const struct rv_vault_sealer *seal, uint64_t seal_id,
+                                         struct rv_prepared *out) RV_NONNULL(1, 3, 6);
+
 RV_NODISCARD int rv_vault_batch_begin(struct rv_vault *v, const char *area, enum rv_file_kind kind,
                                       rv_date date, const uint8_t file_hash[32],
                                       struct rv_vault_batch **out) RV_NONNULL(1, 2, 5, 6);

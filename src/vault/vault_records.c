@@ -66,8 +66,43 @@ static int split_postcode(const char *pc, char compact[9], char outward[9])
     return 0;
 }
 
-static int index_value(const struct rv_vault *v, enum rv_index family,
-                       const struct rv_index_query *q, uint8_t *out, size_t *outlen)
+struct rv_vault_prep_cache {
+    bool addr_valid;
+    char lines[RV_ADDR_LINES][RV_ADDR_LINE_MAX];
+    int addr_rc;
+    struct rv_address_key ak;
+    char mp_surname[RV_NAME_MAX]; /* "" = nothing cached */
+    char mp_prim[RV_PHONETIC_MAX], mp_alt[RV_PHONETIC_MAX];
+    struct {
+        size_t len; /* 0 = nothing cached */
+        uint8_t in[600];
+        uint8_t full[16];
+    } idx[RV_IDX_COUNT];
+};
+
+int rv_vault_prep_cache_new(struct rv_vault_prep_cache **out)
+{
+    struct rv_vault_prep_cache *c = sodium_malloc(sizeof(*c));
+
+    *out = NULL;
+    if (c == NULL)
+        return RV_ENOMEM;
+    sodium_memzero(c, sizeof(*c));
+    *out = c;
+    return 0;
+}
+
+void rv_vault_prep_cache_free(struct rv_vault_prep_cache *c)
+{
+    if (c == NULL)
+        return;
+    sodium_memzero(c, sizeof(*c));
+    sodium_free(c);
+}
+
+static int index_value(const struct rv_vault *v, struct rv_vault_prep_cache *c,
+                       enum rv_index family, const struct rv_index_query *q, uint8_t *out,
+                       size_t *outlen)
 {
     uint8_t in[600], full[16];
     char compact[9], outward[9], prim[RV_PHONETIC_MAX], alt[RV_PHONETIC_MAX];
@@ -100,7 +135,17 @@ static int index_value(const struct rv_vault *v, enum rv_index family,
     case RV_IDX_PHONETIC_POSTCODE:
         if (s == NULL || s[0] == '\0')
             return RV_EINVAL;
-        rv_double_metaphone(s, prim, alt);
+        if (c != NULL && strcmp(c->mp_surname, s) == 0) {
+            memcpy(prim, c->mp_prim, sizeof(prim));
+            memcpy(alt, c->mp_alt, sizeof(alt));
+        } else {
+            rv_double_metaphone(s, prim, alt);
+            if (c != NULL && strlen(s) < sizeof(c->mp_surname)) {
+                memcpy(c->mp_surname, s, strlen(s) + 1);
+                memcpy(c->mp_prim, prim, sizeof(prim));
+                memcpy(c->mp_alt, alt, sizeof(alt));
+            }
+        }
         if (prim[0] == '\0')
             return RV_EINVAL;
         pos = add_field(in, pos, sizeof(in), prim, strlen(prim));
@@ -115,7 +160,16 @@ static int index_value(const struct rv_vault *v, enum rv_index family,
     }
     if (pos == SIZE_MAX)
         return RV_EINVAL;
-    rv_vault_keyed_hash(v->k->st_idx[family - 1], in, pos, full);
+    if (c != NULL && c->idx[family - 1].len == pos && memcmp(c->idx[family - 1].in, in, pos) == 0) {
+        memcpy(full, c->idx[family - 1].full, sizeof(full));
+    } else {
+        rv_vault_keyed_hash(v->k->st_idx[family - 1], in, pos, full);
+        if (c != NULL) {
+            memcpy(c->idx[family - 1].in, in, pos);
+            memcpy(c->idx[family - 1].full, full, sizeof(full));
+            c->idx[family - 1].len = pos;
+        }
+    }
     nbytes = (v->index_bits + 7) / 8;
     memcpy(out, full, nbytes);
     if (v->index_bits % 8 != 0)
@@ -129,7 +183,7 @@ static int index_value(const struct rv_vault *v, enum rv_index family,
 int rv_vault_index_value(const struct rv_vault *v, enum rv_index family,
                          const struct rv_index_query *q, uint8_t *out, size_t *outlen)
 {
-    return index_value(v, family, q, out, outlen);
+    return index_value(v, NULL, family, q, out, outlen);
 }
 
 struct collect {
@@ -161,7 +215,7 @@ int rv_vault_lookup(struct rv_vault *v, enum rv_index family, const struct rv_in
     int rc;
 
     *n = 0;
-    rc = index_value(v, family, q, prefix + 2, &len);
+    rc = index_value(v, NULL, family, q, prefix + 2, &len);
     if (rc != 0)
         return rc;
     prefix[0] = 'I';
@@ -396,15 +450,55 @@ static int number_key(const struct rv_vault *v, const char *area,
     return 0;
 }
 
+/* The normalised address of e's lines, from the cache when the lines are the last ones. */
+static int address_key(struct rv_vault_prep_cache *c, const struct rv_elector *e,
+                       struct rv_address_key *ak)
+{
+    const char *lines[RV_ADDR_LINES];
+    int rc;
+
+    for (int i = 0; i < RV_ADDR_LINES; i++)
+        lines[i] = e->address[i];
+    if (c == NULL)
+        return rv_address_key(lines, RV_ADDR_LINES, ak);
+    if (c->addr_valid) {
+        int i = 0;
+        while (i < RV_ADDR_LINES && strcmp(c->lines[i], e->address[i]) == 0)
+            i++;
+        if (i == RV_ADDR_LINES) {
+            memcpy(ak, &c->ak, sizeof(*ak));
+            return c->addr_rc;
+        }
+    }
+    rc = rv_address_key(lines, RV_ADDR_LINES, ak);
+    c->addr_valid = false;
+    for (int i = 0; i < RV_ADDR_LINES; i++) {
+        size_t n = strnlen(e->address[i], RV_ADDR_LINE_MAX);
+        if (n == RV_ADDR_LINE_MAX)
+            return rc; /* not a string: never cached */
+        memcpy(c->lines[i], e->address[i], n + 1);
+    }
+    memcpy(&c->ak, ak, sizeof(*ak));
+    c->addr_rc = rc;
+    c->addr_valid = true;
+    return rc;
+}
+
 int rv_vault_prepare(const struct rv_vault *v, const struct rv_elector *e,
                      const struct rv_vault_sealer *sealer, uint64_t seal_id,
                      struct rv_prepared *out)
+{
+    return rv_vault_prepare_cached(v, NULL, e, sealer, seal_id, out);
+}
+
+int rv_vault_prepare_cached(const struct rv_vault *v, struct rv_vault_prep_cache *c,
+                            const struct rv_elector *e, const struct rv_vault_sealer *sealer,
+                            uint64_t seal_id, struct rv_prepared *out)
 {
     uint8_t wire[RV_ELECTOR_WIRE_MAX];
     struct rv_name_key nk;
     struct rv_address_key ak;
     struct rv_index_query q;
-    const char *lines[RV_ADDR_LINES];
     size_t len;
     long wlen;
     int rc;
@@ -429,14 +523,12 @@ int rv_vault_prepare(const struct rv_vault *v, const struct rv_elector *e,
     }
     if (e->postcode.canon[0] != '\0')
         q.postcode = e->postcode.canon;
-    for (int i = 0; i < RV_ADDR_LINES; i++)
-        lines[i] = e->address[i];
-    if (q.postcode != NULL && rv_address_key(lines, RV_ADDR_LINES, &ak) == 0)
+    if (q.postcode != NULL && address_key(c, e, &ak) == 0)
         q.first_line = ak.first_line;
     for (int f = 1; f <= RV_IDX_COUNT; f++) {
         if (f == RV_IDX_SURNAME && q.postcode != NULL)
             continue; /* surname alone only for entries with no postcode */
-        if (index_value(v, (enum rv_index)f, &q, out->idx[f - 1], &len) == 0)
+        if (index_value(v, c, (enum rv_index)f, &q, out->idx[f - 1], &len) == 0)
             out->idx_present |= (uint8_t)(1u << (f - 1));
     }
     if (sealer != NULL && sealer->bucket != 0) {
@@ -494,7 +586,8 @@ struct rv_vault_batch {
     struct ientry *ibuf;
     size_t in;
     struct oentry *obuf;
-    uint32_t *otab; /* index + 1 into obuf; 0 = empty slot */
+    uint64_t *otab; /* index + 1 into obuf, and bytes 4..7 of its keyed number above bit
+                     * 32 so that most probes never touch obuf; 0 = empty slot */
     size_t on;
     bool obuf_done; /* the buffer was written: no more buffering in this batch */
     struct rv_txn *t;
@@ -1059,7 +1152,7 @@ static int store_version(struct rv_vault_batch *b, struct rv_prepared *p, rv_dat
         memcpy(oe->val, oval, OPEN_LEN);
         while (b->otab[slot] != 0)
             slot = (slot + 1) & (OTAB_SLOTS - 1);
-        b->otab[slot] = (uint32_t)++b->on;
+        b->otab[slot] = (uint64_t)rv_get_u32le(p->numkey + 4) << 32 | (uint32_t)++b->on;
         rc = 0;
     } else if (mode == STORE_INSERT) {
         rc = rv_store_insert(b->t, okey, 1 + RV_AREA_LEN + 16, oval, sizeof(oval));
@@ -1139,20 +1232,37 @@ static int row_check(struct rv_vault_batch *b, const struct rv_prepared *p)
 
 static bool open_buffered(const struct rv_vault_batch *b, const uint8_t numkey[16])
 {
-    uint32_t slot = rv_get_u32le(numkey) & (OTAB_SLOTS - 1);
+    uint32_t slot = rv_get_u32le(numkey) & (OTAB_SLOTS - 1), tag = rv_get_u32le(numkey + 4);
 
     for (; b->otab[slot] != 0; slot = (slot + 1) & (OTAB_SLOTS - 1))
-        if (memcmp(b->obuf[b->otab[slot] - 1].numkey, numkey, 16) == 0)
+        if ((uint32_t)(b->otab[slot] >> 32) == tag &&
+            memcmp(b->obuf[(uint32_t)b->otab[slot] - 1].numkey, numkey, 16) == 0)
             return true;
     return false;
 }
 
-/* Writes the buffered open entries in key order (counting sort on two bytes of the keyed
- * number, insertion sort within), then ends buffering for the batch. */
+/* Writes the buffered open entries in key order, then ends buffering for the batch. The
+ * sort runs on a compact array of (first 8 bytes of the keyed number, index): a counting
+ * sort on two bytes, then insertion sort within each bucket, all in cache-friendly memory;
+ * only equal prefixes (practically never) compare the whole keys. */
+struct osort {
+    uint64_t hi;
+    uint32_t i;
+};
+
+static bool osort_after(const struct rv_vault_batch *b, const struct osort *x,
+                        const struct osort *y)
+{
+    if (x->hi != y->hi)
+        return x->hi > y->hi;
+    return memcmp(b->obuf[x->i].numkey, b->obuf[y->i].numkey, 16) > 0;
+}
+
 static int flush_open(struct rv_vault_batch *b)
 {
     uint8_t key[1 + RV_AREA_LEN + 16];
-    uint32_t *cnt = NULL, *order = NULL;
+    uint32_t *cnt = NULL;
+    struct osort *order = NULL;
     size_t n = b->on, start = 0;
     int rc = 0;
 
@@ -1165,20 +1275,21 @@ static int flush_open(struct rv_vault_batch *b)
         rc = RV_ENOMEM;
         goto out;
     }
-#define OBUCKET(i) ((uint32_t)b->obuf[i].numkey[0] << 8 | b->obuf[i].numkey[1])
     for (size_t i = 0; i < n; i++)
-        cnt[OBUCKET(i) + 1]++;
+        cnt[(b->obuf[i].numkey[0] << 8 | b->obuf[i].numkey[1]) + 1]++;
     for (size_t i = 1; i <= 65536; i++)
         cnt[i] += cnt[i - 1];
-    for (size_t i = 0; i < n; i++)
-        order[cnt[OBUCKET(i)]++] = (uint32_t)i;
-#undef OBUCKET
+    for (size_t i = 0; i < n; i++) {
+        struct osort *o = &order[cnt[b->obuf[i].numkey[0] << 8 | b->obuf[i].numkey[1]]++];
+        o->hi = rv_get_u64be(b->obuf[i].numkey);
+        o->i = (uint32_t)i;
+    }
     for (size_t bk = 0; bk < 65536; bk++) {
         size_t end = cnt[bk];
         for (size_t i = start + 1; i < end; i++) {
-            uint32_t t = order[i];
+            struct osort t = order[i];
             size_t j = i;
-            while (j > start && memcmp(b->obuf[order[j - 1]].numkey, b->obuf[t].numkey, 16) > 0) {
+            while (j > start && osort_after(b, &order[j - 1], &t)) {
                 order[j] = order[j - 1];
                 j--;
             }
@@ -1189,11 +1300,13 @@ static int flush_open(struct rv_vault_batch *b)
     key[0] = 'O';
     memcpy(key + 1, b->area, RV_AREA_LEN);
     for (size_t i = 0; i < n && rc == 0; i++) {
-        memcpy(key + 1 + RV_AREA_LEN, b->obuf[order[i]].numkey, 16);
-        rc = rv_store_put(b->t, key, sizeof(key), b->obuf[order[i]].val, OPEN_LEN);
+        memcpy(key + 1 + RV_AREA_LEN, b->obuf[order[i].i].numkey, 16);
+        rc = rv_store_put(b->t, key, sizeof(key), b->obuf[order[i].i].val, OPEN_LEN);
     }
 out:
     free(cnt);
+    if (order != NULL)
+        sodium_memzero(order, n * sizeof(*order));
     free(order);
     if (b->obuf != NULL)
         sodium_memzero(b->obuf, b->on * sizeof(*b->obuf));

@@ -528,6 +528,44 @@ static void test_duplicate_and_abort(void **state)
     rv_vault_close(v);
 }
 
+/* The preparing cache gives the same keys, hashes and index values as preparing afresh,
+ * for entries that share an address, a surname, both, or nothing with the one before. */
+static void test_prepare_cache(void **state)
+{
+    struct rv_vault *v = open_vault();
+    struct rv_vault_prep_cache *c = NULL;
+    struct rv_prepared *p = malloc(sizeof(*p)), *q = malloc(sizeof(*q));
+    struct rv_elector es[6];
+
+    (void)state;
+    assert_non_null(p);
+    assert_non_null(q);
+    mk(&es[0], "LDS", "AB1", 1, "Smith, John", "LS1 4AB", "10 High Street", "");
+    mk(&es[1], "LDS", "AB1", 2, "Smith, Jane", "LS1 4AB", "10 High Street", "");
+    mk(&es[2], "LDS", "AB1", 3, "Jones, Jane", "LS1 4AB", "10 High Street", "");
+    mk(&es[3], "LDS", "AB1", 4, "Jones, Alan", "LS1 4AB", "12 High Street", "");
+    mk(&es[4], "LDS", "AB1", 5, "Jones, Alan", "LS2 7XY", "12 High Street", "");
+    mk(&es[5], "LDS", "AB1", 6, "Smyth, Ann", "", "12 High Street", "");
+    snprintf(es[4].address[1], sizeof(es[4].address[1]), "York");
+    assert_int_equal(rv_vault_prep_cache_new(&c), 0);
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < 6; i++) {
+            memset(p, 0, sizeof(*p));
+            memset(q, 0, sizeof(*q));
+            assert_int_equal(rv_vault_prepare_cached(v, c, &es[i], NULL, 0, p), 0);
+            assert_int_equal(rv_vault_prepare(v, &es[i], NULL, 0, q), 0);
+            assert_memory_equal(p->numkey, q->numkey, sizeof(p->numkey));
+            assert_memory_equal(p->chash, q->chash, sizeof(p->chash));
+            assert_int_equal(p->idx_present, q->idx_present);
+            assert_memory_equal(p->idx, q->idx, sizeof(p->idx));
+        }
+    }
+    rv_vault_prep_cache_free(c);
+    free(p);
+    free(q);
+    rv_vault_close(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -536,6 +574,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_passphrase_vault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subkeys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_trip_and_lookup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prepare_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampering_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_temporal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_and_abort, setup, teardown),
