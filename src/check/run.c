@@ -174,6 +174,18 @@ static int search(struct rv_check_ctx *c, enum rv_index family, const struct rv_
     return 0;
 }
 
+/* The order among candidates alike in being in force or not: more searches agreeing first. */
+static int cmp_rank(const void *x, const void *y)
+{
+    const struct cand_ref *a = x, *b = y;
+    int pa = __builtin_popcount(a->found_by), pb = __builtin_popcount(b->found_by);
+    if (pa != pb)
+        return pa > pb ? -1 : 1;
+    if (a->hits != b->hits)
+        return a->hits > b->hits ? -1 : 1;
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
 static int cmp_ref(const void *x, const void *y)
 {
     const struct cand_ref *a = x, *b = y;
@@ -309,14 +321,20 @@ static int score_refs(struct rv_check_ctx *c, const struct rv_check_query *q, st
     int err = 0;
 
     /* Versions in force are decrypted first, then those most searches agree on. The spans
-     * are read only when the budget cannot take every candidate: otherwise all are
-     * decrypted anyway, and the fetch gives each one's span. */
+     * are read only when the budget cannot take every candidate (otherwise all are
+     * decrypted anyway, and the fetch gives each one's span), and then in rank order only
+     * until the budget is filled with versions in force: the rest could not get in. */
     for (size_t i = from; i < n; i++)
         refs[i].in_force = false;
-    for (size_t i = from; n - from > *budget && i < n; i++) {
-        if ((err = rv_vault_span(c->v, refs[i].id, &refs[i].from, &refs[i].to)) != 0)
-            return err;
-        refs[i].in_force = refs[i].from < q->win_to && refs[i].to > q->win_from;
+    if (n - from > *budget) {
+        size_t in_force = 0;
+        qsort(refs + from, n - from, sizeof(*refs), cmp_rank);
+        for (size_t i = from; i < n && in_force < *budget; i++) {
+            if ((err = rv_vault_span(c->v, refs[i].id, &refs[i].from, &refs[i].to)) != 0)
+                return err;
+            refs[i].in_force = refs[i].from < q->win_to && refs[i].to > q->win_from;
+            in_force += refs[i].in_force;
+        }
     }
     if (n > from)
         qsort(refs + from, n - from, sizeof(*refs), cmp_ref);
