@@ -23,6 +23,7 @@
 #define CHUNK_ROWS     512
 #define NCHUNKS        4
 #define PROGRESS_EVERY 65536
+#define IDLE_WRITES    1024 /* deferred writes between looks at the queue */
 
 enum item_kind { ITEM_INVALID = 0, ITEM_ENTRY, ITEM_ANONYMOUS };
 
@@ -201,6 +202,22 @@ static struct chunk *queue_take_full(struct queue *q)
     q->full_head = c->next;
     if (q->full_head == NULL)
         q->full_tail = NULL;
+    pthread_mutex_unlock(&q->lock);
+    return c;
+}
+
+/* A full chunk if one is waiting, else NULL. */
+static struct chunk *queue_try_take_full(struct queue *q)
+{
+    struct chunk *c;
+
+    pthread_mutex_lock(&q->lock);
+    c = q->full_head;
+    if (c != NULL) {
+        q->full_head = c->next;
+        if (q->full_head == NULL)
+            q->full_tail = NULL;
+    }
     pthread_mutex_unlock(&q->lock);
     return c;
 }
@@ -385,7 +402,13 @@ static int attempt(struct rv_vault *v, const char *path, const struct rv_ingest_
     while (!stop) {
         struct chunk *c;
         if (threaded) {
-            c = queue_take_full(&q);
+            /* While the reader has nothing ready, the batch catches up on deferred writes,
+             * so that they do not stop both threads later. */
+            int more = 1;
+            while ((c = queue_try_take_full(&q)) == NULL && more > 0)
+                more = rv_vault_batch_idle(b, IDLE_WRITES);
+            if (c == NULL)
+                c = queue_take_full(&q);
         } else {
             c = &chunks[0];
             fill_chunk(&r, c);

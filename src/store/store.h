@@ -67,6 +67,11 @@ RV_NODISCARD int rv_store_insert(struct rv_txn *t, const void *key, size_t klen,
  * sequential keys. RV_EINVAL if the key is not the greatest. */
 RV_NODISCARD int rv_store_append(struct rv_txn *t, const void *key, size_t klen, const void *val,
                                  size_t vlen) RV_NONNULL(1, 2);
+/* As rv_store_put, for a run of keys in ascending order interleaved with other writes: the
+ * run keeps a position of its own, so each put starts from the page of the one before
+ * instead of from the root. Any order is correct; ascending is what makes it fast. */
+RV_NODISCARD int rv_store_put_run(struct rv_txn *t, const void *key, size_t klen, const void *val,
+                                  size_t vlen) RV_NONNULL(1, 2);
 /* Deletes key. RV_ENOTFOUND if absent. */
 RV_NODISCARD int rv_store_del(struct rv_txn *t, const void *key, size_t klen) RV_NONNULL(1, 2);
 

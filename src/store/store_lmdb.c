@@ -28,6 +28,7 @@ struct rv_txn {
     struct rv_store *s;
     MDB_txn *txn;
     MDB_cursor *wc; /* write cursor: puts near the previous one skip the descent from root */
+    MDB_cursor *rc; /* the same for rv_store_put_run */
     bool write;
 };
 
@@ -198,6 +199,8 @@ int rv_store_commit(struct rv_txn *t)
 {
     int rc;
 
+    if (t->rc != NULL)
+        mdb_cursor_close(t->rc);
     if (t->wc != NULL)
         mdb_cursor_close(t->wc);
     rc = mdb_txn_commit(t->txn);
@@ -209,6 +212,8 @@ void rv_store_abort(struct rv_txn *t)
 {
     if (t == NULL)
         return;
+    if (t->rc != NULL)
+        mdb_cursor_close(t->rc);
     if (t->wc != NULL)
         mdb_cursor_close(t->wc);
     mdb_txn_abort(t->txn);
@@ -227,8 +232,8 @@ int rv_store_get(struct rv_txn *t, const void *key, size_t klen, const void **va
     return 0;
 }
 
-static int put(struct rv_txn *t, const void *key, size_t klen, const void *val, size_t vlen,
-               unsigned flags)
+static int put_with(struct rv_txn *t, MDB_cursor **c, const void *key, size_t klen, const void *val,
+                    size_t vlen, unsigned flags)
 {
     MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
 
@@ -236,9 +241,20 @@ static int put(struct rv_txn *t, const void *key, size_t klen, const void *val, 
 
     if (!t->write || klen == 0 || klen > 511)
         return RV_EINVAL;
-    if (t->wc == NULL && (rc = mdb_cursor_open(t->txn, t->s->dbi, &t->wc)) != 0)
+    if (*c == NULL && (rc = mdb_cursor_open(t->txn, t->s->dbi, c)) != 0)
         return map_err(rc);
-    return map_err(mdb_cursor_put(t->wc, &k, &v, flags));
+    return map_err(mdb_cursor_put(*c, &k, &v, flags));
+}
+
+static int put(struct rv_txn *t, const void *key, size_t klen, const void *val, size_t vlen,
+               unsigned flags)
+{
+    return put_with(t, &t->wc, key, klen, val, vlen, flags);
+}
+
+int rv_store_put_run(struct rv_txn *t, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    return put_with(t, &t->rc, key, klen, val, vlen, 0);
 }
 
 int rv_store_put(struct rv_txn *t, const void *key, size_t klen, const void *val, size_t vlen)

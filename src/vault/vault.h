@@ -280,6 +280,10 @@ RV_NODISCARD int rv_vault_batch_edition_row(struct rv_vault_batch *b, struct rv_
 RV_NODISCARD int rv_vault_batch_alteration_row(struct rv_vault_batch *b, struct rv_prepared *p,
                                                bool del, rv_date from, enum rv_apply *out)
     RV_NONNULL(1, 2, 5);
+/* Does up to max units of deferred writing (blind-index entries waiting, sorted, to be
+ * stored), for the batch's thread to call while it waits for rows. Returns 1 when more is
+ * waiting, 0 when nothing is, or a negative RV_E* code (sticky: the batch is dead). */
+RV_NODISCARD int rv_vault_batch_idle(struct rv_vault_batch *b, size_t max) RV_NONNULL(1);
 /* Counts rows that were read but not applied (anonymous entries, invalid rows), and the
  * total rows read, for the file's statistics. */
 void rv_vault_batch_count(struct rv_vault_batch *b, uint64_t rows, uint64_t anonymous,

@@ -585,6 +585,8 @@ struct rv_vault_batch {
     struct rv_vault *v;
     struct ientry *ibuf;
     size_t in;
+    struct ientry *sbuf; /* the previous ibuf, sorted, written from spos on (rv_vault_batch_idle) */
+    size_t sn, spos;
     struct oentry *obuf;
     uint64_t *otab; /* index + 1 into obuf, and bytes 4..7 of its keyed number above bit
                      * 32 so that most probes never touch obuf; 0 = empty slot */
@@ -980,6 +982,7 @@ void rv_vault_batch_abort(struct rv_vault_batch *b)
         sodium_free(b->sealers);
     }
     free(b->ibuf);
+    free(b->sbuf);
     if (b->obuf != NULL)
         sodium_memzero(b->obuf, OBUF_MAX * sizeof(*b->obuf));
     free(b->obuf);
@@ -1062,23 +1065,38 @@ static int close_version(struct rv_vault_batch *b, uint64_t id, rv_date to)
     return rc;
 }
 
-/* Writes the buffered index keys in key order: a counting sort on the family and the first
- * two bytes of the value, then insertion sort within each (small) bucket. */
-static int flush_index(struct rv_vault_batch *b)
+/* Writes up to max of the sorted index keys still waiting. */
+static int drain_index(struct rv_vault_batch *b, size_t max)
+{
+    size_t kl = 2 + (b->v->index_bits + 7) / 8 + 8;
+    int rc = 0;
+
+    for (; b->spos < b->sn && max > 0 && rc == 0; b->spos++, max--)
+        rc = rv_store_put_run(b->t, b->sbuf[b->spos].k, kl, "", 0);
+    return rc;
+}
+
+/* Sorts the buffered index keys into sbuf (after writing what is left there), for writing
+ * in key order: written so, they touch each page of the index once instead of once per
+ * entry. A counting sort on the family and the first two bytes of the value, then
+ * insertion sort within each (small) bucket. The applier writes them while it waits for
+ * rows (rv_vault_batch_idle), or when the next sort or the commit needs the space. */
+static int sort_index(struct rv_vault_batch *b)
 {
     size_t kl = 2 + (b->v->index_bits + 7) / 8 + 8, n = b->in, start = 0;
     uint32_t *cnt = NULL;
-    struct ientry *out = NULL;
-    int rc = 0;
+    struct ientry *out;
+    int rc;
 
-    if (n == 0)
-        return 0;
+    rc = drain_index(b, SIZE_MAX);
+    if (rc != 0 || n == 0)
+        return rc;
+    if (b->sbuf == NULL && (b->sbuf = malloc(IBUF_MAX * sizeof(*b->sbuf))) == NULL)
+        return RV_ENOMEM;
+    out = b->sbuf;
     cnt = calloc(IBUF_BUCKETS + 1, sizeof(*cnt));
-    out = malloc(n * sizeof(*out));
-    if (cnt == NULL || out == NULL) {
-        rc = RV_ENOMEM;
-        goto out;
-    }
+    if (cnt == NULL)
+        return RV_ENOMEM;
 #define BUCKET(e) (((uint32_t)((e)->k[1] & 7) << 16) | (uint32_t)(e)->k[2] << 8 | (e)->k[3])
     for (size_t i = 0; i < n; i++)
         cnt[BUCKET(&b->ibuf[i]) + 1]++;
@@ -1100,13 +1118,23 @@ static int flush_index(struct rv_vault_batch *b)
         }
         start = end;
     }
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = rv_store_put(b->t, out[i].k, kl, "", 0);
+    b->sn = n;
+    b->spos = 0;
     b->in = 0;
-out:
     free(cnt);
-    free(out);
-    return rc;
+    return 0;
+}
+
+int rv_vault_batch_idle(struct rv_vault_batch *b, size_t max)
+{
+    int rc;
+
+    if (b->err != 0)
+        return b->err;
+    rc = drain_index(b, max);
+    if (rc != 0)
+        return b->err = rc;
+    return b->spos < b->sn ? 1 : 0;
 }
 
 /* Stores a new version of p from `from`: its open entry first (STORE_INSERT: refused with
@@ -1196,7 +1224,7 @@ static int store_version(struct rv_vault_batch *b, struct rv_prepared *p, rv_dat
         struct ientry *ie;
         if (!(p->idx_present & (1u << (f - 1))))
             continue;
-        if (b->in == IBUF_MAX && (rc = flush_index(b)) != 0)
+        if (b->in == IBUF_MAX && (rc = sort_index(b)) != 0)
             return rc;
         if (b->ibuf == NULL && (b->ibuf = malloc(IBUF_MAX * sizeof(*b->ibuf))) == NULL)
             return RV_ENOMEM;
@@ -1495,7 +1523,9 @@ int rv_vault_batch_commit(struct rv_vault_batch *b, struct rv_file_stats *st)
     int rc = b->err;
 
     if (rc == 0)
-        rc = flush_index(b);
+        rc = sort_index(b);
+    if (rc == 0)
+        rc = drain_index(b, SIZE_MAX);
     if (rc == 0)
         rc = flush_open(b);
     if (rc == 0 && b->fs.kind == RV_FILE_EDITION)
