@@ -142,6 +142,47 @@ static void test_scan_prefix_and_cursor_delete(void **state)
     rv_store_close(s);
 }
 
+/* A run of ascending puts interleaved with appends and ordinary puts (enough to split
+ * pages under both cursors) stores every key, and survives the commit. */
+static void test_put_run_interleaved(void **state)
+{
+    struct rv_store *s = NULL;
+    struct rv_txn *t = NULL;
+    uint8_t key[9], val[40];
+    const void *v;
+    size_t vl;
+
+    (void)state;
+    memset(val, 0x5a, sizeof(val));
+    assert_int_equal(rv_store_open(dir, &s), 0);
+    assert_int_equal(rv_store_begin(s, true, &t), 0);
+    for (uint32_t i = 0; i < 20000; i++) {
+        key[0] = 'I';
+        for (int j = 0; j < 4; j++)
+            key[1 + j] = (uint8_t)(i >> (24 - 8 * j));
+        assert_int_equal(rv_store_put_run(t, key, 5, "", 0), 0);
+        key[0] = 0xff;
+        assert_int_equal(rv_store_append(t, key, 5, val, sizeof(val)), 0);
+        key[0] = 'O';
+        key[4] = (uint8_t)(i * 7);
+        assert_int_equal(rv_store_put(t, key, 5, val, 8), 0);
+    }
+    assert_int_equal(rv_store_commit(t), 0);
+    assert_int_equal(rv_store_begin(s, false, &t), 0);
+    for (uint32_t i = 0; i < 20000; i++) {
+        key[0] = 'I';
+        for (int j = 0; j < 4; j++)
+            key[1 + j] = (uint8_t)(i >> (24 - 8 * j));
+        assert_int_equal(rv_store_get(t, key, 5, &v, &vl), 0);
+        assert_int_equal(vl, 0);
+        key[0] = 0xff;
+        assert_int_equal(rv_store_get(t, key, 5, &v, &vl), 0);
+        assert_int_equal(vl, sizeof(val));
+    }
+    rv_store_abort(t);
+    rv_store_close(s);
+}
+
 static void test_map_full_then_grow(void **state)
 {
     struct rv_store *s = NULL;
@@ -178,6 +219,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_commit_abort_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_prefix_and_cursor_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_run_interleaved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_full_then_grow, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
