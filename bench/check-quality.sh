@@ -19,7 +19,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/rv-check-quality.XXXXXX")
 head -c 32 /dev/urandom >"$work/key"
 "$rv" synth --electors "$electors" --areas "$areas" --months "$months" \
     --donations "$donations" --seed 7 --out "$work/synth" >/dev/null
-"$rv" init --vault "$work/vault" --key-file "$work/key" --expected-electors "$electors" >/dev/null
+"$rv" init --vault "$work/vault" --key-file "$work/key" --expected-electors "$electors" >/dev/null 2>&1
 "$rv" ingest --vault "$work/vault" --key-file "$work/key" "$work/synth" >/dev/null
 start=$(date +%s.%N)
 "$rv" check --vault "$work/vault" --key-file "$work/key" --batch "$work/synth/donations.csv" \

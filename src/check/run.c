@@ -38,7 +38,15 @@ struct rv_check_ctx {
     struct file_row *files;
     size_t nfiles, cap;
     uint64_t *ids; /* scratch for searches */
+    /* Which candidate of the current query holds each record id: open addressing, a slot
+     * being (generation << 32) | (index + 1), so that a new query or a re-sort starts an
+     * empty table by bumping the generation. Holds ids only, no register data. */
+    uint64_t *slot;
+    unsigned slot_bits;
+    uint32_t gen;
 };
+
+#define SLOT_BITS_MIN 10
 
 struct cand_ref {
     uint64_t id;
@@ -78,7 +86,9 @@ int rv_check_ctx_open(struct rv_vault *v, struct rv_check_ctx **out)
     if (c == NULL)
         return RV_ENOMEM;
     c->v = v;
-    if ((c->ids = calloc(SEARCH_MAX, sizeof(*c->ids))) == NULL) {
+    c->slot_bits = SLOT_BITS_MIN;
+    if ((c->ids = calloc(SEARCH_MAX, sizeof(*c->ids))) == NULL ||
+        (c->slot = calloc((size_t)1 << c->slot_bits, sizeof(*c->slot))) == NULL) {
         err = RV_ENOMEM;
         goto out;
     }
@@ -99,6 +109,7 @@ void rv_check_ctx_close(struct rv_check_ctx *c)
         return;
     free(c->files);
     free(c->ids);
+    free(c->slot);
     free(c);
 }
 
@@ -136,6 +147,52 @@ static void edition_label(const struct rv_check_ctx *c, const char *area, rv_dat
         snprintf(buf, cap, "%s + alterations to %s", rv_date_format(ed, a), rv_date_format(alt, b));
 }
 
+/* Starts an empty id table (a new query, or candidates re-sorted). */
+static void slots_clear(struct rv_check_ctx *c)
+{
+    if (++c->gen == 0) { /* wrapped: old slots could look current */
+        memset(c->slot, 0, ((size_t)1 << c->slot_bits) * sizeof(*c->slot));
+        c->gen = 1;
+    }
+}
+
+/* The slot of id: where it is, or the empty slot where it would go. */
+static size_t slot_of(const struct rv_check_ctx *c, const struct cand_ref *refs, uint64_t id)
+{
+    size_t mask = ((size_t)1 << c->slot_bits) - 1;
+    size_t h = (size_t)((id * 0x9e3779b97f4a7c15ull) >> (64 - c->slot_bits));
+
+    for (;; h = (h + 1) & mask) {
+        uint64_t v = c->slot[h];
+        if ((uint32_t)(v >> 32) != c->gen || refs[(uint32_t)v - 1].id == id)
+            return h;
+    }
+}
+
+/* Indexes refs[0, n) afresh, growing the table to keep it at most half full. */
+static int slots_index(struct rv_check_ctx *c, const struct cand_ref *refs, size_t n)
+{
+    unsigned bits = c->slot_bits;
+
+    while (((size_t)1 << bits) < 2 * (n + 1))
+        bits++;
+    if (bits >= 32)
+        return RV_ENOMEM;
+    if (bits != c->slot_bits) {
+        uint64_t *ns = calloc((size_t)1 << bits, sizeof(*ns));
+        if (ns == NULL)
+            return RV_ENOMEM;
+        free(c->slot);
+        c->slot = ns;
+        c->slot_bits = bits;
+        c->gen = 0;
+    }
+    slots_clear(c);
+    for (size_t i = 0; i < n; i++)
+        c->slot[slot_of(c, refs, refs[i].id)] = (uint64_t)c->gen << 32 | (uint64_t)(i + 1);
+    return 0;
+}
+
 /* Adds the ids one search finds to refs, merging found_by bits. */
 static int search(struct rv_check_ctx *c, enum rv_index family, const struct rv_index_query *iq,
                   unsigned bit, struct cand_ref **refs, size_t *n, size_t *cap)
@@ -150,12 +207,14 @@ static int search(struct rv_check_ctx *c, enum rv_index family, const struct rv_
     if (found > SEARCH_MAX)
         found = SEARCH_MAX;
     for (size_t i = 0; i < found; i++) {
-        size_t j;
-        for (j = 0; j < *n && (*refs)[j].id != c->ids[i]; j++)
-            ;
-        if (j < *n) {
-            (*refs)[j].found_by |= bit;
-            (*refs)[j].hits++;
+        size_t h;
+        if (2 * (*n + 1) > ((size_t)1 << c->slot_bits) && (err = slots_index(c, *refs, *n)) != 0)
+            return err;
+        h = slot_of(c, *refs, c->ids[i]);
+        if ((uint32_t)(c->slot[h] >> 32) == c->gen) {
+            struct cand_ref *r = &(*refs)[(uint32_t)c->slot[h] - 1];
+            r->found_by |= bit;
+            r->hits++;
             continue;
         }
         if (*n == *cap) {
@@ -170,6 +229,7 @@ static int search(struct rv_check_ctx *c, enum rv_index family, const struct rv_
         (*refs)[*n].found_by = bit;
         (*refs)[*n].hits = 1;
         (*n)++;
+        c->slot[h] = (uint64_t)c->gen << 32 | (uint64_t)*n;
     }
     return 0;
 }
@@ -336,8 +396,11 @@ static int score_refs(struct rv_check_ctx *c, const struct rv_check_query *q, st
             in_force += refs[i].in_force;
         }
     }
-    if (n > from)
+    if (n > from) {
         qsort(refs + from, n - from, sizeof(*refs), cmp_ref);
+        if ((err = slots_index(c, refs, n)) != 0) /* positions moved */
+            return err;
+    }
     if (n - from > *budget)
         n = from + *budget;
     *budget -= n - from;
@@ -411,6 +474,7 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
 
     memset(out, 0, sizeof(*out));
     memset(&iq, 0, sizeof(iq));
+    slots_clear(c);
     if (q->has_postcode) {
         if ((err = search_surname(c, q, q->key.surname, q->key.initial, &refs, &n, &cap)) != 0)
             goto out;
