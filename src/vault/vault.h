@@ -227,6 +227,7 @@ struct rv_prepared {
 struct rv_vault_sealer {
     uint8_t key[32];          /* the bucket's data key */
     uint8_t nonce_prefix[16]; /* random per batch; the record id completes each nonce */
+    uint8_t subkey[32];       /* HChaCha20(key, nonce_prefix): XChaCha20's key for them all */
     uint32_t bucket;
     rv_date from; /* the date every version it seals starts */
 };

@@ -259,19 +259,24 @@ static void rec_ad(const struct rv_vault *v, uint64_t id, uint32_t bucket, rv_da
     rv_put_u32le(ad + 32, (uint32_t)from);
 }
 
-/* Seals wire bytes into nonce || ciphertext || tag. The nonce is the batch's random prefix
- * and the record id, unique under any key since each id is sealed once per batch. */
+/* Seals wire bytes into nonce || ciphertext || tag with XChaCha20-Poly1305. The nonce is
+ * the batch's random prefix and the record id, unique under any key since each id is
+ * sealed once per batch. XChaCha20 derives its key from the first 16 bytes of the nonce,
+ * which every record of the batch shares, so the sealer holds that subkey and each record
+ * needs only the ChaCha20-Poly1305 (IETF) step, with nonce 0^4 || id: the same bytes as
+ * crypto_aead_xchacha20poly1305_ietf_encrypt. */
 static void seal(const struct rv_vault *v, const struct rv_vault_sealer *s, uint64_t id,
                  const uint8_t *wire, size_t wlen, uint8_t *out, size_t *outlen)
 {
-    uint8_t ad[36];
+    uint8_t ad[36], npub[crypto_aead_chacha20poly1305_ietf_NPUBBYTES] = {0};
     unsigned long long clen;
 
     rec_ad(v, id, s->bucket, s->from, ad);
     memcpy(out, s->nonce_prefix, 16);
     rv_put_u64be(out + 16, id);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(out + 24, &clen, wire, wlen, ad, sizeof(ad), NULL,
-                                               out, s->key);
+    memcpy(npub + 4, out + 16, 8);
+    crypto_aead_chacha20poly1305_ietf_encrypt(out + 24, &clen, wire, wlen, ad, sizeof(ad), NULL,
+                                              npub, s->subkey);
     *outlen = 24 + (size_t)clen;
 }
 
@@ -1003,6 +1008,7 @@ static int make_sealer(struct rv_vault_batch *b, rv_date from, struct rv_vault_s
         return rc;
     }
     memcpy(s->nonce_prefix, b->nonce_prefix, 16);
+    crypto_core_hchacha20(s->subkey, s->nonce_prefix, s->key, NULL);
     s->from = from;
     return 0;
 }
