@@ -18,7 +18,6 @@
 #include "vault/vault.h"
 
 #include <errno.h>
-#include <pwd.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,62 +281,10 @@ out:
     return err;
 }
 
-/* Opens the vault through the access gate, as the local user acting as a checker. */
-static int open_gate(const char *dir, const struct rv_unseal_opts *uo, const struct rv_actor *who,
-                     struct rv_gate **g)
-{
-    struct rv_vault_secret sec;
-    int rc, err;
-
-    if (sodium_init() < 0) {
-        rv_cli_err(VERB, "libsodium failed to initialise");
-        return RV_EXIT_FAIL;
-    }
-    if ((rc = rv_cli_secret(VERB, uo, false, &sec)) != RV_EXIT_OK)
-        return rc;
-    err = rv_policy_open(dir, &sec, who, g);
-    rv_cli_secret_free(&sec);
-    switch (err) {
-    case 0:
-        return RV_EXIT_OK;
-    case RV_EKEY:
-        rv_cli_err(VERB, "wrong passphrase or key file for the vault in %s; nothing was checked",
-                   dir);
-        return RV_EXIT_KEY;
-    case RV_ECORRUPT:
-    case RV_EVERSION:
-        rv_cli_err(VERB, "the vault in %s failed its integrity or version check: %s", dir,
-                   rv_strerror(err));
-        return RV_EXIT_INTEGRITY;
-    case RV_ENOTFOUND:
-        rv_cli_err(VERB, "no vault in %s: create one with 'regvault init --vault %s'", dir, dir);
-        return RV_EXIT_FAIL;
-    case RV_EAUDIT:
-        rv_cli_err(VERB,
-                   "the audit log of the vault in %s cannot be written, so nothing can be "
-                   "answered: check the disk and the folder's permissions",
-                   dir);
-        return RV_EXIT_DENIED;
-    case RV_EBUSY:
-        rv_cli_err(VERB, "the vault in %s is busy: another process holds it", dir);
-        return RV_EXIT_FAIL;
-    default:
-        rv_cli_err(VERB, "cannot open the vault in %s: %s", dir, rv_strerror(err));
-        return rv_cli_exit_for(err);
-    }
-}
-
-static const char *local_user(void)
-{
-    struct passwd *pw = getpwuid(geteuid());
-    return pw != NULL && pw->pw_name != NULL ? pw->pw_name : "unknown";
-}
-
 int rv_cmd_check(int argc, char **argv)
 {
     struct rv_unseal_opts uo = {0};
     struct rv_gate *g = NULL;
-    struct rv_actor who = {NULL, "checker", "local"};
     struct rv_check_query *q = NULL;
     struct rv_check_answer a;
     const char *dir = NULL, *name = NULL, *address = NULL, *postcode = NULL, *batch = NULL,
@@ -444,8 +391,7 @@ int rv_cmd_check(int argc, char **argv)
         goto out;
     }
 
-    who.principal = local_user();
-    if ((rc = open_gate(dir, &uo, &who, &g)) != RV_EXIT_OK)
+    if ((rc = rv_cli_gate_open(VERB, dir, &uo, "checker", &g)) != RV_EXIT_OK)
         goto out;
     if (batch != NULL) {
         struct tally t;
