@@ -282,7 +282,8 @@ RV_NODISCARD int rv_vault_batch_alteration_row(struct rv_vault_batch *b, struct 
                                                bool del, rv_date from, enum rv_apply *out)
     RV_NONNULL(1, 2, 5);
 /* Does up to max units of deferred writing (blind-index entries waiting, sorted, to be
- * stored), for the batch's thread to call while it waits for rows. Returns 1 when more is
+ * stored; when none are, it first sorts those buffered so far if there are enough), for
+ * the batch's thread to call while it waits for rows. Returns 1 when more is
  * waiting, 0 when nothing is, or a negative RV_E* code (sticky: the batch is dead). */
 RV_NODISCARD int rv_vault_batch_idle(struct rv_vault_batch *b, size_t max) RV_NONNULL(1);
 /* Counts rows that were read but not applied (anonymous entries, invalid rows), and the

@@ -571,6 +571,7 @@ struct bucket_slot {
  * partitioned by area would bound it, at the price of one seek per area per lookup. */
 #define IBUF_MAX     (1u << 20)
 #define IBUF_BUCKETS (8u << 16)
+#define IDLE_RUN_MIN (1u << 16)
 struct ientry {
     uint8_t k[2 + RV_VAULT_INDEX_MAX + 8];
 };
@@ -1137,6 +1138,11 @@ int rv_vault_batch_idle(struct rv_vault_batch *b, size_t max)
 
     if (b->err != 0)
         return b->err;
+    /* With nothing sorted left to write, a run of IDLE_RUN_MIN or more is sorted now rather
+     * than when the buffer is full: a file whose entries all fit the buffer would otherwise
+     * leave all its index writes to the commit, with the reader done and idle. */
+    if (b->spos == b->sn && b->in >= IDLE_RUN_MIN && (rc = sort_index(b)) != 0)
+        return b->err = rc;
     rc = drain_index(b, max);
     if (rc != 0)
         return b->err = rc;
