@@ -587,6 +587,13 @@ struct oentry {
     uint8_t val[OPEN_LEN];
 };
 
+/* An open entry's place in a sorted run: the first 8 bytes of its keyed number, and its
+ * index in obuf. */
+struct osort {
+    uint64_t hi;
+    uint32_t i;
+};
+
 struct rv_vault_batch {
     struct rv_vault *v;
     struct ientry *ibuf;
@@ -597,6 +604,9 @@ struct rv_vault_batch {
     uint64_t *otab; /* index + 1 into obuf, and bytes 4..7 of its keyed number above bit
                      * 32 so that most probes never touch obuf; 0 = empty slot */
     size_t on;
+    size_t osorted;     /* obuf[0, osorted) sorted into runs (written, or in orun) */
+    struct osort *orun; /* the latest run, sorted, written from opos on */
+    size_t orun_n, opos;
     bool obuf_done; /* the buffer was written: no more buffering in this batch */
     struct rv_txn *t;
     uint8_t area[RV_AREA_LEN];
@@ -989,6 +999,9 @@ void rv_vault_batch_abort(struct rv_vault_batch *b)
     }
     free(b->ibuf);
     free(b->sbuf);
+    if (b->orun != NULL)
+        sodium_memzero(b->orun, b->orun_n * sizeof(*b->orun));
+    free(b->orun);
     if (b->obuf != NULL)
         sodium_memzero(b->obuf, OBUF_MAX * sizeof(*b->obuf));
     free(b->obuf);
@@ -1132,23 +1145,6 @@ static int sort_index(struct rv_vault_batch *b)
     return 0;
 }
 
-int rv_vault_batch_idle(struct rv_vault_batch *b, size_t max)
-{
-    int rc;
-
-    if (b->err != 0)
-        return b->err;
-    /* With nothing sorted left to write, a run of IDLE_RUN_MIN or more is sorted now rather
-     * than when the buffer is full: a file whose entries all fit the buffer would otherwise
-     * leave all its index writes to the commit, with the reader done and idle. */
-    if (b->spos == b->sn && b->in >= IDLE_RUN_MIN && (rc = sort_index(b)) != 0)
-        return b->err = rc;
-    rc = drain_index(b, max);
-    if (rc != 0)
-        return b->err = rc;
-    return b->spos < b->sn ? 1 : 0;
-}
-
 /* Stores a new version of p from `from`: its open entry first (STORE_INSERT: refused with
  * RV_EEXIST when the elector number is already in force, before anything else is written;
  * STORE_BUFFER: into the open-entry buffer, which the caller has checked), then the sealed
@@ -1281,15 +1277,12 @@ static bool open_buffered(const struct rv_vault_batch *b, const uint8_t numkey[1
     return false;
 }
 
-/* Writes the buffered open entries in key order, then ends buffering for the batch. The
- * sort runs on a compact array of (first 8 bytes of the keyed number, index): a counting
- * sort on two bytes, then insertion sort within each bucket, all in cache-friendly memory;
- * only equal prefixes (practically never) compare the whole keys. */
-struct osort {
-    uint64_t hi;
-    uint32_t i;
-};
-
+/* Open entries buffered for an empty area are written in sorted runs: while the applier
+ * waits for rows (rv_vault_batch_idle), and the rest at the end. A run sorts a compact
+ * array of (first 8 bytes of the keyed number, index): a counting sort on two bytes, then
+ * insertion sort within each bucket, all in cache-friendly memory; only equal prefixes
+ * (practically never) compare the whole keys. The buffer itself stays whole until the
+ * end, for its table of the elector numbers seen. */
 static bool osort_after(const struct rv_vault_batch *b, const struct osort *x,
                         const struct osort *y)
 {
@@ -1298,28 +1291,47 @@ static bool osort_after(const struct rv_vault_batch *b, const struct osort *x,
     return memcmp(b->obuf[x->i].numkey, b->obuf[y->i].numkey, 16) > 0;
 }
 
-static int flush_open(struct rv_vault_batch *b)
+/* Writes up to max entries of the current run. */
+static int drain_open(struct rv_vault_batch *b, size_t max)
 {
     uint8_t key[1 + RV_AREA_LEN + 16];
-    uint32_t *cnt = NULL;
-    struct osort *order = NULL;
-    size_t n = b->on, start = 0;
     int rc = 0;
 
-    b->obuf_done = true;
-    if (n == 0)
-        goto out;
+    key[0] = 'O';
+    memcpy(key + 1, b->area, RV_AREA_LEN);
+    for (; b->opos < b->orun_n && max > 0 && rc == 0; b->opos++, max--) {
+        const struct oentry *oe = &b->obuf[b->orun[b->opos].i];
+        if (b->opos + 16 < b->orun_n) /* the buffer is read in random order: fetch ahead */
+            __builtin_prefetch(&b->obuf[b->orun[b->opos + 16].i]);
+        memcpy(key + 1 + RV_AREA_LEN, oe->numkey, 16);
+        rc = rv_store_put_run(b->t, key, sizeof(key), oe->val, OPEN_LEN);
+    }
+    return rc;
+}
+
+/* Finishes the current run, then sorts the entries buffered since into the next. */
+static int sort_open(struct rv_vault_batch *b)
+{
+    uint32_t *cnt = NULL;
+    struct osort *order = NULL;
+    size_t first = b->osorted, n = b->on - first, start = 0;
+    int rc;
+
+    rc = drain_open(b, SIZE_MAX);
+    if (rc != 0 || n == 0)
+        return rc;
     cnt = calloc(65536 + 1, sizeof(*cnt));
     order = malloc(n * sizeof(*order));
     if (cnt == NULL || order == NULL) {
-        rc = RV_ENOMEM;
-        goto out;
+        free(cnt);
+        free(order);
+        return RV_ENOMEM;
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = first; i < b->on; i++)
         cnt[(b->obuf[i].numkey[0] << 8 | b->obuf[i].numkey[1]) + 1]++;
     for (size_t i = 1; i <= 65536; i++)
         cnt[i] += cnt[i - 1];
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = first; i < b->on; i++) {
         struct osort *o = &order[cnt[b->obuf[i].numkey[0] << 8 | b->obuf[i].numkey[1]]++];
         o->hi = rv_get_u64be(b->obuf[i].numkey);
         o->i = (uint32_t)i;
@@ -1337,19 +1349,31 @@ static int flush_open(struct rv_vault_batch *b)
         }
         start = end;
     }
-    key[0] = 'O';
-    memcpy(key + 1, b->area, RV_AREA_LEN);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if (i + 16 < n) /* the buffer is read in random order: fetch ahead */
-            __builtin_prefetch(&b->obuf[order[i + 16].i]);
-        memcpy(key + 1 + RV_AREA_LEN, b->obuf[order[i].i].numkey, 16);
-        rc = rv_store_put(b->t, key, sizeof(key), b->obuf[order[i].i].val, OPEN_LEN);
-    }
-out:
     free(cnt);
-    if (order != NULL)
-        sodium_memzero(order, n * sizeof(*order));
-    free(order);
+    if (b->orun != NULL)
+        sodium_memzero(b->orun, b->orun_n * sizeof(*b->orun));
+    free(b->orun);
+    b->orun = order;
+    b->orun_n = n;
+    b->opos = 0;
+    b->osorted = b->on;
+    return 0;
+}
+
+/* Writes every buffered open entry not yet written, then ends buffering for the batch. */
+static int flush_open(struct rv_vault_batch *b)
+{
+    int rc;
+
+    b->obuf_done = true;
+    rc = sort_open(b);
+    if (rc == 0)
+        rc = drain_open(b, SIZE_MAX);
+    if (b->orun != NULL)
+        sodium_memzero(b->orun, b->orun_n * sizeof(*b->orun));
+    free(b->orun);
+    b->orun = NULL;
+    b->orun_n = b->opos = b->osorted = 0;
     if (b->obuf != NULL)
         sodium_memzero(b->obuf, b->on * sizeof(*b->obuf));
     free(b->obuf);
@@ -1358,6 +1382,30 @@ out:
     b->otab = NULL;
     b->on = 0;
     return rc;
+}
+
+int rv_vault_batch_idle(struct rv_vault_batch *b, size_t max)
+{
+    int rc = 0;
+
+    if (b->err != 0)
+        return b->err;
+    /* With nothing sorted left to write, a run of enough entries is sorted now rather than
+     * when its buffer is full: a file whose entries all fit the buffers would otherwise
+     * leave all its index and open-entry writes to the commit, with the reader done and
+     * idle. */
+    if (b->spos == b->sn && b->in >= IDLE_RUN_MIN)
+        rc = sort_index(b);
+    if (rc == 0 && b->spos < b->sn)
+        rc = drain_index(b, max);
+    else if (rc == 0 && b->opos == b->orun_n && !b->obuf_done && b->obuf != NULL &&
+             b->on - b->osorted >= IDLE_RUN_MIN)
+        rc = sort_open(b);
+    if (rc == 0 && b->spos == b->sn && b->opos < b->orun_n)
+        rc = drain_open(b, max);
+    if (rc != 0)
+        return b->err = rc;
+    return b->spos < b->sn || b->opos < b->orun_n ? 1 : 0;
 }
 
 static int apply(struct rv_vault_batch *b, struct rv_prepared *p, bool del, rv_date from,
