@@ -1590,7 +1590,9 @@ int rv_vault_batch_commit(struct rv_vault_batch *b, struct rv_file_stats *st)
         rc = drain_index(b, SIZE_MAX);
     if (rc == 0)
         rc = flush_open(b);
-    if (rc == 0 && b->fs.kind == RV_FILE_EDITION)
+    /* In an area that was empty, every version in force was stored by this edition: none
+     * is unseen, and the scan would only read them all back. */
+    if (rc == 0 && b->fs.kind == RV_FILE_EDITION && !b->area_was_empty)
         rc = close_unseen(b);
     if (rc != 0)
         goto out;
