@@ -600,6 +600,7 @@ struct rv_vault_batch {
     size_t in;
     struct ientry *sbuf; /* the previous ibuf, sorted, written from spos on (rv_vault_batch_idle) */
     size_t sn, spos;
+    uint32_t *icnt, *ocnt; /* counting-sort buckets, kept from sort to sort */
     struct oentry *obuf;
     uint64_t *otab; /* index + 1 into obuf, and bytes 4..7 of its keyed number above bit
                      * 32 so that most probes never touch obuf; 0 = empty slot */
@@ -999,6 +1000,8 @@ void rv_vault_batch_abort(struct rv_vault_batch *b)
     }
     free(b->ibuf);
     free(b->sbuf);
+    free(b->icnt);
+    free(b->ocnt);
     if (b->orun != NULL)
         sodium_memzero(b->orun, b->orun_n * sizeof(*b->orun));
     free(b->orun);
@@ -1114,9 +1117,10 @@ static int sort_index(struct rv_vault_batch *b)
     if (b->sbuf == NULL && (b->sbuf = malloc(IBUF_MAX * sizeof(*b->sbuf))) == NULL)
         return RV_ENOMEM;
     out = b->sbuf;
-    cnt = calloc(IBUF_BUCKETS + 1, sizeof(*cnt));
-    if (cnt == NULL)
+    if (b->icnt == NULL && (b->icnt = malloc((IBUF_BUCKETS + 1) * sizeof(*b->icnt))) == NULL)
         return RV_ENOMEM;
+    cnt = b->icnt;
+    memset(cnt, 0, (IBUF_BUCKETS + 1) * sizeof(*cnt));
 #define BUCKET(e) (((uint32_t)((e)->k[1] & 7) << 16) | (uint32_t)(e)->k[2] << 8 | (e)->k[3])
     for (size_t i = 0; i < n; i++)
         cnt[BUCKET(&b->ibuf[i]) + 1]++;
@@ -1141,7 +1145,6 @@ static int sort_index(struct rv_vault_batch *b)
     b->sn = n;
     b->spos = 0;
     b->in = 0;
-    free(cnt);
     return 0;
 }
 
@@ -1320,13 +1323,13 @@ static int sort_open(struct rv_vault_batch *b)
     rc = drain_open(b, SIZE_MAX);
     if (rc != 0 || n == 0)
         return rc;
-    cnt = calloc(65536 + 1, sizeof(*cnt));
-    order = malloc(n * sizeof(*order));
-    if (cnt == NULL || order == NULL) {
-        free(cnt);
-        free(order);
+    if (b->ocnt == NULL && (b->ocnt = malloc((65536 + 1) * sizeof(*b->ocnt))) == NULL)
         return RV_ENOMEM;
-    }
+    cnt = b->ocnt;
+    memset(cnt, 0, (65536 + 1) * sizeof(*cnt));
+    order = malloc(n * sizeof(*order));
+    if (order == NULL)
+        return RV_ENOMEM;
     for (size_t i = first; i < b->on; i++)
         cnt[(b->obuf[i].numkey[0] << 8 | b->obuf[i].numkey[1]) + 1]++;
     for (size_t i = 1; i <= 65536; i++)
@@ -1349,7 +1352,6 @@ static int sort_open(struct rv_vault_batch *b)
         }
         start = end;
     }
-    free(cnt);
     if (b->orun != NULL)
         sodium_memzero(b->orun, b->orun_n * sizeof(*b->orun));
     free(b->orun);
