@@ -5,7 +5,10 @@
  * thread parses rows, maps them to entries and prepares them (normalised keys, blind-index
  * values, content hash, and for editions the sealed payload), filling fixed-size chunks;
  * the calling thread applies the chunks in file order to the vault batch, which owns the
- * store's write transaction. Memory is a few chunks, whatever the file's size. When the
+ * store's write transaction, and while no chunk is ready lets the batch write its sorted
+ * index and open-entry runs (rv_vault_batch_idle), so that they do not wait for the commit
+ * with the reader idle. Each thread keeps a small cache of the last household it prepared.
+ * Memory is a few chunks, whatever the file's size. When the
  * store's map fills up, the batch is abandoned, the map grown, and the file read again.
  */
 #include "ingest/ingest.h"
