@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -39,32 +41,15 @@ static const uint8_t MAC_KEY[32] = {42};
 
 static char *tmpdir(void)
 {
-    char *d = strdup("/tmp/rv-audit-test-XXXXXX");
+    char *d = rv_test_tmpdir("rv-audit-test");
 
-    assert_non_null(mkdtemp(d));
+    assert_non_null(d);
     return d;
 }
 
 static void rmtree(const char *dir)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-
-    if (d == NULL)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        char p[4096];
-        struct stat st;
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            rmtree(p);
-        else
-            unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
+    rv_test_rmtree(dir);
 }
 
 static char *sub(const char *dir, const char *name)

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "policy/policy.h"
 
 #include <signal.h>
@@ -84,11 +86,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    char cmd[600];
 
-    snprintf(cmd, sizeof(cmd), "rm -rf '%.*s'", (int)(strlen(f->dir) - 6), f->dir);
-    if (system(cmd) != 0)
-        return -1;
+    f->dir[strlen(f->dir) - strlen("/vault")] = '\0';
+    rv_test_rmtree(f->dir);
     sodium_free(f->key);
     free(f);
     return 0;

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -29,30 +31,15 @@
 
 static char *tmpdir(void)
 {
-    char *d = strdup("/tmp/rv-synth-test-XXXXXX");
-    assert_non_null(mkdtemp(d));
+    char *d = rv_test_tmpdir("rv-synth-test");
+
+    assert_non_null(d);
     return d;
 }
 
 static void rmtree(const char *dir)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    if (d == NULL)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        char p[4096];
-        struct stat st;
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            rmtree(p);
-        else
-            unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
+    rv_test_rmtree(dir);
 }
 
 static char *slurp(const char *path, size_t *len)
