@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "merkle_ref.h"
+
 #include "testutil.h"
 
 #include <dirent.h>
@@ -127,18 +129,7 @@ static int verify_dir(const char *dir, const char *vkey, const char *note,
 
 static void mth(uint8_t (*leaves)[32], uint64_t n, uint8_t out[32])
 {
-    uint64_t k = 1;
-    uint8_t l[32], r[32];
-
-    if (n == 1) {
-        memcpy(out, leaves[0], 32);
-        return;
-    }
-    while (k * 2 < n)
-        k *= 2;
-    mth(leaves, k, l);
-    mth(leaves + k, n - k, r);
-    rv_audit_node_hash(l, r, out);
+    rv_ref_mth((const uint8_t(*)[32])leaves, n, out);
 }
 
 /* ---- behaviour ------------------------------------------------------------------------ */

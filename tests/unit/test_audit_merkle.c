@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "merkle_ref.h"
+
 #include <dirent.h>
 #include <jansson.h>
 #include <sodium.h>
@@ -232,18 +234,7 @@ static void test_sha256_matches_libsodium(void **state)
  * element, or using the neighbour's leaf, is rejected. */
 static void mth(uint8_t (*leaves)[32], uint64_t n, uint8_t out[32])
 {
-    uint64_t k = 1;
-    uint8_t l[32], r[32];
-
-    if (n == 1) {
-        memcpy(out, leaves[0], 32);
-        return;
-    }
-    while (k * 2 < n)
-        k *= 2;
-    mth(leaves, k, l);
-    mth(leaves + k, n - k, r);
-    rv_audit_node_hash(l, r, out);
+    rv_ref_mth((const uint8_t(*)[32])leaves, n, out);
 }
 
 static void test_bit_flips_rejected(void **state)

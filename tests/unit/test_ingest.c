@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <sodium.h>
 
 static char dir[256];
@@ -33,10 +35,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    char cmd[300];
     (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    rv_test_rmtree(dir);
+    return 0;
 }
 
 static struct rv_vault *open_vault(void)
