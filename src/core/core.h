@@ -42,6 +42,10 @@ enum rv_err {
     RV_EAUDIT,          /* the audit log cannot be written: the vault fails closed */
     RV_EBUSY,           /* the resource is locked by another process */
     RV_EUNSUPPORTED,    /* a feature not available in this build or layout */
+    RV_ELOCKED,         /* too many failed logins: locked out for a while (backoff) */
+    RV_EWEAK,           /* a new password is too weak */
+    RV_ECHANGE,         /* the password must be changed before anything else */
+    RV_ESUSPENDED,      /* the principal is suspended or disabled until an admin acts */
     RV_E_END            /* one past the last code */
 };
 

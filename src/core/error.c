@@ -29,6 +29,10 @@ static const char *const rv_messages[] = {
     [RV_EAUDIT - RV_EINVAL] = "audit log unavailable; refusing work",
     [RV_EBUSY - RV_EINVAL] = "resource busy",
     [RV_EUNSUPPORTED - RV_EINVAL] = "not supported",
+    [RV_ELOCKED - RV_EINVAL] = "locked out after failed logins; try again later",
+    [RV_EWEAK - RV_EINVAL] = "password too weak",
+    [RV_ECHANGE - RV_EINVAL] = "password must be changed first",
+    [RV_ESUSPENDED - RV_EINVAL] = "principal suspended or disabled",
 };
 
 const char *rv_strerror(int err)

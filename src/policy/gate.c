@@ -11,20 +11,13 @@
  * entry and wait until it is durable, and only then act. Actions that disclose electors
  * (checks) record their subject ids before the answer is handed back.
  */
-#include "policy/policy.h"
+#include "policy/inner.h"
 
+#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct rv_gate {
-    struct rv_vault *vault;
-    struct rv_audit_log *log;
-    uint8_t *mac; /* audit MAC key, sodium_malloc */
-    struct rv_actor who;
-    struct rv_check_ctx *check; /* opened at the first check */
-};
 
 static const char *const action_names[RV_ACT_COUNT] = {
     [RV_ACT_INIT] = "init",
@@ -33,6 +26,13 @@ static const char *const action_names[RV_ACT_COUNT] = {
     [RV_ACT_CHECK] = "check",
     [RV_ACT_AUDIT_READ] = "audit.read",
     [RV_ACT_SUBJECT] = "audit.subject",
+    [RV_ACT_USERS] = "users",
+    [RV_ACT_LOGIN] = "login",
+    [RV_ACT_REQUEST] = "request",
+    [RV_ACT_CANARY] = "canary",
+    [RV_ACT_HONEYTOKEN] = "honeytoken",
+    [RV_ACT_ALERT] = "alert",
+    [RV_ACT_ALERTS] = "alerts",
 };
 
 /* Which roles may perform each action. */
@@ -43,6 +43,13 @@ static const char *const allowed_roles[RV_ACT_COUNT][4] = {
     [RV_ACT_CHECK] = {"checker"},
     [RV_ACT_AUDIT_READ] = {"auditor"},
     [RV_ACT_SUBJECT] = {"auditor"},
+    [RV_ACT_USERS] = {"admin"},
+    [RV_ACT_LOGIN] = {"*"},
+    [RV_ACT_REQUEST] = {"*"},
+    [RV_ACT_CANARY] = {"admin"},
+    [RV_ACT_HONEYTOKEN] = {"admin"},
+    [RV_ACT_ALERT] = {"*"},
+    [RV_ACT_ALERTS] = {"auditor"},
 };
 
 const char *rv_policy_action_name(enum rv_action a)
@@ -50,12 +57,23 @@ const char *rv_policy_action_name(enum rv_action a)
     return (unsigned)a < RV_ACT_COUNT ? action_names[a] : "unknown";
 }
 
+static bool known_role(const char *role)
+{
+    static const char *const roles[] = {"admin", "registrar", "checker", "researcher", "auditor"};
+
+    for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
+        if (strcmp(role, roles[i]) == 0)
+            return true;
+    return false;
+}
+
 int rv_policy_allowed(const char *role, enum rv_action a)
 {
     if (role == NULL || (unsigned)a >= RV_ACT_COUNT)
         return RV_EDENIED;
     for (size_t i = 0; i < 4 && allowed_roles[a][i] != NULL; i++)
-        if (strcmp(role, allowed_roles[a][i]) == 0)
+        if (strcmp(role, allowed_roles[a][i]) == 0 ||
+            (strcmp(allowed_roles[a][i], "*") == 0 && known_role(role)))
             return 0;
     return RV_EDENIED;
 }
@@ -97,30 +115,56 @@ out:
     return rc;
 }
 
+static void shared_free(struct rv_gate_shared *sh)
+{
+    if (sh == NULL)
+        return;
+    rv_alerter_free(sh->alerter);
+    rv_limits_free(sh->limits);
+    rv_principals_free(sh->principals);
+    pthread_mutex_destroy(&sh->cfg_lock);
+    free((char *)sh->cfg.alert_file);
+    free((char *)sh->cfg.alert_command);
+    sodium_free(sh->mac);
+    free(sh->dir);
+    free(sh);
+}
+
 static int gate_new(struct rv_vault *v, const char *dir, const struct rv_actor *who,
                     struct rv_gate **out)
 {
     struct rv_gate *g = calloc(1, sizeof(*g));
-    int rc;
+    struct rv_gate_shared *sh = calloc(1, sizeof(*sh));
+    int rc = RV_ENOMEM;
 
-    if (g == NULL)
-        return RV_ENOMEM;
-    g->vault = v;
+    if (g == NULL || sh == NULL)
+        goto bad;
+    g->sh = sh;
     g->who = *who;
-    g->mac = sodium_malloc(32);
-    if (g->mac == NULL) {
-        rc = RV_ENOMEM;
+    pthread_mutex_init(&sh->cfg_lock, NULL);
+    rv_policy_config_defaults(&sh->cfg);
+    sh->mac = sodium_malloc(32);
+    sh->dir = strdup(dir);
+    if (sh->mac == NULL || sh->dir == NULL)
+        goto bad;
+    if ((rc = rv_vault_subkey(v, RV_SUBKEY_AUDIT_MAC, sh->mac)) != 0)
+        goto bad;
+    if ((rc = open_log(v, dir, &sh->log)) != 0)
+        goto bad;
+    sh->vault = v;
+    if ((rc = rv_principals_new(sh, &sh->principals)) != 0 ||
+        (rc = rv_limits_new(sh, &sh->limits)) != 0 ||
+        (rc = rv_alerter_new(sh, &sh->alerter)) != 0) {
+        sh->vault = NULL;
         goto bad;
     }
-    if ((rc = rv_vault_subkey(v, RV_SUBKEY_AUDIT_MAC, g->mac)) != 0)
-        goto bad;
-    if ((rc = open_log(v, dir, &g->log)) != 0)
-        goto bad;
     *out = g;
     return 0;
 bad:
-    g->vault = NULL; /* the caller still owns v on failure */
-    sodium_free(g->mac);
+    /* The caller still owns v on failure. */
+    if (sh != NULL && sh->log != NULL)
+        (void)rv_audit_close(sh->log);
+    shared_free(sh);
     free(g);
     return rc;
 }
@@ -164,21 +208,151 @@ int rv_policy_open(const char *dir, const struct rv_vault_secret *secret,
 
 int rv_policy_close(struct rv_gate *g)
 {
+    struct rv_gate_shared *sh;
     int rc;
 
     if (g == NULL)
         return 0;
     rv_check_ctx_close(g->check);
-    rc = rv_audit_close(g->log);
-    rv_vault_close(g->vault);
-    sodium_free(g->mac);
+    sh = g->sh;
+    if (g->is_view) {
+        free(g);
+        return 0;
+    }
     free(g);
+    /* Hooks still running may record their failure: stop them before the log closes. */
+    rv_alerter_free(sh->alerter);
+    sh->alerter = NULL;
+    rc = rv_audit_close(sh->log);
+    rv_vault_close(sh->vault);
+    shared_free(sh);
     return rc;
+}
+
+int rv_policy_view(struct rv_gate *g, const struct rv_actor *who, struct rv_gate **out)
+{
+    struct rv_gate *v = calloc(1, sizeof(*v));
+
+    if (v == NULL)
+        return RV_ENOMEM;
+    v->sh = g->sh;
+    v->is_view = true;
+    v->who = *who;
+    *out = v;
+    return 0;
+}
+
+void rv_policy_set_actor(struct rv_gate *g, const struct rv_actor *who)
+{
+    g->who = *who;
+}
+
+const struct rv_actor *rv_policy_actor(const struct rv_gate *g)
+{
+    return &g->who;
+}
+
+const char *rv_policy_dir(const struct rv_gate *g)
+{
+    return g->sh->dir;
+}
+
+bool rv_gate_is_local(const struct rv_gate *g)
+{
+    return g->who.client != NULL && strcmp(g->who.client, "local") == 0;
 }
 
 struct rv_audit_log *rv_policy_audit(struct rv_gate *g)
 {
-    return g->log;
+    return g->sh->log;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Settings.
+ */
+
+void rv_policy_config_defaults(struct rv_policy_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->budget_checker = 300;
+    c->rate_principal = 20;
+    c->burst_principal = 40;
+    c->rate_client = 50;
+    c->burst_client = 100;
+    c->probe_window = 100;
+    c->probe_nomatch_ratio = 0.6;
+    c->probe_sector_max = 40;
+    c->probe_sweep_run = 25;
+    c->probe_alerts_suspend = 3;
+    c->alert_command_ms = 5000;
+    c->alert_syslog = true;
+}
+
+static bool rate_ok(double r)
+{
+    return isfinite(r) && r > 0 && r <= 1e6;
+}
+
+int rv_policy_config_check(const struct rv_policy_config *c, struct rv_diag *d)
+{
+    const char *bad = NULL, *bounds = NULL;
+
+    if (c->budget_checker < 1 || c->budget_checker > 10000000)
+        bad = "budget_checker", bounds = "1 to 10000000 electors a day";
+    else if (!rate_ok(c->rate_principal))
+        bad = "rate_principal", bounds = "more than 0 and at most 1000000 requests a second";
+    else if (c->burst_principal < 1 || c->burst_principal > 1000000)
+        bad = "burst_principal", bounds = "1 to 1000000";
+    else if (!rate_ok(c->rate_client))
+        bad = "rate_client", bounds = "more than 0 and at most 1000000 requests a second";
+    else if (c->burst_client < 1 || c->burst_client > 1000000)
+        bad = "burst_client", bounds = "1 to 1000000";
+    else if (c->probe_window < 10 || c->probe_window > 100000)
+        bad = "probe_window", bounds = "10 to 100000 checks";
+    else if (!(c->probe_nomatch_ratio > 0 && c->probe_nomatch_ratio <= 1))
+        bad = "probe_nomatch_ratio", bounds = "more than 0 and at most 1";
+    else if (c->probe_sector_max < 2 || c->probe_sector_max > 100000)
+        bad = "probe_sector_max", bounds = "2 to 100000 checks";
+    else if (c->probe_sweep_run < 3 || c->probe_sweep_run > 100000)
+        bad = "probe_sweep_run", bounds = "3 to 100000 checks";
+    else if (c->probe_alerts_suspend < 1 || c->probe_alerts_suspend > 1000)
+        bad = "probe_alerts_suspend", bounds = "1 to 1000 alerts";
+    else if (c->alert_command_ms < 100 || c->alert_command_ms > 600000)
+        bad = "alert_command_ms", bounds = "100 to 600000 ms";
+    else if (c->alert_command != NULL && c->alert_command[0] == '\0')
+        bad = "alert_command", bounds = "a command line, or left out";
+    else if (c->alert_file != NULL && c->alert_file[0] != '/')
+        bad = "alert_file", bounds = "an absolute path";
+    if (bad == NULL)
+        return 0;
+    rv_diag_set(d, "", 0, 0, "%s is out of bounds: it must be %s", bad, bounds);
+    return RV_EINVAL;
+}
+
+int rv_policy_configure(struct rv_gate *g, const struct rv_policy_config *c, struct rv_diag *d)
+{
+    struct rv_gate_shared *sh = g->sh;
+    char *file = NULL, *cmd = NULL;
+    const char *oldf, *oldc;
+    int rc;
+
+    if ((rc = rv_policy_config_check(c, d)) != 0)
+        return rc;
+    if ((c->alert_file != NULL && (file = strdup(c->alert_file)) == NULL) ||
+        (c->alert_command != NULL && (cmd = strdup(c->alert_command)) == NULL)) {
+        free(file);
+        return RV_ENOMEM;
+    }
+    pthread_mutex_lock(&sh->cfg_lock);
+    oldf = sh->cfg.alert_file;
+    oldc = sh->cfg.alert_command;
+    sh->cfg = *c;
+    sh->cfg.alert_file = file;
+    sh->cfg.alert_command = cmd;
+    pthread_mutex_unlock(&sh->cfg_lock);
+    free((char *)oldf);
+    free((char *)oldc);
+    return 0;
 }
 
 int rv_policy_record(struct rv_gate *g, enum rv_action a, const char *params, const char *outcome,
@@ -195,15 +369,13 @@ int rv_policy_record(struct rv_gate *g, enum rv_action a, const char *params, co
         .subjects = subjects,
         .nsubjects = nsubjects,
     };
-    int rc = rv_audit_append(g->log, &e, NULL);
+    int rc = rv_audit_append(g->sh->log, &e, NULL);
 
     /* Anything but a durable entry means the action must not go ahead. */
     return rc == 0 ? 0 : RV_EAUDIT;
 }
 
-/* Checks the role; a refusal is recorded, and reported as RV_EDENIED (or RV_EAUDIT when
- * even the refusal could not be recorded). */
-static int authorise(struct rv_gate *g, enum rv_action a, const char *params)
+int rv_gate_authorise(struct rv_gate *g, enum rv_action a, const char *params)
 {
     int rc;
 
@@ -228,12 +400,12 @@ int rv_policy_ingest(struct rv_gate *g, const char *path, const struct rv_ingest
     snprintf(params, sizeof(params), "area=%s edition=%s kind=%s file=%s", o->area,
              rv_date_format(o->edition, date), o->alterations ? "alterations" : "edition",
              base_name(path));
-    if ((rc = authorise(g, RV_ACT_INGEST, params)) != 0)
+    if ((rc = rv_gate_authorise(g, RV_ACT_INGEST, params)) != 0)
         return rc;
     if ((rc = rv_policy_record(g, RV_ACT_INGEST, params, "started", NULL, 0)) != 0)
         return rc;
 
-    rc = rv_ingest_file(g->vault, path, o, out);
+    rc = rv_ingest_file(g->sh->vault, path, o, out);
 
     if (rc != 0) {
         snprintf(outcome, sizeof(outcome), "error: %s", rv_strerror(rc));
@@ -257,11 +429,11 @@ int rv_policy_stats(struct rv_gate *g, rv_vault_stats_fn fn, void *ctx)
 {
     int rc;
 
-    if ((rc = authorise(g, RV_ACT_STATS, "")) != 0)
+    if ((rc = rv_gate_authorise(g, RV_ACT_STATS, "")) != 0)
         return rc;
     if ((rc = rv_policy_record(g, RV_ACT_STATS, "", "ok", NULL, 0)) != 0)
         return rc;
-    return rv_vault_stats(g->vault, fn, ctx);
+    return rv_vault_stats(g->sh->vault, fn, ctx);
 }
 
 int rv_policy_subject_id(struct rv_gate *g, const struct rv_elector *e, uint8_t out[32])
@@ -271,7 +443,7 @@ int rv_policy_subject_id(struct rv_gate *g, const struct rv_elector *e, uint8_t 
 
     if ((rc = rv_name_key(&e->name, &k)) != 0)
         return rc;
-    rc = rv_audit_subject_id(g->mac, &k, &e->postcode, out);
+    rc = rv_audit_subject_id(g->sh->mac, &k, &e->postcode, out);
     sodium_memzero(&k, sizeof(k));
     return rc;
 }
@@ -303,81 +475,118 @@ int rv_policy_subject(struct rv_gate *g, const char *name, const char *postcode,
      * answer to "who looked me up" include the question itself. */
     sodium_bin2hex(hex, sizeof(hex), id, 8);
     snprintf(params, sizeof(params), "subject=%s", hex);
-    if ((rc = authorise(g, RV_ACT_SUBJECT, params)) != 0)
+    if ((rc = rv_gate_authorise(g, RV_ACT_SUBJECT, params)) != 0)
         goto out;
     if ((rc = rv_policy_record(g, RV_ACT_SUBJECT, params, "ok", NULL, 0)) != 0)
         goto out;
-    rc = rv_audit_find_subject(g->log, id, out, n);
+    rc = rv_audit_find_subject(g->sh->log, id, out, n);
 out:
     sodium_memzero(&e, sizeof(e));
     sodium_memzero(id, sizeof(id));
     return rc;
 }
 
-/* Records one check entry for answers [0, n), splitting the subjects over as many entries
- * as RV_AUDIT_SUBJECTS_MAX requires. */
-static int record_check(struct rv_gate *g, const char *kind, const struct rv_check_answer *out,
-                        size_t n)
+/* The subject ids of every register entry answers [0, n) show, in *subjects (sodium
+ * memory: free with free_subjects). */
+static int check_subjects(struct rv_gate *g, const struct rv_check_answer *out, size_t n,
+                          uint8_t (**subjects)[32], size_t *nsub)
 {
-    uint8_t(*subjects)[32] = NULL;
-    size_t nsub = 0, cap = 0, done = 0;
-    unsigned long verdicts[4] = {0};
-    char params[256];
-    int rc = 0;
+    size_t cap = 0;
+    int rc;
 
-    for (size_t i = 0; i < n; i++) {
-        if ((unsigned)out[i].verdict < 4)
-            verdicts[out[i].verdict]++;
+    *subjects = NULL;
+    *nsub = 0;
+    for (size_t i = 0; i < n; i++)
         cap += out[i].nmatches;
-    }
-    if (cap > 0 && (subjects = sodium_allocarray(cap, 32)) == NULL)
+    if (cap == 0)
+        return 0;
+    if ((*subjects = sodium_allocarray(cap, 32)) == NULL)
         return RV_ENOMEM;
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < out[i].nmatches; j++)
-            if ((rc = rv_policy_subject_id(g, &out[i].matches[j].cand.elector, subjects[nsub++])) !=
-                0)
-                goto out;
+            if ((rc = rv_policy_subject_id(g, &out[i].matches[j].cand.elector,
+                                           (*subjects)[(*nsub)++])) != 0)
+                return rc;
+    return 0;
+}
+
+static void free_subjects(uint8_t (*subjects)[32], size_t nsub)
+{
+    if (subjects != NULL) {
+        sodium_memzero(subjects, nsub * 32);
+        sodium_free(subjects);
+    }
+}
+
+/* Records the check entries for answers [0, n), splitting the subjects over as many entries
+ * as RV_AUDIT_SUBJECTS_MAX requires. */
+static int record_check(struct rv_gate *g, const char *kind, const struct rv_check_answer *out,
+                        size_t n, const uint8_t (*subjects)[32], size_t nsub)
+{
+    unsigned long verdicts[4] = {0};
+    char params[256];
+    size_t done = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned)out[i].verdict < 4)
+            verdicts[out[i].verdict]++;
     snprintf(params, sizeof(params),
              "kind=%s rows=%zu permissible=%lu review=%lu not_found=%lu out_of_scope=%lu", kind, n,
              verdicts[RV_VERDICT_PERMISSIBLE], verdicts[RV_VERDICT_REVIEW],
              verdicts[RV_VERDICT_NOT_FOUND], verdicts[RV_VERDICT_OUT_OF_SCOPE]);
     do {
         size_t take = nsub - done < RV_AUDIT_SUBJECTS_MAX ? nsub - done : RV_AUDIT_SUBJECTS_MAX;
-        if ((rc = rv_policy_record(g, RV_ACT_CHECK, params, "ok",
-                                   take > 0 ? (const uint8_t(*)[32])subjects[done] : NULL, take)) !=
-            0)
-            goto out;
+        if ((rc = rv_policy_record(g, RV_ACT_CHECK, params, "ok", take > 0 ? subjects + done : NULL,
+                                   take)) != 0)
+            return rc;
         done += take;
     } while (done < nsub);
-out:
-    if (subjects != NULL) {
-        sodium_memzero(subjects, cap * 32);
-        sodium_free(subjects);
-    }
-    return rc;
+    return 0;
 }
 
 int rv_policy_check(struct rv_gate *g, const char *kind, const struct rv_check_query *const *qs,
                     size_t n, struct rv_check_answer *out)
 {
+    uint8_t(*subjects)[32] = NULL;
+    size_t nsub = 0, done = 0;
     char params[64];
-    size_t done = 0;
     int rc;
 
     memset(out, 0, n * sizeof(*out));
     snprintf(params, sizeof(params), "kind=%s rows=%zu", kind, n);
-    if ((rc = authorise(g, RV_ACT_CHECK, params)) != 0)
+    if ((rc = rv_gate_authorise(g, RV_ACT_CHECK, params)) != 0)
         return rc;
-    if (g->check == NULL && (rc = rv_check_ctx_open(g->vault, &g->check)) != 0)
+    if (g->check == NULL && (rc = rv_check_ctx_open(g->sh->vault, &g->check)) != 0)
         return rc;
     for (done = 0; done < n; done++)
         if ((rc = rv_check_run(g->check, qs[done], &out[done])) != 0)
             goto bad;
-    if ((rc = record_check(g, kind, out, n)) == 0)
-        return 0;
+    if ((rc = check_subjects(g, out, n, &subjects, &nsub)) != 0)
+        goto bad;
+    /* The budget counts distinct electors shown: past it, nobody is shown anything. */
+    if (!rv_gate_is_local(g) &&
+        (rc = rv_limits_charge(g, (const uint8_t(*)[32])subjects, nsub)) != 0) {
+        int rc2 = rv_policy_record(g, RV_ACT_CHECK, params,
+                                   rc == RV_ELIMIT ? "denied: budget" : "error", NULL, 0);
+        rc = rc2 != 0 ? rc2 : rc;
+        goto bad;
+    }
+    if ((rc = record_check(g, kind, out, n, (const uint8_t(*)[32])subjects, nsub)) != 0)
+        goto bad;
+    free_subjects(subjects, nsub);
+    /* Detection comes after the answer is on the log and never changes it; an alert that
+     * cannot be recorded fails the whole request closed. */
+    if ((rc = rv_canary_scan(g, out, n)) != 0 ||
+        (!rv_gate_is_local(g) && (rc = rv_limits_observe(g, qs, out, n)) != 0)) {
+        subjects = NULL;
+        goto bad;
+    }
+    return 0;
 bad:
     /* No entry, no answer. */
-    for (size_t i = 0; i < done; i++)
+    free_subjects(subjects, nsub);
+    for (size_t i = 0; i < done && i < n; i++)
         rv_check_answer_free(&out[i]);
     return rc;
 }

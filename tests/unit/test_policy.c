@@ -39,7 +39,18 @@ static bool expected_allowed(const char *role, enum rv_action a)
         return strcmp(role, "checker") == 0;
     case RV_ACT_AUDIT_READ:
     case RV_ACT_SUBJECT:
+    case RV_ACT_ALERTS:
         return strcmp(role, "auditor") == 0;
+    case RV_ACT_USERS:
+    case RV_ACT_CANARY:
+    case RV_ACT_HONEYTOKEN:
+        return strcmp(role, "admin") == 0;
+    case RV_ACT_LOGIN:
+    case RV_ACT_REQUEST:
+    case RV_ACT_ALERT: /* any known role, never an unknown one */
+        return strcmp(role, "admin") == 0 || strcmp(role, "registrar") == 0 ||
+               strcmp(role, "checker") == 0 || strcmp(role, "researcher") == 0 ||
+               strcmp(role, "auditor") == 0;
     default:
         return false;
     }

@@ -1,0 +1,75 @@
+/*
+ * inner.h - what the files of src/policy share and nobody else sees: the gate's layout and
+ * the hooks by which the access gate (gate.c) calls the principals (principal.c), the
+ * limits on disclosure and probing (limits.c), alert delivery (alert.c), canary electors
+ * (canary.c) and honeytokens (honeytoken.c). Included first by every .c of src/policy.
+ *
+ * A gate is either the root, which owns the vault and the log, or a view of it for another
+ * actor. Both point to one struct rv_gate_shared, which every module's state hangs from;
+ * each module guards its own state with its own lock, since views run on many threads.
+ */
+#ifndef RV_POLICY_INNER_H
+#define RV_POLICY_INNER_H
+
+#include "policy/policy.h"
+
+#include <pthread.h>
+
+struct rv_principals;
+struct rv_limits;
+struct rv_alerter;
+
+struct rv_gate_shared {
+    struct rv_vault *vault;
+    struct rv_audit_log *log;
+    uint8_t *mac; /* audit MAC key for subject ids, sodium_malloc */
+    char *dir;    /* the vault's folder */
+    pthread_mutex_t cfg_lock;
+    struct rv_policy_config cfg;      /* strings owned here (copied by rv_policy_configure) */
+    struct rv_principals *principals; /* principal.c: lockouts by client address */
+    struct rv_limits *limits;         /* limits.c: buckets, budgets, probing windows */
+    struct rv_alerter *alerter;       /* alert.c: the hook's runner */
+};
+
+struct rv_gate {
+    struct rv_gate_shared *sh;
+    bool is_view;
+    struct rv_actor who;
+    struct rv_check_ctx *check; /* opened at the view's first check */
+};
+
+/* Checks the actor's role for a; a refusal is recorded with params and reported as
+ * RV_EDENIED (or RV_EAUDIT when even the refusal could not be recorded). */
+RV_NODISCARD int rv_gate_authorise(struct rv_gate *g, enum rv_action a, const char *params);
+/* True when the actor is the local operator (client "local"), who holds the secret. */
+bool rv_gate_is_local(const struct rv_gate *g);
+
+/* principal.c */
+RV_NODISCARD int rv_principals_new(struct rv_gate_shared *sh, struct rv_principals **out);
+void rv_principals_free(struct rv_principals *p);
+/* Suspends name (the probing limits' last step), recorded. */
+RV_NODISCARD int rv_principal_suspend(struct rv_gate *g, const char *name, const char *why);
+
+/* limits.c (also rv_policy_admit and rv_policy_budget) */
+RV_NODISCARD int rv_limits_new(struct rv_gate_shared *sh, struct rv_limits **out);
+void rv_limits_free(struct rv_limits *l);
+/* Charges the subjects the answers would show (ids, possibly repeated) to the actor's
+ * budget for today: 0 and charged, or RV_ELIMIT and nothing charged. */
+RV_NODISCARD int rv_limits_charge(struct rv_gate *g, const uint8_t (*subjects)[32],
+                                  size_t nsubjects);
+/* Watches the checks for probing and anomalies after they are answered; raises alerts and
+ * suspends as configured. */
+RV_NODISCARD int rv_limits_observe(struct rv_gate *g, const struct rv_check_query *const *qs,
+                                   const struct rv_check_answer *out, size_t n);
+
+/* alert.c */
+RV_NODISCARD int rv_alerter_new(struct rv_gate_shared *sh, struct rv_alerter **out);
+void rv_alerter_free(struct rv_alerter *a); /* waits for running hooks, up to their limit */
+
+/* canary.c: raises an alert for every answer that shows a canary. */
+RV_NODISCARD int rv_canary_scan(struct rv_gate *g, const struct rv_check_answer *out, size_t n);
+
+/* honeytoken.c: 1 (and the alert raised) when user is a honeytoken's user name, else 0. */
+RV_NODISCARD int rv_honeytoken_login(struct rv_gate *g, const char *user, const char *client);
+
+#endif /* RV_POLICY_INNER_H */
