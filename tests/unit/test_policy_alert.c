@@ -1,0 +1,380 @@
+/*
+ * test_policy_alert.c - alert delivery: every alert reaches the audit log (and parses back
+ * exactly through rv_policy_alerts_read, with --since filtering), the alert file as JSON
+ * lines, and the alert command's stdin; a hook that hangs is killed at its limit without
+ * ever blocking the caller, and a hook that fails is itself logged, once, without the hook
+ * being run for its own failure.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "testutil.h"
+
+#include "policy/policy.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct fixture {
+    char *tmp;
+    char dir[512];
+    uint8_t *key;
+    struct rv_vault_secret secret;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    struct rv_actor admin = {"tester", "admin", "local"};
+
+    if (f == NULL || sodium_init() < 0 || (f->tmp = rv_test_tmpdir("rv-alert")) == NULL)
+        return -1;
+    snprintf(f->dir, sizeof(f->dir), "%s/vault", f->tmp);
+    f->key = sodium_malloc(32);
+    randombytes_buf(f->key, 32);
+    f->secret.keyfile = f->key;
+    if (rv_policy_create(f->dir, &f->secret, 10000, &admin) != 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    rv_test_rmtree(f->tmp);
+    free(f->tmp);
+    sodium_free(f->key);
+    free(f);
+    return 0;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Opens a gate as a checker from 10.1.2.3, with the settings given (syslog off). */
+static struct rv_gate *open_gate(struct fixture *f, const char *file, const char *cmd,
+                                 uint32_t limit_ms)
+{
+    static struct rv_actor who = {"carol", "checker", "10.1.2.3"};
+    struct rv_policy_config c;
+    struct rv_diag d;
+    struct rv_gate *g = NULL;
+
+    assert_int_equal(rv_policy_open(f->dir, &f->secret, &who, &g), 0);
+    rv_policy_config_defaults(&c);
+    c.alert_syslog = false;
+    c.alert_file = file;
+    c.alert_command = cmd;
+    if (limit_ms != 0)
+        c.alert_command_ms = limit_ms;
+    assert_int_equal(rv_policy_configure(g, &c, &d), 0);
+    return g;
+}
+
+struct seen {
+    int n;
+    uint64_t index[16];
+    enum rv_alert_severity sev[16];
+    char kind[16][64], principal[16][64], client[16][64], detail[16][256];
+};
+
+static int collect(void *ctx, uint64_t index, const struct rv_alert *a)
+{
+    struct seen *s = ctx;
+    if (s->n < 16) {
+        s->index[s->n] = index;
+        s->sev[s->n] = a->severity;
+        snprintf(s->kind[s->n], 64, "%s", a->kind);
+        snprintf(s->principal[s->n], 64, "%s", a->principal);
+        snprintf(s->client[s->n], 64, "%s", a->client);
+        snprintf(s->detail[s->n], 256, "%s", a->detail);
+    }
+    s->n++;
+    return 0;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    char *buf = NULL;
+    long n;
+
+    if (fp == NULL)
+        return NULL;
+    fseek(fp, 0, SEEK_END);
+    n = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    buf = calloc(1, (size_t)n + 1);
+    if (buf != NULL && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(fp);
+    return buf;
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; s != NULL && *s != '\0'; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* Polls until path holds at least want lines, for up to ms. */
+static char *wait_lines(const char *path, int want, int ms)
+{
+    for (int waited = 0;; waited += 20) {
+        char *s = slurp(path);
+        if ((s != NULL && count_lines(s) >= want) || waited >= ms)
+            return s;
+        free(s);
+        usleep(20000);
+    }
+}
+
+/* An alert is in the log with its fields exact (odd characters included), in the default
+ * alert file as one JSON line, and the actor of the entry is the gate's. */
+static void test_log_and_file(void **state)
+{
+    struct fixture *f = *state;
+    struct rv_gate *g = open_gate(f, NULL, NULL, 0);
+    struct rv_alert a = {.severity = RV_ALERT_HIGH,
+                         .kind = "canary",
+                         .principal = "mallory",
+                         .client = "192.0.2.7",
+                         .detail = "canary id 3fa2 seen = 100% sure & \"quoted\""};
+    struct rv_audit_record rec;
+    struct seen s = {0};
+    char path[600], *text;
+    json_t *j;
+    uint64_t n;
+
+    assert_int_equal(rv_policy_alert(g, &a), 0);
+    n = rv_audit_size(rv_policy_audit(g));
+    assert_int_equal(rv_audit_get(rv_policy_audit(g), n - 1, &rec), 0);
+    assert_string_equal(rec.e.action, "alert");
+    assert_string_equal(rec.e.outcome, "raised");
+    assert_string_equal(rec.e.principal, "carol");
+    assert_string_equal(rec.e.client, "10.1.2.3");
+    assert_non_null(strstr(rec.e.params, "v=1 severity=high kind=canary principal=mallory "
+                                         "client=192.0.2.7 detail=canary%20id"));
+    rv_audit_record_free(&rec);
+    assert_int_equal(rv_policy_close(g), 0);
+
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.index[0], n - 1);
+    assert_int_equal(s.sev[0], RV_ALERT_HIGH);
+    assert_string_equal(s.kind[0], "canary");
+    assert_string_equal(s.principal[0], "mallory");
+    assert_string_equal(s.client[0], "192.0.2.7");
+    assert_string_equal(s.detail[0], a.detail);
+
+    snprintf(path, sizeof(path), "%s/alerts.log", f->dir);
+    text = slurp(path);
+    assert_non_null(text);
+    assert_int_equal(count_lines(text), 1);
+    j = json_loads(text, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "kind")), "canary");
+    assert_string_equal(json_string_value(json_object_get(j, "severity")), "high");
+    assert_string_equal(json_string_value(json_object_get(j, "principal")), "mallory");
+    assert_string_equal(json_string_value(json_object_get(j, "client")), "192.0.2.7");
+    assert_string_equal(json_string_value(json_object_get(j, "detail")), a.detail);
+    assert_string_equal(json_string_value(json_object_get(j, "actor")), "carol");
+    json_decref(j);
+    free(text);
+}
+
+/* --since: only alerts at or after the time are read. */
+static void test_since(void **state)
+{
+    struct fixture *f = *state;
+    struct rv_gate *g = open_gate(f, NULL, NULL, 0);
+    struct rv_alert a = {.severity = RV_ALERT_LOW, .kind = "anomaly.hours", .detail = "one"};
+    struct seen s = {0};
+    int64_t mid;
+
+    assert_int_equal(rv_policy_alert(g, &a), 0);
+    usleep(30000);
+    mid = now_ms();
+    usleep(30000);
+    a.detail = "two";
+    a.severity = RV_ALERT_MEDIUM;
+    assert_int_equal(rv_policy_alert(g, &a), 0);
+    assert_int_equal(rv_policy_close(g), 0);
+
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(s.n, 2);
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(rv_policy_alerts_read(f->dir, mid, collect, &s), 0);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.detail[0], "two");
+    assert_int_equal(s.sev[0], RV_ALERT_MEDIUM);
+    /* Unset principal and client read back as "-". */
+    assert_string_equal(s.principal[0], "-");
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(rv_policy_alerts_read(f->dir, now_ms() + 60000, collect, &s), 0);
+    assert_int_equal(s.n, 0);
+}
+
+/* The hook gets the alert as JSON on stdin; the file named in the settings is used. */
+static void test_hook_stdin(void **state)
+{
+    struct fixture *f = *state;
+    char out[600], file[600], cmd[2000], *text;
+    struct rv_alert a = {.severity = RV_ALERT_HIGH,
+                         .kind = "honeytoken",
+                         .principal = "svc-sync",
+                         .client = "203.0.113.9",
+                         .detail = "finance share"};
+    struct rv_gate *g;
+    json_t *j;
+
+    snprintf(out, sizeof(out), "%s/hook.out", f->tmp);
+    snprintf(file, sizeof(file), "%s/custom-alerts.log", f->tmp);
+    snprintf(cmd, sizeof(cmd), "cat > '%s.tmp' && mv '%s.tmp' '%s'", out, out, out);
+    g = open_gate(f, file, cmd, 5000);
+    assert_int_equal(rv_policy_alert(g, &a), 0);
+    text = wait_lines(out, 1, 5000);
+    assert_non_null(text);
+    j = json_loads(text, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "kind")), "honeytoken");
+    assert_string_equal(json_string_value(json_object_get(j, "client")), "203.0.113.9");
+    json_decref(j);
+    free(text);
+    assert_int_equal(rv_policy_close(g), 0);
+    text = slurp(file);
+    assert_int_equal(count_lines(text), 1);
+    free(text);
+}
+
+/* A hook that hangs does not block the caller, is killed at its limit, and its failure is
+ * logged (in the log and the file), once. */
+static void test_hook_hangs(void **state)
+{
+    struct fixture *f = *state;
+    struct rv_alert a = {.severity = RV_ALERT_HIGH, .kind = "canary", .detail = "x"};
+    struct rv_gate *g = open_gate(f, NULL, "sleep 60", 300);
+    struct seen s = {0};
+    int64_t t0, t1;
+    char path[600], *text;
+
+    t0 = mono_ms();
+    assert_int_equal(rv_policy_alert(g, &a), 0);
+    t1 = mono_ms();
+    assert_true(t1 - t0 < 150); /* well under the limit: nobody waited for the hook */
+    /* Closing waits for the hook, but not beyond its limit (and not 60 s). */
+    assert_int_equal(rv_policy_close(g), 0);
+    assert_true(mono_ms() - t0 < 5000);
+
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.kind[0], "canary");
+    assert_string_equal(s.kind[1], "hook.failed");
+    assert_non_null(strstr(s.detail[1], "timed out"));
+    snprintf(path, sizeof(path), "%s/alerts.log", f->dir);
+    text = slurp(path);
+    assert_int_equal(count_lines(text), 2);
+    assert_non_null(strstr(text, "hook.failed"));
+    free(text);
+}
+
+/* A failing hook is logged; its failure is not handed to the hook again. */
+static void test_hook_fails(void **state)
+{
+    struct fixture *f = *state;
+    char count[600], cmd[1400];
+    struct rv_alert a = {.severity = RV_ALERT_MEDIUM, .kind = "probing.sweep", .detail = "y"};
+    struct seen s = {0};
+    struct rv_gate *g;
+    char *text;
+
+    snprintf(count, sizeof(count), "%s/runs", f->tmp);
+    snprintf(cmd, sizeof(cmd), "echo run >> '%s'; exit 3", count);
+    g = open_gate(f, NULL, cmd, 5000);
+    assert_int_equal(rv_policy_alert(g, &a), 0);
+    assert_int_equal(rv_policy_close(g), 0);
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.kind[1], "hook.failed");
+    assert_non_null(strstr(s.detail[1], "status 3"));
+    text = slurp(count);
+    assert_int_equal(count_lines(text), 1);
+    free(text);
+}
+
+/* Many alerts from several views at once: every one recorded, none lost. */
+struct burst {
+    struct rv_gate *view;
+};
+
+static void *burst_thread(void *arg)
+{
+    struct burst *b = arg;
+    struct rv_alert a = {.severity = RV_ALERT_LOW, .kind = "anomaly.volume", .detail = "b"};
+    for (int i = 0; i < 5; i++)
+        if (rv_policy_alert(b->view, &a) != 0)
+            return (void *)1;
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    struct fixture *f = *state;
+    struct rv_actor who = {"dave", "checker", "198.51.100.1"};
+    struct rv_gate *g = open_gate(f, NULL, "cat > /dev/null", 2000);
+    struct burst b[3];
+    pthread_t t[3];
+    struct seen s = {0};
+
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(rv_policy_view(g, &who, &b[i].view), 0);
+        assert_int_equal(pthread_create(&t[i], NULL, burst_thread, &b[i]), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        assert_null(r);
+        assert_int_equal(rv_policy_close(b[i].view), 0);
+    }
+    assert_int_equal(rv_policy_close(g), 0);
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(s.n, 15);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_log_and_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_since, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hook_stdin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hook_hangs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hook_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
