@@ -1,0 +1,697 @@
+/*
+ * test_policy_limits.c - attacks on the prevention controls of src/policy/limits.c: a
+ * principal trying to see more electors than its budget (twice the same, in one batch, over
+ * many threads, across a restart, past midnight), emptying its token buckets, and probing
+ * (many no-matches, one sector, alphabetical and house-number sweeps) until it is
+ * suspended; and the false positive that must not happen: a checker working through a
+ * quarter's synthetic donations sorted by donor name is never refused and never alerted.
+ *
+ * The clock is the test's own (rv_limits_test_hooks), and every alert the limits raise is
+ * seen here as well as recorded. Nothing personal is printed: the register is synthetic and
+ * assertions name counts only.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "testutil.h"
+
+#include "policy/inner.h"
+#include "synth/synth.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* limits.c's test hooks (to be declared in policy/inner.h). */
+void rv_limits_test_hooks(int64_t (*clock)(void), void (*on_alert)(const struct rv_alert *a));
+
+/* 2026-01-15 10:00:00 UTC */
+#define T0  1768471200000LL
+#define DAY 86400000LL
+
+static int64_t now_ms = T0;
+static int64_t test_clock(void)
+{
+    return __atomic_load_n(&now_ms, __ATOMIC_SEQ_CST);
+}
+
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char kind[32];
+    char principal[64];
+} seen[4096];
+static size_t nseen;
+
+static void on_alert(const struct rv_alert *a)
+{
+    pthread_mutex_lock(&seen_lock);
+    if (nseen < sizeof(seen) / sizeof(seen[0])) {
+        snprintf(seen[nseen].kind, sizeof(seen[nseen].kind), "%s", a->kind);
+        snprintf(seen[nseen].principal, sizeof(seen[nseen].principal), "%s", a->principal);
+        nseen++;
+    }
+    pthread_mutex_unlock(&seen_lock);
+}
+
+/* Alerts of kind (NULL: any) naming principal. */
+static size_t alerts(const char *kind, const char *principal)
+{
+    size_t n = 0;
+
+    pthread_mutex_lock(&seen_lock);
+    for (size_t i = 0; i < nseen; i++)
+        if ((kind == NULL || strcmp(seen[i].kind, kind) == 0) &&
+            strcmp(seen[i].principal, principal) == 0)
+            n++;
+    pthread_mutex_unlock(&seen_lock);
+    return n;
+}
+
+/* One vault with a small synthetic register for the whole file. */
+struct fixture {
+    char *tmp;
+    char dir[512];
+    uint8_t *key;
+    struct rv_vault_secret secret;
+    struct rv_check_query *don; /* the donations that are individuals' */
+    size_t ndon;
+};
+
+static struct fixture *F;
+
+static int group_setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    struct rv_actor admin = {"tester", "admin", "local"};
+    struct rv_actor registrar = {"rita", "registrar", "local"};
+    struct rv_synth_opts so = {.electors = 40000,
+                               .areas = 1,
+                               .seed = 7,
+                               .donations = 600,
+                               .edition = rv_date_from_ymd(2025, 12, 1)};
+    struct rv_synth_stats st;
+    struct rv_diag d;
+    struct rv_gate *g = NULL;
+    struct rv_check_batch *b = NULL;
+    struct rv_check_row row;
+    char syn[600], path[700], area[16];
+    int rc;
+
+    if (f == NULL || sodium_init() < 0 || (f->tmp = rv_test_tmpdir("rv-limits")) == NULL)
+        return -1;
+    snprintf(f->dir, sizeof(f->dir), "%s/vault", f->tmp);
+    snprintf(syn, sizeof(syn), "%s/synth", f->tmp);
+    if (mkdir(syn, 0700) != 0 || rv_synth_run(&so, syn, &st, &d) != 0)
+        return -1;
+    f->key = sodium_malloc(32);
+    randombytes_buf(f->key, 32);
+    f->secret.keyfile = f->key;
+    if (rv_policy_create(f->dir, &f->secret, 10000, &admin) != 0 ||
+        rv_policy_open(f->dir, &f->secret, &registrar, &g) != 0)
+        return -1;
+    for (unsigned i = 0; i < so.areas; i++) {
+        struct rv_ingest_opts o = {.area = rv_synth_area_code(i, area), .edition = so.edition};
+        struct rv_ingest_result res;
+        snprintf(path, sizeof(path), "%s/%s/full-2025-12-01.csv", syn, area);
+        if (rv_policy_ingest(g, path, &o, &res) != 0 || res.rejected)
+            return -1;
+    }
+    if (rv_policy_close(g) != 0)
+        return -1;
+    snprintf(path, sizeof(path), "%s/donations.csv", syn);
+    if (rv_check_batch_open(path, RV_CHECK_LAYOUT_AUTO, &b, &d) != 0)
+        return -1;
+    f->don = calloc(so.donations, sizeof(*f->don));
+    while ((rc = rv_check_batch_next(b, &row, &d)) == 1)
+        if (row.status == RV_ROW_OK && f->ndon < so.donations)
+            f->don[f->ndon++] = row.q;
+    rv_check_batch_close(b);
+    sodium_memzero(&row, sizeof(row));
+    if (rc != 0 || f->ndon < 400)
+        return -1;
+    rv_limits_test_hooks(test_clock, on_alert);
+    F = f;
+    *state = f;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    rv_limits_test_hooks(NULL, NULL);
+    sodium_memzero(f->don, f->ndon * sizeof(*f->don));
+    free(f->don);
+    rv_test_rmtree(f->tmp);
+    free(f->tmp);
+    sodium_free(f->key);
+    free(f);
+    return 0;
+}
+
+static int reset_clock(void **state)
+{
+    (void)state;
+    now_ms = T0;
+    return 0;
+}
+
+static struct rv_gate *open_as(const char *principal, const char *client,
+                               const struct rv_policy_config *cfg)
+{
+    struct rv_actor who = {principal, "checker", client};
+    struct rv_gate *g = NULL;
+    struct rv_diag d;
+
+    assert_int_equal(rv_policy_open(F->dir, &F->secret, &who, &g), 0);
+    if (cfg != NULL)
+        assert_int_equal(rv_policy_configure(g, cfg, &d), 0);
+    return g;
+}
+
+/* Fabricated subject ids: elector number k. */
+static void ids(uint8_t (*out)[32], size_t n, unsigned first)
+{
+    for (size_t i = 0; i < n; i++) {
+        memset(out[i], 0, 32);
+        out[i][0] = 0xee;
+        out[i][1] = (uint8_t)((first + i) >> 16);
+        out[i][2] = (uint8_t)((first + i) >> 8);
+        out[i][3] = (uint8_t)(first + i);
+    }
+}
+
+static uint32_t used_of(struct rv_gate *g)
+{
+    uint32_t used = 0, limit = 0;
+    assert_int_equal(rv_policy_budget(g, &used, &limit), 0);
+    return used;
+}
+
+/* The budget counts distinct electors; a request past it is refused whole. */
+static void test_budget_distinct_and_whole(void **state)
+{
+    struct rv_policy_config c;
+    struct rv_gate *g;
+    uint8_t s[16][32];
+    uint32_t used, limit;
+
+    (void)state;
+    rv_policy_config_defaults(&c);
+    c.budget_checker = 10;
+    g = open_as("b1", "10.0.0.1", &c);
+    ids(s, 4, 0);
+    assert_int_equal(rv_limits_charge(g, (const uint8_t(*)[32])s, 4), 0);
+    assert_int_equal(used_of(g), 4);
+    /* The same electors again, and one of them twice in one request: nothing new. */
+    memcpy(s[4], s[0], 32);
+    assert_int_equal(rv_limits_charge(g, (const uint8_t(*)[32])s, 5), 0);
+    assert_int_equal(used_of(g), 4);
+    /* 4 + 7 new > 10: refused whole, nothing charged. */
+    ids(s, 9, 2); /* 2, 3 seen; 4..10 new */
+    assert_int_equal(rv_limits_charge(g, (const uint8_t(*)[32])s, 9), RV_ELIMIT);
+    assert_int_equal(used_of(g), 4);
+    assert_int_equal(alerts("budget", "b1"), 1);
+    /* Exactly up to the limit is allowed; then nothing new at all. */
+    ids(s, 8, 2); /* 6 new: 10 */
+    assert_int_equal(rv_limits_charge(g, (const uint8_t(*)[32])s, 8), 0);
+    assert_int_equal(rv_policy_budget(g, &used, &limit), 0);
+    assert_int_equal(used, 10);
+    assert_int_equal(limit, 10);
+    ids(s, 1, 100);
+    assert_int_equal(rv_limits_charge(g, (const uint8_t(*)[32])s, 1), RV_ELIMIT);
+    /* Those already shown may still be shown. */
+    ids(s, 10, 0);
+    assert_int_equal(rv_limits_charge(g, (const uint8_t(*)[32])s, 10), 0);
+    /* One budget alert a day. */
+    assert_int_equal(alerts("budget", "b1"), 1);
+    assert_int_equal(rv_policy_close(g), 0);
+}
+
+/* A no-match shows nobody and costs nothing; a local actor has no budget. */
+static void test_budget_through_the_gate(void **state)
+{
+    struct rv_policy_config c;
+    struct rv_gate *g;
+    struct rv_check_query q;
+    const struct rv_check_query *qs[2] = {&q, &q};
+    struct rv_check_answer a[2];
+    struct rv_diag d;
+    size_t k;
+    uint32_t used, limit;
+
+    (void)state;
+    rv_policy_config_defaults(&c);
+    c.budget_checker = 3;
+    g = open_as("b2", "10.0.0.2", &c);
+    assert_int_equal(rv_check_query_init("Zyxwq Qwzxy", NULL, "ZE1 0AA", F->don[0].date, &q, &d),
+                     0);
+    assert_int_equal(rv_policy_check(g, "single", qs, 1, a), 0);
+    assert_int_equal(a[0].nmatches, 0);
+    rv_check_answer_free(&a[0]);
+    assert_int_equal(used_of(g), 0);
+    /* A donation that matches, twice in one batch: its electors count once. */
+    for (k = 0; k < F->ndon; k++) {
+        qs[0] = qs[1] = &F->don[k];
+        assert_int_equal(rv_policy_check(g, "batch", qs, 2, a), 0);
+        size_t shown = a[0].nmatches;
+        rv_check_answer_free(&a[0]);
+        rv_check_answer_free(&a[1]);
+        if (shown > 0) {
+            /* Two entries may share a subject id (father and son of one name). */
+            assert_true(used_of(g) >= 1 && used_of(g) <= shown);
+            break;
+        }
+    }
+    assert_true(k < F->ndon);
+    /* Past the budget, nobody is shown anything. */
+    for (k = k + 1; k < F->ndon; k++) {
+        qs[0] = &F->don[k];
+        int rc = rv_policy_check(g, "single", qs, 1, a);
+        if (rc == RV_ELIMIT) {
+            assert_int_equal(a[0].nmatches, 0);
+            break;
+        }
+        assert_int_equal(rc, 0);
+        rv_check_answer_free(&a[0]);
+    }
+    assert_true(k < F->ndon);
+    assert_int_equal(rv_policy_budget(g, &used, &limit), 0);
+    assert_true(used <= 3);
+    assert_int_equal(rv_policy_close(g), 0);
+
+    /* The local operator is not limited. */
+    struct rv_actor local = {"op", "checker", "local"};
+    assert_int_equal(rv_policy_open(F->dir, &F->secret, &local, &g), 0);
+    assert_int_equal(rv_policy_configure(g, &c, &d), 0);
+    for (k = 0; k < 40; k++) {
+        qs[0] = &F->don[k];
+        assert_int_equal(rv_policy_check(g, "single", qs, 1, a), 0);
+        rv_check_answer_free(&a[0]);
+    }
+    assert_int_equal(rv_policy_budget(g, &used, &limit), 0);
+    assert_int_equal(used, 0);
+    assert_int_equal(limit, UINT32_MAX);
+    assert_int_equal(alerts(NULL, "op"), 0);
+    assert_int_equal(rv_policy_close(g), 0);
+}
+
+/* Budgets survive a restart and start again at midnight UTC. */
+static void test_budget_persists_and_rolls_over(void **state)
+{
+    struct rv_policy_config c;
+    struct rv_gate *g;
+    uint8_t s[8][32];
+
+    (void)state;
+    rv_policy_config_defaults(&c);
+    c.budget_checker = 5;
+    now_ms = T0 + 13 * 3600000LL; /* 23:00 */
+    g = open_as("b3", "10.0.0.3", &c);
+    ids(s, 5, 0);
+    assert_int_equal(rv_limits_charge(g, (const uint8_t(*)[32])s, 5), 0);
+    assert_int_equal(rv_policy_close(g), 0);
+
+    g = open_as("b3", "10.0.0.3", &c);
+    assert_int_equal(used_of(g), 5);
+    ids(s, 1, 5);
+    assert_int_equal(rv_limits_charge(g, (const uint8_t(*)[32])s, 1), RV_ELIMIT);
+    /* Past midnight: a new day, a new budget, in this gate and after a restart. */
+    now_ms = T0 + 14 * 3600000LL + 1000;
+    assert_int_equal(used_of(g), 0);
+    ids(s, 3, 5);
+    assert_int_equal(rv_limits_charge(g, (const uint8_t(*)[32])s, 3), 0);
+    assert_int_equal(rv_policy_close(g), 0);
+    g = open_as("b3", "10.0.0.3", &c);
+    assert_int_equal(used_of(g), 3);
+    assert_int_equal(rv_policy_close(g), 0);
+}
+
+/* Token buckets per principal and per client address, with the time to come back. */
+static void test_buckets(void **state)
+{
+    struct rv_policy_config c;
+    struct rv_gate *g, *v = NULL;
+    struct rv_actor other = {"r2", "checker", "10.0.1.1"};
+    struct rv_actor local = {"op", "checker", "local"};
+    int64_t retry;
+
+    (void)state;
+    rv_policy_config_defaults(&c);
+    c.rate_principal = 10;
+    c.burst_principal = 5;
+    c.rate_client = 20;
+    c.burst_client = 8;
+    g = open_as("r1", "10.0.1.1", &c);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(rv_policy_admit(g, &retry), 0);
+    assert_int_equal(rv_policy_admit(g, &retry), RV_ELIMIT);
+    assert_true(retry >= 90 && retry <= 110);
+    now_ms += 100;
+    assert_int_equal(rv_policy_admit(g, &retry), 0);
+    /* Another principal from the same address shares the address's bucket: 8, less the 6
+     * taken, plus 2 for the 100 ms. */
+    assert_int_equal(rv_policy_view(g, &other, &v), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(rv_policy_admit(v, &retry), 0);
+    assert_int_equal(rv_policy_admit(v, &retry), RV_ELIMIT);
+    assert_true(retry >= 40 && retry <= 60);
+    /* The local operator is never limited. */
+    rv_policy_set_actor(v, &local);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(rv_policy_admit(v, &retry), 0);
+    assert_int_equal(rv_policy_close(v), 0);
+    assert_int_equal(rv_policy_close(g), 0);
+}
+
+static const char INWARD[] = "BDEFGHJLNPQRSTUWXYZ";
+
+/* A name nobody on the register has, its surname starting with letter. */
+static void fake_name(unsigned i, char letter, char *out, size_t sz)
+{
+    snprintf(out, sz, "Qen %cz%c%cvq", letter, 'a' + (char)(i % 26), 'a' + (char)(i / 26 % 26));
+}
+
+static void observe(struct rv_gate *g, const char *name, const char *address, const char *pc,
+                    bool found)
+{
+    struct rv_check_query q;
+    const struct rv_check_query *qs[1] = {&q};
+    struct rv_check_answer a;
+    struct rv_diag d;
+
+    assert_int_equal(rv_check_query_init(name, address, pc, rv_date_from_ymd(2026, 1, 2), &q, &d),
+                     0);
+    memset(&a, 0, sizeof(a));
+    a.verdict = found ? RV_VERDICT_PERMISSIBLE : RV_VERDICT_NOT_FOUND;
+    assert_int_equal(rv_limits_observe(g, qs, &a, 1), 0);
+}
+
+/* Scattered letters, scattered sectors, all not found: the no-match rule, then a throttle. */
+static void test_probe_nomatch(void **state)
+{
+    struct rv_gate *g = open_as("p1", "10.0.2.1", NULL);
+    char name[64], pc[16];
+    int64_t retry;
+
+    (void)state;
+    for (unsigned i = 0; i < 19; i++) {
+        fake_name(i, (char)('A' + (i * 7) % 26), name, sizeof(name));
+        snprintf(pc, sizeof(pc), "LS%u %u%cA", 1 + i % 9, i % 10, INWARD[i % 19]);
+        observe(g, name, NULL, pc, i % 5 == 0);
+    }
+    assert_int_equal(alerts(NULL, "p1"), 0);
+    fake_name(19, 'K', name, sizeof(name));
+    observe(g, name, NULL, "LS9 9ZZ", false);
+    assert_int_equal(alerts("probing.nomatch", "p1"), 1);
+    assert_int_equal(alerts(NULL, "p1"), 1);
+    /* Throttled: half the rate, so twice the wait. */
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(rv_policy_admit(g, &retry), 0);
+    assert_int_equal(rv_policy_admit(g, &retry), RV_ELIMIT);
+    assert_true(retry >= 90 && retry <= 110);
+    assert_int_equal(rv_policy_close(g), 0);
+}
+
+/* Many checks in one postcode sector. */
+static void test_probe_sector(void **state)
+{
+    struct rv_policy_config c;
+    struct rv_gate *g;
+    char name[64], pc[16];
+
+    (void)state;
+    rv_policy_config_defaults(&c);
+    c.probe_nomatch_ratio = 1; /* this test looks at sectors only */
+    g = open_as("p2", "10.0.2.2", &c);
+    for (unsigned i = 0; i < 40; i++) {
+        fake_name(i, (char)('A' + (i * 7) % 26), name, sizeof(name));
+        snprintf(pc, sizeof(pc), "LS1 4%c%c", INWARD[i % 19], INWARD[i / 19]);
+        observe(g, name, NULL, pc, false);
+    }
+    assert_int_equal(alerts(NULL, "p2"), 0);
+    observe(g, "Qen Mzzvq", NULL, "LS1 4AB", false);
+    assert_int_equal(alerts("probing.sector", "p2"), 1);
+    assert_int_equal(alerts(NULL, "p2"), 1);
+    assert_int_equal(rv_policy_close(g), 0);
+}
+
+/* Surnames in alphabetical order that find nobody, or that stay in one sector. */
+static void test_probe_sweep_alphabetical(void **state)
+{
+    struct rv_policy_config c;
+    struct rv_gate *g;
+    char name[64], pc[16];
+
+    (void)state;
+    rv_policy_config_defaults(&c);
+    c.probe_nomatch_ratio = 1;
+    g = open_as("p3", "10.0.2.3", &c);
+    /* Not found, scattered sectors. */
+    for (unsigned i = 0; i < 25; i++) {
+        snprintf(name, sizeof(name), "Ann %c%cbb", 'A' + (char)(i / 2), 'a' + (char)(i % 2));
+        snprintf(pc, sizeof(pc), "M%u %u%cA", 1 + i % 9, i % 10, INWARD[(i * 5) % 19]);
+        observe(g, name, NULL, pc, i % 3 == 0);
+    }
+    assert_int_equal(alerts("probing.sweep", "p3"), 1);
+    assert_int_equal(rv_policy_close(g), 0);
+
+    /* Found, but walking one sector in name order. */
+    g = open_as("p4", "10.0.2.4", &c);
+    for (unsigned i = 0; i < 25; i++) {
+        snprintf(name, sizeof(name), "Ann %c%cbb", 'A' + (char)(i / 2), 'a' + (char)(i % 2));
+        snprintf(pc, sizeof(pc), "M1 1%c%c", INWARD[i % 19], INWARD[(i * 3) % 19]);
+        observe(g, name, NULL, pc, true);
+    }
+    assert_int_equal(alerts("probing.sweep", "p4"), 1);
+    assert_int_equal(alerts(NULL, "p4"), 1);
+    assert_int_equal(rv_policy_close(g), 0);
+
+    /* Found, in name order, scattered: what a sorted donations file looks like. */
+    g = open_as("p5", "10.0.2.5", &c);
+    for (unsigned i = 0; i < 60; i++) {
+        snprintf(name, sizeof(name), "Ann %c%cbb", 'A' + (char)(i / 3), 'a' + (char)(i % 3));
+        snprintf(pc, sizeof(pc), "M%u %u%cA", 1 + i % 9, i % 10, INWARD[(i * 5) % 19]);
+        observe(g, name, NULL, pc, i % 7 != 0);
+    }
+    assert_int_equal(alerts(NULL, "p5"), 0);
+    assert_int_equal(rv_policy_close(g), 0);
+}
+
+/* House numbers rising by 1 or 2 along one street. */
+static void test_probe_sweep_numbers(void **state)
+{
+    struct rv_policy_config c;
+    struct rv_gate *g;
+    char name[64], addr[64];
+    unsigned n = 1;
+
+    (void)state;
+    rv_policy_config_defaults(&c);
+    c.probe_nomatch_ratio = 1;
+    g = open_as("p6", "10.0.2.6", &c);
+    for (unsigned i = 0; i < 24; i++) {
+        fake_name(i, (char)('A' + (i * 11) % 26), name, sizeof(name));
+        snprintf(addr, sizeof(addr), "%u Acacia Avenue", n);
+        observe(g, name, addr, "LS6 2AB", false);
+        n += 1 + i % 2;
+    }
+    assert_int_equal(alerts(NULL, "p6"), 0);
+    snprintf(addr, sizeof(addr), "%u Acacia Avenue", n);
+    observe(g, "Qen Bzzzq", addr, "LS6 2AB", false);
+    assert_int_equal(alerts("probing.sweep", "p6"), 1);
+    assert_int_equal(alerts(NULL, "p6"), 1);
+    assert_int_equal(rv_policy_close(g), 0);
+}
+
+/* Three probing alerts in a day suspend the principal; it stays suspended after a restart
+ * of its cache. */
+static void test_suspension(void **state)
+{
+    struct rv_gate *g = open_as("p7", "10.0.2.7", NULL);
+    char name[64], pc[16];
+    int64_t retry;
+
+    (void)state;
+    assert_int_equal(rv_policy_admit(g, &retry), 0);
+    for (unsigned i = 0; i < 130 && alerts("suspended", "p7") == 0; i++) {
+        fake_name(i, (char)('A' + (i * 7) % 26), name, sizeof(name));
+        snprintf(pc, sizeof(pc), "LS%u %u%cA", 1 + i % 9, i % 10, INWARD[i % 19]);
+        observe(g, name, NULL, pc, false);
+    }
+    assert_int_equal(alerts("probing.nomatch", "p7"), 3);
+    assert_int_equal(alerts("suspended", "p7"), 1);
+    assert_int_equal(rv_policy_admit(g, &retry), RV_ESUSPENDED);
+    now_ms += 5000;
+    assert_int_equal(rv_policy_admit(g, &retry), RV_ESUSPENDED);
+    assert_int_equal(rv_policy_close(g), 0);
+}
+
+/* The baseline: volume, hours and client addresses against the principal's own history. */
+static void test_anomalies(void **state)
+{
+    struct rv_gate *g = open_as("a1", "10.0.3.1", NULL);
+    struct rv_actor moved = {"a1", "checker", "192.0.2.50"};
+    char name[64], pc[16];
+
+    (void)state;
+    /* Five working days of ten checks at 10:00; nothing unusual. */
+    for (unsigned day = 0; day < 5; day++) {
+        now_ms = T0 + day * DAY;
+        for (unsigned i = 0; i < 10; i++) {
+            fake_name(i, (char)('A' + (i * 7) % 26), name, sizeof(name));
+            snprintf(pc, sizeof(pc), "LS%u 1AB", 1 + i % 9);
+            observe(g, name, NULL, pc, true);
+        }
+    }
+    assert_int_equal(alerts(NULL, "a1"), 0);
+    /* A sixth day of 51 checks: more than five times the median of ten. */
+    now_ms = T0 + 5 * DAY;
+    for (unsigned i = 0; i < 51; i++) {
+        fake_name(i, (char)('A' + (i * 7) % 26), name, sizeof(name));
+        snprintf(name + strlen(name), 8, "%c", 'a' + (char)(i % 26));
+        snprintf(pc, sizeof(pc), "LS%u 2AB", 1 + i % 9);
+        observe(g, name, NULL, pc, true);
+    }
+    assert_int_equal(alerts("anomaly.volume", "a1"), 1);
+    /* A new client address. */
+    rv_policy_set_actor(g, &moved);
+    observe(g, "Qen Bzzzq", NULL, "LS1 1AB", true);
+    assert_int_equal(alerts("anomaly.client", "a1"), 1);
+    /* An hour never used before: not an anomaly before a week of history, one after. */
+    now_ms = T0 + 6 * DAY + 8 * 3600000LL; /* 18:00 */
+    observe(g, "Qen Bzzzq", NULL, "LS1 1AB", true);
+    assert_int_equal(alerts("anomaly.hours", "a1"), 0);
+    now_ms = T0 + 8 * DAY - 7 * 3600000LL; /* 03:00 */
+    observe(g, "Qen Bzzzq", NULL, "LS1 1AB", true);
+    assert_int_equal(alerts("anomaly.hours", "a1"), 1);
+    observe(g, "Qen Czzzq", NULL, "LS1 1AB", true);
+    assert_int_equal(alerts("anomaly.hours", "a1"), 1);
+    assert_int_equal(alerts("probing.sweep", "a1") + alerts("probing.nomatch", "a1") +
+                         alerts("probing.sector", "a1"),
+                     0);
+    assert_int_equal(rv_policy_close(g), 0);
+}
+
+static int cmp_surname(const void *a, const void *b)
+{
+    const struct rv_check_query *x = a, *y = b;
+    int c = strcmp(x->key.surname, y->key.surname);
+    return c != 0 ? c : strcmp(x->key.forenames, y->key.forenames);
+}
+
+/* A quarter's donations, sorted by donor name as the Commission's files may be, checked in
+ * batches by a checker with a budget for that volume: never refused, never alerted. */
+static void test_sorted_donations_no_alert(void **state)
+{
+    struct rv_policy_config c;
+    struct rv_check_query *sorted = malloc(F->ndon * sizeof(*sorted));
+    const struct rv_check_query *qs[50];
+    struct rv_check_answer a[50];
+    struct rv_gate *g;
+    size_t notfound = 0;
+    int64_t retry;
+
+    (void)state;
+    assert_non_null(sorted);
+    memcpy(sorted, F->don, F->ndon * sizeof(*sorted));
+    qsort(sorted, F->ndon, sizeof(*sorted), cmp_surname);
+    rv_policy_config_defaults(&c);
+    c.budget_checker = 2500;
+    for (int pass = 0; pass < 2; pass++) {
+        const char *who = pass == 0 ? "legit-sorted" : "legit-filed";
+        const struct rv_check_query *src = pass == 0 ? sorted : F->don;
+        g = open_as(who, "10.0.4.1", &c);
+        for (size_t at = 0; at < F->ndon; at += 50) {
+            size_t n = F->ndon - at < 50 ? F->ndon - at : 50;
+            for (size_t i = 0; i < n; i++)
+                qs[i] = &src[at + i];
+            assert_int_equal(rv_policy_admit(g, &retry), 0);
+            assert_int_equal(rv_policy_check(g, "batch", qs, n, a), 0);
+            for (size_t i = 0; i < n; i++) {
+                notfound += a[i].verdict == RV_VERDICT_NOT_FOUND;
+                rv_check_answer_free(&a[i]);
+            }
+            now_ms += 60000;
+        }
+        for (size_t i = 0; i < nseen; i++)
+            if (strcmp(seen[i].principal, who) == 0)
+                print_message("  unexpected alert %s\n", seen[i].kind);
+        assert_int_equal(alerts(NULL, who), 0);
+        assert_int_equal(rv_policy_close(g), 0);
+    }
+    print_message("  %zu donations twice, %.1f %% not found, no alert\n", F->ndon,
+                  100.0 * (double)notfound / (double)(2 * F->ndon));
+    sodium_memzero(sorted, F->ndon * sizeof(*sorted));
+    free(sorted);
+}
+
+/* Two threads charging one principal's budget at once never let it past the limit. */
+struct racer {
+    struct rv_gate *view;
+    unsigned first;
+    unsigned ok;
+};
+
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    uint8_t s[2][32];
+
+    for (unsigned i = 0; i < 200; i += 2) {
+        ids(s, 2, r->first + i);
+        if (rv_limits_charge(r->view, (const uint8_t(*)[32])s, 2) == 0)
+            r->ok++;
+    }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    struct rv_policy_config c;
+    struct rv_actor who = {"t1", "checker", "10.0.5.1"};
+    struct racer r[2] = {{NULL, 0, 0}, {NULL, 100, 0}};
+    pthread_t th[2];
+    struct rv_gate *g;
+
+    (void)state;
+    rv_policy_config_defaults(&c);
+    c.budget_checker = 250;
+    g = open_as("t1", "10.0.5.1", &c);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(rv_policy_view(g, &who, &r[i].view), 0);
+        assert_int_equal(pthread_create(&th[i], NULL, race, &r[i]), 0);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    /* 300 distinct ids offered, two at a time; 250 allowed: the overlap 100..199 is offered
+     * by both threads and may be charged by either. */
+    assert_int_equal(used_of(g), 250);
+    assert_true(r[0].ok + r[1].ok >= 125);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(rv_policy_close(r[i].view), 0);
+    assert_int_equal(rv_policy_close(g), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_budget_distinct_and_whole, reset_clock),
+        cmocka_unit_test_setup(test_budget_through_the_gate, reset_clock),
+        cmocka_unit_test_setup(test_budget_persists_and_rolls_over, reset_clock),
+        cmocka_unit_test_setup(test_buckets, reset_clock),
+        cmocka_unit_test_setup(test_probe_nomatch, reset_clock),
+        cmocka_unit_test_setup(test_probe_sector, reset_clock),
+        cmocka_unit_test_setup(test_probe_sweep_alphabetical, reset_clock),
+        cmocka_unit_test_setup(test_probe_sweep_numbers, reset_clock),
+        cmocka_unit_test_setup(test_suspension, reset_clock),
+        cmocka_unit_test_setup(test_anomalies, reset_clock),
+        cmocka_unit_test_setup(test_sorted_donations_no_alert, reset_clock),
+        cmocka_unit_test_setup(test_threads, reset_clock),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
