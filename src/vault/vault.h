@@ -12,7 +12,9 @@
  *
  * An entry version is valid over [from, to). Record ids are opaque 64-bit numbers, unique
  * within a vault. The read functions open their own short read transaction, so they may be
- * called from any thread; one struct rv_vault may be shared by threads for reading. Writing
+ * called from any thread; one struct rv_vault may be shared by threads for reading. A reader
+ * (struct rv_vault_reader, below) does many reads in one snapshot, with its own copies of
+ * the keys it needs: it is what a thread that reads a lot (the matcher) should use. Writing
  * goes through a batch (one atomic write transaction per input file), used by one thread.
  */
 #ifndef RV_VAULT_H
@@ -28,7 +30,11 @@ struct rv_vault;
 struct rv_vault_batch;
 struct rv_store;
 
-#define RV_VAULT_FORMAT_VERSION   1
+/* 2: blind-index entries carry a masked check tag, hyphenated surnames are indexed by each
+ * part too, each area keeps a sealed list of its postcode districts and each postcode a
+ * sealed list of its versions' surnames. Vaults of format 1
+ * are refused (RV_EVERSION): re-create and re-ingest. */
+#define RV_VAULT_FORMAT_VERSION   2
 #define RV_VAULT_DEFAULT_EXPECTED 50000000ull
 
 /* ------------------------------------------------------------------------------------------
@@ -90,9 +96,25 @@ RV_NODISCARD int rv_vault_subkey(const struct rv_vault *v, enum rv_subkey id, ui
 
 /* ------------------------------------------------------------------------------------------
  * Blind indexes: keyed BLAKE2b over a versioned encoding of normalised fields, truncated to
- * the vault's width. A lookup returns candidate record ids (all versions, any date; a few
- * are coincidences by design): decrypt each with rv_vault_fetch and compare.
+ * the vault's width. A lookup returns candidate record ids (all versions, any date): decrypt
+ * each with rv_vault_fetch and compare. The truncated value is shared with about C other
+ * entries by design (the width planner); each entry also stores four more bits of the hash
+ * masked with a keyed pad unique to the entry (the check tag), so a lookup drops those
+ * coincidences without decrypting them, while on disk the tags look random and link
+ * nothing. About one coincidence in 2^32 gets through: callers still compare.
+ *
+ * Surnames of several parts (Smith-Jones, Bray Ashton) are indexed in the surname families
+ * under each part of 3 or more letters as well (at most RV_VAULT_PARTS), so a donor who
+ * writes one part is found too.
  */
+#define RV_VAULT_PARTS 3
+/* Each postcode also has a sealed list of the versions stored at it, with their folded
+ * surnames (rv_vault_reader_postcode): a donor's mistyped surname is looked for among the
+ * handful of surnames at the postcode rather than by guessing index values. Surnames longer
+ * than RV_VAULT_PC_SURNAME - 1 bytes are listed cut, with length RV_VAULT_PC_LONG. */
+#define RV_VAULT_PC_SURNAME 39
+#define RV_VAULT_PC_LONG    255
+
 enum rv_index {
     RV_IDX_SURNAME_POSTCODE = 1,        /* surname + postcode */
     RV_IDX_INITIAL_SURNAME_OUTWARD = 2, /* forename initial + surname + outward code */
@@ -120,7 +142,8 @@ RV_NODISCARD int rv_vault_index_value(const struct rv_vault *v, enum rv_index fa
     RV_NONNULL(1, 3, 4, 5);
 
 /* Looks up candidates: writes up to cap record ids to ids (owned by caller) and the total
- * number found to *n (which may exceed cap: call again with more room). */
+ * number found to *n (which may exceed cap: call again with more room). Opens its own read
+ * transaction; a reader (below) does the same in its snapshot. */
 RV_NODISCARD int rv_vault_lookup(struct rv_vault *v, enum rv_index family,
                                  const struct rv_index_query *q, uint64_t *ids, size_t cap,
                                  size_t *n) RV_NONNULL(1, 3, 6);
@@ -158,6 +181,63 @@ RV_NODISCARD int rv_vault_scan_valid(struct rv_vault *v, rv_date d, rv_vault_ver
 RV_NODISCARD int rv_vault_current(struct rv_vault *v, const char *area,
                                   const struct rv_elector_number *num, uint64_t *id)
     RV_NONNULL(1, 2, 3, 4);
+
+/* ------------------------------------------------------------------------------------------
+ * Readers: many reads in one consistent snapshot (one store read transaction), with the
+ * data keys a reader has used kept in its own key memory, so that reads take no lock of the
+ * shared vault. One reader per thread; any number of readers on one struct rv_vault, from
+ * any number of threads at once, while another thread (or process) writes. A reader holds
+ * no snapshot between rv_vault_reader_end and the next rv_vault_reader_begin; a snapshot
+ * held open keeps the store from reusing pages freed since, so keep it short (one check).
+ */
+struct rv_vault_reader;
+
+/* Opens a reader on v (borrowed until rv_vault_reader_close, which must come before
+ * rv_vault_close). RV_ENOMEM. Free with rv_vault_reader_close, which wipes its keys. */
+RV_NODISCARD int rv_vault_reader_open(struct rv_vault *v, struct rv_vault_reader **out)
+    RV_NONNULL(1, 2);
+/* Ends any snapshot and frees the reader (wiping its key memory). NULL is allowed. */
+void rv_vault_reader_close(struct rv_vault_reader *r);
+/* Takes a snapshot of the vault as last committed: every read until rv_vault_reader_end
+ * sees it. RV_EINVAL if a snapshot is already held; otherwise the store's errors. */
+RV_NODISCARD int rv_vault_reader_begin(struct rv_vault_reader *r) RV_NONNULL(1);
+/* Releases the snapshot (a no-op without one). Results borrowed from it end here. */
+void rv_vault_reader_end(struct rv_vault_reader *r);
+
+/* As rv_vault_lookup, in the snapshot. RV_EINVAL without a snapshot or when a field the
+ * family needs is missing. */
+RV_NODISCARD int rv_vault_reader_lookup(struct rv_vault_reader *r, enum rv_index family,
+                                        const struct rv_index_query *q, uint64_t *ids, size_t cap,
+                                        size_t *n) RV_NONNULL(1, 3, 6);
+/* As rv_vault_span, in the snapshot. */
+RV_NODISCARD int rv_vault_reader_span(struct rv_vault_reader *r, uint64_t id, rv_date *from,
+                                      rv_date *to) RV_NONNULL(1, 3, 4);
+/* As rv_vault_fetch, in the snapshot (out is owned by the caller and holds personal data:
+ * wipe it). */
+RV_NODISCARD int rv_vault_reader_fetch(struct rv_vault_reader *r, uint64_t id,
+                                       struct rv_version *out) RV_NONNULL(1, 3);
+/* The number of files ingested into the vault as of the snapshot: it changes whenever
+ * anything the readers see may have changed (a reader's caller can refresh what it derived
+ * from the vault, such as the statistics or the districts, when it does). */
+RV_NODISCARD int rv_vault_reader_generation(struct rv_vault_reader *r, uint64_t *out)
+    RV_NONNULL(1, 2);
+/* Calls fn for every postcode outward code ("LS1", "EC1A") of any version ever stored, each
+ * once per area that holds it, from the areas' sealed district lists, in the snapshot. The
+ * string is borrowed for the call. fn returns 0 to go on, >0 to stop, <0 to stop with that
+ * error. RV_ECORRUPT when a list fails authentication. */
+typedef int (*rv_vault_district_fn)(void *ctx, const char *outward);
+RV_NODISCARD int rv_vault_reader_districts(struct rv_vault_reader *r, rv_vault_district_fn fn,
+                                           void *ctx) RV_NONNULL(1, 2);
+/* Calls fn for every version ever stored at a postcode (canonical, "LS1 4AB"), with its
+ * record id and folded surname words ("smith jones"; len bytes, not NUL-terminated, or
+ * RV_VAULT_PC_LONG when the surname was too long to list whole: compare by fetching it),
+ * from the postcode's sealed list, in the snapshot. The surname is personal data, borrowed
+ * for the call (the reader wipes it after). fn returns 0 to go on, >0 to stop, <0 to stop
+ * with that error. 0 when the postcode holds nothing; RV_ECORRUPT when the list fails
+ * authentication; RV_EINVAL without a snapshot or for an empty postcode. */
+typedef int (*rv_vault_postcode_fn)(void *ctx, uint64_t id, const char *surname, size_t len);
+RV_NODISCARD int rv_vault_reader_postcode(struct rv_vault_reader *r, const char *postcode,
+                                          rv_vault_postcode_fn fn, void *ctx) RV_NONNULL(1, 2, 3);
 
 /* ------------------------------------------------------------------------------------------
  * Statistics: one row per ingested file, kept as counters when it was ingested.
@@ -214,11 +294,20 @@ struct rv_prepared {
     uint8_t numkey[16];  /* keyed hash of area + elector number */
     uint8_t chash[16];   /* keyed hash of the entry's content */
     uint8_t idx[RV_IDX_COUNT][RV_VAULT_INDEX_MAX]; /* index values; */
+    uint8_t idx_tag[RV_IDX_COUNT][4];              /* their check bits, not yet masked */
     uint8_t idx_present;                           /* bit (family - 1) set when computed */
-    uint32_t sealed_bucket; /* bucket the payload below is sealed for, or 0 */
-    uint64_t sealed_id;     /* record id it is sealed for */
-    rv_date sealed_from;    /* from date it is sealed for */
-    size_t sealed_len;      /* bytes of sealed[] in use: the whole stored record */
+    uint8_t nparts;                                /* surname parts indexed below */
+    uint8_t part_family;                           /* RV_IDX_SURNAME_POSTCODE or _SURNAME */
+    uint8_t part[RV_VAULT_PARTS][RV_VAULT_INDEX_MAX];
+    uint8_t part_tag[RV_VAULT_PARTS][4];
+    uint8_t pc_key[16];                   /* keyed hash of the postcode (has_pc) */
+    bool has_pc;                          /* the entry has a postcode and a surname */
+    uint8_t pc_len;                       /* bytes of pc_surname, RV_VAULT_PC_LONG if cut */
+    char pc_surname[RV_VAULT_PC_SURNAME]; /* folded surname words ("smith jones") */
+    uint32_t sealed_bucket;               /* bucket the payload below is sealed for, or 0 */
+    uint64_t sealed_id;                   /* record id it is sealed for */
+    rv_date sealed_from;                  /* from date it is sealed for */
+    size_t sealed_len;                    /* bytes of sealed[] in use: the whole stored record */
     uint8_t sealed[30 + 24 + RV_ELECTOR_WIRE_MAX + 16];
 };
 

@@ -8,7 +8,16 @@
  *   'N' name                             -> counter (u64 LE): "rec", "bkt", "seq"
  *   0xff id(u64 BE)                      -> record version (see vault_records.c); last in
  *                                           the key space so that new records append
- *   'I' family(u8) value[w] id(u64 BE)   -> empty: blind-index entry
+ *   'I' family(u8) value[w] id(u64 BE)   -> check tag[4]: bytes 8..11 of the entry's full
+ *                                           keyed hash, masked with SipHash(key 37,
+ *                                           "rvit" family value id) (format 2)
+ *   'D' area[16]                         -> nonce[24] sealed(district list) tag[16]: the
+ *                                           outward codes the area's versions hold, sealed
+ *                                           under key 38 (format 2)
+ *   'P' keyed postcode[16] (key 39)      -> nonce[24] sealed(version list) tag[16]: each
+ *                                           version stored at the postcode, as id (u64
+ *                                           LE), length (u8), folded surname words;
+ *                                           sealed under key 40 (format 2)
  *   'O' area[16] numkey[16]              -> version in force for a keyed elector number
  *   'A' area[16]                         -> area state: latest date and counters
  *   'S' area[16] seq(u32 BE)             -> statistics of one ingested file
@@ -26,11 +35,15 @@
 
 /* The vault's private subkey ids (crypto_kdf subkey numbers). */
 enum {
-    RV_SUBKEY_WRAP = 32,     /* wraps data keys */
-    RV_SUBKEY_CONTENT = 33,  /* content hashes of entries (16-byte SipHash key) */
-    RV_SUBKEY_NUMBER = 34,   /* keyed elector numbers */
-    RV_SUBKEY_RECMAC = 35,   /* MACs over record metadata */
-    RV_SUBKEY_FILEHASH = 36, /* keyed hashes of ingested files */
+    RV_SUBKEY_WRAP = 32,      /* wraps data keys */
+    RV_SUBKEY_CONTENT = 33,   /* content hashes of entries (16-byte SipHash key) */
+    RV_SUBKEY_NUMBER = 34,    /* keyed elector numbers */
+    RV_SUBKEY_RECMAC = 35,    /* MACs over record metadata */
+    RV_SUBKEY_FILEHASH = 36,  /* keyed hashes of ingested files */
+    RV_SUBKEY_IDXTAG = 37,    /* pads of blind-index check tags (16-byte SipHash key) */
+    RV_SUBKEY_DISTRICTS = 38, /* seals the areas' district lists */
+    RV_SUBKEY_PCKEY = 39,     /* keyed postcodes of the postcode lists (16-byte SipHash key) */
+    RV_SUBKEY_PCLIST = 40     /* seals the postcode lists */
 };
 
 #define RV_AREA_LEN     16
@@ -58,6 +71,10 @@ struct rv_vault {
         uint8_t sip_content[16];
         uint8_t sip_number[16];
         uint8_t sip_recmac[16];
+        uint8_t sip_idxtag[16];
+        uint8_t districts[32];
+        uint8_t sip_pckey[16];
+        uint8_t pclist[32];
         uint8_t scratch[RV_SCRATCH_KEYS][32]; /* data keys while a reader decrypts */
     } * k;
     uint32_t cache_bucket[RV_KEYCACHE]; /* 0 = empty slot */
@@ -130,6 +147,23 @@ static inline void rv_vault_keyed_hash(const uint8_t *st, const void *in, size_t
 static inline void rv_vault_sip(const uint8_t key[16], const void *in, size_t len, uint8_t out[16])
 {
     crypto_shorthash_siphashx24(out, in, len, key);
+}
+
+/* The check tag stored with a blind-index entry: raw (bytes 8..11 of the full keyed hash)
+ * masked with a pad unique to the entry (family, truncated value of vlen bytes, record id). */
+static inline void rv_vault_index_tag(const struct rv_vault *v, uint8_t family,
+                                      const uint8_t *value, size_t vlen, uint64_t id,
+                                      const uint8_t raw[4], uint8_t out[4])
+{
+    uint8_t in[4 + 1 + RV_VAULT_INDEX_MAX + 8], pad[16];
+
+    memcpy(in, "rvit", 4);
+    in[4] = family;
+    memcpy(in + 5, value, vlen);
+    rv_put_u64be(in + 5 + vlen, id);
+    rv_vault_sip(v->k->sip_idxtag, in, 5 + vlen + 8, pad);
+    for (int i = 0; i < 4; i++)
+        out[i] = raw[i] ^ pad[i];
 }
 
 /* Area code to its fixed 16-byte key form; RV_EINVAL unless 1..15 of [A-Za-z0-9_-]. */

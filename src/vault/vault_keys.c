@@ -4,7 +4,7 @@
  *
  * vault.hdr (176 bytes, little-endian):
  *     0  magic "REGVAULT"           8
- *     8  format version (u16) = 1   2
+ *     8  format version (u16) = 2   2   (RV_VAULT_FORMAT_VERSION; 1 is refused)
  *    10  wrapping kind (u8): 1 passphrase (Argon2id), 2 key file
  *    11  blind-index width in bits (u8)
  *    12  reserved (u32) = 0
@@ -359,6 +359,14 @@ int rv_vault_open(const char *dir, const struct rv_vault_secret *secret, struct 
         rc = derive16(v->k->root, RV_SUBKEY_NUMBER, v->k->sip_number);
     if (rc == 0)
         rc = derive16(v->k->root, RV_SUBKEY_RECMAC, v->k->sip_recmac);
+    if (rc == 0)
+        rc = derive16(v->k->root, RV_SUBKEY_IDXTAG, v->k->sip_idxtag);
+    if (rc == 0)
+        rc = derive(v->k->root, RV_SUBKEY_DISTRICTS, v->k->districts);
+    if (rc == 0)
+        rc = derive16(v->k->root, RV_SUBKEY_PCKEY, v->k->sip_pckey);
+    if (rc == 0)
+        rc = derive(v->k->root, RV_SUBKEY_PCLIST, v->k->pclist);
     if (rc != 0)
         goto out;
     {

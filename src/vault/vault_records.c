@@ -100,9 +100,11 @@ void rv_vault_prep_cache_free(struct rv_vault_prep_cache *c)
     sodium_free(c);
 }
 
+/* The truncated value of a family for q into out (*outlen bytes) and, when tag is not
+ * NULL, the entry's raw check bits (bytes 8..11 of the full hash). */
 static int index_value(const struct rv_vault *v, struct rv_vault_prep_cache *c,
                        enum rv_index family, const struct rv_index_query *q, uint8_t *out,
-                       size_t *outlen)
+                       size_t *outlen, uint8_t *tag)
 {
     uint8_t in[600], full[16];
     char compact[9], outward[9], prim[RV_PHONETIC_MAX], alt[RV_PHONETIC_MAX];
@@ -175,6 +177,8 @@ static int index_value(const struct rv_vault *v, struct rv_vault_prep_cache *c,
     if (v->index_bits % 8 != 0)
         out[nbytes - 1] &= (uint8_t)(0xff << (8 - v->index_bits % 8));
     *outlen = nbytes;
+    if (tag != NULL)
+        memcpy(tag, full + 8, 4);
     sodium_memzero(in, sizeof(in));
     sodium_memzero(full, sizeof(full));
     return 0;
@@ -183,49 +187,69 @@ static int index_value(const struct rv_vault *v, struct rv_vault_prep_cache *c,
 int rv_vault_index_value(const struct rv_vault *v, enum rv_index family,
                          const struct rv_index_query *q, uint8_t *out, size_t *outlen)
 {
-    return index_value(v, NULL, family, q, out, outlen);
+    return index_value(v, NULL, family, q, out, outlen, NULL);
 }
 
 struct collect {
+    const struct rv_vault *v;
     uint64_t *ids;
     size_t cap, n;
+    size_t vlen;    /* bytes of the truncated value */
+    uint8_t raw[4]; /* the query's check bits */
 };
 
+/* Keeps the ids whose check tag agrees with the query's: the entries whose full hash
+ * agrees, not only its truncation. */
 static int collect_id(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
     struct collect *c = ctx;
+    uint8_t want[4];
+    uint64_t id;
 
-    (void)val;
-    (void)vlen;
-    if (klen < 8)
+    if (klen != 2 + c->vlen + 8 || vlen != 4)
         return RV_ECORRUPT;
+    id = rv_get_u64be(key + klen - 8);
+    rv_vault_index_tag(c->v, key[1], key + 2, c->vlen, id, c->raw, want);
+    if (memcmp(want, val, 4) != 0)
+        return 0;
     if (c->n < c->cap)
-        c->ids[c->n] = rv_get_u64be(key + klen - 8);
+        c->ids[c->n] = id;
     c->n++;
     return 0;
+}
+
+static int lookup_txn(struct rv_vault *v, struct rv_txn *t, enum rv_index family,
+                      const struct rv_index_query *q, uint64_t *ids, size_t cap, size_t *n)
+{
+    uint8_t prefix[2 + RV_VAULT_INDEX_MAX];
+    struct collect c = {v, ids, ids != NULL ? cap : 0, 0, 0, {0}};
+    int rc;
+
+    *n = 0;
+    rc = index_value(v, NULL, family, q, prefix + 2, &c.vlen, c.raw);
+    if (rc != 0)
+        return rc;
+    prefix[0] = 'I';
+    prefix[1] = (uint8_t)family;
+    rc = rv_store_scan(t, prefix, 2 + c.vlen, collect_id, &c);
+    *n = c.n;
+    return rc;
 }
 
 int rv_vault_lookup(struct rv_vault *v, enum rv_index family, const struct rv_index_query *q,
                     uint64_t *ids, size_t cap, size_t *n)
 {
-    uint8_t prefix[2 + RV_VAULT_INDEX_MAX];
-    size_t len;
-    struct collect c = {ids, ids != NULL ? cap : 0, 0};
     struct rv_txn *t = NULL;
     int rc;
 
     *n = 0;
-    rc = index_value(v, NULL, family, q, prefix + 2, &len);
-    if (rc != 0)
-        return rc;
-    prefix[0] = 'I';
-    prefix[1] = (uint8_t)family;
+    if (family < 1 || family > RV_IDX_COUNT)
+        return RV_EINVAL;
     rc = rv_store_begin(v->store, false, &t);
     if (rc != 0)
         return rc;
-    rc = rv_store_scan(t, prefix, 2 + len, collect_id, &c);
+    rc = lookup_txn(v, t, family, q, ids, cap, n);
     rv_store_abort(t);
-    *n = c.n;
     return rc;
 }
 
@@ -430,6 +454,355 @@ int rv_vault_scan_valid(struct rv_vault *v, rv_date d, rv_vault_version_fn fn, v
     return rc;
 }
 
+/* District lists (see below, with the batch that writes them). */
+#define DIST_MAX  4096 /* codes per area: a UK postcode area has fewer than 100 */
+#define DIST_HDR  24
+#define DIST_BODY (2 + DIST_MAX * 5)
+
+static void district_ad(const struct rv_vault *v, const uint8_t area[RV_AREA_LEN], uint8_t ad[36])
+{
+    memcpy(ad, "rvdd", 4);
+    memcpy(ad + 4, v->vault_id, 16);
+    memcpy(ad + 20, area, RV_AREA_LEN);
+}
+
+/* Opens a sealed list (key 'D' area) into body (DIST_BODY bytes, caller's): *blen gets
+ * its length. RV_ECORRUPT when it fails authentication or is malformed. */
+static int district_open(const struct rv_vault *v, const uint8_t area[RV_AREA_LEN],
+                         const uint8_t *val, size_t vlen, uint8_t *body, size_t *blen)
+{
+    uint8_t ad[36];
+    unsigned long long n;
+    size_t pos = 2, cnt;
+
+    if (vlen < DIST_HDR + 16 + 2 || vlen - DIST_HDR - 16 > DIST_BODY)
+        return RV_ECORRUPT;
+    district_ad(v, area, ad);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(body, &n, NULL, val + DIST_HDR, vlen - DIST_HDR,
+                                                   ad, sizeof(ad), val, v->k->districts) != 0)
+        return RV_ECORRUPT;
+    cnt = (size_t)body[0] | (size_t)body[1] << 8;
+    for (size_t i = 0; i < cnt; i++) {
+        if (pos >= n || body[pos] < 2 || body[pos] > 4 || pos + 1 + body[pos] > n)
+            return RV_ECORRUPT;
+        pos += 1 + body[pos];
+    }
+    if (pos != n)
+        return RV_ECORRUPT;
+    *blen = (size_t)n;
+    return 0;
+}
+
+static int cmp_code(const void *x, const void *y)
+{
+    return strcmp(x, y);
+}
+
+/* Postcode lists (see below, with the batch that writes them): the key of a postcode's
+ * list, and opening one. */
+#define PCL_HDR  24
+#define PCL_BODY (256u << 10) /* most plaintext bytes one list holds */
+
+static int pc_listkey(const struct rv_vault *v, const char *canon, uint8_t key[17])
+{
+    char compact[9], outward[9];
+    uint8_t in[4 + 8];
+    size_t n;
+
+    if (split_postcode(canon, compact, outward) != 0)
+        return RV_EINVAL;
+    n = strlen(compact);
+    memcpy(in, "rvpk", 4);
+    memcpy(in + 4, compact, n);
+    key[0] = 'P';
+    rv_vault_sip(v->k->sip_pckey, in, 4 + n, key + 1);
+    return 0;
+}
+
+static void pc_ad(const struct rv_vault *v, const uint8_t key[17], uint8_t ad[36])
+{
+    memcpy(ad, "rvpc", 4);
+    memcpy(ad + 4, v->vault_id, 16);
+    memcpy(ad + 20, key + 1, 16);
+}
+
+/* Opens a sealed list into body (at least vlen bytes, caller's); *blen gets its length.
+ * RV_ECORRUPT when it fails authentication or is malformed. */
+static int pc_open(const struct rv_vault *v, const uint8_t key[17], const uint8_t *val, size_t vlen,
+                   uint8_t *body, size_t *blen)
+{
+    uint8_t ad[36];
+    unsigned long long n;
+    size_t pos = 0;
+
+    if (vlen < PCL_HDR + 16 || vlen - PCL_HDR - 16 > PCL_BODY)
+        return RV_ECORRUPT;
+    pc_ad(v, key, ad);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(body, &n, NULL, val + PCL_HDR, vlen - PCL_HDR,
+                                                   ad, sizeof(ad), val, v->k->pclist) != 0)
+        return RV_ECORRUPT;
+    while (pos < n) {
+        size_t l;
+        if (pos + 9 > n)
+            return RV_ECORRUPT;
+        l = body[pos + 8] == RV_VAULT_PC_LONG ? RV_VAULT_PC_SURNAME - 1 : body[pos + 8];
+        if (l >= RV_VAULT_PC_SURNAME || pos + 9 + l > n)
+            return RV_ECORRUPT;
+        pos += 9 + l;
+    }
+    *blen = (size_t)n;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Readers.
+ */
+
+#define RK_SLOTS 64
+
+struct rv_vault_reader {
+    struct rv_vault *v;
+    struct rv_txn *t; /* the snapshot, or NULL */
+    /* sodium memory, wiped on close */
+    struct reader_keys {
+        /* XChaCha20's subkeys (HChaCha20 of a bucket's data key and a batch's nonce prefix)
+         * by (bucket, prefix): every record sealed by one batch for one bucket shares one,
+         * so a reader derives it once and decrypts each record with ChaCha20-Poly1305. */
+        uint32_t bucket[RK_SLOTS]; /* 0 = empty */
+        uint8_t prefix[RK_SLOTS][16];
+        uint8_t sub[RK_SLOTS][32];
+        uint8_t dk[32];                   /* a data key while deriving */
+        uint8_t buf[RV_ELECTOR_WIRE_MAX]; /* plaintext while decoding */
+        uint8_t dist[DIST_BODY];          /* a district list while reading it */
+    } * k;
+    uint8_t *pcbuf; /* sodium memory: a postcode list while reading it */
+    size_t pcbuf_cap;
+};
+
+int rv_vault_reader_open(struct rv_vault *v, struct rv_vault_reader **out)
+{
+    struct rv_vault_reader *r = calloc(1, sizeof(*r));
+
+    *out = NULL;
+    if (r == NULL)
+        return RV_ENOMEM;
+    r->v = v;
+    r->k = sodium_malloc(sizeof(*r->k));
+    if (r->k == NULL) {
+        free(r);
+        return RV_ENOMEM;
+    }
+    sodium_memzero(r->k, sizeof(*r->k));
+    *out = r;
+    return 0;
+}
+
+void rv_vault_reader_close(struct rv_vault_reader *r)
+{
+    if (r == NULL)
+        return;
+    rv_vault_reader_end(r);
+    sodium_memzero(r->k, sizeof(*r->k));
+    sodium_free(r->k);
+    if (r->pcbuf != NULL) {
+        sodium_memzero(r->pcbuf, r->pcbuf_cap);
+        sodium_free(r->pcbuf);
+    }
+    free(r);
+}
+
+int rv_vault_reader_begin(struct rv_vault_reader *r)
+{
+    if (r->t != NULL)
+        return RV_EINVAL;
+    return rv_store_begin(r->v->store, false, &r->t);
+}
+
+void rv_vault_reader_end(struct rv_vault_reader *r)
+{
+    if (r->t == NULL)
+        return;
+    rv_store_abort(r->t);
+    r->t = NULL;
+}
+
+int rv_vault_reader_lookup(struct rv_vault_reader *r, enum rv_index family,
+                           const struct rv_index_query *q, uint64_t *ids, size_t cap, size_t *n)
+{
+    *n = 0;
+    if (r->t == NULL || family < 1 || family > RV_IDX_COUNT)
+        return RV_EINVAL;
+    return lookup_txn(r->v, r->t, family, q, ids, cap, n);
+}
+
+int rv_vault_reader_span(struct rv_vault_reader *r, uint64_t id, rv_date *from, rv_date *to)
+{
+    uint8_t key[9];
+    const void *val;
+    size_t vlen;
+    uint32_t bucket;
+    int rc;
+
+    if (r->t == NULL)
+        return RV_EINVAL;
+    rec_key(id, key);
+    rc = rv_store_get(r->t, key, sizeof(key), &val, &vlen);
+    if (rc == 0)
+        rc = rec_check(r->v, id, val, vlen, &bucket, from, to);
+    return rc;
+}
+
+/* The XChaCha20 subkey for a record of bucket sealed with nonce prefix, from the reader's
+ * table or derived (and kept) now. */
+static int reader_subkey(struct rv_vault_reader *r, uint32_t bucket, const uint8_t prefix[16],
+                         const uint8_t **sub)
+{
+    struct reader_keys *k = r->k;
+    size_t slot = (bucket * 0x9e3779b1u ^ rv_get_u32le(prefix)) % RK_SLOTS;
+    int rc;
+
+    if (k->bucket[slot] != bucket || memcmp(k->prefix[slot], prefix, 16) != 0) {
+        k->bucket[slot] = 0;
+        rc = rv_vault_data_key(r->v, r->t, bucket, k->dk);
+        if (rc != 0)
+            return rc;
+        crypto_core_hchacha20(k->sub[slot], prefix, k->dk, NULL);
+        sodium_memzero(k->dk, sizeof(k->dk));
+        memcpy(k->prefix[slot], prefix, 16);
+        k->bucket[slot] = bucket;
+    }
+    *sub = k->sub[slot];
+    return 0;
+}
+
+int rv_vault_reader_fetch(struct rv_vault_reader *r, uint64_t id, struct rv_version *out)
+{
+    uint8_t key[9], ad[36], npub[crypto_aead_chacha20poly1305_ietf_NPUBBYTES] = {0};
+    const uint8_t *val, *sub;
+    const void *vp;
+    size_t vlen;
+    unsigned long long plen = 0;
+    uint32_t bucket;
+    rv_date from, to;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (r->t == NULL)
+        return RV_EINVAL;
+    rec_key(id, key);
+    rc = rv_store_get(r->t, key, sizeof(key), &vp, &vlen);
+    if (rc != 0)
+        return rc;
+    val = vp;
+    rc = rec_check(r->v, id, val, vlen, &bucket, &from, &to);
+    if (rc != 0)
+        return rc;
+    if (vlen - REC_HDR - 16 > RV_ELECTOR_WIRE_MAX)
+        return RV_ECORRUPT;
+    rc = reader_subkey(r, bucket, val + 30, &sub);
+    if (rc != 0)
+        return rc;
+    rec_ad(r->v, id, bucket, from, ad);
+    memcpy(npub + 4, val + 30 + 16, 8);
+    /* The second step of XChaCha20-Poly1305 (the first is the subkey): the same bytes. */
+    if (crypto_aead_chacha20poly1305_ietf_decrypt(r->k->buf, &plen, NULL, val + REC_HDR,
+                                                  vlen - REC_HDR, ad, sizeof(ad), npub, sub) != 0)
+        return RV_ECORRUPT;
+    rc = rv_elector_decode(r->k->buf, (size_t)plen, &out->e);
+    sodium_memzero(r->k->buf, (size_t)plen);
+    if (rc != 0) {
+        sodium_memzero(out, sizeof(*out));
+        return RV_ECORRUPT;
+    }
+    out->id = id;
+    out->from = from;
+    out->to = to;
+    return 0;
+}
+
+int rv_vault_reader_generation(struct rv_vault_reader *r, uint64_t *out)
+{
+    *out = 0;
+    if (r->t == NULL)
+        return RV_EINVAL;
+    return rv_vault_counter_get(r->t, "seq", out);
+}
+
+struct districts_ctx {
+    struct rv_vault_reader *r;
+    rv_vault_district_fn fn;
+    void *ctx;
+};
+
+static int districts_one(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+                         size_t vlen)
+{
+    struct districts_ctx *d = ctx;
+    uint8_t *body = d->r->k->dist;
+    size_t blen, pos = 2;
+    char code[8];
+    int rc;
+
+    if (klen != 1 + RV_AREA_LEN)
+        return RV_ECORRUPT;
+    rc = district_open(d->r->v, key + 1, val, vlen, body, &blen);
+    for (size_t i = 0, cnt = (size_t)body[0] | (size_t)body[1] << 8; rc == 0 && i < cnt; i++) {
+        memcpy(code, body + pos + 1, body[pos]);
+        code[body[pos]] = '\0';
+        pos += 1 + body[pos];
+        rc = d->fn(d->ctx, code);
+    }
+    sodium_memzero(body, DIST_BODY);
+    return rc;
+}
+
+int rv_vault_reader_districts(struct rv_vault_reader *r, rv_vault_district_fn fn, void *ctx)
+{
+    struct districts_ctx d = {r, fn, ctx};
+
+    if (r->t == NULL)
+        return RV_EINVAL;
+    return rv_store_scan(r->t, "D", 1, districts_one, &d);
+}
+
+int rv_vault_reader_postcode(struct rv_vault_reader *r, const char *postcode,
+                             rv_vault_postcode_fn fn, void *ctx)
+{
+    uint8_t key[17];
+    const void *val;
+    size_t vlen, blen = 0, pos = 0;
+    int rc;
+
+    if (r->t == NULL || pc_listkey(r->v, postcode, key) != 0)
+        return RV_EINVAL;
+    rc = rv_store_get(r->t, key, sizeof(key), &val, &vlen);
+    if (rc == RV_ENOTFOUND)
+        return 0;
+    if (rc != 0)
+        return rc;
+    if (vlen > r->pcbuf_cap) {
+        size_t cap = vlen < 4096 ? 4096 : vlen;
+        uint8_t *nb = sodium_malloc(cap);
+        if (nb == NULL)
+            return RV_ENOMEM;
+        if (r->pcbuf != NULL) {
+            sodium_memzero(r->pcbuf, r->pcbuf_cap);
+            sodium_free(r->pcbuf);
+        }
+        r->pcbuf = nb;
+        r->pcbuf_cap = cap;
+    }
+    rc = pc_open(r->v, key, val, vlen, r->pcbuf, &blen);
+    while (rc == 0 && pos < blen) {
+        const uint8_t *e = r->pcbuf + pos;
+        size_t l = e[8] == RV_VAULT_PC_LONG ? RV_VAULT_PC_SURNAME - 1 : e[8];
+        rc = fn(ctx, rv_get_u64le(e), (const char *)e + 9, e[8] == RV_VAULT_PC_LONG ? e[8] : l);
+        pos += 9 + l;
+    }
+    sodium_memzero(r->pcbuf, blen);
+    return rc < 0 ? rc : 0;
+}
+
 /* ---------------------------------------------------------------------------------------
  * Preparing entries.
  */
@@ -489,6 +862,23 @@ static int address_key(struct rv_vault_prep_cache *c, const struct rv_elector *e
     return rc;
 }
 
+/* True when the part just computed (out->part[out->nparts]) has the truncated value of the
+ * entry's own surname entry or of an earlier part: both would be one store key, and the
+ * second tag would overwrite the first. The part is then left out (the entry is still found
+ * under the rest). */
+static bool part_clashes(const struct rv_prepared *out, size_t len)
+{
+    const uint8_t *val = out->part[out->nparts];
+    unsigned f = out->part_family;
+
+    if ((out->idx_present & (1u << (f - 1))) && memcmp(out->idx[f - 1], val, len) == 0)
+        return true;
+    for (unsigned i = 0; i < out->nparts; i++)
+        if (memcmp(out->part[i], val, len) == 0)
+            return true;
+    return false;
+}
+
 int rv_vault_prepare(const struct rv_vault *v, const struct rv_elector *e,
                      const struct rv_vault_sealer *sealer, uint64_t seal_id,
                      struct rv_prepared *out)
@@ -533,8 +923,49 @@ int rv_vault_prepare_cached(const struct rv_vault *v, struct rv_vault_prep_cache
     for (int f = 1; f <= RV_IDX_COUNT; f++) {
         if (f == RV_IDX_SURNAME && q.postcode != NULL)
             continue; /* surname alone only for entries with no postcode */
-        if (index_value(v, c, (enum rv_index)f, &q, out->idx[f - 1], &len) == 0)
+        if (index_value(v, c, (enum rv_index)f, &q, out->idx[f - 1], &len, out->idx_tag[f - 1]) ==
+            0)
             out->idx_present |= (uint8_t)(1u << (f - 1));
+    }
+    /* The postcode list's key and the folded surname words for it. */
+    out->has_pc = false;
+    if (q.postcode != NULL && q.surname != NULL) {
+        uint8_t pk[17];
+        size_t sl = strlen(nk.surname_tokens);
+        if (pc_listkey(v, q.postcode, pk) == 0) {
+            memcpy(out->pc_key, pk + 1, 16);
+            out->pc_len = sl < RV_VAULT_PC_SURNAME ? (uint8_t)sl : RV_VAULT_PC_LONG;
+            if (sl >= RV_VAULT_PC_SURNAME)
+                sl = RV_VAULT_PC_SURNAME - 1;
+            memcpy(out->pc_surname, nk.surname_tokens, sl);
+            out->has_pc = true;
+        }
+    }
+    /* Each part of a surname of several (Smith-Jones: smith, jones) under the surname
+     * family the entry uses, so that a donor who writes one part finds it. */
+    out->nparts = 0;
+    out->part_family = q.postcode != NULL ? RV_IDX_SURNAME_POSTCODE : RV_IDX_SURNAME;
+    if (q.surname != NULL && nk.nsurname_tokens >= 2) {
+        const char *tp = nk.surname_tokens;
+        while (*tp != '\0' && out->nparts < RV_VAULT_PARTS) {
+            size_t tl = strcspn(tp, " ");
+            char part[RV_NAME_MAX];
+            struct rv_index_query pq = q;
+            if (tl >= 3 && tl < sizeof(part)) {
+                memcpy(part, tp, tl);
+                part[tl] = '\0';
+                pq.surname = part;
+                if (strcmp(part, nk.surname) != 0 &&
+                    index_value(v, NULL, (enum rv_index)out->part_family, &pq,
+                                out->part[out->nparts], &len, out->part_tag[out->nparts]) == 0 &&
+                    !part_clashes(out, len))
+                    out->nparts++;
+                sodium_memzero(part, sizeof(part));
+            }
+            tp += tl;
+            while (*tp == ' ')
+                tp++;
+        }
     }
     if (sealer != NULL && sealer->bucket != 0) {
         rec_header(v, seal_id, sealer->bucket, sealer->from, out->sealed);
@@ -574,6 +1005,7 @@ struct bucket_slot {
 #define IDLE_RUN_MIN (1u << 16)
 struct ientry {
     uint8_t k[2 + RV_VAULT_INDEX_MAX + 8];
+    uint8_t tag[4]; /* masked check tag: the entry's value */
 };
 
 /* In an area with nothing in force (its first edition), open entries wait here too and go
@@ -592,6 +1024,16 @@ struct oentry {
 struct osort {
     uint64_t hi;
     uint32_t i;
+};
+
+/* A version waiting for its postcode's list: the list's key, the record id and the folded
+ * surname words. Written at the end of the batch (or when PBUF_MAX wait), sorted by key. */
+#define PBUF_MAX (1u << 20)
+struct pentry {
+    uint8_t key[16];
+    uint64_t id;
+    uint8_t len; /* bytes of s, or RV_VAULT_PC_LONG */
+    char s[RV_VAULT_PC_SURNAME];
 };
 
 struct rv_vault_batch {
@@ -618,6 +1060,11 @@ struct rv_vault_batch {
     struct rv_vault_sealer *sealers;
     uint8_t nonce_prefix[16];
     bool area_was_empty; /* no version in force in the area when the batch began */
+    char (*dist)[8];     /* outward codes of the versions stored, for the district list */
+    size_t ndist, dcap;
+    char dlast[8];       /* the last one added (register files go street by street) */
+    struct pentry *pbuf; /* versions stored, for the postcode lists (personal data) */
+    size_t pn, pcap;
     struct bucket_slot buckets[8];
     size_t nbuckets;
     int err; /* sticky */
@@ -1009,6 +1456,13 @@ void rv_vault_batch_abort(struct rv_vault_batch *b)
         sodium_memzero(b->obuf, OBUF_MAX * sizeof(*b->obuf));
     free(b->obuf);
     free(b->otab);
+    if (b->pbuf != NULL)
+        sodium_memzero(b->pbuf, b->pcap * sizeof(*b->pbuf));
+    free(b->pbuf);
+    if (b->dist != NULL)
+        sodium_memzero(b->dist, b->dcap * sizeof(*b->dist));
+    free(b->dist);
+    sodium_memzero(b->dlast, sizeof(b->dlast));
     free(b);
 }
 
@@ -1095,7 +1549,7 @@ static int drain_index(struct rv_vault_batch *b, size_t max)
     int rc = 0;
 
     for (; b->spos < b->sn && max > 0 && rc == 0; b->spos++, max--)
-        rc = rv_store_put_run(b->t, b->sbuf[b->spos].k, kl, "", 0);
+        rc = rv_store_put_run(b->t, b->sbuf[b->spos].k, kl, b->sbuf[b->spos].tag, 4);
     return rc;
 }
 
@@ -1145,6 +1599,214 @@ static int sort_index(struct rv_vault_batch *b)
     b->sn = n;
     b->spos = 0;
     b->in = 0;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * District lists: the outward codes ("LS1", "EC1A") of the versions stored in an area,
+ * kept under 'D' area sealed with XChaCha20-Poly1305 (key 38, a random nonce each write,
+ * additional data "rvdd" || vault id || area) as: count (u16 LE), then each code as
+ * length (u8) and bytes, in ascending order. Postcodes are personal data in the
+ * aggregate too (which districts a register covers is public, which ones its electors
+ * live in at a given size is not), so the list is sealed like the records. The matcher
+ * reads it to search a donor's postcode area district by district without probing codes
+ * that do not exist.
+ */
+/* Adds the outward code of pc (if any) to the batch's set. */
+static int district_add(struct rv_vault_batch *b, const struct rv_postcode *pc)
+{
+    char out[9];
+
+    if (pc->canon[0] == '\0' || pc->out_len < 2 || pc->out_len > 4)
+        return 0;
+    rv_postcode_outward(pc, out);
+    if (strcmp(out, b->dlast) == 0)
+        return 0;
+    memcpy(b->dlast, out, strlen(out) + 1);
+    for (size_t i = 0; i < b->ndist; i++)
+        if (strcmp(b->dist[i], out) == 0)
+            return 0;
+    if (b->ndist == DIST_MAX)
+        return 0; /* not a postcode area any more: the list is only an aid */
+    if (b->ndist == b->dcap) {
+        size_t nc = b->dcap != 0 ? b->dcap * 2 : 64;
+        char(*nd)[8] = calloc(nc, sizeof(*nd));
+        if (nd == NULL)
+            return RV_ENOMEM;
+        if (b->dist != NULL) {
+            memcpy(nd, b->dist, b->ndist * sizeof(*nd));
+            sodium_memzero(b->dist, b->dcap * sizeof(*b->dist));
+            free(b->dist);
+        }
+        b->dist = nd;
+        b->dcap = nc;
+    }
+    memcpy(b->dist[b->ndist++], out, strlen(out) + 1);
+    return 0;
+}
+
+/* Merges the batch's codes into the area's stored list and writes it back sealed. */
+static int districts_write(struct rv_vault_batch *b)
+{
+    uint8_t key[1 + RV_AREA_LEN], ad[36];
+    uint8_t *body = NULL, *val = NULL;
+    const void *old;
+    size_t olen, blen = 0, pos;
+    int rc;
+
+    if (b->ndist == 0)
+        return 0;
+    key[0] = 'D';
+    memcpy(key + 1, b->area, RV_AREA_LEN);
+    body = malloc(DIST_BODY);
+    val = malloc(DIST_HDR + DIST_BODY + 16);
+    if (body == NULL || val == NULL) {
+        rc = RV_ENOMEM;
+        goto out;
+    }
+    rc = rv_store_get(b->t, key, sizeof(key), &old, &olen);
+    if (rc == 0) {
+        rc = district_open(b->v, b->area, old, olen, body, &blen);
+        if (rc != 0)
+            goto out;
+        /* The stored codes join the batch's (district_add skips those already there). */
+        pos = 2;
+        b->dlast[0] = '\0';
+        for (size_t i = 0, cnt = (size_t)body[0] | (size_t)body[1] << 8; i < cnt; i++) {
+            struct rv_postcode pc;
+            memset(&pc, 0, sizeof(pc));
+            memcpy(pc.canon, body + pos + 1, body[pos]);
+            pc.canon[body[pos]] = ' ';
+            pc.out_len = body[pos];
+            if ((rc = district_add(b, &pc)) != 0)
+                goto out;
+            pos += 1 + body[pos];
+        }
+    } else if (rc != RV_ENOTFOUND) {
+        goto out;
+    }
+    qsort(b->dist, b->ndist, sizeof(*b->dist), cmp_code);
+    body[0] = (uint8_t)b->ndist;
+    body[1] = (uint8_t)(b->ndist >> 8);
+    pos = 2;
+    for (size_t i = 0; i < b->ndist; i++) {
+        size_t l = strlen(b->dist[i]);
+        body[pos] = (uint8_t)l;
+        memcpy(body + pos + 1, b->dist[i], l);
+        pos += 1 + l;
+    }
+    randombytes_buf(val, DIST_HDR);
+    district_ad(b->v, b->area, ad);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(val + DIST_HDR, NULL, body, pos, ad, sizeof(ad),
+                                               NULL, val, b->v->k->districts);
+    rc = rv_store_put(b->t, key, sizeof(key), val, DIST_HDR + pos + 16);
+out:
+    if (body != NULL) {
+        sodium_memzero(body, DIST_BODY);
+        free(body);
+    }
+    free(val);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Postcode lists: under 'P' and a keyed hash of the postcode (key 39), every version ever
+ * stored at the postcode, as record id (u64 LE), surname length (u8) and folded surname
+ * words, sealed with XChaCha20-Poly1305 (key 40, a random nonce each write, additional
+ * data "rvpc" || vault id || keyed postcode). A batch collects its versions and merges them
+ * into the lists at its end, postcode by postcode in key order. The matcher reads the list
+ * of a donor's postcode to find a mistyped surname among the few there.
+ */
+static int cmp_pentry(const void *x, const void *y)
+{
+    const struct pentry *a = x, *b = y;
+    int c = memcmp(a->key, b->key, 16);
+    if (c != 0)
+        return c;
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* Merges the waiting versions into their postcodes' lists. */
+static int pc_flush(struct rv_vault_batch *b)
+{
+    uint8_t key[17], ad[36];
+    uint8_t *body = NULL, *val = NULL;
+    size_t i = 0;
+    int rc = 0;
+
+    if (b->pn == 0)
+        return 0;
+    body = malloc(PCL_BODY + 64);
+    val = malloc(PCL_HDR + PCL_BODY + 16);
+    if (body == NULL || val == NULL) {
+        rc = RV_ENOMEM;
+        goto out;
+    }
+    qsort(b->pbuf, b->pn, sizeof(*b->pbuf), cmp_pentry);
+    key[0] = 'P';
+    while (i < b->pn && rc == 0) {
+        const void *old;
+        size_t olen, blen = 0, j = i;
+        memcpy(key + 1, b->pbuf[i].key, 16);
+        rc = rv_store_get(b->t, key, sizeof(key), &old, &olen);
+        if (rc == 0)
+            rc = pc_open(b->v, key, old, olen, body, &blen);
+        else if (rc == RV_ENOTFOUND)
+            rc = 0;
+        for (; j < b->pn && memcmp(b->pbuf[j].key, key + 1, 16) == 0; j++) {
+            const struct pentry *e = &b->pbuf[j];
+            size_t l = e->len == RV_VAULT_PC_LONG ? RV_VAULT_PC_SURNAME - 1 : e->len;
+            if (blen + 9 + l > PCL_BODY)
+                continue; /* a full list: the list is only an aid to the typo search */
+            rv_put_u64le(body + blen, e->id);
+            body[blen + 8] = e->len;
+            memcpy(body + blen + 9, e->s, l);
+            blen += 9 + l;
+        }
+        if (rc == 0) {
+            randombytes_buf(val, PCL_HDR);
+            pc_ad(b->v, key, ad);
+            crypto_aead_xchacha20poly1305_ietf_encrypt(val + PCL_HDR, NULL, body, blen, ad,
+                                                       sizeof(ad), NULL, val, b->v->k->pclist);
+            rc = rv_store_put_run(b->t, key, sizeof(key), val, PCL_HDR + blen + 16);
+        }
+        sodium_memzero(body, blen);
+        i = j;
+    }
+    sodium_memzero(b->pbuf, b->pn * sizeof(*b->pbuf));
+    b->pn = 0;
+out:
+    free(body);
+    free(val);
+    return rc;
+}
+
+static int pc_add(struct rv_vault_batch *b, const struct rv_prepared *p, uint64_t id)
+{
+    struct pentry *e;
+    size_t l = p->pc_len == RV_VAULT_PC_LONG ? RV_VAULT_PC_SURNAME - 1 : p->pc_len;
+    int rc;
+
+    if (b->pn == PBUF_MAX && (rc = pc_flush(b)) != 0)
+        return rc;
+    if (b->pn == b->pcap) {
+        size_t nc = b->pcap != 0 ? b->pcap * 2 : 4096;
+        struct pentry *np = malloc(nc * sizeof(*np));
+        if (np == NULL)
+            return RV_ENOMEM;
+        if (b->pbuf != NULL) {
+            memcpy(np, b->pbuf, b->pn * sizeof(*np));
+            sodium_memzero(b->pbuf, b->pcap * sizeof(*b->pbuf));
+            free(b->pbuf);
+        }
+        b->pbuf = np;
+        b->pcap = nc;
+    }
+    e = &b->pbuf[b->pn++];
+    memcpy(e->key, p->pc_key, 16);
+    e->id = id;
+    e->len = p->pc_len;
+    memcpy(e->s, p->pc_surname, l);
     return 0;
 }
 
@@ -1231,20 +1893,38 @@ static int store_version(struct rv_vault_batch *b, struct rv_prepared *p, rv_dat
     }
     if (rc != 0)
         return rc;
-    for (int f = 1; f <= RV_IDX_COUNT; f++) {
+    for (int f = 1; f <= RV_IDX_COUNT + RV_VAULT_PARTS; f++) {
         struct ientry *ie;
-        if (!(p->idx_present & (1u << (f - 1))))
-            continue;
+        const uint8_t *ival, *raw;
+        uint8_t fam;
+        if (f <= RV_IDX_COUNT) {
+            if (!(p->idx_present & (1u << (f - 1))))
+                continue;
+            fam = (uint8_t)f;
+            ival = p->idx[f - 1];
+            raw = p->idx_tag[f - 1];
+        } else {
+            if (f - RV_IDX_COUNT > p->nparts)
+                break;
+            fam = p->part_family;
+            ival = p->part[f - RV_IDX_COUNT - 1];
+            raw = p->part_tag[f - RV_IDX_COUNT - 1];
+        }
         if (b->in == IBUF_MAX && (rc = sort_index(b)) != 0)
             return rc;
         if (b->ibuf == NULL && (b->ibuf = malloc(IBUF_MAX * sizeof(*b->ibuf))) == NULL)
             return RV_ENOMEM;
         ie = &b->ibuf[b->in++];
         ie->k[0] = 'I';
-        ie->k[1] = (uint8_t)f;
-        memcpy(ie->k + 2, p->idx[f - 1], ilen);
+        ie->k[1] = fam;
+        memcpy(ie->k + 2, ival, ilen);
         rv_put_u64be(ie->k + 2 + ilen, id);
+        rv_vault_index_tag(b->v, fam, ival, ilen, id, raw, ie->tag);
     }
+    if ((rc = district_add(b, &p->e.postcode)) != 0)
+        return rc;
+    if (p->has_pc && (rc = pc_add(b, p, id)) != 0)
+        return rc;
     count(&b->as, &o, 1);
     b->fs.stored++;
     return 0;
@@ -1596,6 +2276,10 @@ int rv_vault_batch_commit(struct rv_vault_batch *b, struct rv_file_stats *st)
      * is unseen, and the scan would only read them all back. */
     if (rc == 0 && b->fs.kind == RV_FILE_EDITION && !b->area_was_empty)
         rc = close_unseen(b);
+    if (rc == 0)
+        rc = districts_write(b);
+    if (rc == 0)
+        rc = pc_flush(b);
     if (rc != 0)
         goto out;
     if (b->fs.kind == RV_FILE_EDITION) {

@@ -1,7 +1,8 @@
 /*
  * test_vault.c - attacks on the vault: wrong secrets, damaged headers, flipped and swapped
  * record bytes; and the temporal model: editions, alterations, unchanged entries stored
- * once, versions valid on a given date.
+ * once, versions valid on a given date; readers, check tags, surname parts and district
+ * lists.
  */
 #include "store/store.h"
 #include "vault/vault.h"
@@ -531,6 +532,152 @@ static void test_duplicate_and_abort(void **state)
 
 /* The preparing cache gives the same keys, hashes and index values as preparing afresh,
  * for entries that share an address, a surname, both, or nothing with the one before. */
+static int add_code(void *ctx, const char *outward)
+{
+    char *all = ctx;
+    strcat(all, outward);
+    strcat(all, ",");
+    return 0;
+}
+
+static int add_surname(void *ctx, uint64_t id, const char *surname, size_t len)
+{
+    char *all = ctx;
+    assert_true(id > 0);
+    assert_true(len < RV_VAULT_PC_SURNAME);
+    strncat(all, surname, len);
+    strcat(all, ",");
+    return 0;
+}
+
+static int find_index_key(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+                          size_t vlen)
+{
+    uint8_t *k = ctx;
+    (void)val;
+    assert_int_equal(vlen, 4); /* format 2: every entry carries its check tag */
+    if (k[0] == 0) {
+        k[0] = (uint8_t)klen;
+        memcpy(k + 1, key, klen);
+    }
+    return 0;
+}
+
+/* A reader's snapshot, the check tags, the parts of double-barrelled surnames and the
+ * districts list. */
+static void test_reader(void **state)
+{
+    struct rv_vault *v = open_vault();
+    struct rv_vault_reader *r = NULL;
+    struct rv_elector es[4];
+    struct rv_index_query q = {0};
+    struct rv_version ver;
+    struct rv_txn *t = NULL;
+    uint64_t ids[16], ids2[16], gen;
+    uint8_t ikey[64] = {0};
+    size_t n, n2;
+    rv_date from, to;
+    char codes[128] = "";
+
+    (void)state;
+    mk(&es[0], "LDS", "AB1", 1, "Smith, John", "LS1 4AB", "10 High Street", "");
+    mk(&es[1], "LDS", "AB1", 2, "Smith-Jones, Mary", "LS1 4AB", "10 High Street", "");
+    mk(&es[2], "LDS", "AB1", 3, "Patel, Ravi", "LS2 7DB", "3 Park Lane", "");
+    mk(&es[3], "LDS", "AB1", 4, "Okafor, Chidi", "EC1A 1BB", "5 Mill Road", "");
+    edition(v, D(2025, 12, 1), es, 4, 1, NULL);
+    assert_int_equal(rv_vault_reader_open(v, &r), 0);
+    assert_int_equal(rv_vault_reader_lookup(r, RV_IDX_SURNAME, &q, ids, 16, &n), RV_EINVAL);
+    assert_int_equal(rv_vault_reader_begin(r), 0);
+    assert_int_equal(rv_vault_reader_begin(r), RV_EINVAL);
+    assert_int_equal(rv_vault_reader_generation(r, &gen), 0);
+    assert_int_equal(gen, 1);
+    q.postcode = "LS1 4AB";
+    /* "smith" finds John Smith and, by its part, Mary Smith-Jones; "jones" only her. */
+    q.surname = "smith";
+    assert_int_equal(rv_vault_reader_lookup(r, RV_IDX_SURNAME_POSTCODE, &q, ids, 16, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(rv_vault_lookup(v, RV_IDX_SURNAME_POSTCODE, &q, ids2, 16, &n2), 0);
+    assert_int_equal(n2, 2);
+    assert_memory_equal(ids, ids2, 2 * sizeof(ids[0]));
+    q.surname = "jones";
+    assert_int_equal(rv_vault_reader_lookup(r, RV_IDX_SURNAME_POSTCODE, &q, ids, 16, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(rv_vault_reader_fetch(r, ids[0], &ver), 0);
+    assert_string_equal(ver.e.name.surname, "Smith-Jones");
+    assert_int_equal(rv_vault_reader_span(r, ids[0], &from, &to), 0);
+    assert_int_equal(from, ver.from);
+    assert_int_equal(to, RV_DATE_FOREVER);
+    sodium_memzero(&ver, sizeof(ver));
+    q.surname = "smithjones";
+    assert_int_equal(rv_vault_reader_lookup(r, RV_IDX_SURNAME_POSTCODE, &q, ids, 16, &n), 0);
+    assert_int_equal(n, 1);
+    /* Nobody else: the tags drop the truncated values' coincidences. */
+    q.surname = "wright";
+    assert_int_equal(rv_vault_reader_lookup(r, RV_IDX_SURNAME_POSTCODE, &q, ids, 16, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(rv_vault_reader_districts(r, add_code, codes), 0);
+    assert_string_equal(codes, "EC1A,LS1,LS2,");
+    codes[0] = '\0';
+    assert_int_equal(rv_vault_reader_postcode(r, "LS1 4AB", add_surname, codes), 0);
+    assert_true(strcmp(codes, "smith,smith jones,") == 0 ||
+                strcmp(codes, "smith jones,smith,") == 0);
+    codes[0] = '\0';
+    assert_int_equal(rv_vault_reader_postcode(r, "LS9 9ZZ", add_surname, codes), 0);
+    assert_string_equal(codes, "");
+    assert_int_equal(rv_vault_reader_postcode(r, "", add_surname, codes), RV_EINVAL);
+    rv_vault_reader_end(r);
+    rv_vault_reader_end(r); /* a no-op without a snapshot */
+
+    /* A tampered tag hides the entry; a value of the wrong length is damage. */
+    assert_int_equal(rv_store_begin(rv_vault_store(v), true, &t), 0);
+    assert_int_equal(rv_store_scan(t, "I\x05", 2, find_index_key, ikey), 0);
+    rv_store_abort(t);
+    assert_int_equal(ikey[0], 0); /* no surname-alone entries: all have postcodes */
+    assert_int_equal(rv_store_begin(rv_vault_store(v), true, &t), 0);
+    assert_int_equal(rv_store_scan(t, "I\x01", 2, find_index_key, ikey), 0);
+    assert_true(ikey[0] > 0);
+    assert_int_equal(rv_store_put(t, ikey + 1, ikey[0], "\0\0\0\0", 4), 0);
+    assert_int_equal(rv_store_commit(t), 0);
+    {
+        size_t found = 0;
+        const char *names[] = {"smith", "jones", "smithjones", "patel", "okafor"};
+        const char *pcs[] = {"LS1 4AB", "LS1 4AB", "LS1 4AB", "LS2 7DB", "EC1A 1BB"};
+        for (int i = 0; i < 5; i++) {
+            q.surname = names[i];
+            q.postcode = pcs[i];
+            assert_int_equal(rv_vault_lookup(v, RV_IDX_SURNAME_POSTCODE, &q, ids, 16, &n), 0);
+            found += n;
+        }
+        assert_int_equal(found, 5); /* 6 entries, one tag broken (all-zero by chance: 2^-32) */
+    }
+    assert_int_equal(rv_store_begin(rv_vault_store(v), true, &t), 0);
+    assert_int_equal(rv_store_put(t, ikey + 1, ikey[0], "", 0), 0);
+    assert_int_equal(rv_store_commit(t), 0);
+    {
+        bool corrupt = false;
+        const char *names[] = {"smith", "jones", "smithjones", "patel", "okafor"};
+        const char *pcs[] = {"LS1 4AB", "LS1 4AB", "LS1 4AB", "LS2 7DB", "EC1A 1BB"};
+        for (int i = 0; i < 5; i++) {
+            q.surname = names[i];
+            q.postcode = pcs[i];
+            corrupt |= rv_vault_lookup(v, RV_IDX_SURNAME_POSTCODE, &q, ids, 16, &n) == RV_ECORRUPT;
+        }
+        assert_true(corrupt);
+    }
+
+    /* A new file: the generation moves on. */
+    mk(&es[0], "LDS", "AB1", 5, "Wright, Elaine", "LS9 1AA", "1 Low Road", "");
+    edition(v, D(2026, 12, 1), es, 1, 2, NULL);
+    assert_int_equal(rv_vault_reader_begin(r), 0);
+    assert_int_equal(rv_vault_reader_generation(r, &gen), 0);
+    assert_int_equal(gen, 2);
+    codes[0] = '\0';
+    assert_int_equal(rv_vault_reader_districts(r, add_code, codes), 0);
+    assert_string_equal(codes, "EC1A,LS1,LS2,LS9,");
+    rv_vault_reader_close(r); /* ends the snapshot too */
+    rv_vault_close(v);
+}
+
 static void test_prepare_cache(void **state)
 {
     struct rv_vault *v = open_vault();
@@ -576,6 +723,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_subkeys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_trip_and_lookup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prepare_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampering_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_temporal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_and_abort, setup, teardown),
