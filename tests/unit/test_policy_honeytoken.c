@@ -1,0 +1,352 @@
+/*
+ * test_policy_honeytoken.c - decoy credentials: created only by an admin, in three
+ * realistic file formats with a daemon-shaped token; their user name at login and their
+ * token as a bearer token each raise one high alert with the client's address, while other
+ * names and tokens raise nothing; and neither the audit log nor any vault file says where
+ * a decoy was planted or what it is.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "testutil.h"
+
+#include "policy/inner.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LABEL "finance file share"
+
+struct fixture {
+    char *tmp;
+    char dir[512];
+    uint8_t *key;
+    struct rv_vault_secret secret;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    struct rv_actor admin = {"tester", "admin", "local"};
+
+    if (f == NULL || sodium_init() < 0 || (f->tmp = rv_test_tmpdir("rv-honey")) == NULL)
+        return -1;
+    snprintf(f->dir, sizeof(f->dir), "%s/vault", f->tmp);
+    f->key = sodium_malloc(32);
+    randombytes_buf(f->key, 32);
+    f->secret.keyfile = f->key;
+    if (rv_policy_create(f->dir, &f->secret, 1000, &admin) != 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    rv_test_rmtree(f->tmp);
+    free(f->tmp);
+    sodium_free(f->key);
+    free(f);
+    return 0;
+}
+
+static struct rv_gate *open_as(struct fixture *f, const char *role)
+{
+    static struct rv_actor who;
+    struct rv_policy_config c;
+    struct rv_diag d;
+    struct rv_gate *g = NULL;
+
+    who.principal = "alice";
+    who.role = role;
+    who.client = "local";
+    assert_int_equal(rv_policy_open(f->dir, &f->secret, &who, &g), 0);
+    rv_policy_config_defaults(&c);
+    c.alert_syslog = false;
+    assert_int_equal(rv_policy_configure(g, &c, &d), 0);
+    return g;
+}
+
+/* The value of "KEY=value" (env) or "key = value" (ini) in text, into out. */
+static bool find_value(const char *text, const char *key, char *out, size_t outsz)
+{
+    const char *p = text;
+    size_t kl = strlen(key);
+
+    while (p != NULL && *p != '\0') {
+        if (strncmp(p, key, kl) == 0) {
+            const char *v = p + kl, *end = strchr(v, '\n');
+            size_t n = end != NULL ? (size_t)(end - v) : strlen(v);
+            snprintf(out, outsz, "%.*s", (int)n, v);
+            return true;
+        }
+        p = strchr(p, '\n');
+        if (p != NULL)
+            p++;
+    }
+    return false;
+}
+
+static bool token_shaped(const char *t)
+{
+    if (strlen(t) != 47 || strncmp(t, "rvs_", 4) != 0)
+        return false;
+    for (const char *p = t + 4; *p != '\0'; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_'))
+            return false;
+    return true;
+}
+
+static bool name_shaped(const char *n)
+{
+    if (n[0] < 'a' || n[0] > 'z' || strlen(n) > 63)
+        return false;
+    for (const char *p = n; *p != '\0'; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' ||
+              *p == '-'))
+            return false;
+    return true;
+}
+
+struct seen {
+    int n;
+    char kind[8][32], principal[8][64], client[8][64], detail[8][256];
+    enum rv_alert_severity sev[8];
+};
+
+static int collect(void *ctx, uint64_t index, const struct rv_alert *a)
+{
+    struct seen *s = ctx;
+    (void)index;
+    if (s->n < 8) {
+        snprintf(s->kind[s->n], 32, "%s", a->kind);
+        snprintf(s->principal[s->n], 64, "%s", a->principal);
+        snprintf(s->client[s->n], 64, "%s", a->client);
+        snprintf(s->detail[s->n], 256, "%s", a->detail);
+        s->sev[s->n] = a->severity;
+    }
+    s->n++;
+    return 0;
+}
+
+static void free_text(char *t)
+{
+    if (t != NULL) {
+        sodium_memzero(t, strlen(t));
+        free(t);
+    }
+}
+
+/* Three formats; every value well shaped; the JSON parses. */
+static void test_formats(void **state)
+{
+    struct fixture *f = *state;
+    struct rv_gate *g = open_as(f, "admin");
+    char *env = NULL, *ini = NULL, *js = NULL, user[128], tok[128], pw[128], url[256];
+    json_t *j, *r;
+
+    assert_int_equal(rv_policy_honeytoken_create(g, LABEL, RV_HONEYTOKEN_ENV,
+                                                 "https://regvault.example.org:8443", &env),
+                     0);
+    assert_true(env[0] == '#');
+    assert_true(find_value(env, "REGVAULT_URL=", url, sizeof(url)));
+    assert_string_equal(url, "https://regvault.example.org:8443");
+    assert_true(find_value(env, "REGVAULT_USER=", user, sizeof(user)));
+    assert_true(name_shaped(user));
+    assert_true(find_value(env, "REGVAULT_PASSWORD=", pw, sizeof(pw)));
+    assert_true(strlen(pw) >= 12);
+    assert_true(find_value(env, "REGVAULT_TOTP_SECRET=", tok, sizeof(tok)));
+    assert_int_equal(strlen(tok), 32);
+    assert_true(find_value(env, "REGVAULT_TOKEN=", tok, sizeof(tok)));
+    assert_true(token_shaped(tok));
+    assert_null(strstr(env, LABEL)); /* the file never says it is a decoy */
+
+    assert_int_equal(rv_policy_honeytoken_create(g, LABEL, RV_HONEYTOKEN_INI,
+                                                 "https://regvault.example.org:8443", &ini),
+                     0);
+    assert_non_null(strstr(ini, "[regvault]\n"));
+    assert_true(find_value(ini, "token = ", tok, sizeof(tok)));
+    assert_true(token_shaped(tok));
+    assert_true(find_value(ini, "user = ", user, sizeof(user)));
+    assert_true(name_shaped(user));
+
+    assert_int_equal(rv_policy_honeytoken_create(g, LABEL, RV_HONEYTOKEN_JSON,
+                                                 "https://regvault.example.org:8443", &js),
+                     0);
+    j = json_loads(js, 0, NULL);
+    assert_non_null(j);
+    r = json_object_get(j, "regvault");
+    assert_true(token_shaped(json_string_value(json_object_get(r, "token"))));
+    assert_true(name_shaped(json_string_value(json_object_get(r, "user"))));
+    assert_non_null(json_string_value(json_object_get(r, "password")));
+    assert_non_null(json_string_value(json_object_get(r, "totp_secret")));
+    json_decref(j);
+
+    /* Bad labels and URLs are refused. */
+    {
+        char *t = NULL;
+        assert_int_equal(rv_policy_honeytoken_create(g, "", RV_HONEYTOKEN_ENV, "https://x", &t),
+                         RV_EINVAL);
+        assert_int_equal(rv_policy_honeytoken_create(g, "a\nb", RV_HONEYTOKEN_ENV, "https://x", &t),
+                         RV_EINVAL);
+        assert_int_equal(
+            rv_policy_honeytoken_create(g, LABEL, RV_HONEYTOKEN_ENV, "https://x y", &t), RV_EINVAL);
+        assert_null(t);
+    }
+    free_text(env);
+    free_text(ini);
+    free_text(js);
+    assert_int_equal(rv_policy_close(g), 0);
+}
+
+/* The decoy user name and token each raise one high alert with the client; anything else
+ * raises nothing. */
+static void test_use_alerts(void **state)
+{
+    struct fixture *f = *state;
+    struct rv_gate *g = open_as(f, "admin");
+    char *env = NULL, user[128], tok[128], other[128];
+    struct seen s = {0};
+
+    assert_int_equal(
+        rv_policy_honeytoken_create(g, LABEL, RV_HONEYTOKEN_ENV, "https://rv.example:8443", &env),
+        0);
+    assert_true(find_value(env, "REGVAULT_USER=", user, sizeof(user)));
+    assert_true(find_value(env, "REGVAULT_TOKEN=", tok, sizeof(tok)));
+    free_text(env);
+    assert_int_equal(rv_policy_close(g), 0);
+
+    /* As the daemon would, acting for nobody in particular. */
+    g = open_as(f, "checker");
+    assert_int_equal(rv_honeytoken_login(g, "jsmith-not-a-decoy", "203.0.113.5"), 0);
+    assert_int_equal(rv_honeytoken_login(g, "", "203.0.113.5"), 0);
+    assert_int_equal(rv_policy_honeytoken_token(g, "rvs_short", "203.0.113.5"), 0);
+    snprintf(other, sizeof(other), "%s", tok);
+    other[10] = other[10] == 'A' ? 'B' : 'A';
+    assert_int_equal(rv_policy_honeytoken_token(g, other, "203.0.113.5"), 0);
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(s.n, 0);
+
+    assert_int_equal(rv_honeytoken_login(g, user, "203.0.113.5"), 1);
+    assert_int_equal(rv_policy_honeytoken_token(g, tok, "198.51.100.23"), 1);
+    assert_int_equal(rv_policy_close(g), 0);
+
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.kind[0], "honeytoken");
+    assert_int_equal(s.sev[0], RV_ALERT_HIGH);
+    assert_string_equal(s.principal[0], user);
+    assert_string_equal(s.client[0], "203.0.113.5");
+    assert_non_null(strstr(s.detail[0], LABEL));
+    assert_string_equal(s.kind[1], "honeytoken");
+    assert_string_equal(s.client[1], "198.51.100.23");
+    assert_string_equal(s.principal[1], user);
+    assert_non_null(strstr(s.detail[1], LABEL));
+    sodium_memzero(tok, sizeof(tok));
+}
+
+/* Only an admin creates decoys; the refusal is recorded. */
+static void test_admin_only(void **state)
+{
+    struct fixture *f = *state;
+    struct rv_gate *g = open_as(f, "auditor");
+    char *t = NULL;
+    uint64_t n = rv_audit_size(rv_policy_audit(g));
+    struct rv_audit_record rec;
+
+    assert_int_equal(rv_policy_honeytoken_create(g, LABEL, RV_HONEYTOKEN_ENV, "https://x", &t),
+                     RV_EDENIED);
+    assert_null(t);
+    assert_int_equal(rv_audit_size(rv_policy_audit(g)), n + 1);
+    assert_int_equal(rv_audit_get(rv_policy_audit(g), n, &rec), 0);
+    assert_string_equal(rec.e.action, "honeytoken");
+    assert_string_equal(rec.e.outcome, "denied: role");
+    rv_audit_record_free(&rec);
+    assert_int_equal(rv_policy_close(g), 0);
+}
+
+static bool file_contains(const char *path, const char *needle)
+{
+    FILE *fp = fopen(path, "rb");
+    size_t nl = strlen(needle), cap = 1 << 20, len = 0, r;
+    char *buf = malloc(cap);
+    bool hit;
+
+    if (fp == NULL) {
+        free(buf);
+        return false;
+    }
+    while ((r = fread(buf + len, 1, cap - len, fp)) > 0) {
+        len += r;
+        if (len == cap)
+            buf = realloc(buf, cap *= 2);
+    }
+    fclose(fp);
+    hit = memmem(buf, len, needle, nl) != NULL;
+    free(buf);
+    return hit;
+}
+
+static bool tree_contains(const char *dir, const char *needle)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    bool hit = false;
+
+    if (d == NULL)
+        return false;
+    while (!hit && (e = readdir(d)) != NULL) {
+        char p[1024];
+        struct stat st;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        if (lstat(p, &st) != 0)
+            continue;
+        hit = S_ISDIR(st.st_mode) ? tree_contains(p, needle) : file_contains(p, needle);
+    }
+    closedir(d);
+    return hit;
+}
+
+/* Before any use, no vault file (audit log included) holds the label, the user name, the
+ * password or the token. */
+static void test_nothing_on_disk(void **state)
+{
+    struct fixture *f = *state;
+    struct rv_gate *g = open_as(f, "admin");
+    char *env = NULL, user[128], tok[128], pw[128];
+
+    assert_int_equal(
+        rv_policy_honeytoken_create(g, LABEL, RV_HONEYTOKEN_ENV, "https://rv.example:8443", &env),
+        0);
+    assert_int_equal(rv_policy_close(g), 0);
+    assert_true(find_value(env, "REGVAULT_USER=", user, sizeof(user)));
+    assert_true(find_value(env, "REGVAULT_TOKEN=", tok, sizeof(tok)));
+    assert_true(find_value(env, "REGVAULT_PASSWORD=", pw, sizeof(pw)));
+    free_text(env);
+    assert_false(tree_contains(f->dir, LABEL));
+    assert_false(tree_contains(f->dir, user));
+    assert_false(tree_contains(f->dir, pw));
+    assert_false(tree_contains(f->dir, tok));
+    assert_false(tree_contains(f->dir, tok + 4));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_formats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_use_alerts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admin_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nothing_on_disk, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
