@@ -1,0 +1,405 @@
+/*
+ * http.c - the daemon on the wire: libmicrohttpd over GnuTLS (TLS 1.3, or 1.2 at least),
+ * feeding each request to the exchange of handlers.c and sending back its answer.
+ *
+ * Threading: with threads = 0 (the default) every connection has its own thread with a
+ * small stack, so that hundreds of requests can wait on the audit log's group commit at
+ * once; with threads = N a pool of N threads polls the connections (epoll), each request
+ * holding its thread while it waits. Each request in flight takes a policy view (with its
+ * own check context) from a pool and gives it back when answered.
+ *
+ * Limits: a total and a per-address connection cap, an idle timeout (libmicrohttpd's
+ * connection timeout), a header deadline enforced by rv_server_tick (a connection that has
+ * not completed its first request's headers header_timeout seconds after it was accepted,
+ * or the next request's within idle + header timeout of the last answer, is shut down),
+ * and per-endpoint body caps (handlers.c). With a client CA, client certificates are asked
+ * for and verified; a verified one's SHA-256 is looked up once per connection.
+ */
+#include "server/inner.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <gnutls/gnutls.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+struct rv_srv_conn {
+    struct rv_server *s;
+    struct rv_srv_conn *prev, *next;
+    int fd;
+    bool cert_checked;
+    char cert[65]; /* "" = none */
+    char client[64];
+    int64_t deadline_ms; /* 0 while a request is being handled */
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void client_text(const struct sockaddr *sa, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "-");
+    if (sa == NULL)
+        return;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)outsz);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)outsz);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct rv_server *s = cls;
+    struct rv_srv_conn *k = *socket_context;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci;
+        if ((k = calloc(1, sizeof(*k))) == NULL)
+            return;
+        k->s = s;
+        ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        client_text(ci != NULL ? ci->client_addr : NULL, k->client, sizeof(k->client));
+        ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        k->fd = ci != NULL ? ci->connect_fd : -1;
+        k->deadline_ms = mono_ms() + (int64_t)s->cfg.header_timeout * 1000;
+        pthread_mutex_lock(&s->conn_lock);
+        k->next = s->conns;
+        if (s->conns != NULL)
+            s->conns->prev = k;
+        s->conns = k;
+        pthread_mutex_unlock(&s->conn_lock);
+        *socket_context = k;
+        return;
+    }
+    if (k == NULL)
+        return;
+    pthread_mutex_lock(&s->conn_lock);
+    if (k->prev != NULL)
+        k->prev->next = k->next;
+    else
+        s->conns = k->next;
+    if (k->next != NULL)
+        k->next->prev = k->prev;
+    pthread_mutex_unlock(&s->conn_lock);
+    free(k);
+    *socket_context = NULL;
+}
+
+static struct rv_srv_conn *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* The verified client certificate's SHA-256 (hex), or NULL. */
+static const char *peer_cert(struct rv_server *s, struct MHD_Connection *c, struct rv_srv_conn *k)
+{
+    const union MHD_ConnectionInfo *ci;
+    const gnutls_datum_t *certs;
+    unsigned int n = 0, status = 1;
+    uint8_t h[32];
+
+    if (s->ca_pem == NULL || k == NULL)
+        return NULL;
+    if (!k->cert_checked) {
+        k->cert_checked = true;
+        ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (ci != NULL && ci->tls_session != NULL &&
+            (certs = gnutls_certificate_get_peers(ci->tls_session, &n)) != NULL && n > 0 &&
+            gnutls_certificate_verify_peers2(ci->tls_session, &status) == 0 && status == 0) {
+            crypto_hash_sha256(h, certs[0].data, certs[0].size);
+            sodium_bin2hex(k->cert, sizeof(k->cert), h, sizeof(h));
+        }
+    }
+    return k->cert[0] != '\0' ? k->cert : NULL;
+}
+
+static const char *mhd_header(void *ctx, const char *name)
+{
+    return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
+}
+
+static const char *mhd_arg(void *ctx, const char *name)
+{
+    return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static void wipe_free(void *p)
+{
+    if (p != NULL) {
+        sodium_memzero(p, strlen(p));
+        free(p);
+    }
+}
+
+static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    ssize_t n = rv_srv_stream(cls, buf, max);
+    (void)pos;
+    if (n == 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (n < 0)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    return n;
+}
+
+struct req {
+    struct rv_exchange x;
+    bool queued;
+};
+
+static enum MHD_Result send_answer(struct MHD_Connection *c, struct req *q)
+{
+    struct rv_exchange *x = &q->x;
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+    char ra[32];
+
+    q->queued = true;
+    if (x->r.stream)
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_cb, x, NULL);
+    else if (x->r.body != NULL) {
+        resp = MHD_create_response_from_buffer_with_free_callback_cls(x->r.len, x->r.body,
+                                                                      wipe_free, x->r.body);
+        if (resp != NULL)
+            x->r.body = NULL; /* the response owns it now */
+    } else
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL)
+        return MHD_NO;
+    if (x->r.ctype != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, x->r.ctype);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
+    if (x->r.retry_after >= 0) {
+        snprintf(ra, sizeof(ra), "%lld", (long long)x->r.retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
+    if (x->r.www_auth)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Bearer realm=\"regvault\"");
+    if (x->r.allow != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, x->r.allow);
+    ret = MHD_queue_response(c, (unsigned)x->r.status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
+{
+    struct rv_server *s = cls;
+    struct req *q = *req_cls;
+    (void)version;
+
+    if (q == NULL) {
+        struct rv_srv_conn *k = conn_of(c);
+        struct rv_srv_source src = {mhd_header, mhd_arg, c};
+        if ((q = malloc(sizeof(*q))) == NULL)
+            return MHD_NO;
+        q->queued = false;
+        rv_srv_init(&q->x, s);
+        *req_cls = q;
+        atomic_fetch_add(&s->inflight, 1);
+        if (k != NULL)
+            k->deadline_ms = 0;
+        if (rv_srv_begin(&q->x, method, url, k != NULL ? k->client : "-", peer_cert(s, c, k),
+                         &src) != 0)
+            return send_answer(c, q);
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (!q->queued && rv_srv_body(&q->x, upload_data, *upload_data_size) != 0) {
+            *upload_data_size = 0;
+            return send_answer(c, q);
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (q->queued)
+        return MHD_YES;
+    rv_srv_end(&q->x);
+    return send_answer(c, q);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct rv_server *s = cls;
+    struct req *q = *req_cls;
+    struct rv_srv_conn *k = conn_of(c);
+    (void)toe;
+
+    if (q == NULL)
+        return;
+    rv_srv_finish(&q->x);
+    free(q);
+    *req_cls = NULL;
+    atomic_fetch_sub(&s->inflight, 1);
+    if (k != NULL)
+        k->deadline_ms = mono_ms() + ((int64_t)s->cfg.idle_timeout + s->cfg.header_timeout) * 1000;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[400];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    rv_srv_log_msg(cls, "libmicrohttpd: %s", msg);
+}
+
+int rv_server_start(struct rv_server *s, int listen_fd, const char *cert_pem, const char *key_pem,
+                    const char *ca_pem, struct rv_diag *d)
+{
+    unsigned int flags =
+        MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    struct MHD_OptionItem opts[24];
+    size_t n = 0;
+
+#define OPT(o, v, p)                                                                               \
+    opts[n++] = (struct MHD_OptionItem)                                                            \
+    {                                                                                              \
+        (o), (intptr_t)(v), (void *)(p)                                                            \
+    }
+    if ((s->cert_pem = strdup(cert_pem)) == NULL || (s->key_pem = strdup(key_pem)) == NULL ||
+        (ca_pem != NULL && (s->ca_pem = strdup(ca_pem)) == NULL)) {
+        rv_diag_set(d, "", 0, 0, "out of memory");
+        return RV_ENOMEM;
+    }
+    if (s->cfg.threads == 0)
+        flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
+    else
+        flags |= MHD_USE_EPOLL;
+    OPT(MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s);
+    OPT(MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL);
+    OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert_pem);
+    OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, s->key_pem);
+    OPT(MHD_OPTION_HTTPS_PRIORITIES, 0, PRIORITIES);
+    if (s->ca_pem != NULL)
+        OPT(MHD_OPTION_HTTPS_MEM_TRUST, 0, s->ca_pem);
+    OPT(MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_connections, NULL);
+    OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.max_connections_per_client, NULL);
+    OPT(MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.idle_timeout, NULL);
+    OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL);
+    OPT(MHD_OPTION_NOTIFY_COMPLETED, on_completed, s);
+    OPT(MHD_OPTION_NOTIFY_CONNECTION, on_connection, s);
+    OPT(MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL);
+    if (s->cfg.threads == 0)
+        OPT(MHD_OPTION_THREAD_STACK_SIZE, 512 * 1024, NULL);
+    else
+        OPT(MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads, NULL);
+    OPT(MHD_OPTION_END, 0, NULL);
+#undef OPT
+    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts,
+                              MHD_OPTION_END);
+    if (s->mhd == NULL) {
+        rv_diag_set(d, "", 0, 0,
+                    "libmicrohttpd could not start (a bad certificate or key, or too many "
+                    "threads): see the log");
+        return RV_EIO;
+    }
+    return 0;
+}
+
+void rv_server_stop(struct rv_server *s, uint32_t wait_ms)
+{
+    int64_t until = mono_ms() + wait_ms;
+    MHD_socket fd;
+
+    if (s->mhd == NULL)
+        return;
+    fd = MHD_quiesce_daemon(s->mhd);
+    while (atomic_load(&s->inflight) > 0 && mono_ms() < until) {
+        struct timespec t = {0, 10 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    MHD_stop_daemon(s->mhd);
+    s->mhd = NULL;
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    rv_srv_log_flush(s);
+}
+
+void rv_server_tick(struct rv_server *s)
+{
+    int64_t now = mono_ms();
+
+    rv_srv_log_flush(s);
+    (void)rv_sessions_sweep(s->sessions);
+    pthread_mutex_lock(&s->conn_lock);
+    for (struct rv_srv_conn *k = s->conns; k != NULL; k = k->next)
+        if (k->deadline_ms != 0 && now > k->deadline_ms && k->fd >= 0) {
+            (void)shutdown(k->fd, SHUT_RDWR);
+            k->deadline_ms = 0;
+        }
+    pthread_mutex_unlock(&s->conn_lock);
+}
+
+int rv_server_bind(const char *addr, int *fd, int *port, struct rv_diag *d)
+{
+    char host[256], *colon;
+    struct addrinfo hints, *ai = NULL;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    int one = 1, rc, sock = -1;
+
+    *fd = -1;
+    snprintf(host, sizeof(host), "%s", addr);
+    if ((colon = strrchr(host, ':')) == NULL) {
+        rv_diag_set(d, "", 0, 0, "listen must be ADDRESS:PORT");
+        return RV_EINVAL;
+    }
+    *colon = '\0';
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+    {
+        char *h = host;
+        size_t hl = strlen(h);
+        if (h[0] == '[' && hl > 1 && h[hl - 1] == ']') {
+            h[hl - 1] = '\0';
+            h++;
+        }
+        rc = getaddrinfo(h, colon + 1, &hints, &ai);
+    }
+    if (rc != 0 || ai == NULL) {
+        rv_diag_set(d, "", 0, 0,
+                    "listen address %.64s is not a numeric IPv4 or IPv6 address: write one, "
+                    "such as 127.0.0.1:8443",
+                    addr);
+        return RV_EINVAL;
+    }
+    if ((sock = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+        setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(sock, ai->ai_addr, ai->ai_addrlen) != 0 || listen(sock, 1024) != 0 ||
+        getsockname(sock, (struct sockaddr *)&ss, &sl) != 0) {
+        rv_diag_set(d, "", 0, 0, "cannot listen on %.64s: %s", addr, strerror(errno));
+        if (sock >= 0)
+            close(sock);
+        freeaddrinfo(ai);
+        return RV_EIO;
+    }
+    freeaddrinfo(ai);
+    *port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                     : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    *fd = sock;
+    return 0;
+}
