@@ -111,7 +111,7 @@ const char *rv_check_search_name(unsigned bit)
     case RV_CHECK_BY_NEARBY:
         return "initial+surname in the area's other postcode districts";
     case RV_CHECK_BY_VARIANT:
-        return "phonetic code of a one-letter variant of the surname+postcode";
+        return "a surname close to the donor's among those at the postcode";
     default:
         return "?";
     }

@@ -91,7 +91,7 @@ enum rv_check_verdict {
 #define RV_CHECK_BY_LINE_POSTCODE     (1u << 3)
 #define RV_CHECK_BY_SURNAME           (1u << 4)
 #define RV_CHECK_BY_SWAPPED           (1u << 5) /* first forename as surname + postcode */
-#define RV_CHECK_BY_VARIANT           (1u << 6) /* phonetic code of a one-letter variant */
+#define RV_CHECK_BY_VARIANT           (1u << 6) /* a close surname at the postcode (typo) */
 #define RV_CHECK_BY_NEARBY            (1u << 7) /* initial + surname in the area's other districts */
 #define RV_CHECK_BY_NSEARCHES         8
 
@@ -239,17 +239,34 @@ RV_NODISCARD int rv_check_answer_csv(const struct rv_check_query *q,
 struct rv_vault;
 struct rv_check_ctx;
 
-/* A checking context over an unsealed vault (borrowed until rv_check_ctx_close). It reads
- * the vault's per-file statistics once, to name the edition in force at each date. Free
- * with rv_check_ctx_close. Not for use by two threads at once. */
+/* A checking context over an unsealed vault (borrowed until rv_check_ctx_close, which must
+ * come before rv_vault_close). It reads the vault's per-file statistics (to name the
+ * edition in force at each date) and its district lists, and reads them again at the first
+ * check after a file is ingested. Free with rv_check_ctx_close.
+ *
+ * Threads: a context is used by one thread at a time. Any number of contexts may be open on
+ * one struct rv_vault and used by as many threads at once (each reads through its own
+ * vault reader, in its own snapshot; the only state they share is the vault's data-key
+ * cache, which takes a lock), also while ingest writes to the vault. */
 RV_NODISCARD int rv_check_ctx_open(struct rv_vault *v, struct rv_check_ctx **out) RV_NONNULL(1, 2);
 void rv_check_ctx_close(struct rv_check_ctx *c);
+/* Lets rv_check_run_many use up to n threads (the caller's and n - 1 helpers, each with a
+ * context of its own, opened at the first call that needs them). 1, the default, runs
+ * every check on the caller's thread. RV_EINVAL for 0 or more than RV_CHECK_THREADS_MAX. */
+#define RV_CHECK_THREADS_MAX 64
+RV_NODISCARD int rv_check_ctx_set_threads(struct rv_check_ctx *c, unsigned n) RV_NONNULL(1);
 /* Checks one donor: searches, decrypts the candidates, scores and decides. out is filled
  * (free with rv_check_answer_free). Errors: RV_ENOMEM, RV_ECORRUPT (a candidate failed
  * authentication), or the store's. Call only through the access gate (policy/), which
  * authorises and records the check first. */
 RV_NODISCARD int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
                               struct rv_check_answer *out) RV_NONNULL(1, 2, 3);
+/* rv_check_run for qs[0, n) into out[0, n), spread over the context's threads
+ * (rv_check_ctx_set_threads); the answers are the same as one by one, in the same order.
+ * On failure (the first error any check met) every answer is freed and zeroed. Call only
+ * through the access gate, as rv_check_run. */
+RV_NODISCARD int rv_check_run_many(struct rv_check_ctx *c, const struct rv_check_query *const *qs,
+                                   size_t n, struct rv_check_answer *out) RV_NONNULL(1);
 
 /* ------------------------------------------------------------------------------------------
  * Batches: Electoral Commission donations layout and the plain layout (docs/formats.md).

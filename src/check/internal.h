@@ -31,6 +31,12 @@ bool rv_check_known_surname(const char *joined);
 bool rv_check_score_graded(const struct rv_check_query *q, const struct rv_check_candidate *cand,
                            struct rv_check_match *out);
 
+/* True when a register surname, given as folded words ("smith jones", len bytes, not
+ * NUL-terminated), is close to the donor's in either reading of the name (one part of the
+ * other, a typo, or sounding alike) without being equal: a candidate worth decrypting for
+ * the typo search. A surname len >= RV_NAME_MAX cannot be judged and counts as close. */
+bool rv_check_surname_close(const struct rv_check_query *q, const char *words, size_t len);
+
 /* True when the entry is an attainer not yet of age during the query's window: such an entry
  * is never graded above possible, and its reasons never say why (nothing about the age of
  * young electors is disclosed). */

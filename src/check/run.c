@@ -9,13 +9,24 @@
  * Each candidate remembers which searches found it; the answer's reasons say so, and no log
  * does. Index values are truncated, so some candidates are coincidences: scoring drops them.
  *
- * The register edition in force at the date is worked out once per context from the
- * vault's per-file statistics (which hold no personal data).
+ * The register edition in force at the date is worked out from the vault's per-file
+ * statistics (which hold no personal data), and the moved-donor search visits only the
+ * postcode districts the vault holds (from its sealed district lists); both are read when
+ * the context opens and again whenever a file has been ingested since.
+ *
+ * Speed: each check reads the vault in one snapshot through the context's own reader (no
+ * lock shared with other threads' contexts), the blind indexes' check tags drop the
+ * coincidences of the truncated values before anything is decrypted, validity spans are
+ * read first so that versions not in force are decrypted only when nothing in force
+ * matches (only then can they change the answer), and the context keeps its buffers from
+ * check to check, wiping those that held register data at the end of each.
  */
 #include "check/internal.h"
 #include "vault/vault.h"
 
+#include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,9 +46,24 @@ struct file_row {
 
 struct rv_check_ctx {
     struct rv_vault *v;
+    struct rv_vault_reader *r;
+    uint64_t generation; /* files ingested when files and districts were read */
     struct file_row *files;
     size_t nfiles, cap;
+    char (*dist)[8]; /* outward codes the vault holds, sorted, unique */
+    size_t ndist, dcap;
     uint64_t *ids; /* scratch for searches */
+    /* Kept from check to check: candidates (ids only), matches and the version being
+     * scored (register data, wiped at the end of every check). */
+    struct cand_ref *refs;
+    size_t refs_cap;
+    struct rv_check_match *m;
+    size_t mcap;
+    struct rv_version *ver;
+    struct rv_check_candidate *cand;
+    /* Helpers for rv_check_run_many: contexts of their own, opened on first use. */
+    unsigned threads;
+    struct rv_check_ctx **helpers;
     /* Which candidate of the current query holds each record id: open addressing, a slot
      * being (generation << 32) | (index + 1), so that a new query or a re-sort starts an
      * empty table by bumping the generation. Holds ids only, no register data. */
@@ -54,6 +80,8 @@ struct cand_ref {
     unsigned hits; /* how many searches found it */
     rv_date from, to;
     bool in_force;
+    bool deferred; /* not in force, within the budget: decrypted only if nothing in force
+                      matches */
 };
 
 static int on_file(void *ctx, const struct rv_file_stats *st)
@@ -77,6 +105,60 @@ static int on_file(void *ctx, const struct rv_file_stats *st)
     return 0;
 }
 
+static int on_district(void *ctx, const char *outward)
+{
+    struct rv_check_ctx *c = ctx;
+    size_t n = strlen(outward);
+
+    if (n >= sizeof(c->dist[0]))
+        return 0;
+    if (c->ndist == c->dcap) {
+        size_t cap = c->dcap != 0 ? c->dcap * 2 : 256;
+        char(*d)[8] = realloc(c->dist, cap * sizeof(*d));
+        if (d == NULL)
+            return RV_ENOMEM;
+        c->dist = d;
+        c->dcap = cap;
+    }
+    memcpy(c->dist[c->ndist++], outward, n + 1);
+    return 0;
+}
+
+static int cmp_code(const void *x, const void *y)
+{
+    return strcmp(x, y);
+}
+
+/* Reads the per-file statistics and the districts again when files were ingested since they
+ * were last read (the reader's snapshot is open). */
+static int refresh(struct rv_check_ctx *c)
+{
+    uint64_t gen;
+    size_t k = 0;
+    int err;
+
+    if ((err = rv_vault_reader_generation(c->r, &gen)) != 0)
+        return err;
+    if (gen == c->generation && c->files != NULL)
+        return 0;
+    c->nfiles = 0;
+    c->ndist = 0;
+    if ((err = rv_vault_stats(c->v, on_file, c)) != 0 ||
+        (err = rv_vault_reader_districts(c->r, on_district, c)) != 0)
+        return err;
+    if (c->files == NULL && (c->files = malloc(sizeof(*c->files))) == NULL)
+        return RV_ENOMEM; /* an empty vault: remember that it was read */
+    if (c->ndist > 0) {
+        qsort(c->dist, c->ndist, sizeof(*c->dist), cmp_code);
+        for (size_t i = 0; i < c->ndist; i++)
+            if (k == 0 || strcmp(c->dist[k - 1], c->dist[i]) != 0)
+                memmove(c->dist[k++], c->dist[i], sizeof(c->dist[0]));
+        c->ndist = k;
+    }
+    c->generation = gen;
+    return 0;
+}
+
 int rv_check_ctx_open(struct rv_vault *v, struct rv_check_ctx **out)
 {
     struct rv_check_ctx *c = calloc(1, sizeof(*c));
@@ -86,13 +168,22 @@ int rv_check_ctx_open(struct rv_vault *v, struct rv_check_ctx **out)
     if (c == NULL)
         return RV_ENOMEM;
     c->v = v;
+    c->threads = 1;
     c->slot_bits = SLOT_BITS_MIN;
     if ((c->ids = calloc(SEARCH_MAX, sizeof(*c->ids))) == NULL ||
-        (c->slot = calloc((size_t)1 << c->slot_bits, sizeof(*c->slot))) == NULL) {
+        (c->slot = calloc((size_t)1 << c->slot_bits, sizeof(*c->slot))) == NULL ||
+        (c->ver = calloc(1, sizeof(*c->ver))) == NULL ||
+        (c->cand = calloc(1, sizeof(*c->cand))) == NULL) {
         err = RV_ENOMEM;
         goto out;
     }
-    if ((err = rv_vault_stats(v, on_file, c)) != 0)
+    if ((err = rv_vault_reader_open(v, &c->r)) != 0)
+        goto out;
+    if ((err = rv_vault_reader_begin(c->r)) != 0)
+        goto out;
+    err = refresh(c);
+    rv_vault_reader_end(c->r);
+    if (err != 0)
         goto out;
     if ((err = rv_check_tables_init()) != 0)
         goto out;
@@ -107,9 +198,28 @@ void rv_check_ctx_close(struct rv_check_ctx *c)
 {
     if (c == NULL)
         return;
+    if (c->helpers != NULL)
+        for (unsigned i = 0; i + 1 < c->threads; i++)
+            rv_check_ctx_close(c->helpers[i]);
+    free(c->helpers);
+    rv_vault_reader_close(c->r);
     free(c->files);
+    free(c->dist);
     free(c->ids);
     free(c->slot);
+    free(c->refs);
+    if (c->m != NULL) {
+        sodium_memzero(c->m, c->mcap * sizeof(*c->m));
+        free(c->m);
+    }
+    if (c->ver != NULL) {
+        sodium_memzero(c->ver, sizeof(*c->ver));
+        free(c->ver);
+    }
+    if (c->cand != NULL) {
+        sodium_memzero(c->cand, sizeof(*c->cand));
+        free(c->cand);
+    }
     free(c);
 }
 
@@ -193,12 +303,44 @@ static int slots_index(struct rv_check_ctx *c, const struct cand_ref *refs, size
     return 0;
 }
 
+/* Adds one id a search found to refs, or merges the search's bit into it. */
+static int add_id(struct rv_check_ctx *c, uint64_t id, unsigned bit, struct cand_ref **refs,
+                  size_t *n, size_t *cap)
+{
+    size_t h;
+    int err;
+
+    if (2 * (*n + 1) > ((size_t)1 << c->slot_bits) && (err = slots_index(c, *refs, *n)) != 0)
+        return err;
+    h = slot_of(c, *refs, id);
+    if ((uint32_t)(c->slot[h] >> 32) == c->gen) {
+        struct cand_ref *r = &(*refs)[(uint32_t)c->slot[h] - 1];
+        r->found_by |= bit;
+        r->hits++;
+        return 0;
+    }
+    if (*n == *cap) {
+        size_t nc = *cap != 0 ? *cap * 2 : 64;
+        struct cand_ref *r = realloc(*refs, nc * sizeof(*r));
+        if (r == NULL)
+            return RV_ENOMEM;
+        *refs = r;
+        *cap = nc;
+    }
+    (*refs)[*n].id = id;
+    (*refs)[*n].found_by = bit;
+    (*refs)[*n].hits = 1;
+    (*n)++;
+    c->slot[h] = (uint64_t)c->gen << 32 | (uint64_t)*n;
+    return 0;
+}
+
 /* Adds the ids one search finds to refs, merging found_by bits. */
 static int search(struct rv_check_ctx *c, enum rv_index family, const struct rv_index_query *iq,
                   unsigned bit, struct cand_ref **refs, size_t *n, size_t *cap)
 {
     size_t found = 0;
-    int err = rv_vault_lookup(c->v, family, iq, c->ids, SEARCH_MAX, &found);
+    int err = rv_vault_reader_lookup(c->r, family, iq, c->ids, SEARCH_MAX, &found);
 
     if (err == RV_EINVAL) /* the query lacks a field this family needs */
         return 0;
@@ -206,44 +348,9 @@ static int search(struct rv_check_ctx *c, enum rv_index family, const struct rv_
         return err;
     if (found > SEARCH_MAX)
         found = SEARCH_MAX;
-    for (size_t i = 0; i < found; i++) {
-        size_t h;
-        if (2 * (*n + 1) > ((size_t)1 << c->slot_bits) && (err = slots_index(c, *refs, *n)) != 0)
-            return err;
-        h = slot_of(c, *refs, c->ids[i]);
-        if ((uint32_t)(c->slot[h] >> 32) == c->gen) {
-            struct cand_ref *r = &(*refs)[(uint32_t)c->slot[h] - 1];
-            r->found_by |= bit;
-            r->hits++;
-            continue;
-        }
-        if (*n == *cap) {
-            size_t nc = *cap != 0 ? *cap * 2 : 64;
-            struct cand_ref *r = realloc(*refs, nc * sizeof(*r));
-            if (r == NULL)
-                return RV_ENOMEM;
-            *refs = r;
-            *cap = nc;
-        }
-        (*refs)[*n].id = c->ids[i];
-        (*refs)[*n].found_by = bit;
-        (*refs)[*n].hits = 1;
-        (*n)++;
-        c->slot[h] = (uint64_t)c->gen << 32 | (uint64_t)*n;
-    }
-    return 0;
-}
-
-/* The order among candidates alike in being in force or not: more searches agreeing first. */
-static int cmp_rank(const void *x, const void *y)
-{
-    const struct cand_ref *a = x, *b = y;
-    int pa = __builtin_popcount(a->found_by), pb = __builtin_popcount(b->found_by);
-    if (pa != pb)
-        return pa > pb ? -1 : 1;
-    if (a->hits != b->hits)
-        return a->hits > b->hits ? -1 : 1;
-    return a->id < b->id ? -1 : a->id > b->id;
+    for (size_t i = 0; i < found && err == 0; i++)
+        err = add_id(c, c->ids[i], bit, refs, n, cap);
+    return err;
 }
 
 static int cmp_ref(const void *x, const void *y)
@@ -282,121 +389,170 @@ static int search_surname(struct rv_check_ctx *c, const struct rv_check_query *q
     return 0;
 }
 
-/* One-letter variants of a surname (deletions, transpositions, substitutions, insertions),
- * reduced to their distinct Double Metaphone codes, each searched with the postcode: a
- * donor's typo in the surname changes its phonetic code, and this finds the entry whose
- * code the typo broke. Only run when the first searches found nothing strong. */
-static int search_variants(struct rv_check_ctx *c, const struct rv_check_query *q,
-                           struct cand_ref **refs, size_t *n, size_t *cap)
+/* Each part of a donor's surname of several ("Smith-Jones": smith, jones), with the
+ * postcode and alone (entries with no postcode): the register may hold one part only. The
+ * vault indexes the parts of its own entries' surnames the same way, so a donor who writes
+ * one part of a register's double-barrelled surname is found by the ordinary searches. */
+static int search_parts(struct rv_check_ctx *c, const struct rv_check_query *q,
+                        struct cand_ref **refs, size_t *n, size_t *cap)
 {
-    const char *s = q->key.surname;
-    size_t len = strlen(s), ncodes = 0;
-    char codes[64][RV_PHONETIC_MAX], v[40], prim[RV_PHONETIC_MAX], alt[RV_PHONETIC_MAX];
+    const char *tp = q->key.surname_tokens;
+    char part[RV_NAME_MAX];
     struct rv_index_query iq;
     int err = 0;
 
-    if (len < 3 || len > 30 || !q->has_postcode)
+    if (q->key.nsurname_tokens < 2)
         return 0;
-    for (size_t i = 0; i < len; i++)
-        if (s[i] < 'a' || s[i] > 'z')
-            return 0;
-    rv_double_metaphone(s, codes[0], alt);
-    ncodes = 1;
     memset(&iq, 0, sizeof(iq));
-    iq.postcode = q->postcode.canon;
-    /* kind 0 deletion, 1 transposition, 2 substitution, 3 insertion */
-    for (int kind = 0; kind < 4 && err == 0; kind++)
-        for (size_t i = 0; i <= len && err == 0; i++)
-            for (char ch = 'a'; ch <= 'z' && err == 0; ch++) {
-                size_t k;
-                bool seen = false;
-                if ((kind < 3 && i == len) || (kind == 1 && i + 1 >= len) ||
-                    (kind < 2 && ch != 'a') || (kind == 2 && s[i] == ch))
-                    continue;
-                if (kind == 0) {
-                    memcpy(v, s, i);
-                    memcpy(v + i, s + i + 1, len - i);
-                } else if (kind == 1) {
-                    memcpy(v, s, len + 1);
-                    v[i] = s[i + 1];
-                    v[i + 1] = s[i];
-                } else if (kind == 2) {
-                    memcpy(v, s, len + 1);
-                    v[i] = ch;
-                } else {
-                    memcpy(v, s, i);
-                    v[i] = ch;
-                    memcpy(v + i + 1, s + i, len - i + 1);
-                }
-                rv_double_metaphone(v, prim, alt);
-                if (prim[0] == '\0')
-                    continue;
-                for (k = 0; k < ncodes && !seen; k++)
-                    seen = strcmp(codes[k], prim) == 0;
-                if (seen || ncodes == sizeof(codes) / sizeof(codes[0]))
-                    continue;
-                memcpy(codes[ncodes++], prim, sizeof(prim));
-                iq.surname = v;
-                err = search(c, RV_IDX_PHONETIC_POSTCODE, &iq, RV_CHECK_BY_VARIANT, refs, n, cap);
+    iq.surname = part;
+    iq.postcode = q->has_postcode ? q->postcode.canon : NULL;
+    for (unsigned k = 0; *tp != '\0' && k < RV_VAULT_PARTS && err == 0;) {
+        size_t tl = strcspn(tp, " ");
+        if (tl >= 3 && tl < sizeof(part)) {
+            memcpy(part, tp, tl);
+            part[tl] = '\0';
+            k++;
+            if (strcmp(part, q->key.surname) != 0) {
+                if (q->has_postcode)
+                    err = search(c, RV_IDX_SURNAME_POSTCODE, &iq, RV_CHECK_BY_SURNAME_POSTCODE,
+                                 refs, n, cap);
+                if (err == 0)
+                    err = search(c, RV_IDX_SURNAME, &iq, RV_CHECK_BY_SURNAME, refs, n, cap);
             }
-    sodium_memzero(v, sizeof(v));
+        }
+        tp += tl;
+        while (*tp == ' ')
+            tp++;
+    }
+    sodium_memzero(part, sizeof(part));
     return err;
 }
 
+struct typo_ctx {
+    struct rv_check_ctx *c;
+    const struct rv_check_query *q;
+    struct cand_ref **refs;
+    size_t *n, *cap;
+    size_t found;
+};
+
+static int on_postcode_entry(void *ctx, uint64_t id, const char *surname, size_t len)
+{
+    struct typo_ctx *t = ctx;
+
+    if (t->found == SEARCH_MAX)
+        return 1;
+    if (len != RV_VAULT_PC_LONG && !rv_check_surname_close(t->q, surname, len))
+        return 0;
+    t->found++;
+    return add_id(t->c, id, RV_CHECK_BY_VARIANT, t->refs, t->n, t->cap);
+}
+
+/* A donor's typo in the surname: every version at the donor's postcode whose surname is
+ * close to the donor's (a typo, a sound-alike, one part of the other), from the vault's
+ * sealed list of the postcode's surnames. Only run when the first searches found nothing
+ * strong. */
+static int search_typos(struct rv_check_ctx *c, const struct rv_check_query *q,
+                        struct cand_ref **refs, size_t *n, size_t *cap)
+{
+    struct typo_ctx t = {c, q, refs, n, cap, 0};
+
+    if (!q->has_postcode)
+        return 0;
+    return rv_vault_reader_postcode(c->r, q->postcode.canon, on_postcode_entry, &t);
+}
+
 /* The donor may have moved after the register last recorded them: initial + surname in the
- * other districts of the donor's postcode area (LS1 ... LS99). Only run when nothing at all
- * was found in force; the matches it brings are never better than possible. */
+ * other districts of the donor's postcode area that the vault holds (LS1 ... LS99, EC1A).
+ * Only run when nothing at all was found in force; the matches it brings are never better
+ * than possible. */
 static int search_nearby(struct rv_check_ctx *c, const struct rv_check_query *q,
                          struct cand_ref **refs, size_t *n, size_t *cap)
 {
     struct rv_index_query iq;
-    char area[9], own[9], pc[16];
+    char area[9], own[9];
+    size_t al;
     int err = 0;
 
     if (!q->has_postcode || q->key.initial == 0)
         return 0;
     rv_postcode_area(&q->postcode, area);
-    rv_postcode_district(&q->postcode, own);
+    rv_postcode_outward(&q->postcode, own);
+    al = strlen(area);
     memset(&iq, 0, sizeof(iq));
     iq.surname = q->key.surname;
     iq.initial = q->key.initial;
-    iq.postcode = pc;
-    for (int d = 0; d < 100 && err == 0; d++) {
-        snprintf(pc, sizeof(pc), "%s%d 1AA", area, d);
-        if (strncmp(pc, own, strlen(own)) == 0 && pc[strlen(own)] == ' ')
-            continue; /* the donor's own district was searched already */
+    for (size_t i = 0; i < c->ndist && err == 0; i++) {
+        const char *d = c->dist[i];
+        if (strncmp(d, area, al) != 0 || d[al] < '0' || d[al] > '9' || strcmp(d, own) == 0)
+            continue;    /* another area (L is not LS), or the donor's own district */
+        iq.postcode = d; /* an outward code alone: all this family uses */
         err = search(c, RV_IDX_INITIAL_SURNAME_OUTWARD, &iq, RV_CHECK_BY_NEARBY, refs, n, cap);
     }
     return err;
 }
 
-/* Reads spans for refs[from..n), then decrypts and scores those that fit the budget,
- * appending graded ones to m. */
+/* Decrypts and scores one candidate, appending it to m when it earns a grade. */
+static int score_one(struct rv_check_ctx *c, const struct rv_check_query *q,
+                     const struct cand_ref *ref, struct rv_check_match **m, size_t *nm,
+                     size_t *mcap)
+{
+    struct rv_version *ver = c->ver;
+    struct rv_check_candidate *cand = c->cand;
+    struct rv_check_match *one;
+    int err;
+
+    if ((err = rv_vault_reader_fetch(c->r, ref->id, ver)) != 0)
+        return err;
+    if (*nm == *mcap) {
+        size_t ncap = *mcap != 0 ? *mcap * 2 : 16;
+        struct rv_check_match *nmv = calloc(ncap, sizeof(*nmv));
+        if (nmv == NULL)
+            return RV_ENOMEM;
+        if (*m != NULL) {
+            memcpy(nmv, *m, *nm * sizeof(*nmv));
+            sodium_memzero(*m, *mcap * sizeof(**m));
+            free(*m);
+        }
+        *m = nmv;
+        *mcap = ncap;
+    }
+    /* Every field is overwritten for each candidate (fetch clears ver first), so the
+     * plaintext is wiped once, at the end of the check. */
+    cand->elector = ver->e;
+    cand->from = ver->from;
+    cand->to = ver->to;
+    cand->edition[0] = '\0';
+    cand->found_by = ref->found_by;
+    one = &(*m)[*nm];
+    /* Most candidates are housemates with another name: they are dropped before the
+     * address is compared. */
+    if (rv_check_score_graded(q, cand, one)) {
+        bool in_force = ver->from < q->win_to && ver->to > q->win_from;
+        edition_label(c, ver->e.area, in_force ? (q->bequest ? q->win_to - 1 : q->date) : ver->from,
+                      one->cand.edition, sizeof(one->cand.edition));
+        (*nm)++;
+    }
+    return 0;
+}
+
+/* Reads the spans of refs[from..n) and orders them: versions in force at the date first,
+ * then those more searches agree on. Of those that fit the budget, decrypts and scores the
+ * ones in force, appending graded ones to m, and marks the others deferred: they can change
+ * the answer only when nothing in force matches (score_deferred). */
 static int score_refs(struct rv_check_ctx *c, const struct rv_check_query *q, struct cand_ref *refs,
                       size_t from, size_t n, size_t *budget, struct rv_check_match **m, size_t *nm,
                       size_t *mcap)
 {
-    struct rv_version *ver = NULL;
-    struct rv_check_candidate *cand = NULL;
     int err = 0;
 
-    /* Versions in force are decrypted first, then those most searches agree on. The spans
-     * are read only when the budget cannot take every candidate (otherwise all are
-     * decrypted anyway, and the fetch gives each one's span), and then in rank order only
-     * until the budget is filled with versions in force: the rest could not get in. */
-    for (size_t i = from; i < n; i++)
-        refs[i].in_force = false;
-    if (n - from > *budget) {
-        size_t in_force = 0;
-        qsort(refs + from, n - from, sizeof(*refs), cmp_rank);
-        for (size_t i = from; i < n && in_force < *budget; i++) {
-            if ((err = rv_vault_span(c->v, refs[i].id, &refs[i].from, &refs[i].to)) != 0)
-                return err;
-            refs[i].in_force = refs[i].from < q->win_to && refs[i].to > q->win_from;
-            in_force += refs[i].in_force;
-        }
+    for (size_t i = from; i < n; i++) {
+        if ((err = rv_vault_reader_span(c->r, refs[i].id, &refs[i].from, &refs[i].to)) != 0)
+            return err;
+        refs[i].in_force = refs[i].from < q->win_to && refs[i].to > q->win_from;
+        refs[i].deferred = false;
     }
-    if (n > from) {
+    if (n - from > 1) {
         qsort(refs + from, n - from, sizeof(*refs), cmp_ref);
         if ((err = slots_index(c, refs, n)) != 0) /* positions moved */
             return err;
@@ -404,61 +560,29 @@ static int score_refs(struct rv_check_ctx *c, const struct rv_check_query *q, st
     if (n - from > *budget)
         n = from + *budget;
     *budget -= n - from;
-    if (n == from)
-        return 0;
-    ver = calloc(1, sizeof(*ver));
-    cand = calloc(1, sizeof(*cand));
-    if (ver == NULL || cand == NULL) {
-        err = RV_ENOMEM;
-        goto out;
+    for (size_t i = from; i < n && err == 0; i++) {
+        if (!refs[i].in_force)
+            refs[i].deferred = true;
+        else
+            err = score_one(c, q, &refs[i], m, nm, mcap);
     }
-    for (size_t i = from; i < n; i++) {
-        struct rv_check_match one;
-        if ((err = rv_vault_fetch(c->v, refs[i].id, ver)) != 0)
-            goto out;
-        /* Every field is overwritten for each candidate (fetch clears ver first), so the
-         * plaintext is wiped once, on the way out. */
-        cand->elector = ver->e;
-        cand->from = ver->from;
-        cand->to = ver->to;
-        cand->edition[0] = '\0';
-        cand->found_by = refs[i].found_by;
-        /* Most candidates are coincidences of the truncated indexes or housemates with
-         * another name: they are dropped before the address is compared. */
-        if (rv_check_score_graded(q, cand, &one)) {
-            bool in_force = ver->from < q->win_to && ver->to > q->win_from;
-            edition_label(c, ver->e.area,
-                          in_force ? (q->bequest ? q->win_to - 1 : q->date) : ver->from,
-                          one.cand.edition, sizeof(one.cand.edition));
-            if (*nm == *mcap) {
-                size_t ncap = *mcap != 0 ? *mcap * 2 : 16;
-                struct rv_check_match *nmv = calloc(ncap, sizeof(*nmv));
-                if (nmv == NULL) {
-                    sodium_memzero(&one, sizeof(one));
-                    err = RV_ENOMEM;
-                    goto out;
-                }
-                if (*m != NULL) {
-                    memcpy(nmv, *m, *nm * sizeof(*nmv));
-                    sodium_memzero(*m, *mcap * sizeof(**m));
-                    free(*m);
-                }
-                *m = nmv;
-                *mcap = ncap;
-            }
-            (*m)[(*nm)++] = one;
-            sodium_memzero(&one, sizeof(one));
-        }
-    }
-out:
-    if (ver != NULL) {
-        sodium_memzero(ver, sizeof(*ver));
-        free(ver);
-    }
-    if (cand != NULL) {
-        sodium_memzero(cand, sizeof(*cand));
-        free(cand);
-    }
+    return err;
+}
+
+/* Scores the deferred candidates (versions not in force), when nothing in force matched:
+ * the answer then shows those that match, with the dates that rule them out. */
+static int score_deferred(struct rv_check_ctx *c, const struct rv_check_query *q,
+                          struct cand_ref *refs, size_t n, struct rv_check_match **m, size_t *nm,
+                          size_t *mcap)
+{
+    int err = 0;
+
+    for (size_t i = 0; i < *nm; i++)
+        if ((*m)[i].in_force)
+            return 0;
+    for (size_t i = 0; i < n && err == 0; i++)
+        if (refs[i].deferred)
+            err = score_one(c, q, &refs[i], m, nm, mcap);
     return err;
 }
 
@@ -466,15 +590,19 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
                  struct rv_check_answer *out)
 {
     struct rv_index_query iq;
-    struct cand_ref *refs = NULL;
-    struct rv_check_match *m = NULL;
-    size_t n = 0, cap = 0, nm = 0, mcap = 0, scored, budget = DECRYPT_MAX;
+    struct cand_ref *refs = c->refs;
+    struct rv_check_match *m = c->m;
+    size_t n = 0, cap = c->refs_cap, nm = 0, mcap = c->mcap, scored, budget = DECRYPT_MAX;
     bool strong = false;
     int err = 0;
 
     memset(out, 0, sizeof(*out));
     memset(&iq, 0, sizeof(iq));
     slots_clear(c);
+    if ((err = rv_vault_reader_begin(c->r)) != 0)
+        return err;
+    if ((err = refresh(c)) != 0)
+        goto out;
     if (q->has_postcode) {
         if ((err = search_surname(c, q, q->key.surname, q->key.initial, &refs, &n, &cap)) != 0)
             goto out;
@@ -511,6 +639,8 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
         if ((err = search(c, RV_IDX_SURNAME, &iq, RV_CHECK_BY_SWAPPED, &refs, &n, &cap)) != 0)
             goto out;
     }
+    if ((err = search_parts(c, q, &refs, &n, &cap)) != 0)
+        goto out;
     if ((err = score_refs(c, q, refs, 0, n, &budget, &m, &nm, &mcap)) != 0)
         goto out;
 
@@ -521,7 +651,7 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
     if (!strong) {
         budget = DECRYPT_MAX;
         scored = n;
-        if ((err = search_variants(c, q, &refs, &n, &cap)) != 0 ||
+        if ((err = search_typos(c, q, &refs, &n, &cap)) != 0 ||
             (err = score_refs(c, q, refs, scored, n, &budget, &m, &nm, &mcap)) != 0)
             goto out;
     }
@@ -538,12 +668,125 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
                 goto out;
         }
     }
+    if ((err = score_deferred(c, q, refs, n, &m, &nm, &mcap)) != 0)
+        goto out;
     err = rv_check_decide(q, m, nm, out);
 out:
-    if (m != NULL) {
-        sodium_memzero(m, mcap * sizeof(*m));
-        free(m);
+    rv_vault_reader_end(c->r);
+    if (m != NULL)
+        sodium_memzero(m, (nm < mcap ? nm + 1 : mcap) * sizeof(*m));
+    sodium_memzero(c->ver, sizeof(*c->ver));
+    sodium_memzero(c->cand, sizeof(*c->cand));
+    c->refs = refs;
+    c->refs_cap = cap;
+    c->m = m;
+    c->mcap = mcap;
+    return err;
+}
+
+int rv_check_ctx_set_threads(struct rv_check_ctx *c, unsigned n)
+{
+    struct rv_check_ctx **h;
+
+    if (n == 0 || n > RV_CHECK_THREADS_MAX)
+        return RV_EINVAL;
+    if (n == c->threads)
+        return 0;
+    /* Helpers beyond the new count are closed; new ones open at the next batch. */
+    if (c->helpers != NULL)
+        for (unsigned i = n - 1; i + 1 < c->threads; i++)
+            rv_check_ctx_close(c->helpers[i]);
+    if (n == 1) {
+        free(c->helpers);
+        c->helpers = NULL;
+        c->threads = 1;
+        return 0;
     }
-    free(refs);
+    h = realloc(c->helpers, (n - 1) * sizeof(*h));
+    if (h == NULL) {
+        if (c->threads > n)
+            c->threads = n; /* the closed helpers are gone either way */
+        return RV_ENOMEM;
+    }
+    for (unsigned i = c->helpers != NULL ? c->threads - 1 : 0; i < n - 1; i++)
+        h[i] = NULL;
+    c->helpers = h;
+    c->threads = n;
+    return 0;
+}
+
+struct many {
+    const struct rv_check_query *const *qs;
+    struct rv_check_answer *out;
+    size_t n;
+    atomic_size_t next; /* the next query to take */
+    atomic_int err;     /* the first failure, or 0 */
+};
+
+struct worker {
+    struct many *m;
+    struct rv_check_ctx *c;
+};
+
+/* Takes queries one at a time until none is left or a check failed: the cost of a check
+ * varies tenfold, so fixed shares would leave one thread waiting. */
+static void *work(void *arg)
+{
+    struct worker *w = arg;
+    struct many *m = w->m;
+    size_t i;
+
+    while (atomic_load(&m->err) == 0 && (i = atomic_fetch_add(&m->next, 1)) < m->n) {
+        int err = rv_check_run(w->c, m->qs[i], &m->out[i]);
+        if (err != 0) {
+            int zero = 0;
+            atomic_compare_exchange_strong(&m->err, &zero, err);
+        }
+    }
+    return NULL;
+}
+
+int rv_check_run_many(struct rv_check_ctx *c, const struct rv_check_query *const *qs, size_t n,
+                      struct rv_check_answer *out)
+{
+    struct many m;
+    struct worker w[RV_CHECK_THREADS_MAX];
+    pthread_t tid[RV_CHECK_THREADS_MAX];
+    unsigned nt = 1, started = 0;
+    int err = 0;
+
+    if (n == 0)
+        return 0;
+    memset(out, 0, n * sizeof(*out));
+    m.qs = qs;
+    m.out = out;
+    m.n = n;
+    atomic_init(&m.next, 0);
+    atomic_init(&m.err, 0);
+    /* A helper is worth its start-up only with a few checks each. */
+    if (c->threads > 1 && n >= 8)
+        nt = c->threads < n / 4 ? c->threads : (unsigned)(n / 4);
+    for (unsigned i = 1; i < nt; i++) {
+        if (c->helpers[i - 1] == NULL && (err = rv_check_ctx_open(c->v, &c->helpers[i - 1])) != 0)
+            break;
+        w[i].m = &m;
+        w[i].c = c->helpers[i - 1];
+        if (pthread_create(&tid[i], NULL, work, &w[i]) != 0)
+            break; /* fewer threads: the others take more */
+        started++;
+    }
+    if (err != 0)
+        atomic_store(&m.err, err);
+    w[0].m = &m;
+    w[0].c = c;
+    work(&w[0]);
+    for (unsigned i = 1; i <= started; i++)
+        pthread_join(tid[i], NULL);
+    err = atomic_load(&m.err);
+    if (err != 0)
+        for (size_t i = 0; i < n; i++) {
+            rv_check_answer_free(&out[i]);
+            memset(&out[i], 0, sizeof(out[i]));
+        }
     return err;
 }

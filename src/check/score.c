@@ -220,6 +220,26 @@ static enum rv_check_sn_level sn_level(const struct rv_name_key *q, const struct
     return RV_SN_DIFFERENT;
 }
 
+bool rv_check_surname_close(const struct rv_check_query *q, const char *words, size_t len)
+{
+    struct rv_name_key ck;
+    size_t o = 0;
+    enum rv_check_sn_level a, b = RV_SN_DIFFERENT;
+
+    if (len >= sizeof(ck.surname_tokens))
+        return true;
+    memset(&ck, 0, sizeof(ck));
+    memcpy(ck.surname_tokens, words, len);
+    for (size_t i = 0; i < len; i++)
+        if (words[i] != ' ')
+            ck.surname[o++] = words[i];
+    a = sn_level(&q->key, &ck);
+    if (q->alt.surname[0] != '\0')
+        b = sn_level(&q->alt, &ck);
+    sodium_memzero(&ck, sizeof(ck));
+    return (a != RV_SN_DIFFERENT && a != RV_SN_EXACT) || (b != RV_SN_DIFFERENT && b != RV_SN_EXACT);
+}
+
 /* ---- addresses ----------------------------------------------------------------------- */
 
 static bool str_eq(const char *a, const char *b)

@@ -98,9 +98,9 @@ RV_NODISCARD int rv_vault_subkey(const struct rv_vault *v, enum rv_subkey id, ui
  * Blind indexes: keyed BLAKE2b over a versioned encoding of normalised fields, truncated to
  * the vault's width. A lookup returns candidate record ids (all versions, any date): decrypt
  * each with rv_vault_fetch and compare. The truncated value is shared with about C other
- * entries by design (the width planner); each entry also stores four more bits of the hash
- * masked with a keyed pad unique to the entry (the check tag), so a lookup drops those
- * coincidences without decrypting them, while on disk the tags look random and link
+ * entries by design (the width planner); each entry also stores 32 more bits of the
+ * hash masked with a keyed pad unique to the entry (the check tag), so a lookup drops
+ * those coincidences without decrypting them, while on disk the tags look random and link
  * nothing. About one coincidence in 2^32 gets through: callers still compare.
  *
  * Surnames of several parts (Smith-Jones, Bray Ashton) are indexed in the surname families

@@ -1,0 +1,259 @@
+/*
+ * test_check_run.c - the matcher against a real (small) vault: the searches that need the
+ * vault's format 2 lists (a part of a double-barrelled surname, a mistyped surname found
+ * among the postcode's, a donor who moved to another district of the area), answers that
+ * show a version no longer in force only when nothing in force matches, a context that
+ * notices files ingested after it opened, and rv_check_run_many on several threads giving
+ * the answers of rv_check_run one by one. Synthetic names only.
+ */
+#include "check/check.h"
+#include "vault/vault.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+#include <sodium.h>
+
+static char *dir;
+static uint8_t keyfile[32];
+
+static rv_date D(int y, int m, int d)
+{
+    return rv_date_from_ymd(y, m, d);
+}
+
+static struct rv_vault *open_vault(void)
+{
+    struct rv_vault *v = NULL;
+    struct rv_vault_secret s = {NULL, 0, keyfile};
+    assert_int_equal(rv_vault_open(dir, &s, &v), 0);
+    return v;
+}
+
+static void mk(struct rv_elector *e, unsigned number, const char *name, const char *postcode,
+               const char *addr1)
+{
+    char num[16];
+    memset(e, 0, sizeof(*e));
+    snprintf(e->area, sizeof(e->area), "LDS");
+    snprintf(num, sizeof(num), "%u", number);
+    assert_int_equal(rv_elector_number_from_parts("AB1", num, "", &e->number), 0);
+    e->attainment = RV_DATE_NONE;
+    assert_int_equal(rv_name_parse(name, strlen(name), &e->name), 0);
+    assert_int_equal(rv_postcode_parse(postcode, strlen(postcode), &e->postcode), 0);
+    snprintf(e->address[0], sizeof(e->address[0]), "%s", addr1);
+    snprintf(e->address[1], sizeof(e->address[1]), "Leeds");
+}
+
+/* Applies entries as one file: an edition, or alterations taking effect on `from`. */
+static void apply(struct rv_vault *v, enum rv_file_kind kind, rv_date date, rv_date from,
+                  const struct rv_elector *es, const bool *del, size_t n, uint8_t tag)
+{
+    struct rv_vault_batch *b = NULL;
+    struct rv_prepared *p = malloc(sizeof(*p));
+    uint8_t hash[32];
+    enum rv_apply a;
+
+    assert_non_null(p);
+    memset(hash, tag, sizeof(hash));
+    assert_int_equal(rv_vault_batch_begin(v, "LDS", kind, date, hash, &b), 0);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(rv_vault_prepare(v, &es[i], NULL, 0, p), 0);
+        if (kind == RV_FILE_EDITION)
+            assert_int_equal(rv_vault_batch_edition_row(b, p, &a), 0);
+        else
+            assert_int_equal(rv_vault_batch_alteration_row(b, p, del != NULL && del[i], from, &a),
+                             0);
+    }
+    rv_vault_batch_count(b, n, 0, 0);
+    assert_int_equal(rv_vault_batch_commit(b, NULL), 0);
+    sodium_memzero(p, sizeof(*p));
+    free(p);
+}
+
+static int setup(void **state)
+{
+    struct rv_vault_secret s = {NULL, 0, keyfile};
+    struct rv_elector es[7];
+    struct rv_vault *v;
+
+    (void)state;
+    if ((dir = rv_test_tmpdir("rv-test-check-run")) == NULL)
+        return -1;
+    if (rv_vault_create(dir, &s, 100000) != 0)
+        return -1;
+    v = open_vault();
+    mk(&es[0], 1, "Smith-Jones, Mary", "LS1 4AB", "10 High Street");
+    mk(&es[1], 2, "Smith-Jones, Peter", "LS1 4AB", "10 High Street");
+    mk(&es[2], 3, "Clarke, Alan", "LS1 4AB", "12 High Street");
+    mk(&es[3], 4, "Okafor, Chidi", "LS6 2QT", "5 Mill Road");
+    mk(&es[4], 5, "Patel, Ravi", "LS2 7DB", "3 Park Lane");
+    mk(&es[5], 6, "Wright, Elaine", "LS2 7DB", "4 Park Lane");
+    mk(&es[6], 7, "Brown, Susan", "LS2 7DB", "6 Park Lane");
+    apply(v, RV_FILE_EDITION, D(2025, 12, 1), D(2025, 12, 1), es, NULL, 7, 1);
+    /* Susan Brown leaves the register on 1 March 2026. */
+    {
+        bool del = true;
+        apply(v, RV_FILE_ALTERATIONS, D(2025, 12, 1), D(2026, 3, 1), &es[6], &del, 1, 2);
+    }
+    rv_vault_close(v);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    rv_test_rmtree(dir);
+    free(dir);
+    return 0;
+}
+
+static void query(const char *name, const char *postcode, rv_date date, struct rv_check_query *q)
+{
+    struct rv_diag d;
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(rv_check_query_init(name, NULL, postcode, date, q, &d), 0);
+}
+
+static void check(struct rv_check_ctx *c, const char *name, const char *postcode, rv_date date,
+                  struct rv_check_answer *a)
+{
+    struct rv_check_query q;
+    query(name, postcode, date, &q);
+    assert_int_equal(rv_check_run(c, &q, a), 0);
+    sodium_memzero(&q, sizeof(q));
+}
+
+static void test_searches(void **state)
+{
+    struct rv_vault *v = open_vault();
+    struct rv_check_ctx *c = NULL;
+    struct rv_check_answer a;
+
+    (void)state;
+    assert_int_equal(rv_check_ctx_open(v, &c), 0);
+    /* One part of a double-barrelled surname, no street address. */
+    check(c, "Mary Smith", "LS1 4AB", D(2026, 1, 15), &a);
+    assert_int_equal(a.verdict, RV_VERDICT_PERMISSIBLE);
+    assert_int_equal(a.nmatches, 1);
+    assert_int_equal(a.matches[0].sn, RV_SN_HYPHEN);
+    rv_check_answer_free(&a);
+    /* A mistyped surname (Clafke for Clarke): among the surnames at the postcode. */
+    check(c, "Alan Clafke", "LS1 4AB", D(2026, 1, 15), &a);
+    assert_int_equal(a.verdict, RV_VERDICT_PERMISSIBLE);
+    assert_true(a.matches[0].cand.found_by & RV_CHECK_BY_VARIANT);
+    rv_check_answer_free(&a);
+    /* Moved within the area: found in another district the vault holds, for review. */
+    check(c, "Chidi Okafor", "LS9 1AA", D(2026, 1, 15), &a);
+    assert_int_equal(a.verdict, RV_VERDICT_REVIEW);
+    assert_true(a.matches[0].cand.found_by & RV_CHECK_BY_NEARBY);
+    rv_check_answer_free(&a);
+    /* Left the register before the donation: shown, not in force, when nothing in force
+     * matches; not shown when something in force does. */
+    check(c, "Susan Brown", "LS2 7DB", D(2026, 4, 1), &a);
+    assert_int_equal(a.verdict, RV_VERDICT_NOT_FOUND);
+    assert_int_equal(a.nmatches, 1);
+    assert_false(a.matches[0].in_force);
+    rv_check_answer_free(&a);
+    check(c, "Susan Brown", "LS2 7DB", D(2026, 1, 15), &a);
+    assert_int_equal(a.verdict, RV_VERDICT_PERMISSIBLE);
+    assert_true(a.matches[0].in_force);
+    rv_check_answer_free(&a);
+    /* Nobody. */
+    check(c, "Zebedee Quux", "LS2 7DB", D(2026, 1, 15), &a);
+    assert_int_equal(a.verdict, RV_VERDICT_NOT_FOUND);
+    assert_int_equal(a.nmatches, 0);
+    rv_check_answer_free(&a);
+
+    /* A file ingested after the context opened is seen at the next check. */
+    {
+        struct rv_elector e;
+        mk(&e, 8, "Quux, Zebedee", "LS2 7DB", "8 Park Lane");
+        apply(v, RV_FILE_ALTERATIONS, D(2025, 12, 1), D(2026, 1, 1), &e, NULL, 1, 3);
+        sodium_memzero(&e, sizeof(e));
+    }
+    check(c, "Zebedee Quux", "LS2 7DB", D(2026, 1, 15), &a);
+    assert_int_equal(a.verdict, RV_VERDICT_PERMISSIBLE);
+    assert_string_equal(a.matches[0].cand.edition, "2025-12-01 + alterations to 2026-01-01");
+    rv_check_answer_free(&a);
+    rv_check_ctx_close(c);
+    rv_vault_close(v);
+}
+
+/* The same answers on 1 thread and on 3, in order, over many queries. */
+static void test_run_many(void **state)
+{
+    static const char *const names[] = {"Mary Smith",   "Alan Clafke",       "Chidi Okafor",
+                                        "Susan Brown",  "Ravi Patel",        "Elaine Wright",
+                                        "Zebedee Quux", "Peter Smith-Jones", "P Smith Jones"};
+    static const char *const pcs[] = {"LS1 4AB", "LS1 4AB", "LS9 1AA", "LS2 7DB", "LS2 7DB",
+                                      "LS2 7DB", "LS2 7DB", "LS1 4AB", "LS1 4AB"};
+    enum { N = 300 };
+    struct rv_vault *v = open_vault();
+    struct rv_check_ctx *c = NULL;
+    struct rv_check_query *qs = calloc(N, sizeof(*qs));
+    const struct rv_check_query **qp = calloc(N, sizeof(*qp));
+    struct rv_check_answer *one = calloc(N, sizeof(*one)), *many = calloc(N, sizeof(*many));
+
+    (void)state;
+    assert_non_null(qs);
+    assert_non_null(qp);
+    assert_non_null(one);
+    assert_non_null(many);
+    for (size_t i = 0; i < N; i++) {
+        size_t k = i % (sizeof(names) / sizeof(names[0]));
+        query(names[k], pcs[k], D(2026, 1, 1) + (rv_date)(i % 120), &qs[i]);
+        qp[i] = &qs[i];
+    }
+    assert_int_equal(rv_check_ctx_open(v, &c), 0);
+    assert_int_equal(rv_check_run_many(c, qp, N, one), 0); /* one thread: the default */
+    assert_int_equal(rv_check_ctx_set_threads(c, 0), RV_EINVAL);
+    assert_int_equal(rv_check_ctx_set_threads(c, 3), 0);
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(rv_check_run_many(c, qp, N, many), 0);
+        for (size_t i = 0; i < N; i++) {
+            assert_int_equal(many[i].verdict, one[i].verdict);
+            assert_int_equal(many[i].grade, one[i].grade);
+            assert_int_equal(many[i].nmatches, one[i].nmatches);
+            for (size_t j = 0; j < one[i].nmatches; j++) {
+                assert_int_equal(many[i].matches[j].cand.elector.number.number,
+                                 one[i].matches[j].cand.elector.number.number);
+                assert_int_equal(many[i].matches[j].cand.from, one[i].matches[j].cand.from);
+            }
+            rv_check_answer_free(&many[i]);
+        }
+        /* Fewer threads, then more again: helpers closed and reopened. */
+        assert_int_equal(rv_check_ctx_set_threads(c, round == 0 ? 2 : 4), 0);
+    }
+    assert_int_equal(rv_check_ctx_set_threads(c, 1), 0);
+    assert_int_equal(rv_check_run_many(c, qp, 0, many), 0);
+    for (size_t i = 0; i < N; i++)
+        rv_check_answer_free(&one[i]);
+    sodium_memzero(qs, N * sizeof(*qs));
+    free(qs);
+    free(qp);
+    free(one);
+    free(many);
+    rv_check_ctx_close(c);
+    rv_vault_close(v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_searches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_many, setup, teardown),
+    };
+    if (sodium_init() < 0)
+        return 1;
+    randombytes_buf(keyfile, sizeof(keyfile));
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
