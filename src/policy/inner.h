@@ -62,6 +62,10 @@ RV_NODISCARD int rv_limits_charge(struct rv_gate *g, const uint8_t (*subjects)[3
 RV_NODISCARD int rv_limits_observe(struct rv_gate *g, const struct rv_check_query *const *qs,
                                    const struct rv_check_answer *out, size_t n);
 
+/* Tests only: replaces limits.c's clock (UTC ms; NULL: the real one) and sees every alert
+ * the limits raise (NULL: none). Not thread-safe: call before any gate is open. */
+void rv_limits_test_hooks(int64_t (*clock_ms)(void), void (*on_alert)(const struct rv_alert *a));
+
 /* alert.c */
 RV_NODISCARD int rv_alerter_new(struct rv_gate_shared *sh, struct rv_alerter **out);
 void rv_alerter_free(struct rv_alerter *a); /* waits for running hooks, up to their limit */
