@@ -1,0 +1,505 @@
+/*
+ * test_server_handlers.c - the daemon's API driven from bytes (rv_server_handle), without
+ * sockets, on a real vault: routing (404, 405 with Allow), authentication (401 with
+ * WWW-Authenticate for no, bad and revoked tokens), the first-login password change (403
+ * password_change_required until done), roles (403 forbidden), strict JSON (400 naming the
+ * field for malformed JSON, invalid UTF-8, unknown, missing and mistyped fields; 415; 413),
+ * login, check, batch, ingest, stats, audit proofs, users, metrics, and that every request
+ * leaves an audit entry; last, an audit log that cannot be written makes every answer 503.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "testutil.h"
+
+#include "policy/policy.h"
+#include "server/server.h"
+
+#include <jansson.h>
+#include <liboath/oath.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+struct user {
+    const char *name, *role;
+    char password[64];
+    char secret[64]; /* TOTP secret, base32 */
+    char token[RV_SESSION_TOKEN_LEN + 1];
+    int step; /* TOTP step offset from now for the next login: -1, 0, +1 (never reused) */
+};
+
+struct fixture {
+    char top[256], dir[300];
+    uint8_t *key;
+    struct rv_vault_secret secret;
+    struct rv_gate *gate;
+    struct rv_server *srv;
+    struct user users[4];
+};
+
+enum { ADMIN = 0, CHECKER, REGISTRAR, AUDITOR };
+
+static const char *fixture_file(const char *name)
+{
+    static char path[1024];
+    const char *d = getenv("RV_TEST_DATA");
+    snprintf(path, sizeof(path), "%s/%s", d != NULL ? d : "tests/data", name);
+    return path;
+}
+
+static int req(struct fixture *f, const char *method, const char *url, const char *token,
+               const char *ctype, const char *body, struct rv_server_response *out)
+{
+    char auth[128];
+    const char *h[4][2];
+    size_t nh = 0;
+    struct rv_server_request r = {.method = method, .url = url, .client = "192.0.2.7"};
+
+    if (token != NULL) {
+        snprintf(auth, sizeof(auth), "Bearer %s", token);
+        h[nh][0] = "Authorization";
+        h[nh++][1] = auth;
+    }
+    if (ctype != NULL) {
+        h[nh][0] = "content-type";
+        h[nh++][1] = ctype;
+    }
+    r.headers = (const char *const(*)[2])h;
+    r.nheaders = nh;
+    r.body = body;
+    r.body_len = body != NULL ? strlen(body) : 0;
+    return rv_server_handle(f->srv, &r, out);
+}
+
+/* Status of a request; the body's "error" code into code (may be NULL). */
+static int call(struct fixture *f, const char *method, const char *url, const char *token,
+                const char *ctype, const char *body, char *code, size_t codesz)
+{
+    struct rv_server_response r;
+    int st;
+
+    assert_int_equal(req(f, method, url, token, ctype, body, &r), 0);
+    st = r.status;
+    if (code != NULL) {
+        json_t *j = r.body != NULL ? json_loadb(r.body, r.len, 0, NULL) : NULL;
+        const char *e = j != NULL ? json_string_value(json_object_get(j, "error")) : NULL;
+        snprintf(code, codesz, "%s", e != NULL ? e : "");
+        json_decref(j);
+    }
+    rv_server_response_free(&r);
+    return st;
+}
+
+static void totp(struct user *u, char code[8])
+{
+    char *raw = NULL;
+    size_t len = 0;
+    assert_int_equal(oath_base32_decode(u->secret, strlen(u->secret), &raw, &len), OATH_OK);
+    assert_true(u->step <= 1);
+    assert_int_equal(oath_totp_generate(raw, len, time(NULL) + 30 * u->step++, 30, 0, 6, code),
+                     OATH_OK);
+    free(raw);
+}
+
+/* Logs u in through the API, changing the issued password the first time. */
+static void login(struct fixture *f, struct user *u)
+{
+    struct rv_server_response r;
+    char body[512], code[8];
+    json_t *j;
+
+    totp(u, code);
+    snprintf(body, sizeof(body), "{\"user\":\"%s\",\"password\":\"%s\",\"totp\":\"%s\"}", u->name,
+             u->password, code);
+    assert_int_equal(req(f, "POST", "/v1/session", NULL, "application/json", body, &r), 0);
+    assert_int_equal(r.status, 201);
+    j = json_loadb(r.body, r.len, 0, NULL);
+    assert_non_null(j);
+    snprintf(u->token, sizeof(u->token), "%s", json_string_value(json_object_get(j, "token")));
+    assert_int_equal(strlen(u->token), RV_SESSION_TOKEN_LEN);
+    assert_int_equal(strncmp(u->token, "rvs_", 4), 0);
+    assert_non_null(json_object_get(j, "expires_at"));
+    assert_int_equal(json_integer_value(json_object_get(j, "idle_timeout")), 900);
+    if (json_is_true(json_object_get(j, "must_change"))) {
+        char np[64];
+        snprintf(np, sizeof(np), "Horse-Battery-Staple-%zu", strlen(u->role));
+        /* Restricted: nothing but the password change. */
+        assert_int_equal(call(f, "GET", "/v1/stats", u->token, NULL, NULL, code, sizeof(code)),
+                         403);
+        snprintf(body, sizeof(body), "{\"password\":\"%s\",\"new_password\":\"short\"}",
+                 u->password);
+        assert_int_equal(
+            call(f, "POST", "/v1/session/password", u->token, "application/json", body, NULL, 0),
+            422);
+        snprintf(body, sizeof(body), "{\"password\":\"%s\",\"new_password\":\"%s\"}", u->password,
+                 np);
+        assert_int_equal(
+            call(f, "POST", "/v1/session/password", u->token, "application/json", body, NULL, 0),
+            204);
+        snprintf(u->password, sizeof(u->password), "%s", np);
+    }
+    json_decref(j);
+    rv_server_response_free(&r);
+}
+
+static void secret_of(const char *uri, char *out, size_t outsz)
+{
+    const char *s = strstr(uri, "secret=");
+    assert_non_null(s);
+    s += 7;
+    snprintf(out, outsz, "%.*s", (int)strcspn(s, "&"), s);
+}
+
+static int setup(void **state)
+{
+    static const char *const names[4][2] = {
+        {"ada", "admin"}, {"cheryl", "checker"}, {"reg", "registrar"}, {"audrey", "auditor"}};
+    struct fixture *f = calloc(1, sizeof(*f));
+    struct rv_actor admin = {"tester", "admin", "local"};
+    struct rv_server_config c;
+    struct rv_diag d;
+    char *tmp;
+
+    if (f == NULL || sodium_init() < 0 || oath_init() != OATH_OK)
+        return -1;
+    if ((tmp = rv_test_tmpdir("rv-server")) == NULL)
+        return -1;
+    snprintf(f->top, sizeof(f->top), "%s", tmp);
+    free(tmp);
+    snprintf(f->dir, sizeof(f->dir), "%s/vault", f->top);
+    f->key = sodium_malloc(32);
+    randombytes_buf(f->key, 32);
+    f->secret.keyfile = f->key;
+    if (rv_policy_create(f->dir, &f->secret, 100000, &admin) != 0 ||
+        rv_policy_open(f->dir, &f->secret, &admin, &f->gate) != 0)
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        struct rv_principal p;
+        struct rv_credentials cr;
+        memset(&p, 0, sizeof(p));
+        snprintf(p.name, sizeof(p.name), "%s", names[i][0]);
+        snprintf(p.role, sizeof(p.role), "%s", names[i][1]);
+        p.kind = RV_PRINCIPAL_HUMAN;
+        if (rv_policy_user_add(f->gate, &p, &cr) != 0)
+            return -1;
+        f->users[i].name = names[i][0];
+        f->users[i].step = -1;
+        f->users[i].role = names[i][1];
+        snprintf(f->users[i].password, sizeof(f->users[i].password), "%s", cr.password);
+        secret_of(cr.totp_uri, f->users[i].secret, sizeof(f->users[i].secret));
+    }
+    rv_server_config_defaults(&c);
+    snprintf(c.vault, sizeof(c.vault), "%s", f->dir);
+    c.dev = true;
+    c.policy.rate_principal = c.policy.rate_client = 10000;
+    c.policy.burst_principal = c.policy.burst_client = 10000;
+    rv_diag_clear(&d);
+    if (rv_server_config_finish(&c, &d) != 0 || rv_policy_configure(f->gate, &c.policy, &d) != 0)
+        return -1;
+    if (rv_server_new(&c, f->gate, -1, NULL, NULL, &f->srv) != 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    rv_server_free(f->srv);
+    (void)rv_policy_close(f->gate);
+    rv_test_rmtree(f->top);
+    sodium_free(f->key);
+    free(f);
+    return 0;
+}
+
+static uint64_t log_size(struct fixture *f)
+{
+    return rv_audit_size(rv_policy_audit(f->gate));
+}
+
+static void test_routing_and_auth(void **state)
+{
+    struct fixture *f = *state;
+    struct rv_server_response r;
+    char code[64];
+    uint64_t n0 = log_size(f);
+
+    assert_int_equal(call(f, "GET", "/healthz", NULL, NULL, NULL, NULL, 0), 200);
+    assert_int_equal(call(f, "GET", "/v1/nothing", NULL, NULL, NULL, code, sizeof(code)), 404);
+    assert_string_equal(code, "not_found");
+    assert_int_equal(req(f, "GET", "/v1/checks", NULL, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 405);
+    assert_string_equal(r.allow, "POST");
+    rv_server_response_free(&r);
+    assert_int_equal(req(f, "PATCH", "/v1/session", NULL, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 405);
+    assert_string_equal(r.allow, "POST, DELETE");
+    rv_server_response_free(&r);
+    assert_int_equal(req(f, "POST", "/v1/checks", NULL, "application/json", "{}", &r), 0);
+    assert_int_equal(r.status, 401);
+    assert_true(r.www_authenticate);
+    rv_server_response_free(&r);
+    assert_int_equal(call(f, "POST", "/v1/checks",
+                          "rvs_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "application/json",
+                          "{}", code, sizeof(code)),
+                     401);
+    assert_int_equal(call(f, "GET", "/v1/stats", "not even a token", NULL, NULL, NULL, 0), 401);
+    assert_int_equal(call(f, "GET", "/metrics", NULL, NULL, NULL, NULL, 0), 401);
+    /* Every one of those requests is on the log. */
+    assert_int_equal(log_size(f), n0 + 8);
+}
+
+static void test_login_check_logout(void **state)
+{
+    struct fixture *f = *state;
+    struct user *u = &f->users[CHECKER];
+    struct rv_server_response r;
+    char body[512], code[64];
+    json_t *j;
+
+    /* A wrong code is a 401 like any bad credential. */
+    snprintf(body, sizeof(body), "{\"user\":\"%s\",\"password\":\"%s\",\"totp\":\"000000\"}",
+             u->name, u->password);
+    assert_int_equal(
+        call(f, "POST", "/v1/session", NULL, "application/json", body, code, sizeof(code)), 401);
+    assert_string_equal(code, "bad_credentials");
+    login(f, u);
+    assert_int_equal(call(f, "POST", "/v1/checks", u->token, "application/json",
+                          "{\"name\":\"John Smith\",\"address\":\"10 High Street, Leeds\","
+                          "\"postcode\":\"LS1 4AB\",\"date\":\"2026-01-10\"}",
+                          NULL, 0),
+                     200);
+    assert_int_equal(req(f, "POST", "/v1/checks", u->token, "application/json",
+                         "{\"name\":\"John Smith\",\"postcode\":\"LS1 4AB\",\"date\":\"2026-01-"
+                         "10\",\"bequest\":false}",
+                         &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    j = json_loadb(r.body, r.len, 0, NULL);
+    assert_non_null(json_object_get(j, "verdict"));
+    json_decref(j);
+    rv_server_response_free(&r);
+    /* A checker may not list users. */
+    assert_int_equal(call(f, "GET", "/v1/users", u->token, NULL, NULL, code, sizeof(code)), 403);
+    assert_string_equal(code, "forbidden");
+    assert_int_equal(call(f, "GET", "/metrics", u->token, NULL, NULL, NULL, 0), 403);
+    /* Logout, then the token is dead. */
+    assert_int_equal(call(f, "DELETE", "/v1/session", u->token, NULL, NULL, NULL, 0), 204);
+    assert_int_equal(call(f, "POST", "/v1/checks", u->token, "application/json", "{}", NULL, 0),
+                     401);
+}
+
+static void test_json_validation(void **state)
+{
+    struct fixture *f = *state;
+    struct user *u = &f->users[CHECKER];
+    struct rv_server_response r;
+    char code[64], big[20000];
+
+    login(f, u);
+    assert_int_equal(call(f, "POST", "/v1/checks", u->token, "application/json", "{\"name\":", code,
+                          sizeof(code)),
+                     400);
+    assert_string_equal(code, "bad_request");
+    assert_int_equal(call(f, "POST", "/v1/checks", u->token, "application/json",
+                          "{\"name\":\"J\xff Smith\",\"date\":\"2026-01-10\"}", code, sizeof(code)),
+                     400);
+    assert_int_equal(req(f, "POST", "/v1/checks", u->token, "application/json",
+                         "{\"name\":\"J Smith\",\"date\":\"2026-01-10\",\"colour\":1}", &r),
+                     0);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "colour"));
+    rv_server_response_free(&r);
+    assert_int_equal(
+        req(f, "POST", "/v1/checks", u->token, "application/json", "{\"name\":\"J Smith\"}", &r),
+        0);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "'date'"));
+    rv_server_response_free(&r);
+    assert_int_equal(req(f, "POST", "/v1/checks", u->token, "application/json",
+                         "{\"name\":7,\"date\":\"2026-01-10\"}", &r),
+                     0);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "'name'"));
+    rv_server_response_free(&r);
+    assert_int_equal(call(f, "POST", "/v1/checks", u->token, "application/json",
+                          "{\"name\":\"J Smith\",\"date\":\"10/01/2026\"}", NULL, 0),
+                     400);
+    assert_int_equal(call(f, "POST", "/v1/checks", u->token, "application/json",
+                          "{\"name\":\"J Smith\",\"date\":\"2026-01-10\",\"date\":\"2026-01-10\"}",
+                          NULL, 0),
+                     400);
+    assert_int_equal(
+        call(f, "POST", "/v1/checks", u->token, "text/plain", "{}", code, sizeof(code)), 415);
+    memset(big, ' ', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    big[0] = '{';
+    big[sizeof(big) - 2] = '}';
+    assert_int_equal(
+        call(f, "POST", "/v1/checks", u->token, "application/json", big, code, sizeof(code)), 413);
+    assert_string_equal(code, "body_too_large");
+    /* No personal data in any error: the name given never comes back. */
+    assert_int_equal(req(f, "POST", "/v1/checks", u->token, "application/json",
+                         "{\"name\":\"Zebedee Quux\",\"postcode\":\"NOT A PC\",\"date\":"
+                         "\"2026-01-10\"}",
+                         &r),
+                     0);
+    assert_int_equal(r.status, 400);
+    assert_null(strstr(r.body, "Zebedee"));
+    assert_null(strstr(r.body, "NOT A PC"));
+    rv_server_response_free(&r);
+}
+
+static void test_registrar_auditor_admin(void **state)
+{
+    struct fixture *f = *state;
+    struct user *reg = &f->users[REGISTRAR], *aud = &f->users[AUDITOR], *adm = &f->users[ADMIN],
+                *chk = &f->users[CHECKER];
+    struct rv_server_response r;
+    char *csv = NULL, url[128];
+    size_t len = 0;
+    json_t *j;
+
+    login(f, reg);
+    assert_int_equal(rv_server_read_file(fixture_file("ingest/full-small.csv"), &csv, &len), 0);
+    assert_int_equal(
+        call(f, "POST", "/v1/ingest?edition=2025-12-01", reg->token, "text/csv", csv, NULL, 0),
+        400);
+    assert_int_equal(call(f, "POST", "/v1/ingest?area=AREA1&edition=2025-12-01", reg->token,
+                          "application/json", csv, NULL, 0),
+                     415);
+    assert_int_equal(
+        req(f, "POST", "/v1/ingest?area=AREA1&edition=2025-12-01", reg->token, "text/csv", csv, &r),
+        0);
+    assert_int_equal(r.status, 200);
+    j = json_loadb(r.body, r.len, 0, NULL);
+    assert_true(json_integer_value(json_object_get(j, "stored")) > 0);
+    json_decref(j);
+    rv_server_response_free(&r);
+    free(csv);
+    assert_int_equal(call(f, "GET", "/v1/stats", reg->token, NULL, NULL, NULL, 0), 200);
+    assert_int_equal(call(f, "POST", "/v1/checks", reg->token, "application/json", "{}", NULL, 0),
+                     403);
+
+    /* A batch, as CSV and as JSON lines. */
+    login(f, chk);
+    assert_int_equal(req(f, "POST", "/v1/checks/batch?format=plain", chk->token, "text/csv",
+                         "id,name,address,postcode,date\n1,John Smith,10 High Street,LS1 "
+                         "4AB,2026-01-10\n2,Nobody Atall,,LS1 4AB,2026-01-10\n3,broken\n",
+                         &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.content_type, "text/csv"));
+    {
+        size_t lines = 0;
+        for (size_t i = 0; i < r.len; i++)
+            lines += r.body[i] == '\n';
+        assert_int_equal(lines, 4);
+    }
+    rv_server_response_free(&r);
+    assert_int_equal(
+        call(f, "POST", "/v1/checks/batch?format=xml", chk->token, "text/csv", "id\n", NULL, 0),
+        400);
+    assert_int_equal(call(f, "POST", "/v1/checks/batch", chk->token, "text/csv",
+                          "nothing,we,know\n1,2,3\n", NULL, 0),
+                     400);
+
+    /* Audit reads. */
+    login(f, aud);
+    assert_int_equal(req(f, "GET", "/v1/audit/checkpoint", aud->token, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "regvault/"));
+    rv_server_response_free(&r);
+    assert_int_equal(req(f, "GET", "/v1/audit/proof?index=3", aud->token, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    j = json_loadb(r.body, r.len, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(j, "index")), 3);
+    assert_true(json_is_array(json_object_get(j, "hashes")));
+    json_decref(j);
+    rv_server_response_free(&r);
+    assert_int_equal(call(f, "GET", "/v1/audit/proof", aud->token, NULL, NULL, NULL, 0), 400);
+    snprintf(url, sizeof(url), "/v1/audit/consistency?from=2");
+    assert_int_equal(call(f, "GET", url, aud->token, NULL, NULL, NULL, 0), 200);
+    assert_int_equal(
+        call(f, "GET", "/v1/alerts?since=2020-01-01T00:00:00Z", aud->token, NULL, NULL, NULL, 0),
+        200);
+    assert_int_equal(call(f, "GET", "/v1/alerts?since=yesterday", aud->token, NULL, NULL, NULL, 0),
+                     400);
+    assert_int_equal(req(f, "GET", "/metrics", aud->token, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "regvault_http_requests_total{method=\"POST\","
+                                   "endpoint=\"/v1/checks\",status=\"200\"}"));
+    assert_non_null(strstr(r.body, "regvault_audit_log_entries"));
+    assert_null(strstr(r.body, "rvs_"));
+    assert_null(strstr(r.body, "Smith"));
+    rv_server_response_free(&r);
+
+    /* Admin: users. */
+    login(f, adm);
+    assert_int_equal(req(f, "GET", "/v1/users", adm->token, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    j = json_loadb(r.body, r.len, 0, NULL);
+    assert_int_equal(json_array_size(j), 4);
+    json_decref(j);
+    rv_server_response_free(&r);
+    assert_int_equal(req(f, "POST", "/v1/users", adm->token, "application/json",
+                         "{\"name\":\"newbie\",\"role\":\"researcher\",\"kind\":\"human\"}", &r),
+                     0);
+    assert_int_equal(r.status, 201);
+    assert_non_null(strstr(r.body, "otpauth://"));
+    rv_server_response_free(&r);
+    assert_int_equal(call(f, "POST", "/v1/users", adm->token, "application/json",
+                          "{\"name\":\"newbie\",\"role\":\"researcher\",\"kind\":\"human\"}", NULL,
+                          0),
+                     409);
+    assert_int_equal(call(f, "PUT", "/v1/users/newbie/budget", adm->token, "application/json",
+                          "{\"budget\":50}", NULL, 0),
+                     204);
+    assert_int_equal(call(f, "POST", "/v1/users/nobody/disable", adm->token, NULL, NULL, NULL, 0),
+                     404);
+    /* Disabling a user ends their sessions. */
+    assert_int_equal(call(f, "POST", "/v1/users/cheryl/disable", adm->token, NULL, NULL, NULL, 0),
+                     204);
+    assert_int_equal(call(f, "POST", "/v1/checks", chk->token, "application/json", "{}", NULL, 0),
+                     401);
+}
+
+/* Last: the log cannot be written, and every answer is 503 and nothing else. */
+static void test_audit_unwritable(void **state)
+{
+    struct fixture *f = *state;
+    struct rlimit old, tiny = {0, 0};
+    char code[64];
+
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    tiny.rlim_max = old.rlim_max;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &tiny), 0);
+    assert_int_equal(call(f, "GET", "/healthz", NULL, NULL, NULL, code, sizeof(code)), 503);
+    assert_string_equal(code, "audit_unavailable");
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    /* Sticky until reopened. */
+    assert_int_equal(call(f, "GET", "/v1/nope", NULL, NULL, NULL, code, sizeof(code)), 503);
+    assert_int_equal(call(f, "POST", "/v1/checks", f->users[AUDITOR].token, "application/json",
+                          "{}", code, sizeof(code)),
+                     503);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_routing_and_auth), cmocka_unit_test(test_login_check_logout),
+        cmocka_unit_test(test_json_validation),  cmocka_unit_test(test_registrar_auditor_admin),
+        cmocka_unit_test(test_audit_unwritable),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
