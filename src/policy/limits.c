@@ -7,8 +7,10 @@
  * cannot be joined with the log's subject ids), and a request whose new electors would take
  * the principal past its budget is refused whole. The day's set lives in memory (an open
  * addressing hash set per principal) and in the store under 0x83 'S' principal 0x00 day
- * hash, written in one durable transaction per request that shows someone new, so a restart
- * does not reset a budget. Earlier days are deleted when a principal's day is first loaded.
+ * hash, made durable before the answer goes out, so a restart does not reset a budget.
+ * Requests that show someone new share durable commits (group commit: whoever finds no
+ * writer busy writes for everyone queued); a request that shows only electors already shown
+ * today costs a hash-set probe. Earlier days are deleted when a principal's day is loaded.
  *
  * Rate limits are token buckets per principal and per client address, in memory only. The
  * principal's state (suspended, disabled, budget) is read through rv_policy_user_get at most
@@ -54,9 +56,8 @@
 #include <string.h>
 #include <time.h>
 
-/* Until principal.c and alert.c provide these, a missing one is a null address: the limits
- * then record their alerts straight into the audit log and keep suspensions in memory. */
-#pragma weak rv_policy_alert
+/* Until principal.c provides these, a missing one is a null address: the limits then use
+ * the role's budget and keep suspensions in memory. */
 #pragma weak rv_policy_user_get
 #pragma weak rv_principal_suspend
 
@@ -186,6 +187,22 @@ struct rv_limits {
     pthread_mutex_t clock_;
     struct cbucket *cb[NCHAINS];
     size_t ncb;
+    /* group commit of new electors: one writer commits for every request waiting */
+    pthread_mutex_t wq_lock;
+    pthread_cond_t wq_done;
+    struct wreq *wq;
+    bool writing;
+};
+
+/* Electors one request adds: keys prefix || hash[i], all of one length. */
+struct wreq {
+    struct wreq *next;
+    const uint8_t *prefix;
+    size_t plen;
+    const uint8_t (*hash)[HASH_LEN];
+    size_t n;
+    int rc;
+    bool done;
 };
 
 struct pending {
@@ -281,6 +298,8 @@ int rv_limits_new(struct rv_gate_shared *sh, struct rv_limits **out)
     crypto_generichash(l->key, 32, (const uint8_t *)ctx, sizeof(ctx) - 1, sh->mac, 32);
     pthread_mutex_init(&l->lock, NULL);
     pthread_mutex_init(&l->clock_, NULL);
+    pthread_mutex_init(&l->wq_lock, NULL);
+    pthread_cond_init(&l->wq_done, NULL);
     *out = l;
     return 0;
 }
@@ -318,6 +337,8 @@ void rv_limits_free(struct rv_limits *l)
     }
     pthread_mutex_destroy(&l->lock);
     pthread_mutex_destroy(&l->clock_);
+    pthread_mutex_destroy(&l->wq_lock);
+    pthread_cond_destroy(&l->wq_done);
     sodium_free(l->key);
     free(l);
 }
@@ -624,11 +645,6 @@ out:
  * Alerts and suspension, raised with no lock held.
  */
 
-static const char *severity_name(enum rv_alert_severity s)
-{
-    return s == RV_ALERT_HIGH ? "high" : s == RV_ALERT_MEDIUM ? "medium" : "low";
-}
-
 static int raise_alert(struct rv_gate *g, const char *kind, enum rv_alert_severity sev,
                        const char *detail)
 {
@@ -640,14 +656,10 @@ static int raise_alert(struct rv_gate *g, const char *kind, enum rv_alert_severi
         .client = g->who.client != NULL ? g->who.client : "",
         .detail = detail,
     };
-    char params[128];
 
     if (alert_seen != NULL)
         alert_seen(&a);
-    if (rv_policy_alert != NULL)
-        return rv_policy_alert(g, &a);
-    snprintf(params, sizeof(params), "kind=%s severity=%s", kind, severity_name(sev));
-    return rv_policy_record(g, RV_ACT_ALERT, params, detail, NULL, 0);
+    return rv_policy_alert(g, &a);
 }
 
 static int emit(struct rv_gate *g, struct pstate *ps, struct pending *p)
@@ -685,6 +697,62 @@ static int emit(struct rv_gate *g, struct pstate *ps, struct pending *p)
  * Budgets.
  */
 
+/* Writes the requests of list in one durable transaction; the result is each one's. */
+static int write_group(struct rv_limits *l, struct wreq *list)
+{
+    uint8_t key[3 + RV_PRINCIPAL_NAME_MAX + 4 + HASH_LEN];
+    struct rv_txn *t = NULL;
+    int rc;
+
+    if ((rc = rv_store_begin(rv_vault_store(l->sh->vault), true, &t)) != 0)
+        return rc;
+    for (struct wreq *w = list; w != NULL && rc == 0; w = w->next) {
+        memcpy(key, w->prefix, w->plen);
+        for (size_t i = 0; i < w->n && rc == 0; i++) {
+            memcpy(key + w->plen, w->hash[i], HASH_LEN);
+            rc = rv_store_put(t, key, w->plen + HASH_LEN, "", 0);
+        }
+    }
+    sodium_memzero(key, sizeof(key));
+    if (rc != 0) {
+        rv_store_abort(t);
+        return rc;
+    }
+    return rv_store_commit(t);
+}
+
+/* Makes w durable, together with whatever other requests are waiting: the first to arrive
+ * while nobody writes becomes the writer for everyone queued by then (group commit), so
+ * concurrent requests share one sync. */
+static int write_electors(struct rv_limits *l, struct wreq *w)
+{
+    pthread_mutex_lock(&l->wq_lock);
+    w->next = l->wq;
+    l->wq = w;
+    while (!w->done) {
+        if (!l->writing) {
+            struct wreq *list = l->wq;
+            int rc;
+            l->wq = NULL;
+            l->writing = true;
+            pthread_mutex_unlock(&l->wq_lock);
+            rc = write_group(l, list);
+            pthread_mutex_lock(&l->wq_lock);
+            for (struct wreq *x = list, *next; x != NULL; x = next) {
+                next = x->next; /* x may be gone as soon as done is seen */
+                x->rc = rc;
+                x->done = true;
+            }
+            l->writing = false;
+            pthread_cond_broadcast(&l->wq_done);
+        } else {
+            pthread_cond_wait(&l->wq_done, &l->wq_lock);
+        }
+    }
+    pthread_mutex_unlock(&l->wq_lock);
+    return w->rc;
+}
+
 static int cmp_hash(const void *a, const void *b)
 {
     return memcmp(a, b, HASH_LEN);
@@ -700,11 +768,11 @@ int rv_limits_charge(struct rv_gate *g, const uint8_t (*subjects)[32], size_t ns
 {
     struct rv_limits *l = g->sh->limits;
     uint8_t(*h)[HASH_LEN] = NULL;
-    uint8_t key[3 + RV_PRINCIPAL_NAME_MAX + 4 + HASH_LEN];
+    uint8_t key[3 + RV_PRINCIPAL_NAME_MAX + 4];
     struct pending pend = {0};
+    struct wreq w = {0};
     struct cfgsnap cfg;
     struct pstate *ps;
-    struct rv_txn *t = NULL;
     size_t nh = 0, fresh = 0, plen;
     int64_t now = clock_ms(), today = floor_div(now, DAY_MS);
     uint32_t limit;
@@ -750,19 +818,13 @@ int rv_limits_charge(struct rv_gate *g, const uint8_t (*subjects)[32], size_t ns
         }
         goto unlock;
     }
-    if ((rc = rv_store_begin(rv_vault_store(l->sh->vault), true, &t)) != 0)
-        goto unlock;
     plen = principal_prefix(key, TAG_SUBJECT, ps->name);
     put_u32(key + plen, (uint32_t)today);
-    for (size_t i = 0; i < fresh && rc == 0; i++) {
-        memcpy(key + plen + 4, h[i], HASH_LEN);
-        rc = rv_store_put(t, key, plen + 4 + HASH_LEN, "", 0);
-    }
-    if (rc != 0) {
-        rv_store_abort(t);
-        goto unlock;
-    }
-    if ((rc = rv_store_commit(t)) != 0)
+    w.prefix = key;
+    w.plen = plen + 4;
+    w.hash = (const uint8_t(*)[HASH_LEN])h;
+    w.n = fresh;
+    if ((rc = write_electors(l, &w)) != 0)
         goto unlock;
     for (size_t i = 0; i < fresh && rc == 0; i++)
         rc = set_add(ps, h[i]);
