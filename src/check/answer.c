@@ -300,6 +300,18 @@ static void sb_add(struct sbuf *b, const char *fmt, ...)
     }
 }
 
+/* Appends n bytes of s: sb_add's result, without formatting when they fit. */
+static void sb_put(struct sbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 < b->cap) {
+        memcpy(b->p + b->len, s, n);
+        b->len += n;
+        b->p[b->len] = '\0';
+        return;
+    }
+    sb_add(b, "%.*s", (int)n, s);
+}
+
 /* The first forename as written, for "Bill <-> William". */
 static void first_word(const char *s, char *out, size_t cap)
 {
@@ -589,21 +601,24 @@ static void csv_field(struct sbuf *b, const char *s, bool comma)
 {
     bool quote = strpbrk(s, ",\"\r\n") != NULL || s[0] == ' ';
     if (comma)
-        sb_add(b, ",");
+        sb_put(b, ",", 1);
     if (quote)
-        sb_add(b, "\"");
-    for (; *s != '\0'; s++) {
+        sb_put(b, "\"", 1);
+    while (*s != '\0') {
+        size_t run = strcspn(s, "\"\r\n");
+        if (run > 0) {
+            sb_put(b, s, run);
+            s += run;
+            continue;
+        }
         if (*s == '"')
-            sb_add(b, "\"\"");
-        else if (*s == '\n')
-            sb_add(b, s[1] != '\0' ? "; " : "");
-        else if (*s == '\r')
-            ;
-        else
-            sb_add(b, "%c", *s);
+            sb_put(b, "\"\"", 2);
+        else if (*s == '\n' && s[1] != '\0')
+            sb_put(b, "; ", 2);
+        s++;
     }
     if (quote)
-        sb_add(b, "\"");
+        sb_put(b, "\"", 1);
 }
 
 #define CSV_ROW_MAX 16384
