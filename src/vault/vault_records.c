@@ -577,7 +577,21 @@ struct rv_vault_reader {
     } * k;
     uint8_t *pcbuf; /* sodium memory: a postcode list while reading it */
     size_t pcbuf_cap;
+    /* Records whose span was read in this snapshot (checked, borrowed from it), so that
+     * fetching one of them next does not search the store again. */
+    struct {
+        uint64_t id; /* 0 = empty */
+        const uint8_t *val;
+        size_t vlen;
+        uint32_t bucket;
+        rv_date from, to;
+    } seen[RK_SLOTS];
 };
+
+static size_t seen_slot(uint64_t id)
+{
+    return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 58) % RK_SLOTS;
+}
 
 int rv_vault_reader_open(struct rv_vault *v, struct rv_vault_reader **out)
 {
@@ -615,6 +629,8 @@ int rv_vault_reader_begin(struct rv_vault_reader *r)
 {
     if (r->t != NULL)
         return RV_EINVAL;
+    for (size_t i = 0; i < RK_SLOTS; i++)
+        r->seen[i].id = 0;
     return rv_store_begin(r->v->store, false, &r->t);
 }
 
@@ -649,6 +665,15 @@ int rv_vault_reader_span(struct rv_vault_reader *r, uint64_t id, rv_date *from, 
     rc = rv_store_get(r->t, key, sizeof(key), &val, &vlen);
     if (rc == 0)
         rc = rec_check(r->v, id, val, vlen, &bucket, from, to);
+    if (rc == 0 && id != 0) {
+        size_t h = seen_slot(id);
+        r->seen[h].id = id;
+        r->seen[h].val = val;
+        r->seen[h].vlen = vlen;
+        r->seen[h].bucket = bucket;
+        r->seen[h].from = *from;
+        r->seen[h].to = *to;
+    }
     return rc;
 }
 
@@ -689,14 +714,23 @@ int rv_vault_reader_fetch(struct rv_vault_reader *r, uint64_t id, struct rv_vers
     memset(out, 0, sizeof(*out));
     if (r->t == NULL)
         return RV_EINVAL;
-    rec_key(id, key);
-    rc = rv_store_get(r->t, key, sizeof(key), &vp, &vlen);
-    if (rc != 0)
-        return rc;
-    val = vp;
-    rc = rec_check(r->v, id, val, vlen, &bucket, &from, &to);
-    if (rc != 0)
-        return rc;
+    if (id != 0 && r->seen[seen_slot(id)].id == id) {
+        size_t h = seen_slot(id);
+        val = r->seen[h].val;
+        vlen = r->seen[h].vlen;
+        bucket = r->seen[h].bucket;
+        from = r->seen[h].from;
+        to = r->seen[h].to;
+    } else {
+        rec_key(id, key);
+        rc = rv_store_get(r->t, key, sizeof(key), &vp, &vlen);
+        if (rc != 0)
+            return rc;
+        val = vp;
+        rc = rec_check(r->v, id, val, vlen, &bucket, &from, &to);
+        if (rc != 0)
+            return rc;
+    }
     if (vlen - REC_HDR - 16 > RV_ELECTOR_WIRE_MAX)
         return RV_ECORRUPT;
     rc = reader_subkey(r, bucket, val + 30, &sub);
