@@ -193,7 +193,7 @@ int rv_canary_scan(struct rv_gate *g, const struct rv_check_answer *out, size_t 
             if ((rc = canary_id(s->key, &out[i].matches[j].cand.elector, id)) != 0)
                 break;
             pthread_rwlock_rdlock(&s->lock);
-            found = bsearch(id, s->ids, s->n, 32, id_cmp) != NULL;
+            found = s->n > 0 && bsearch(id, s->ids, s->n, 32, id_cmp) != NULL;
             pthread_rwlock_unlock(&s->lock);
             for (size_t k = 0; k < nhits && found && !dup; k++)
                 dup = memcmp(hits[k], id, 32) == 0;
@@ -779,10 +779,15 @@ static int add_canaries(struct rv_gate *gt, unsigned n, const char *area, unsign
             goto out;
     pthread_rwlock_wrlock(&set->lock);
     for (size_t i = 0; i < g.nmade && rc == 0; i++)
-        if (bsearch(ids[i], set->ids, set->n, 32, id_cmp) == NULL)
-            rc = set_add(set, ids[i]);
-    if (set->n > 1)
+        rc = set_add(set, ids[i]);
+    if (set->n > 1) {
+        size_t w = 1;
         qsort(set->ids, set->n, 32, id_cmp);
+        for (size_t r = 1; r < set->n; r++)
+            if (memcmp(set->ids[r], set->ids[w - 1], 32) != 0)
+                memmove(set->ids[w++], set->ids[r], 32);
+        set->n = w;
+    }
     pthread_rwlock_unlock(&set->lock);
 out:
     if (ids != NULL) {
