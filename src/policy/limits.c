@@ -56,11 +56,6 @@
 #include <string.h>
 #include <time.h>
 
-/* Until principal.c provides these, a missing one is a null address: the limits then use
- * the role's budget and keep suspensions in memory. */
-#pragma weak rv_policy_user_get
-#pragma weak rv_principal_suspend
-
 #define KEY_BYTE        0x83
 #define TAG_SUBJECT     'S'
 #define TAG_STATS       'B'
@@ -95,9 +90,6 @@ static int64_t real_clock_ms(void)
 static int64_t (*clock_ms)(void) = real_clock_ms;
 static void (*alert_seen)(const struct rv_alert *a);
 
-/* Tests only (to move to inner.h): replaces the clock (NULL: the real one) and sees every
- * alert the limits raise (NULL: none). */
-void rv_limits_test_hooks(int64_t (*clock)(void), void (*on_alert)(const struct rv_alert *a));
 void rv_limits_test_hooks(int64_t (*clock)(void), void (*on_alert)(const struct rv_alert *a))
 {
     clock_ms = clock != NULL ? clock : real_clock_ms;
@@ -376,7 +368,7 @@ static int refresh_principal(struct rv_gate *g, struct pstate *ps, int64_t now)
 {
     struct rv_principal p;
     bool stale;
-    int rc = RV_ENOTFOUND;
+    int rc;
 
     pthread_mutex_lock(&ps->mu);
     stale = !ps->fetched || now - ps->fetched_ms >= CACHE_TTL_MS || now < ps->fetched_ms;
@@ -384,8 +376,7 @@ static int refresh_principal(struct rv_gate *g, struct pstate *ps, int64_t now)
     if (!stale)
         return 0;
     memset(&p, 0, sizeof(p));
-    if (rv_policy_user_get != NULL)
-        rc = rv_policy_user_get(g, ps->name, &p);
+    rc = rv_policy_user_get(g, ps->name, &p);
     pthread_mutex_lock(&ps->mu);
     if (rc == 0) {
         ps->suspended = p.suspended;
@@ -670,9 +661,7 @@ static int emit(struct rv_gate *g, struct pstate *ps, struct pending *p)
         if ((rc2 = raise_alert(g, p->a[i].kind, p->a[i].sev, p->a[i].detail)) != 0 && rc == 0)
             rc = rc2;
     if (p->suspend) {
-        rc2 = rv_principal_suspend != NULL
-                  ? rv_principal_suspend(g, ps->name, "probing alerts over the day's limit")
-                  : RV_ENOTFOUND;
+        rc2 = rv_principal_suspend(g, ps->name, "probing alerts over the day's limit");
         pthread_mutex_lock(&ps->mu);
         if (rc2 == 0) {
             ps->suspended = true;
@@ -1037,7 +1026,9 @@ static void probing_alert(struct pstate *ps, struct pending *p, const char *kind
         ps->st.probe_alerts = 0;
     }
     ps->st.probe_alerts++;
-    if (ps->st.probe_alerts >= cfg->alerts_suspend && ps->st.suspended_day != today) {
+    /* Over the day's limit, every further alert suspends again (after a reinstatement). */
+    if (ps->st.probe_alerts >= cfg->alerts_suspend && !ps->suspended && !ps->sticky &&
+        !p->suspend) {
         ps->st.suspended_day = today;
         p->suspend = true;
     }

@@ -26,9 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* limits.c's test hooks (to be declared in policy/inner.h). */
-void rv_limits_test_hooks(int64_t (*clock)(void), void (*on_alert)(const struct rv_alert *a));
-
 /* 2026-01-15 10:00:00 UTC */
 #define T0  1768471200000LL
 #define DAY 86400000LL
@@ -630,6 +627,58 @@ static void test_sorted_donations_no_alert(void **state)
     free(sorted);
 }
 
+/* A principal's own budget (set by an admin) replaces the role's; a suspension by the
+ * probing limits is stored on the principal, and only an admin's reinstatement lifts it. */
+static void test_principal_budget_and_reinstate(void **state)
+{
+    struct rv_actor admin = {"root", "admin", "local"};
+    struct rv_principal p;
+    struct rv_credentials cred;
+    struct rv_gate *g = open_as("ov1", "10.0.6.1", NULL), *a = NULL;
+    uint8_t s[8][32];
+    char name[64], pc[16];
+    int64_t retry;
+
+    (void)state;
+    assert_int_equal(rv_policy_view(g, &admin, &a), 0);
+    memset(&p, 0, sizeof(p));
+    strcpy(p.name, "ov1");
+    strcpy(p.role, "checker");
+    assert_int_equal(rv_policy_user_add(a, &p, &cred), 0);
+    sodium_memzero(&cred, sizeof(cred));
+    assert_int_equal(rv_policy_user_set_budget(a, "ov1", 3), 0);
+    now_ms += 2000; /* past the cached state */
+    ids(s, 4, 0);
+    assert_int_equal(rv_limits_charge(g, (const uint8_t(*)[32])s, 4), RV_ELIMIT);
+    assert_int_equal(rv_limits_charge(g, (const uint8_t(*)[32])s, 3), 0);
+    /* Probing until suspended: stored on the principal. */
+    for (unsigned i = 0; i < 130 && alerts("suspended", "ov1") == 0; i++) {
+        fake_name(i, (char)('A' + (i * 7) % 26), name, sizeof(name));
+        snprintf(pc, sizeof(pc), "LS%u %u%cA", 1 + i % 9, i % 10, INWARD[i % 19]);
+        observe(g, name, NULL, pc, false);
+    }
+    assert_int_equal(alerts("suspended", "ov1"), 1);
+    assert_int_equal(rv_policy_user_get(g, "ov1", &p), 0);
+    assert_true(p.suspended);
+    assert_int_equal(rv_policy_admit(g, &retry), RV_ESUSPENDED);
+    now_ms += 2000;
+    assert_int_equal(rv_policy_admit(g, &retry), RV_ESUSPENDED);
+    assert_int_equal(rv_policy_user_reinstate(a, "ov1"), 0);
+    now_ms += 2000;
+    assert_int_equal(rv_policy_admit(g, &retry), 0);
+    /* Probing again the same day suspends again at the next alert. */
+    for (unsigned i = 0; i < 60 && alerts("suspended", "ov1") == 1; i++) {
+        fake_name(i, (char)('B' + (i * 7) % 24), name, sizeof(name));
+        snprintf(pc, sizeof(pc), "M%u %u%cA", 1 + i % 9, i % 10, INWARD[i % 19]);
+        observe(g, name, NULL, pc, false);
+    }
+    assert_int_equal(alerts("suspended", "ov1"), 2);
+    now_ms += 2000;
+    assert_int_equal(rv_policy_admit(g, &retry), RV_ESUSPENDED);
+    assert_int_equal(rv_policy_close(a), 0);
+    assert_int_equal(rv_policy_close(g), 0);
+}
+
 /* Two threads charging one principal's budget at once never let it past the limit. */
 struct racer {
     struct rv_gate *view;
@@ -691,6 +740,7 @@ int main(void)
         cmocka_unit_test_setup(test_suspension, reset_clock),
         cmocka_unit_test_setup(test_anomalies, reset_clock),
         cmocka_unit_test_setup(test_sorted_donations_no_alert, reset_clock),
+        cmocka_unit_test_setup(test_principal_budget_and_reinstate, reset_clock),
         cmocka_unit_test_setup(test_threads, reset_clock),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
