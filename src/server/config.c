@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +150,17 @@ static const char *nearest(const char *name)
     return best;
 }
 
+/* Sets d's message, keeping the file and line the caller put there. */
+static void fail(struct rv_diag *d, const char *fmt, ...) RV_PRINTF(2, 3);
+static void fail(struct rv_diag *d, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(d->msg, sizeof(d->msg), fmt, ap);
+    va_end(ap);
+}
+
 static bool parse_bool(const char *v, bool *out)
 {
     static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false",
@@ -261,9 +273,9 @@ int rv_server_config_set(struct rv_server_config *c, const char *key, const char
 
     if (k == NULL) {
         const char *near = nearest(key);
-        rv_diag_set(d, d->file, d->line, 0, "unknown setting '%.64s'%s%s%s: remove it or fix it",
-                    key, near != NULL ? " (did you mean '" : "", near != NULL ? near : "",
-                    near != NULL ? "'?)" : " (see regvault serve --help)");
+        fail(d, "unknown setting '%.64s'%s%s%s: remove it or fix it", key,
+             near != NULL ? " (did you mean '" : "", near != NULL ? near : "",
+             near != NULL ? "'?)" : " (see regvault serve --help)");
         return RV_EINVAL;
     }
     dst = (char *)c + k->offset;
@@ -272,26 +284,23 @@ int rv_server_config_set(struct rv_server_config *c, const char *key, const char
     case RV_CFG_PATH:
     case RV_CFG_LISTEN:
         if (len > (size_t)k->max || len >= k->size) {
-            rv_diag_set(d, d->file, d->line, 0, "%s is too long: at most %.0f bytes", k->name,
-                        k->max);
+            fail(d, "%s is too long: at most %.0f bytes", k->name, k->max);
             return RV_EINVAL;
         }
         if (!rv_utf8_valid(value, len)) {
-            rv_diag_set(d, d->file, d->line, 0, "%s is not valid UTF-8: write it in UTF-8",
-                        k->name);
+            fail(d, "%s is not valid UTF-8: write it in UTF-8", k->name);
             return RV_EINVAL;
         }
         for (size_t i = 0; i < len; i++)
             if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f) {
-                rv_diag_set(d, d->file, d->line, 0, "%s holds a control character: remove it",
-                            k->name);
+                fail(d, "%s holds a control character: remove it", k->name);
                 return RV_EINVAL;
             }
         if (k->type == RV_CFG_LISTEN && !listen_ok(value)) {
-            rv_diag_set(d, d->file, d->line, 0,
-                        "%s must be ADDRESS:PORT (port 0 to 65535), such as 127.0.0.1:8443 or "
-                        "[::1]:8443",
-                        k->name);
+            fail(d,
+                 "%s must be ADDRESS:PORT (port 0 to 65535), such as 127.0.0.1:8443 or "
+                 "[::1]:8443",
+                 k->name);
             return RV_EINVAL;
         }
         if (k->type == RV_CFG_STRING && strcmp(k->name, "user") == 0)
@@ -300,16 +309,14 @@ int rv_server_config_set(struct rv_server_config *c, const char *key, const char
                       (value[i] >= 'a' && value[i] <= 'z') ||
                       (value[i] >= 'A' && value[i] <= 'Z') ||
                       (value[i] >= '0' && value[i] <= '9'))) {
-                    rv_diag_set(d, d->file, d->line, 0,
-                                "user must be a user name (letters, digits, . _ -)");
+                    fail(d, "user must be a user name (letters, digits, . _ -)");
                     return RV_EINVAL;
                 }
         memcpy(dst, value, len + 1);
         break;
     case RV_CFG_BOOL:
         if (!parse_bool(value, &flag)) {
-            rv_diag_set(d, d->file, d->line, 0, "%s must be yes or no (also true/false, on/off)",
-                        k->name);
+            fail(d, "%s must be yes or no (also true/false, on/off)", k->name);
             return RV_EINVAL;
         }
         *(bool *)dst = flag;
@@ -320,12 +327,12 @@ int rv_server_config_set(struct rv_server_config *c, const char *key, const char
         if (k->type == RV_CFG_DOUBLE ? !parse_double(value, &x)
                                      : !parse_uint(value, k->type == RV_CFG_SIZE, &x)) {
             bounds_text(k, b, sizeof(b));
-            rv_diag_set(d, d->file, d->line, 0, "%s must be %s, not '%.32s'", k->name, b, value);
+            fail(d, "%s must be %s, not '%.32s'", k->name, b, value);
             return RV_EINVAL;
         }
         if (x < k->min || x > k->max) {
             bounds_text(k, b, sizeof(b));
-            rv_diag_set(d, d->file, d->line, 0, "%s is out of bounds: it must be %s", k->name, b);
+            fail(d, "%s is out of bounds: it must be %s", k->name, b);
             return RV_EINVAL;
         }
         if (k->type == RV_CFG_DOUBLE)
@@ -519,25 +526,24 @@ int rv_server_config_load(struct rv_server_config *c, const char *path, struct r
 
 int rv_server_config_finish(struct rv_server_config *c, struct rv_diag *d)
 {
+    d->line = 0;
+    d->col = 0;
     if (c->vault[0] == '\0') {
-        rv_diag_set(d, d->file, 0, 0,
-                    "no vault: set vault = DIR in the config or give --vault DIR");
+        fail(d, "no vault: set vault = DIR in the config or give --vault DIR");
         return RV_EINVAL;
     }
     if (!c->dev && (c->tls_cert[0] == '\0' || c->tls_key[0] == '\0')) {
-        rv_diag_set(d, d->file, 0, 0,
-                    "no TLS certificate: set tls_cert and tls_key, or use dev = yes (--dev) for a "
-                    "self-signed certificate on a development machine");
+        fail(d, "no TLS certificate: set tls_cert and tls_key, or use dev = yes (--dev) for a "
+                "self-signed certificate on a development machine");
         return RV_EINVAL;
     }
     if ((c->tls_cert[0] == '\0') != (c->tls_key[0] == '\0')) {
-        rv_diag_set(d, d->file, 0, 0, "tls_cert and tls_key go together: set both or neither");
+        fail(d, "tls_cert and tls_key go together: set both or neither");
         return RV_EINVAL;
     }
     if (c->session_idle > c->session_max) {
-        rv_diag_set(d, d->file, 0, 0,
-                    "session_idle (%u s) is longer than session_max (%u s): lower it",
-                    c->session_idle, c->session_max);
+        fail(d, "session_idle (%u s) is longer than session_max (%u s): lower it", c->session_idle,
+             c->session_max);
         return RV_EINVAL;
     }
     c->policy.alert_file = c->alert_file[0] != '\0' ? c->alert_file : NULL;

@@ -1832,7 +1832,7 @@ int rv_server_new(const struct rv_server_config *c, struct rv_gate *gate, int lo
         rv_server_free(s);
         return RV_ENOMEM;
     }
-    if ((rc = rv_sessions_new(c->session_idle, c->session_max, 100000, clock, clock_ctx,
+    if ((rc = rv_sessions_new(c->session_idle, c->session_max, 10000, clock, clock_ctx,
                               &s->sessions)) != 0) {
         rv_server_free(s);
         return rc;
