@@ -299,6 +299,24 @@ static int enqueue(struct rv_alerter *al, struct job *j)
     return rc;
 }
 
+/* s, cut to fit cap bytes (without splitting a UTF-8 sequence) in buf; NULL stays NULL. */
+static const char *clip(const char *s, char *buf, size_t cap)
+{
+    size_t n;
+
+    if (s == NULL)
+        return NULL;
+    n = strlen(s);
+    if (n < cap)
+        return s;
+    n = cap - 1;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return buf;
+}
+
 /* Records, logs and files an alert as who; runs the hook only when hook is true (never for
  * a hook's own failure). */
 static int deliver(struct rv_gate_shared *sh, const struct rv_actor *who, const struct rv_alert *a,
@@ -310,15 +328,27 @@ static int deliver(struct rv_gate_shared *sh, const struct rv_actor *who, const 
     char *json = NULL;
     struct job *j = NULL;
     int64_t ms = a->time_ms != 0 ? a->time_ms : now_ms();
+    struct rv_alert cut;
+    char kind[48], principal[96], client[96], detail[320];
     int rc;
 
-    if ((rc = encode_params(a, params, sizeof(params))) != 0)
-        goto out;
-    /* The log first: an alert that cannot be recorded fails the caller closed. */
-    if ((rc = rv_policy_record(&g, RV_ACT_ALERT, params, "raised", NULL, 0)) != 0)
-        goto out;
+    if (encode_params(a, params, sizeof(params)) != 0) {
+        /* Too long to record whole: the alert is kept, its strings cut. */
+        cut = *a;
+        cut.kind = clip(a->kind, kind, sizeof(kind));
+        cut.principal = clip(a->principal, principal, sizeof(principal));
+        cut.client = clip(a->client, client, sizeof(client));
+        cut.detail = clip(a->detail, detail, sizeof(detail));
+        a = &cut;
+        if ((rc = encode_params(a, params, sizeof(params))) != 0)
+            goto out;
+    }
+    /* The log first: an alert that cannot be recorded fails the caller closed (RV_EAUDIT),
+     * but is still sent everywhere else, since a vault whose log fails is worth telling
+     * someone about. */
+    rc = rv_policy_record(&g, RV_ACT_ALERT, params, "raised", NULL, 0);
     if (settings_read(sh, &s) != 0 || (json = alert_json(a, ms, who, sh->dir)) == NULL)
-        goto out; /* recorded: the rest is best effort */
+        goto out; /* the rest is best effort */
     if (s.syslog)
         to_syslog(a, params);
     (void)to_file(s.file, sh->dir, json);

@@ -366,6 +366,26 @@ static void test_threads(void **state)
     assert_int_equal(s.n, 15);
 }
 
+/* An alert too long to record whole is still recorded, its detail cut. */
+static void test_long_detail(void **state)
+{
+    struct fixture *f = *state;
+    struct rv_gate *g = open_gate(f, NULL, NULL, 0);
+    char *detail = malloc(5001);
+    struct rv_alert a = {.severity = RV_ALERT_MEDIUM, .kind = "anomaly.client", .detail = detail};
+    struct seen s = {0};
+
+    memset(detail, 'x', 5000);
+    detail[5000] = '\0';
+    assert_int_equal(rv_policy_alert(g, &a), 0);
+    assert_int_equal(rv_policy_close(g), 0);
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.kind[0], "anomaly.client");
+    assert_true(strlen(s.detail[0]) > 100 && strncmp(s.detail[0], "xxxx", 4) == 0);
+    free(detail);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -375,6 +395,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hook_hangs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hook_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_detail, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

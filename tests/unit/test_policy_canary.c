@@ -20,6 +20,7 @@
 #include "synth/synth.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -496,6 +497,75 @@ static void test_set_needs_key(void **state)
     rv_vault_close(v);
 }
 
+/* Views check on several threads at once: each canary shown raises its alert, once per
+ * check, and real electors raise none. */
+struct worker {
+    struct rv_gate *view;
+    const struct rv_elector *e;
+    int rc;
+};
+
+static void *check_thread(void *arg)
+{
+    struct worker *w = arg;
+    struct rv_check_query *q = malloc(sizeof(*q));
+    const struct rv_check_query *qs[1] = {q};
+    struct rv_check_answer a;
+    struct rv_diag d;
+    char name[300];
+
+    rv_name_format(&w->e->name, name, sizeof(name));
+    w->rc = rv_check_query_init(name, w->e->address[0], w->e->postcode.canon,
+                                rv_date_from_ymd(2026, 1, 15), q, &d);
+    for (int i = 0; i < 3 && w->rc == 0; i++) {
+        w->rc = rv_policy_check(w->view, "single", qs, 1, &a);
+        if (w->rc == 0)
+            rv_check_answer_free(&a);
+    }
+    sodium_memzero(q, sizeof(*q));
+    free(q);
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    struct fixture *f = *state;
+    struct rv_actor root = {"svc", "checker", "local"};
+    struct rv_actor who[4] = {{"u0", "checker", "10.0.0.1"},
+                              {"u1", "checker", "10.0.0.2"},
+                              {"u2", "checker", "10.0.0.3"},
+                              {"u3", "checker", "10.0.0.4"}};
+    struct rv_policy_config c;
+    struct rv_diag d;
+    struct rv_gate *g = NULL;
+    struct worker w[4];
+    pthread_t t[4];
+    struct seen s = {0};
+
+    add_and_find(f);
+    assert_int_equal(rv_policy_open(f->dir, &f->secret, &root, &g), 0);
+    rv_policy_config_defaults(&c);
+    c.alert_syslog = false;
+    assert_int_equal(rv_policy_configure(g, &c, &d), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(rv_policy_view(g, &who[i], &w[i].view), 0);
+        w[i].e = i < 3 ? &f->canary[i].e : &f->real->e;
+        assert_int_equal(pthread_create(&t[i], NULL, check_thread, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(w[i].rc, 0);
+        assert_int_equal(rv_policy_close(w[i].view), 0);
+    }
+    assert_int_equal(rv_policy_close(g), 0);
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(s.n, 9); /* 3 canaries x 3 checks; the first 8 are kept */
+    for (int i = 0; i < 8; i++) {
+        assert_string_equal(s.kind[i], "canary");
+        assert_string_not_equal(s.client[i], "10.0.0.4");
+    }
+}
+
 /* Only an admin may add canaries; the refusal is recorded and nothing is added. */
 static void test_admin_only(void **state)
 {
@@ -522,6 +592,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_plaintext, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_needs_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admin_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
