@@ -885,6 +885,8 @@ int rv_srv_body(struct rv_exchange *x, const char *data, size_t len)
         return refuse(x, 413, "body_too_large", "413 too large",
                       "the body is larger than this endpoint takes (%llu bytes)",
                       (unsigned long long)x->cap);
+    if (len == 0)
+        return 0;
     x->got += len;
     if (x->spool_fd >= 0) {
         while (len > 0) {
