@@ -401,6 +401,11 @@ int rv_cmd_serve(int argc, char **argv)
     }
     fprintf(stderr, "regvault serve: stopping\n");
     rv_server_stop(srv, 10000);
+    if (rv_policy_record(gate, RV_ACT_REQUEST, "serve stop", "stopped", NULL, 0) != 0 &&
+        rc == RV_EXIT_OK) {
+        rv_cli_err(VERB, "the audit log could not record the stop");
+        rc = RV_EXIT_DENIED;
+    }
 out:
     rv_server_free(srv);
     if (gate != NULL && (err = rv_policy_close(gate)) != 0) {

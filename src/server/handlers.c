@@ -543,11 +543,23 @@ static int authenticate(struct rv_exchange *x, const char *cert, const struct rv
 
     if (h == NULL && cert != NULL) {
         struct rv_principal p;
+        struct rv_srv_certauth *ca = x->certauth;
+        if (ca != NULL && ca->looked_up && ca->ok) {
+            set_actor(x, ca->principal, ca->role);
+            x->via_cert = x->authed = true;
+            return 0;
+        }
         if (!HAVE(rv_policy_login_cert)) {
             not_available(x);
             return 1;
         }
         rc = rv_policy_login_cert(x->view->g, cert, x->client, &p);
+        if (ca != NULL && rc != RV_EAUDIT) {
+            ca->looked_up = true;
+            ca->ok = rc == 0;
+            snprintf(ca->principal, sizeof(ca->principal), "%s", rc == 0 ? p.name : "");
+            snprintf(ca->role, sizeof(ca->role), "%s", rc == 0 ? p.role : "");
+        }
         if (rc == RV_EAUDIT) {
             reply_unavailable(x);
             return 1;

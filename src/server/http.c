@@ -41,6 +41,7 @@ struct rv_srv_conn {
     char cert[65]; /* "" = none */
     char client[64];
     int64_t deadline_ms; /* 0 while a request is being handled */
+    struct rv_srv_certauth certauth;
 };
 
 static int64_t mono_ms(void)
@@ -219,8 +220,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rv_srv_init(&q->x, s);
         *req_cls = q;
         atomic_fetch_add(&s->inflight, 1);
-        if (k != NULL)
+        if (k != NULL) {
             k->deadline_ms = 0;
+            q->x.certauth = &k->certauth;
+        }
         if (rv_srv_begin(&q->x, method, url, k != NULL ? k->client : "-", peer_cert(s, c, k),
                          &src) != 0)
             return send_answer(c, q);

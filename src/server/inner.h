@@ -123,6 +123,15 @@ struct rv_srv_resp {
 
 struct rv_srv_batch; /* handlers.c */
 
+/* A connection's client certificate, once looked up: the service principal it is pinned
+ * to, kept for the connection's later requests (its suspension or disabling is still seen
+ * by rv_policy_admit on every request). */
+struct rv_srv_certauth {
+    bool looked_up, ok;
+    char principal[RV_PRINCIPAL_NAME_MAX];
+    char role[16];
+};
+
 struct rv_exchange {
     struct rv_server *s;
     enum rv_op op;
@@ -136,6 +145,7 @@ struct rv_exchange {
     char token[RV_SESSION_TOKEN_LEN + 1];
     bool authed, restricted, via_cert, ndjson, recorded;
     struct rv_srv_view *view;
+    struct rv_srv_certauth *certauth; /* the connection's, or NULL (requests from bytes) */
     /* query */
     char area[32];
     rv_date edition;
