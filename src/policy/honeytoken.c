@@ -35,11 +35,6 @@
 #define TOKEN_BYTES 32
 #define TOKEN_LEN   (4 + 43)
 
-/* rv_policy_user_get is written in principal.c by another engineer: until it is in every
- * tree this file is built in, it is referenced weakly, and a name clash with a principal
- * is then only checked against the decoys. */
-#pragma weak rv_policy_user_get
-
 static const char *const DEPTS[] = {"finance", "payroll", "reports", "backup",    "compliance",
                                     "regs",    "elect",   "audit",   "donations", "records",
                                     "ero",     "canvass", "gis",     "data",      "bi"};
@@ -232,16 +227,12 @@ static int make_user(char *out, size_t outsz)
 /* 1 when name is taken by a principal or a decoy, 0 when free. */
 static int user_taken(struct rv_gate *g, const uint8_t *sub, const char *name)
 {
-    int rc;
-
-    if (rv_policy_user_get != NULL) {
-        struct rv_principal p;
-        rc = rv_policy_user_get(g, name, &p);
-        if (rc == 0)
-            return 1;
-        if (rc != RV_ENOTFOUND)
-            return rc;
-    }
+    struct rv_principal p;
+    int rc = rv_policy_user_get(g, name, &p);
+    if (rc == 0)
+        return 1;
+    if (rc != RV_ENOTFOUND)
+        return rc;
     return honey_find(g, sub, 'u', name, NULL, 0, NULL, 0);
 }
 

@@ -340,6 +340,48 @@ static void test_nothing_on_disk(void **state)
     assert_false(tree_contains(f->dir, tok + 4));
 }
 
+/* Through the real login: the decoy is refused like any bad credential (RV_EAUTH), and the
+ * alert names the decoy and the client. A decoy never takes a principal's name. */
+static void test_login(void **state)
+{
+    struct fixture *f = *state;
+    struct rv_gate *g = open_as(f, "admin");
+    struct rv_principal p, out;
+    struct rv_credentials cred;
+    char *env = NULL, user[128], pw[128];
+    int64_t retry = 0;
+    struct seen s = {0};
+
+    memset(&p, 0, sizeof(p));
+    snprintf(p.name, sizeof(p.name), "svc-finance-sync");
+    snprintf(p.role, sizeof(p.role), "checker");
+    p.kind = RV_PRINCIPAL_HUMAN;
+    assert_int_equal(rv_policy_user_add(g, &p, &cred), 0);
+    sodium_memzero(&cred, sizeof(cred));
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(rv_policy_honeytoken_create(g, LABEL, RV_HONEYTOKEN_ENV,
+                                                     "https://rv.example:8443", &env),
+                         0);
+        assert_true(find_value(env, "REGVAULT_USER=", user, sizeof(user)));
+        assert_string_not_equal(user, "svc-finance-sync");
+        free_text(env);
+    }
+    assert_int_equal(
+        rv_policy_honeytoken_create(g, LABEL, RV_HONEYTOKEN_ENV, "https://rv.example:8443", &env),
+        0);
+    assert_true(find_value(env, "REGVAULT_USER=", user, sizeof(user)));
+    assert_true(find_value(env, "REGVAULT_PASSWORD=", pw, sizeof(pw)));
+    free_text(env);
+    assert_int_equal(rv_policy_login(g, user, pw, "123456", "192.0.2.44", &out, &retry), RV_EAUTH);
+    assert_int_equal(rv_policy_close(g), 0);
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_true(s.n >= 1);
+    assert_string_equal(s.kind[0], "honeytoken");
+    assert_string_equal(s.principal[0], user);
+    assert_string_equal(s.client[0], "192.0.2.44");
+    sodium_memzero(pw, sizeof(pw));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -347,6 +389,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_use_alerts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admin_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nothing_on_disk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_login, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
