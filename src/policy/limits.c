@@ -70,7 +70,7 @@
 #define VOLUME_FACTOR   5
 #define VOLUME_MIN_DAYS 3
 #define HOURS_MIN_DAYS  7
-#define STATS_FLUSH     64
+#define STATS_FLUSH_MS  10000
 #define NCHAINS         256
 #define CLIENTS_MAX     65536
 #define MAX_PENDING     16
@@ -158,10 +158,13 @@ struct pstate {
     struct obs last;
     bool has_last;
     uint32_t alpha_run, alpha_nomatch, alpha_same, num_run;
-    /* baseline: read once, then kept here and written every STATS_FLUSH checks or on change */
+    /* baseline: read once, then kept here; written at once when an alert counter, the hours,
+     * the clients or the day change, and otherwise (volume) at most every STATS_FLUSH_MS */
     struct stats st;
     bool stats_loaded;
+    bool flush_now;
     uint32_t unflushed;
+    int64_t flushed_ms;
 };
 
 struct cbucket {
@@ -512,8 +515,11 @@ static int stats_flush(struct rv_limits *l, struct pstate *ps)
         rv_store_abort(t);
         return rc;
     }
-    if ((rc = rv_store_commit(t)) == 0)
+    if ((rc = rv_store_commit(t)) == 0) {
         ps->unflushed = 0;
+        ps->flush_now = false;
+        ps->flushed_ms = clock_ms();
+    }
     return rc;
 }
 
@@ -1032,7 +1038,7 @@ static void probing_alert(struct pstate *ps, struct pending *p, const char *kind
         ps->st.suspended_day = today;
         p->suspend = true;
     }
-    ps->unflushed = STATS_FLUSH; /* write at the end of this call */
+    ps->flush_now = true; /* written at the end of this call */
 }
 
 /* Pushes o into the window and applies the probing rules (ps->mu held). */
@@ -1136,7 +1142,7 @@ static void anomalies(struct rv_limits *l, struct pstate *ps, const char *client
         }
         st->day = today;
         st->volume = 0;
-        ps->unflushed = STATS_FLUSH;
+        ps->flush_now = true;
     }
     if (st->first_day < 0)
         st->first_day = today;
@@ -1157,7 +1163,7 @@ static void anomalies(struct rv_limits *l, struct pstate *ps, const char *client
                      "%u checks today against a median of %u over the last %u active days",
                      st->volume, median, st->nhist);
             add_pending(p, "anomaly.volume", RV_ALERT_MEDIUM, detail);
-            ps->unflushed = STATS_FLUSH;
+            ps->flush_now = true;
         }
     }
     if ((st->hours & (1u << hour)) == 0) {
@@ -1166,7 +1172,7 @@ static void anomalies(struct rv_limits *l, struct pstate *ps, const char *client
             add_pending(p, "anomaly.hours", RV_ALERT_LOW, detail);
         }
         st->hours |= 1u << hour;
-        ps->unflushed = STATS_FLUSH;
+        ps->flush_now = true;
     }
     ch = keyed64(l, "client", client);
     for (uint32_t i = 0; i < st->nclients; i++)
@@ -1180,7 +1186,7 @@ static void anomalies(struct rv_limits *l, struct pstate *ps, const char *client
             st->nclients--;
         }
         st->clients[st->nclients++] = ch;
-        ps->unflushed = STATS_FLUSH;
+        ps->flush_now = true;
     }
 }
 
@@ -1215,7 +1221,8 @@ int rv_limits_observe(struct rv_gate *g, const struct rv_check_query *const *qs,
     sodium_memzero(&o, sizeof(o));
     if (count > 0)
         anomalies(l, ps, g->who.client != NULL ? g->who.client : "", count, &pend, now, today);
-    if (ps->unflushed >= STATS_FLUSH)
+    if (ps->flush_now ||
+        (ps->unflushed > 0 && (now - ps->flushed_ms >= STATS_FLUSH_MS || now < ps->flushed_ms)))
         rc = stats_flush(l, ps);
 unlock:
     pthread_mutex_unlock(&ps->mu);

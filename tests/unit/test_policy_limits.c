@@ -528,6 +528,32 @@ static void test_suspension(void **state)
     assert_int_equal(rv_policy_close(g), 0);
 }
 
+/* The day's probing alerts survive a restart: two before, one after, and it is suspended. */
+static void test_probe_count_persists(void **state)
+{
+    struct rv_gate *g = open_as("p8", "10.0.2.8", NULL);
+    char name[64], pc[16];
+    unsigned i = 0;
+
+    (void)state;
+    for (; i < 200 && alerts("probing.nomatch", "p8") < 2; i++) {
+        fake_name(i, (char)('A' + (i * 7) % 26), name, sizeof(name));
+        snprintf(pc, sizeof(pc), "LS%u %u%cA", 1 + i % 9, i % 10, INWARD[i % 19]);
+        observe(g, name, NULL, pc, false);
+    }
+    assert_int_equal(rv_policy_close(g), 0);
+    assert_int_equal(alerts("suspended", "p8"), 0);
+    g = open_as("p8", "10.0.2.8", NULL);
+    for (unsigned k = 0; k < 20; k++, i++) {
+        fake_name(i, (char)('A' + (i * 7) % 26), name, sizeof(name));
+        snprintf(pc, sizeof(pc), "LS%u %u%cA", 1 + i % 9, i % 10, INWARD[i % 19]);
+        observe(g, name, NULL, pc, false);
+    }
+    assert_int_equal(alerts("probing.nomatch", "p8"), 3);
+    assert_int_equal(alerts("suspended", "p8"), 1);
+    assert_int_equal(rv_policy_close(g), 0);
+}
+
 /* The baseline: volume, hours and client addresses against the principal's own history. */
 static void test_anomalies(void **state)
 {
@@ -738,6 +764,7 @@ int main(void)
         cmocka_unit_test_setup(test_probe_sweep_alphabetical, reset_clock),
         cmocka_unit_test_setup(test_probe_sweep_numbers, reset_clock),
         cmocka_unit_test_setup(test_suspension, reset_clock),
+        cmocka_unit_test_setup(test_probe_count_persists, reset_clock),
         cmocka_unit_test_setup(test_anomalies, reset_clock),
         cmocka_unit_test_setup(test_sorted_donations_no_alert, reset_clock),
         cmocka_unit_test_setup(test_principal_budget_and_reinstate, reset_clock),
