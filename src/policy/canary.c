@@ -49,12 +49,17 @@
 #define SUFFIX_MAX     30
 #define HOUSE_STEP_MAX 12
 
-/* CONTRACT GAP (see alert.c): the set hangs from the alerter until inner.h gives it a field
- * of its own in struct rv_gate_shared. */
+/* CONTRACT GAP (see alert.c): struct rv_gate_shared has no field for the set yet, so it
+ * hangs from the alerter. rv_canaries_new and rv_canaries_free are what gate.c will call
+ * once inner.h declares them and gives the set its field (the change is in the report);
+ * until then they are declared here. */
 int rv_alerter_attach(struct rv_gate_shared *sh, int (*make)(struct rv_gate_shared *, void **),
                       void (*destroy)(void *), void **out);
+struct rv_canaries;
+RV_NODISCARD int rv_canaries_new(struct rv_gate_shared *sh, struct rv_canaries **out);
+void rv_canaries_free(struct rv_canaries *c);
 
-struct canary_set {
+struct rv_canaries {
     pthread_rwlock_t lock;
     uint8_t *key;       /* the canary subkey (sodium_malloc) */
     uint8_t (*ids)[32]; /* sorted */
@@ -66,7 +71,7 @@ static int id_cmp(const void *a, const void *b)
     return memcmp(a, b, 32);
 }
 
-static int set_add(struct canary_set *s, const uint8_t id[32])
+static int set_add(struct rv_canaries *s, const uint8_t id[32])
 {
     if (s->n == s->cap) {
         size_t cap = s->cap != 0 ? s->cap * 2 : 64;
@@ -89,7 +94,7 @@ static int load_one(void *ctx, const uint8_t *key, size_t klen, const uint8_t *v
 
 static void set_free(void *p)
 {
-    struct canary_set *s = p;
+    struct rv_canaries *s = p;
 
     if (s == NULL)
         return;
@@ -101,7 +106,7 @@ static void set_free(void *p)
 
 static int set_make(struct rv_gate_shared *sh, void **out)
 {
-    struct canary_set *s = calloc(1, sizeof(*s));
+    struct rv_canaries *s = calloc(1, sizeof(*s));
     struct rv_txn *t = NULL;
     const uint8_t prefix = CANARY_TAG;
     int rc;
@@ -130,7 +135,21 @@ out:
     return rc;
 }
 
-static int get_set(struct rv_gate *g, struct canary_set **out)
+int rv_canaries_new(struct rv_gate_shared *sh, struct rv_canaries **out)
+{
+    void *p = NULL;
+    int rc = set_make(sh, &p);
+
+    *out = p;
+    return rc;
+}
+
+void rv_canaries_free(struct rv_canaries *c)
+{
+    set_free(c);
+}
+
+static int get_set(struct rv_gate *g, struct rv_canaries **out)
 {
     void *p = NULL;
     int rc = rv_alerter_attach(g->sh, set_make, set_free, &p);
@@ -173,7 +192,7 @@ out:
 
 int rv_canary_scan(struct rv_gate *g, const struct rv_check_answer *out, size_t n)
 {
-    struct canary_set *s = NULL;
+    struct rv_canaries *s = NULL;
     uint8_t(*hits)[32] = NULL;
     size_t nhits = 0, total = 0;
     int rc;
@@ -711,7 +730,7 @@ static void gen_free(struct gen *g)
 static int add_canaries(struct rv_gate *gt, unsigned n, const char *area, unsigned *added)
 {
     struct gen g = {.v = gt->sh->vault, .only = area};
-    struct canary_set *set = NULL;
+    struct rv_canaries *set = NULL;
     uint8_t(*ids)[32] = NULL;
     size_t with = 0, next;
     int rc;
