@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sodium.h>
@@ -65,23 +66,19 @@ static void usage(FILE *f)
 
 /* ---- hardening ------------------------------------------------------------------------ */
 
-/* jansson's buffers hold passwords and register data: wipe them when freed. */
+/* jansson's buffers hold passwords and register data: wipe them when freed. Plain malloc
+ * underneath, so that memory jansson hands out (json_dumps) may still be released with
+ * free() by code that does not know about this. */
 static void *json_wipe_malloc(size_t n)
 {
-    size_t *p = malloc(n + 16);
-    if (p == NULL)
-        return NULL;
-    p[0] = n;
-    return (char *)p + 16;
+    return malloc(n);
 }
 
-static void json_wipe_free(void *q)
+static void json_wipe_free(void *p)
 {
-    size_t *p;
-    if (q == NULL)
+    if (p == NULL)
         return;
-    p = (size_t *)(void *)((char *)q - 16);
-    sodium_memzero(q, p[0]);
+    sodium_memzero(p, malloc_usable_size(p));
     free(p);
 }
 
