@@ -1024,7 +1024,7 @@ static int settle(struct rv_gate *g, const struct prec *r, bool pw_ok, const cha
         r2->locked_until_ms = 0;
         if (new_hash == NULL) {
             r2->last_step = step;
-        } else {
+        } else if (!r2->p.suspended) { /* a suspended principal changes nothing */
             memcpy(r2->hash, new_hash, sizeof(r2->hash));
             r2->p.must_change = false;
         }

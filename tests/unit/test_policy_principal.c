@@ -24,6 +24,7 @@
 #include "store/store.h"
 
 #include <liboath/oath.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -584,9 +585,97 @@ static void test_suspended(void **state)
     assert_int_equal(login(f, "carol", pw, code, "192.0.2.9", NULL), RV_ESUSPENDED);
     last_outcome(f, out_s, sizeof(out_s));
     assert_string_equal(out_s, "login|op=login user=carol|denied: suspended|carol");
+    /* Nor may it change its password. */
+    assert_int_equal(
+        rv_policy_change_password(f->g, "carol", pw, "a different passphrase", "192.0.2.9"),
+        RV_ESUSPENDED);
     assert_int_equal(rv_policy_user_reinstate(f->g, "carol"), 0);
     code_at(cred.totp_uri, time(NULL) + 30, code);
     assert_int_equal(login(f, "carol", pw, code, "192.0.2.9", NULL), 0);
+    sodium_memzero(&cred, sizeof(cred));
+}
+
+static double seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* An unknown name takes about as long to refuse as a wrong password (both hash with Argon2id
+ * and write the store): the least of three tries of each within a factor of three. */
+static void test_timing_alike(void **state)
+{
+    struct fixture *f = *state;
+    struct rv_credentials cred;
+    double known = 1e9, unknown = 1e9;
+
+    add_ready(f, "carol", "checker", "a long and decent passphrase", &cred);
+    assert_int_equal(login(f, "nobody", "wrong wrong wrong", "000000", "192.0.2.70", NULL),
+                     RV_EAUTH);
+    for (int i = 0; i < 3; i++) {
+        double t0 = seconds(), t1, t2;
+        assert_int_equal(login(f, "carol", "wrong wrong wrong", "000000", "192.0.2.70", NULL),
+                         RV_EAUTH);
+        t1 = seconds();
+        assert_int_equal(login(f, "nobody", "wrong wrong wrong", "000000", "192.0.2.70", NULL),
+                         RV_EAUTH);
+        t2 = seconds();
+        known = t1 - t0 < known ? t1 - t0 : known;
+        unknown = t2 - t1 < unknown ? t2 - t1 : unknown;
+    }
+    assert_true(unknown > known / 3 && unknown < known * 3);
+    sodium_memzero(&cred, sizeof(cred));
+}
+
+struct racer {
+    struct fixture *f;
+    const char *code;
+    char client[32];
+    int rc;
+};
+
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    struct rv_actor who = {"-", "-", r->client};
+    struct rv_gate *v = NULL;
+    struct rv_principal out;
+    int64_t retry;
+
+    r->rc = rv_policy_view(r->f->g, &who, &v);
+    if (r->rc == 0)
+        r->rc = rv_policy_login(v, "carol", "a long and decent passphrase", r->code, r->client,
+                                &out, &retry);
+    (void)rv_policy_close(v);
+    return NULL;
+}
+
+/* The same code sent on four threads at once (views of one gate): exactly one gets in. */
+static void test_concurrent_replay(void **state)
+{
+    struct fixture *f = *state;
+    struct rv_credentials cred;
+    struct racer r[4];
+    pthread_t t[4];
+    char code[7];
+    int ok = 0, refused = 0;
+
+    add_ready(f, "carol", "checker", "a long and decent passphrase", &cred);
+    code_at(cred.totp_uri, time(NULL), code);
+    for (int i = 0; i < 4; i++) {
+        r[i].f = f;
+        r[i].code = code;
+        snprintf(r[i].client, sizeof(r[i].client), "192.0.2.%d", 60 + i);
+        assert_int_equal(pthread_create(&t[i], NULL, race, &r[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        ok += r[i].rc == 0;
+        refused += r[i].rc == RV_EAUTH;
+    }
+    assert_int_equal(ok, 1);
+    assert_int_equal(refused, 3);
     sodium_memzero(&cred, sizeof(cred));
 }
 
@@ -910,6 +999,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_lockout_user, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lockout_client, setup, teardown),
         cmocka_unit_test_setup_teardown(test_suspended, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timing_alike, setup, teardown),
         cmocka_unit_test_setup_teardown(test_service_cert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_secrets_in_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampered_record, setup, teardown),
