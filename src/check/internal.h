@@ -37,6 +37,14 @@ bool rv_check_score_graded(const struct rv_check_query *q, const struct rv_check
  * the typo search. A surname len >= RV_NAME_MAX cannot be judged and counts as close. */
 bool rv_check_surname_close(const struct rv_check_query *q, const char *words, size_t len);
 
+/* True when an entry with no postcode, whose folded surname words and forenames are given
+ * (rv_name_key.surname_tokens and .forenames), can earn a grade against q in some reading
+ * of the donor's name: without a postcode its address is at best overseas or town, where
+ * only full, variant and partial names are graded. False means scoring it would reject it,
+ * so it need not be decrypted. Too long a name cannot be judged and counts as true. */
+bool rv_check_name_could_grade(const struct rv_check_query *q, const char *surname_words,
+                               const char *forenames);
+
 /* True when the entry is an attainer not yet of age during the query's window: such an entry
  * is never graded above possible, and its reasons never say why (nothing about the age of
  * young electors is disclosed). */

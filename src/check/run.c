@@ -389,6 +389,44 @@ static int search_surname(struct rv_check_ctx *c, const struct rv_check_query *q
     return 0;
 }
 
+struct nopc_ctx {
+    struct rv_check_ctx *c;
+    const struct rv_check_query *q;
+    struct cand_ref **refs;
+    size_t *n, *cap;
+    unsigned bit;
+    size_t found;
+};
+
+static int on_no_postcode(void *ctx, uint64_t id, const char *surname_words, const char *forenames,
+                          bool address)
+{
+    struct nopc_ctx *t = ctx;
+
+    if (t->found == SEARCH_MAX)
+        return 1;
+    if (!address && !rv_check_name_could_grade(t->q, surname_words, forenames))
+        return 0; /* a namesake abroad whose forenames rule it out: scoring would drop it */
+    t->found++;
+    return add_id(t->c, id, t->bit, t->refs, t->n, t->cap);
+}
+
+/* Entries with no postcode (overseas electors) bearing a surname: from the vault's sealed
+ * list of them, which holds their names, so that namesakes whose forenames cannot match are
+ * never decrypted. */
+static int search_no_postcode(struct rv_check_ctx *c, const struct rv_check_query *q,
+                              const char *surname, unsigned bit, struct cand_ref **refs, size_t *n,
+                              size_t *cap)
+{
+    struct nopc_ctx t = {c, q, refs, n, cap, bit, 0};
+    int err;
+
+    if (surname[0] == '\0')
+        return 0;
+    err = rv_vault_reader_no_postcode(c->r, surname, on_no_postcode, &t);
+    return err == RV_EINVAL ? 0 : err;
+}
+
 /* Each part of a donor's surname of several ("Smith-Jones": smith, jones), with the
  * postcode and alone (entries with no postcode): the register may hold one part only. The
  * vault indexes the parts of its own entries' surnames the same way, so a donor who writes
@@ -417,7 +455,7 @@ static int search_parts(struct rv_check_ctx *c, const struct rv_check_query *q,
                     err = search(c, RV_IDX_SURNAME_POSTCODE, &iq, RV_CHECK_BY_SURNAME_POSTCODE,
                                  refs, n, cap);
                 if (err == 0)
-                    err = search(c, RV_IDX_SURNAME, &iq, RV_CHECK_BY_SURNAME, refs, n, cap);
+                    err = search_no_postcode(c, q, part, RV_CHECK_BY_SURNAME, refs, n, cap);
             }
         }
         tp += tl;
@@ -625,20 +663,13 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
         }
     }
     /* Entries with no postcode (overseas electors) are found by surname alone. */
-    memset(&iq, 0, sizeof(iq));
-    iq.surname = q->key.surname;
-    if ((err = search(c, RV_IDX_SURNAME, &iq, RV_CHECK_BY_SURNAME, &refs, &n, &cap)) != 0)
+    if ((err = search_no_postcode(c, q, q->key.surname, RV_CHECK_BY_SURNAME, &refs, &n, &cap)) !=
+            0 ||
+        (err = search_no_postcode(c, q, q->alt.surname, RV_CHECK_BY_SURNAME, &refs, &n, &cap)) !=
+            0 ||
+        (err = search_no_postcode(c, q, q->swap.surname, RV_CHECK_BY_SWAPPED, &refs, &n, &cap)) !=
+            0)
         goto out;
-    if (q->alt.surname[0] != '\0') {
-        iq.surname = q->alt.surname;
-        if ((err = search(c, RV_IDX_SURNAME, &iq, RV_CHECK_BY_SURNAME, &refs, &n, &cap)) != 0)
-            goto out;
-    }
-    if (q->swap.surname[0] != '\0') {
-        iq.surname = q->swap.surname;
-        if ((err = search(c, RV_IDX_SURNAME, &iq, RV_CHECK_BY_SWAPPED, &refs, &n, &cap)) != 0)
-            goto out;
-    }
     if ((err = search_parts(c, q, &refs, &n, &cap)) != 0)
         goto out;
     if ((err = score_refs(c, q, refs, 0, n, &budget, &m, &nm, &mcap)) != 0)

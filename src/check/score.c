@@ -532,6 +532,36 @@ out:
     sodium_memzero(&ck, sizeof(ck));
 }
 
+bool rv_check_name_could_grade(const struct rv_check_query *q, const char *surname_words,
+                               const char *forenames)
+{
+    struct rv_name_key ck;
+    struct levels l;
+    size_t o = 0;
+    bool could;
+
+    if (strlen(surname_words) >= sizeof(ck.surname_tokens) ||
+        strlen(forenames) >= sizeof(ck.forenames))
+        return true;
+    memset(&ck, 0, sizeof(ck));
+    strcpy(ck.surname_tokens, surname_words);
+    strcpy(ck.forenames, forenames);
+    for (const char *p = surname_words; *p != '\0'; p++)
+        if (*p != ' ')
+            ck.surname[o++] = *p;
+    /* Without a postcode the address is never better than overseas (or town): only full,
+     * variant and partial names earn a grade there. */
+    name_levels(&q->key, &q->swap, &ck, true, &l);
+    could = name_class(l.fn, l.sn) <= NAME_PARTIAL;
+    if (!could && q->alt.surname[0] != '\0') {
+        name_levels(&q->alt, NULL, &ck, true, &l);
+        could = name_class(l.fn, l.sn) <= NAME_PARTIAL;
+    }
+    sodium_memzero(&ck, sizeof(ck));
+    sodium_memzero(&l, sizeof(l));
+    return could;
+}
+
 static void fill(const struct rv_check_query *q, const struct rv_check_candidate *cand,
                  const struct levels *l, struct rv_check_match *out)
 {

@@ -31,8 +31,9 @@ struct rv_vault_batch;
 struct rv_store;
 
 /* 2: blind-index entries carry a masked check tag, hyphenated surnames are indexed by each
- * part too, each area keeps a sealed list of its postcode districts and each postcode a
- * sealed list of its versions' surnames. Vaults of format 1
+ * part too, each area keeps a sealed list of its postcode districts, each postcode a sealed
+ * list of its versions' surnames, and each surname a sealed list of the versions with no
+ * postcode that bear it, with their forenames. Vaults of format 1
  * are refused (RV_EVERSION): re-create and re-ingest. */
 #define RV_VAULT_FORMAT_VERSION   2
 #define RV_VAULT_DEFAULT_EXPECTED 50000000ull
@@ -238,6 +239,21 @@ RV_NODISCARD int rv_vault_reader_districts(struct rv_vault_reader *r, rv_vault_d
 typedef int (*rv_vault_postcode_fn)(void *ctx, uint64_t id, const char *surname, size_t len);
 RV_NODISCARD int rv_vault_reader_postcode(struct rv_vault_reader *r, const char *postcode,
                                           rv_vault_postcode_fn fn, void *ctx) RV_NONNULL(1, 2, 3);
+/* The versions with no postcode (overseas electors, mostly) whose surname, or a part of it
+ * (as for the surname families), is `surname` (joined and folded, rv_name_key.surname): what
+ * rv_vault_lookup finds on RV_IDX_SURNAME, but from the surname's sealed list, which also
+ * holds each version's folded surname words and forenames (rv_name_key.surname_tokens and
+ * .forenames). A caller can thus leave out, without decrypting them, the namesakes whose
+ * forenames cannot match: a common surname has hundreds abroad in a national register.
+ * fn gets the record id, the two strings (NUL-terminated personal data, borrowed for the
+ * call), and whether the version has address lines without the overseas marker (so that
+ * its address, not only its name, may agree with a donor's); it returns 0 to go on, >0 to stop, <0
+ * to stop with that error. 0 when there are none; RV_ECORRUPT when the list fails authentication;
+ * RV_EINVAL without a snapshot or for an empty surname. */
+typedef int (*rv_vault_nopc_fn)(void *ctx, uint64_t id, const char *surname_words,
+                                const char *forenames, bool address);
+RV_NODISCARD int rv_vault_reader_no_postcode(struct rv_vault_reader *r, const char *surname,
+                                             rv_vault_nopc_fn fn, void *ctx) RV_NONNULL(1, 2, 3);
 
 /* ------------------------------------------------------------------------------------------
  * Statistics: one row per ingested file, kept as counters when it was ingested.

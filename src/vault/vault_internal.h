@@ -18,6 +18,13 @@
  *                                           version stored at the postcode, as id (u64
  *                                           LE), length (u8), folded surname words;
  *                                           sealed under key 40 (format 2)
+ *   'Q' keyed surname[16] (key 39)       -> nonce[24] sealed(version list) tag[16]: each
+ *                                           version with no postcode bearing the surname
+ *                                           (or it as a part), as id (u64 LE), length (u8;
+ *                                           top bit: has address lines, not overseas) and
+ *                                           folded surname words, length (u8) and
+ *                                           folded forenames; sealed under key 40 with
+ *                                           its own additional data (format 2)
  *   'O' area[16] numkey[16]              -> version in force for a keyed elector number
  *   'A' area[16]                         -> area state: latest date and counters
  *   'S' area[16] seq(u32 BE)             -> statistics of one ingested file

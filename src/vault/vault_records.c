@@ -554,6 +554,53 @@ static int pc_open(const struct rv_vault *v, const uint8_t key[17], const uint8_
     return 0;
 }
 
+/* Lists of versions with no postcode, by surname: key and opening. */
+static void nopc_listkey(const struct rv_vault *v, const char *surname, size_t n, uint8_t key[17])
+{
+    uint8_t in[4 + RV_NAME_MAX];
+
+    memcpy(in, "rvqk", 4);
+    memcpy(in + 4, surname, n);
+    key[0] = 'Q';
+    rv_vault_sip(v->k->sip_pckey, in, 4 + n, key + 1);
+}
+
+static void nopc_ad(const struct rv_vault *v, const uint8_t key[17], uint8_t ad[36])
+{
+    memcpy(ad, "rvqs", 4);
+    memcpy(ad + 4, v->vault_id, 16);
+    memcpy(ad + 20, key + 1, 16);
+}
+
+static int nopc_open(const struct rv_vault *v, const uint8_t key[17], const uint8_t *val,
+                     size_t vlen, uint8_t *body, size_t *blen)
+{
+    uint8_t ad[36];
+    unsigned long long n;
+    size_t pos = 0;
+
+    if (vlen < PCL_HDR + 16 || vlen - PCL_HDR - 16 > PCL_BODY)
+        return RV_ECORRUPT;
+    nopc_ad(v, key, ad);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(body, &n, NULL, val + PCL_HDR, vlen - PCL_HDR,
+                                                   ad, sizeof(ad), val, v->k->pclist) != 0)
+        return RV_ECORRUPT;
+    while (pos < n) {
+        size_t sl;
+        if (pos + 9 > n)
+            return RV_ECORRUPT;
+        sl = body[pos + 8] & 0x7f; /* the top bit: address lines */
+        if (sl >= RV_NAME_MAX || pos + 9 + sl + 1 > n)
+            return RV_ECORRUPT;
+        pos += 9 + sl;
+        if (body[pos] >= RV_NAME_MAX || pos + 1 + body[pos] > n)
+            return RV_ECORRUPT;
+        pos += 1 + body[pos];
+    }
+    *blen = (size_t)n;
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------------------
  * Readers.
  */
@@ -837,6 +884,55 @@ int rv_vault_reader_postcode(struct rv_vault_reader *r, const char *postcode,
     return rc < 0 ? rc : 0;
 }
 
+int rv_vault_reader_no_postcode(struct rv_vault_reader *r, const char *surname, rv_vault_nopc_fn fn,
+                                void *ctx)
+{
+    uint8_t key[17];
+    const void *val;
+    size_t vlen, blen = 0, pos = 0, n = strlen(surname);
+    char sw[RV_NAME_MAX], fo[RV_NAME_MAX];
+    int rc;
+
+    if (r->t == NULL || n == 0 || n >= RV_NAME_MAX)
+        return RV_EINVAL;
+    nopc_listkey(r->v, surname, n, key);
+    rc = rv_store_get(r->t, key, sizeof(key), &val, &vlen);
+    if (rc == RV_ENOTFOUND)
+        return 0;
+    if (rc != 0)
+        return rc;
+    if (vlen > r->pcbuf_cap) {
+        size_t cap = vlen < 4096 ? 4096 : vlen;
+        uint8_t *nb = sodium_malloc(cap);
+        if (nb == NULL)
+            return RV_ENOMEM;
+        if (r->pcbuf != NULL) {
+            sodium_memzero(r->pcbuf, r->pcbuf_cap);
+            sodium_free(r->pcbuf);
+        }
+        r->pcbuf = nb;
+        r->pcbuf_cap = cap;
+    }
+    rc = nopc_open(r->v, key, val, vlen, r->pcbuf, &blen);
+    while (rc == 0 && pos < blen) {
+        const uint8_t *e = r->pcbuf + pos;
+        uint64_t id = rv_get_u64le(e);
+        size_t sl = e[8] & 0x7f;
+        bool address = (e[8] & 0x80) != 0;
+        memcpy(sw, e + 9, sl);
+        sw[sl] = '\0';
+        pos += 9 + sl;
+        memcpy(fo, r->pcbuf + pos + 1, r->pcbuf[pos]);
+        fo[r->pcbuf[pos]] = '\0';
+        pos += 1 + r->pcbuf[pos];
+        rc = fn(ctx, id, sw, fo, address);
+    }
+    sodium_memzero(r->pcbuf, blen);
+    sodium_memzero(sw, sizeof(sw));
+    sodium_memzero(fo, sizeof(fo));
+    return rc < 0 ? rc : 0;
+}
+
 /* ---------------------------------------------------------------------------------------
  * Preparing entries.
  */
@@ -1070,6 +1166,15 @@ struct pentry {
     char s[RV_VAULT_PC_SURNAME];
 };
 
+/* A version with no postcode waiting for its surname's list (or a part's). */
+struct qentry {
+    uint8_t key[16];
+    uint64_t id;
+    char s[RV_NAME_MAX]; /* folded surname words */
+    char f[RV_NAME_MAX]; /* folded forenames */
+    bool address;        /* address lines, not marked overseas */
+};
+
 struct rv_vault_batch {
     struct rv_vault *v;
     struct ientry *ibuf;
@@ -1099,6 +1204,8 @@ struct rv_vault_batch {
     char dlast[8];       /* the last one added (register files go street by street) */
     struct pentry *pbuf; /* versions stored, for the postcode lists (personal data) */
     size_t pn, pcap;
+    struct qentry *qbuf; /* versions with no postcode, for the surname lists (personal data) */
+    size_t qn, qcap;
     struct bucket_slot buckets[8];
     size_t nbuckets;
     int err; /* sticky */
@@ -1493,6 +1600,9 @@ void rv_vault_batch_abort(struct rv_vault_batch *b)
     if (b->pbuf != NULL)
         sodium_memzero(b->pbuf, b->pcap * sizeof(*b->pbuf));
     free(b->pbuf);
+    if (b->qbuf != NULL)
+        sodium_memzero(b->qbuf, b->qcap * sizeof(*b->qbuf));
+    free(b->qbuf);
     if (b->dist != NULL)
         sodium_memzero(b->dist, b->dcap * sizeof(*b->dist));
     free(b->dist);
@@ -1844,6 +1954,141 @@ static int pc_add(struct rv_vault_batch *b, const struct rv_prepared *p, uint64_
     return 0;
 }
 
+/* Surname lists of versions with no postcode: 'Q' and a keyed hash of the surname (key 39,
+ * its own prefix), every version with no postcode bearing the surname or it as a part, as
+ * id (u64 LE), surname words (u8 length, its top bit set when the version has address lines
+ * and no overseas marker; bytes) and forenames (u8 length, bytes), sealed as
+ * the postcode lists are (key 40) with additional data "rvqs" || vault id || keyed
+ * surname. Overseas electors are a few in a thousand, but a common surname has hundreds of
+ * them in a national register, and the matcher would otherwise decrypt every one. */
+static int cmp_qentry(const void *x, const void *y)
+{
+    const struct qentry *a = x, *b = y;
+    int c = memcmp(a->key, b->key, 16);
+    if (c != 0)
+        return c;
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+static int nopc_flush(struct rv_vault_batch *b)
+{
+    uint8_t key[17], ad[36];
+    uint8_t *body = NULL, *val = NULL;
+    size_t i = 0;
+    int rc = 0;
+
+    if (b->qn == 0)
+        return 0;
+    body = malloc(PCL_BODY + 2 * RV_NAME_MAX + 16);
+    val = malloc(PCL_HDR + PCL_BODY + 16);
+    if (body == NULL || val == NULL) {
+        rc = RV_ENOMEM;
+        goto out;
+    }
+    qsort(b->qbuf, b->qn, sizeof(*b->qbuf), cmp_qentry);
+    key[0] = 'Q';
+    while (i < b->qn && rc == 0) {
+        const void *old;
+        size_t olen, blen = 0, j = i;
+        memcpy(key + 1, b->qbuf[i].key, 16);
+        rc = rv_store_get(b->t, key, sizeof(key), &old, &olen);
+        if (rc == 0)
+            rc = nopc_open(b->v, key, old, olen, body, &blen);
+        else if (rc == RV_ENOTFOUND)
+            rc = 0;
+        for (; j < b->qn && memcmp(b->qbuf[j].key, key + 1, 16) == 0; j++) {
+            const struct qentry *e = &b->qbuf[j];
+            size_t sl = strlen(e->s), fl = strlen(e->f);
+            if (blen + 10 + sl + fl > PCL_BODY)
+                continue; /* full: later namesakes are found by the surname index alone */
+            rv_put_u64le(body + blen, e->id);
+            body[blen + 8] = (uint8_t)(sl | (e->address ? 0x80u : 0u));
+            memcpy(body + blen + 9, e->s, sl);
+            body[blen + 9 + sl] = (uint8_t)fl;
+            memcpy(body + blen + 10 + sl, e->f, fl);
+            blen += 10 + sl + fl;
+        }
+        if (rc == 0) {
+            randombytes_buf(val, PCL_HDR);
+            nopc_ad(b->v, key, ad);
+            crypto_aead_xchacha20poly1305_ietf_encrypt(val + PCL_HDR, NULL, body, blen, ad,
+                                                       sizeof(ad), NULL, val, b->v->k->pclist);
+            rc = rv_store_put_run(b->t, key, sizeof(key), val, PCL_HDR + blen + 16);
+        }
+        sodium_memzero(body, blen);
+        i = j;
+    }
+    sodium_memzero(b->qbuf, b->qn * sizeof(*b->qbuf));
+    b->qn = 0;
+out:
+    free(body);
+    free(val);
+    return rc;
+}
+
+static int nopc_push(struct rv_vault_batch *b, const char *key_surname, size_t kn,
+                     const struct rv_name_key *nk, uint64_t id, bool address)
+{
+    struct qentry *e;
+    uint8_t key[17];
+
+    if (b->qn == b->qcap) {
+        size_t nc = b->qcap != 0 ? b->qcap * 2 : 256;
+        struct qentry *nq = malloc(nc * sizeof(*nq));
+        if (nq == NULL)
+            return RV_ENOMEM;
+        if (b->qbuf != NULL) {
+            memcpy(nq, b->qbuf, b->qn * sizeof(*nq));
+            sodium_memzero(b->qbuf, b->qcap * sizeof(*b->qbuf));
+            free(b->qbuf);
+        }
+        b->qbuf = nq;
+        b->qcap = nc;
+    }
+    nopc_listkey(b->v, key_surname, kn, key);
+    e = &b->qbuf[b->qn++];
+    memcpy(e->key, key + 1, 16);
+    e->id = id;
+    memcpy(e->s, nk->surname_tokens, sizeof(e->s));
+    memcpy(e->f, nk->forenames, sizeof(e->f));
+    e->s[sizeof(e->s) - 1] = '\0';
+    e->f[sizeof(e->f) - 1] = '\0';
+    e->address = address;
+    return 0;
+}
+
+/* Adds a version with no postcode to its surname's list and its parts'. */
+static int nopc_add(struct rv_vault_batch *b, const struct rv_elector *e, uint64_t id)
+{
+    struct rv_name_key nk;
+    const char *tp;
+    unsigned parts = 0;
+    int rc;
+
+    bool address = false;
+
+    if (rv_name_key(&e->name, &nk) != 0 || nk.surname[0] == '\0')
+        return 0; /* no surname: not in the surname index either */
+    for (int i = 0; i < RV_ADDR_LINES; i++)
+        address |= e->address[i][0] != '\0';
+    address &= (e->markers.known & RV_MARK_F) == 0;
+    rc = nopc_push(b, nk.surname, strlen(nk.surname), &nk, id, address);
+    for (tp = nk.surname_tokens;
+         rc == 0 && nk.nsurname_tokens >= 2 && *tp != '\0' && parts < RV_VAULT_PARTS;) {
+        size_t tl = strcspn(tp, " ");
+        if (tl >= 3) {
+            parts++;
+            if (tl != strlen(nk.surname) || memcmp(tp, nk.surname, tl) != 0)
+                rc = nopc_push(b, tp, tl, &nk, id, address);
+        }
+        tp += tl;
+        while (*tp == ' ')
+            tp++;
+    }
+    sodium_memzero(&nk, sizeof(nk));
+    return rc;
+}
+
 /* Stores a new version of p from `from`: its open entry first (STORE_INSERT: refused with
  * RV_EEXIST when the elector number is already in force, before anything else is written;
  * STORE_BUFFER: into the open-entry buffer, which the caller has checked), then the sealed
@@ -1958,6 +2203,8 @@ static int store_version(struct rv_vault_batch *b, struct rv_prepared *p, rv_dat
     if ((rc = district_add(b, &p->e.postcode)) != 0)
         return rc;
     if (p->has_pc && (rc = pc_add(b, p, id)) != 0)
+        return rc;
+    if (p->e.postcode.canon[0] == '\0' && (rc = nopc_add(b, &p->e, id)) != 0)
         return rc;
     count(&b->as, &o, 1);
     b->fs.stored++;
@@ -2314,6 +2561,8 @@ int rv_vault_batch_commit(struct rv_vault_batch *b, struct rv_file_stats *st)
         rc = districts_write(b);
     if (rc == 0)
         rc = pc_flush(b);
+    if (rc == 0)
+        rc = nopc_flush(b);
     if (rc != 0)
         goto out;
     if (b->fs.kind == RV_FILE_EDITION) {

@@ -82,7 +82,7 @@ static void apply(struct rv_vault *v, enum rv_file_kind kind, rv_date date, rv_d
 static int setup(void **state)
 {
     struct rv_vault_secret s = {NULL, 0, keyfile};
-    struct rv_elector es[7];
+    struct rv_elector es[9];
     struct rv_vault *v;
 
     (void)state;
@@ -98,7 +98,15 @@ static int setup(void **state)
     mk(&es[4], 5, "Patel, Ravi", "LS2 7DB", "3 Park Lane");
     mk(&es[5], 6, "Wright, Elaine", "LS2 7DB", "4 Park Lane");
     mk(&es[6], 7, "Brown, Susan", "LS2 7DB", "6 Park Lane");
-    apply(v, RV_FILE_EDITION, D(2025, 12, 1), D(2025, 12, 1), es, NULL, 7, 1);
+    /* Two overseas electors (no postcode, no address). */
+    mk(&es[7], 9, "Zzyzx, Hannah", "LS1 4AB", "");
+    mk(&es[8], 10, "Zzyzx, Peter", "LS1 4AB", "");
+    for (int i = 7; i < 9; i++) {
+        memset(&es[i].postcode, 0, sizeof(es[i].postcode));
+        es[i].address[1][0] = '\0';
+        assert_int_equal(rv_markers_parse("F", 1, &es[i].markers), 0);
+    }
+    apply(v, RV_FILE_EDITION, D(2025, 12, 1), D(2025, 12, 1), es, NULL, 9, 1);
     /* Susan Brown leaves the register on 1 March 2026. */
     {
         bool del = true;
@@ -166,6 +174,14 @@ static void test_searches(void **state)
     check(c, "Susan Brown", "LS2 7DB", D(2026, 1, 15), &a);
     assert_int_equal(a.verdict, RV_VERDICT_PERMISSIBLE);
     assert_true(a.matches[0].in_force);
+    rv_check_answer_free(&a);
+    /* Overseas: a full name and a rare surname are strong; the namesake whose forename
+     * differs is left out without being decrypted, and never shown. */
+    check(c, "Hannah Zzyzx", "LS2 7DB", D(2026, 1, 15), &a);
+    assert_int_equal(a.verdict, RV_VERDICT_PERMISSIBLE);
+    assert_int_equal(a.nmatches, 1);
+    assert_int_equal(a.matches[0].addr, RV_ADDR_OVERSEAS);
+    assert_true(a.matches[0].cand.found_by & RV_CHECK_BY_SURNAME);
     rv_check_answer_free(&a);
     /* Nobody. */
     check(c, "Zebedee Quux", "LS2 7DB", D(2026, 1, 15), &a);
