@@ -214,6 +214,7 @@ int rv_policy_close(struct rv_gate *g)
     if (g == NULL)
         return 0;
     rv_check_ctx_close(g->check);
+    free(g->subjects);
     sh = g->sh;
     if (g->is_view) {
         free(g);
@@ -486,8 +487,11 @@ out:
     return rc;
 }
 
-/* The subject ids of every register entry answers [0, n) show, in *subjects (sodium
- * memory: free with free_subjects). */
+/* The subject ids of every register entry answers [0, n) show, answer by answer and match
+ * by match, into the view's own buffer (grown as needed, kept for the next check: subject
+ * ids are keyed MACs, not keys, and guarded pages per check would serialise every thread on
+ * the kernel's mapping lock). *subjects is borrowed until the view's next check; wipe it
+ * with wipe_subjects. */
 static int check_subjects(struct rv_gate *g, const struct rv_check_answer *out, size_t n,
                           uint8_t (**subjects)[32], size_t *nsub)
 {
@@ -500,8 +504,17 @@ static int check_subjects(struct rv_gate *g, const struct rv_check_answer *out, 
         cap += out[i].nmatches;
     if (cap == 0)
         return 0;
-    if ((*subjects = sodium_allocarray(cap, 32)) == NULL)
-        return RV_ENOMEM;
+    if (cap > g->subjects_cap) {
+        uint8_t(*p)[32];
+        if (cap > SIZE_MAX / 64)
+            return RV_ENOMEM;
+        if ((p = malloc(cap * 2 * 32)) == NULL)
+            return RV_ENOMEM;
+        free(g->subjects);
+        g->subjects = p;
+        g->subjects_cap = cap * 2;
+    }
+    *subjects = g->subjects;
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < out[i].nmatches; j++)
             if ((rc = rv_policy_subject_id(g, &out[i].matches[j].cand.elector,
@@ -510,12 +523,42 @@ static int check_subjects(struct rv_gate *g, const struct rv_check_answer *out, 
     return 0;
 }
 
-static void free_subjects(uint8_t (*subjects)[32], size_t nsub)
+static void wipe_subjects(uint8_t (*subjects)[32], size_t nsub)
 {
-    if (subjects != NULL) {
+    if (subjects != NULL)
         sodium_memzero(subjects, nsub * 32);
-        sodium_free(subjects);
+}
+
+/* Charges the electors answers [0, n) show to the budget. A subject id is a keyed hash of
+ * name and postcode, so a father and son of one name at one address share it; such entries
+ * score alike and are shown together, in one answer. Each repeat of an id within one answer
+ * is therefore charged as another elector, under a variant of the id (its last byte xored
+ * with the repeat count). The audit entry keeps the true ids. */
+static int charge(struct rv_gate *g, const struct rv_check_answer *out, size_t n,
+                  const uint8_t (*subjects)[32], size_t nsub)
+{
+    uint8_t(*ids)[32] = NULL;
+    size_t k = 0;
+    int rc;
+
+    if (nsub == 0)
+        return rv_limits_charge(g, subjects, 0);
+    if ((ids = malloc(nsub * 32)) == NULL)
+        return RV_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        size_t start = k;
+        for (size_t j = 0; j < out[i].nmatches && k < nsub; j++, k++) {
+            uint8_t rep = 0;
+            for (size_t m = start; m < k; m++)
+                rep = (uint8_t)(rep + (sodium_memcmp(subjects[m], subjects[k], 32) == 0));
+            memcpy(ids[k], subjects[k], 32);
+            ids[k][31] ^= rep;
+        }
     }
+    rc = rv_limits_charge(g, (const uint8_t(*)[32])ids, nsub);
+    sodium_memzero(ids, nsub * 32);
+    free(ids);
+    return rc;
 }
 
 /* Records the check entries for answers [0, n), splitting the subjects over as many entries
@@ -566,7 +609,7 @@ int rv_policy_check(struct rv_gate *g, const char *kind, const struct rv_check_q
         goto bad;
     /* The budget counts distinct electors shown: past it, nobody is shown anything. */
     if (!rv_gate_is_local(g) &&
-        (rc = rv_limits_charge(g, (const uint8_t(*)[32])subjects, nsub)) != 0) {
+        (rc = charge(g, out, n, (const uint8_t(*)[32])subjects, nsub)) != 0) {
         int rc2 = rv_policy_record(g, RV_ACT_CHECK, params,
                                    rc == RV_ELIMIT ? "denied: budget" : "error", NULL, 0);
         rc = rc2 != 0 ? rc2 : rc;
@@ -574,7 +617,7 @@ int rv_policy_check(struct rv_gate *g, const char *kind, const struct rv_check_q
     }
     if ((rc = record_check(g, kind, out, n, (const uint8_t(*)[32])subjects, nsub)) != 0)
         goto bad;
-    free_subjects(subjects, nsub);
+    wipe_subjects(subjects, nsub);
     /* Detection comes after the answer is on the log and never changes it; an alert that
      * cannot be recorded fails the whole request closed. */
     if ((rc = rv_canary_scan(g, out, n)) != 0 ||
@@ -585,7 +628,7 @@ int rv_policy_check(struct rv_gate *g, const char *kind, const struct rv_check_q
     return 0;
 bad:
     /* No entry, no answer. */
-    free_subjects(subjects, nsub);
+    wipe_subjects(subjects, nsub);
     for (size_t i = 0; i < done && i < n; i++)
         rv_check_answer_free(&out[i]);
     return rc;

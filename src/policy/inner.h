@@ -36,6 +36,8 @@ struct rv_gate {
     bool is_view;
     struct rv_actor who;
     struct rv_check_ctx *check; /* opened at the view's first check */
+    uint8_t (*subjects)[32];    /* the last check's subject ids (wiped after use) */
+    size_t subjects_cap;
 };
 
 /* Checks the actor's role for a; a refusal is recorded with params and reported as
@@ -49,6 +51,9 @@ RV_NODISCARD int rv_principals_new(struct rv_gate_shared *sh, struct rv_principa
 void rv_principals_free(struct rv_principals *p);
 /* Suspends name (the probing limits' last step), recorded. */
 RV_NODISCARD int rv_principal_suspend(struct rv_gate *g, const char *name, const char *why);
+/* The principal record decoder, for tests/fuzz: 0 when buf is a valid record plaintext that
+ * encodes back to the same bytes, RV_ECORRUPT when refused, 1 when it does not round-trip. */
+int rv_principal_record_roundtrip(const uint8_t *buf, size_t len);
 
 /* limits.c (also rv_policy_admit and rv_policy_budget) */
 RV_NODISCARD int rv_limits_new(struct rv_gate_shared *sh, struct rv_limits **out);

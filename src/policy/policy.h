@@ -222,7 +222,7 @@ RV_NODISCARD int rv_policy_user_disable(struct rv_gate *g, const char *name) RV_
 /* New password and TOTP secret (human), must_change set, lock cleared. */
 RV_NODISCARD int rv_policy_user_reset(struct rv_gate *g, const char *name,
                                       struct rv_credentials *cred) RV_NONNULL(1, 2, 3);
-/* Lifts a suspension by the probing limits. */
+/* Lifts a suspension by the probing limits or a disable by an admin, and clears a lockout. */
 RV_NODISCARD int rv_policy_user_reinstate(struct rv_gate *g, const char *name) RV_NONNULL(1, 2);
 /* Sets a principal's daily budget (electors; 0 = the role's default). */
 RV_NODISCARD int rv_policy_user_set_budget(struct rv_gate *g, const char *name, uint32_t budget)
@@ -241,7 +241,8 @@ RV_NODISCARD int rv_policy_login(struct rv_gate *g, const char *user, const char
                                  int64_t *retry_after) RV_NONNULL(1, 2, 3, 4, 5, 6, 7);
 /* Changes a human principal's password after checking the old one (and its lock, as
  * login). RV_EWEAK when the new one is too weak (under 12 characters, or one of the common
- * passwords, or containing the user name). Clears must_change. */
+ * passwords, or containing the user name, or the same as the old one); RV_ESUSPENDED for a
+ * suspended principal (nothing changed). Clears must_change. */
 RV_NODISCARD int rv_policy_change_password(struct rv_gate *g, const char *user, const char *old,
                                            const char *new_password, const char *client)
     RV_NONNULL(1, 2, 3, 4, 5);

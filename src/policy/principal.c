@@ -95,11 +95,6 @@ struct rv_principals {
     bool have_dummy;
 };
 
-/* Exported for tests/fuzz/fuzz_principal_record.c (declared here; see the report to move
- * it into inner.h): 0 when buf is a valid record plaintext that encodes back to the same
- * bytes, RV_ECORRUPT when it is refused, 1 when it decodes but does not round-trip (a bug). */
-int rv_principal_record_roundtrip(const uint8_t *buf, size_t len);
-
 static pthread_once_t oath_once = PTHREAD_ONCE_INIT;
 
 static void oath_start(void)

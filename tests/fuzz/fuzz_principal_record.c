@@ -6,13 +6,11 @@
  * never read out of bounds, and any bytes must be refused or decode to a record that
  * encodes back to exactly the same bytes (the encoding is canonical).
  */
-#include "core/core.h"
+#include "policy/inner.h"
 
 #include <stdlib.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-/* principal.c: 0 accepted and canonical, RV_ECORRUPT refused, 1 accepted but not canonical. */
-int rv_principal_record_roundtrip(const uint8_t *buf, size_t len);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

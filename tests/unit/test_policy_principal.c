@@ -32,8 +32,6 @@
 #include <time.h>
 #include <unistd.h>
 
-int rv_principal_record_roundtrip(const uint8_t *buf, size_t len);
-
 struct fixture {
     char *tmp;
     char dir[256];
