@@ -301,7 +301,7 @@ int rv_server_start(struct rv_server *s, int listen_fd, const char *cert_pem, co
     OPT(MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_connections, NULL);
     OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.max_connections_per_client, NULL);
     OPT(MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.idle_timeout, NULL);
-    OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL);
+    OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, 16 * 1024, NULL);
     OPT(MHD_OPTION_NOTIFY_COMPLETED, on_completed, s);
     OPT(MHD_OPTION_NOTIFY_CONNECTION, on_connection, s);
     OPT(MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL);

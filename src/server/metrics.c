@@ -249,14 +249,23 @@ static void append_line(struct rv_server *s, const char *line, size_t n)
     pthread_mutex_unlock(&s->log_lock);
 }
 
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ". The calendar part is made once a second per thread: gmtime_r
+ * takes glibc's time-zone lock, which hundreds of threads would queue on. */
 static void stamp(char out[64])
 {
+    static __thread time_t last = -1;
+    static __thread char day[64];
     struct timespec t;
-    struct tm tm;
+
     clock_gettime(CLOCK_REALTIME, &t);
-    gmtime_r(&t.tv_sec, &tm);
-    snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, t.tv_nsec / 1000000);
+    if (t.tv_sec != last) {
+        struct tm tm;
+        gmtime_r(&t.tv_sec, &tm);
+        snprintf(day, sizeof(day), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        last = t.tv_sec;
+    }
+    snprintf(out, 64, "%.40s.%03ldZ", day, t.tv_nsec / 1000000);
 }
 
 void rv_srv_log_request(struct rv_server *s, const struct rv_exchange *x, int64_t us)
