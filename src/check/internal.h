@@ -31,11 +31,20 @@ bool rv_check_known_surname(const char *joined);
 bool rv_check_score_graded(const struct rv_check_query *q, const struct rv_check_candidate *cand,
                            struct rv_check_match *out);
 
+/* The donor's surnames' Double Metaphone codes, worked out once for many
+ * rv_check_surname_close calls. */
+struct rv_check_sn_probe {
+    char key[2][RV_PHONETIC_MAX]; /* primary, alternate */
+    char alt[2][RV_PHONETIC_MAX];
+};
+void rv_check_sn_probe_init(const struct rv_check_query *q, struct rv_check_sn_probe *p);
 /* True when a register surname, given as folded words ("smith jones", len bytes, not
  * NUL-terminated), is close to the donor's in either reading of the name (one part of the
  * other, a typo, or sounding alike) without being equal: a candidate worth decrypting for
- * the typo search. A surname len >= RV_NAME_MAX cannot be judged and counts as close. */
-bool rv_check_surname_close(const struct rv_check_query *q, const char *words, size_t len);
+ * the typo search. p is q's probe. A surname len >= RV_NAME_MAX cannot be judged and counts
+ * as close. */
+bool rv_check_surname_close(const struct rv_check_query *q, const struct rv_check_sn_probe *p,
+                            const char *words, size_t len);
 
 /* True when an entry with no postcode, whose folded surname words and forenames are given
  * (rv_name_key.surname_tokens and .forenames), can earn a grade against q in some reading

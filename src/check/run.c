@@ -469,6 +469,7 @@ static int search_parts(struct rv_check_ctx *c, const struct rv_check_query *q,
 struct typo_ctx {
     struct rv_check_ctx *c;
     const struct rv_check_query *q;
+    struct rv_check_sn_probe probe;
     struct cand_ref **refs;
     size_t *n, *cap;
     size_t found;
@@ -480,7 +481,7 @@ static int on_postcode_entry(void *ctx, uint64_t id, const char *surname, size_t
 
     if (t->found == SEARCH_MAX)
         return 1;
-    if (len != RV_VAULT_PC_LONG && !rv_check_surname_close(t->q, surname, len))
+    if (len != RV_VAULT_PC_LONG && !rv_check_surname_close(t->q, &t->probe, surname, len))
         return 0;
     t->found++;
     return add_id(t->c, id, RV_CHECK_BY_VARIANT, t->refs, t->n, t->cap);
@@ -493,10 +494,17 @@ static int on_postcode_entry(void *ctx, uint64_t id, const char *surname, size_t
 static int search_typos(struct rv_check_ctx *c, const struct rv_check_query *q,
                         struct cand_ref **refs, size_t *n, size_t *cap)
 {
-    struct typo_ctx t = {c, q, refs, n, cap, 0};
+    struct typo_ctx t;
 
     if (!q->has_postcode)
         return 0;
+    memset(&t, 0, sizeof(t));
+    t.c = c;
+    t.q = q;
+    t.refs = refs;
+    t.n = n;
+    t.cap = cap;
+    rv_check_sn_probe_init(q, &t.probe);
     return rv_vault_reader_postcode(c->r, q->postcode.canon, on_postcode_entry, &t);
 }
 

@@ -57,16 +57,23 @@ static void tokenize(const char *s, struct tokens *out)
     }
 }
 
-static bool dm_equal(const char *a, const char *b)
+/* Double Metaphone codes equal, a's codes given (pa primary, aa alternate). */
+static bool dm_equal_codes(const char *pa, const char *aa, const char *b)
 {
-    char pa[RV_PHONETIC_MAX], aa[RV_PHONETIC_MAX], pb[RV_PHONETIC_MAX], ab[RV_PHONETIC_MAX];
-    rv_double_metaphone(a, pa, aa);
+    char pb[RV_PHONETIC_MAX], ab[RV_PHONETIC_MAX];
     rv_double_metaphone(b, pb, ab);
     if (pa[0] == '\0' || pb[0] == '\0')
         return false;
     return strcmp(pa, pb) == 0 || (ab[0] != '\0' && strcmp(ab, pb) == 0) ||
            (aa[0] != '\0' && strcmp(aa, pb) == 0) ||
            (aa[0] != '\0' && ab[0] != '\0' && strcmp(aa, ab) == 0);
+}
+
+static bool dm_equal(const char *a, const char *b)
+{
+    char pa[RV_PHONETIC_MAX], aa[RV_PHONETIC_MAX];
+    rv_double_metaphone(a, pa, aa);
+    return dm_equal_codes(pa, aa, b);
 }
 
 /* True when a and b are one insertion, deletion, substitution or adjacent transposition
@@ -97,7 +104,8 @@ static bool is_initial(const char *t)
 /* Forenames: q and c are folded, space-separated. *both_known reports two distinct known
  * given names (Jon, Joan), which are not taken for a typo of each other unless they also
  * sound alike. */
-static enum rv_check_fn_level fn_level(const char *qs, const char *cs, bool *both_known)
+static enum rv_check_fn_level fn_level(const char *qs, const char *cs, bool similar,
+                                       bool *both_known)
 {
     struct tokens q, c;
     unsigned i, j;
@@ -167,7 +175,8 @@ static enum rv_check_fn_level fn_level(const char *qs, const char *cs, bool *bot
         if (i == q.n)
             return RV_FN_TYPO;
     }
-    if (jw >= FN_SIMILAR_JW || dm_equal(q.t[0], c.t[0]) || one_edit(q.t[0], c.t[0]))
+    /* Without `similar`, the caller only asks whether the level is typo or better. */
+    if (similar && (jw >= FN_SIMILAR_JW || dm_equal(q.t[0], c.t[0]) || one_edit(q.t[0], c.t[0])))
         return RV_FN_SIMILAR;
     return RV_FN_DIFFERENT;
 }
@@ -193,7 +202,26 @@ static bool token_subset(const char *a, const char *b)
     return true;
 }
 
+/* qdm: q->surname's Double Metaphone codes (primary, alternate), or NULL to compute them. */
+static enum rv_check_sn_level sn_level_dm(const struct rv_name_key *q,
+                                          const char (*qdm)[RV_PHONETIC_MAX],
+                                          const struct rv_name_key *c);
+
 static enum rv_check_sn_level sn_level(const struct rv_name_key *q, const struct rv_name_key *c)
+{
+    return sn_level_dm(q, NULL, c);
+}
+
+static bool sn_dm_equal(const struct rv_name_key *q, const char (*qdm)[RV_PHONETIC_MAX],
+                        const struct rv_name_key *c)
+{
+    return qdm != NULL ? dm_equal_codes(qdm[0], qdm[1], c->surname)
+                       : dm_equal(q->surname, c->surname);
+}
+
+static enum rv_check_sn_level sn_level_dm(const struct rv_name_key *q,
+                                          const char (*qdm)[RV_PHONETIC_MAX],
+                                          const struct rv_name_key *c)
 {
     bool both_known, edit;
     double jw;
@@ -211,16 +239,25 @@ static enum rv_check_sn_level sn_level(const struct rv_name_key *q, const struct
     edit = strlen(q->surname) >= 4 && strlen(c->surname) >= 4 && one_edit(q->surname, c->surname);
     both_known = (jw >= SN_TYPO_JW || edit) && rv_check_known_surname(q->surname) &&
                  rv_check_known_surname(c->surname);
-    if (jw >= SN_TYPO_JW && (!both_known || dm_equal(q->surname, c->surname)))
+    if (jw >= SN_TYPO_JW && (!both_known || sn_dm_equal(q, qdm, c)))
         return RV_SN_TYPO;
     if (!both_known && edit)
         return RV_SN_TYPO;
-    if ((both_known && jw >= FN_TYPO_JW) || dm_equal(q->surname, c->surname))
+    if ((both_known && jw >= FN_TYPO_JW) || sn_dm_equal(q, qdm, c))
         return RV_SN_PHONETIC;
     return RV_SN_DIFFERENT;
 }
 
-bool rv_check_surname_close(const struct rv_check_query *q, const char *words, size_t len)
+void rv_check_sn_probe_init(const struct rv_check_query *q, struct rv_check_sn_probe *p)
+{
+    rv_double_metaphone(q->key.surname, p->key[0], p->key[1]);
+    p->alt[0][0] = p->alt[1][0] = '\0';
+    if (q->alt.surname[0] != '\0')
+        rv_double_metaphone(q->alt.surname, p->alt[0], p->alt[1]);
+}
+
+bool rv_check_surname_close(const struct rv_check_query *q, const struct rv_check_sn_probe *p,
+                            const char *words, size_t len)
 {
     struct rv_name_key ck;
     size_t o = 0;
@@ -233,9 +270,9 @@ bool rv_check_surname_close(const struct rv_check_query *q, const char *words, s
     for (size_t i = 0; i < len; i++)
         if (words[i] != ' ')
             ck.surname[o++] = words[i];
-    a = sn_level(&q->key, &ck);
+    a = sn_level_dm(&q->key, p->key, &ck);
     if (q->alt.surname[0] != '\0')
-        b = sn_level(&q->alt, &ck);
+        b = sn_level_dm(&q->alt, p->alt, &ck);
     sodium_memzero(&ck, sizeof(ck));
     return (a != RV_SN_DIFFERENT && a != RV_SN_EXACT) || (b != RV_SN_DIFFERENT && b != RV_SN_EXACT);
 }
@@ -450,7 +487,7 @@ struct levels {
  * NULL, the surname-first reading) into out. With full false, a surname that rules the
  * candidate out leaves the forenames uncompared (different). */
 static void name_levels(const struct rv_name_key *qk, const struct rv_name_key *swap,
-                        const struct rv_name_key *ck, bool full, struct levels *out)
+                        const struct rv_name_key *ck, bool full, bool similar, struct levels *out)
 {
     bool known = false;
     bool swapped =
@@ -462,12 +499,12 @@ static void name_levels(const struct rv_name_key *qk, const struct rv_name_key *
         out->fn = RV_FN_DIFFERENT; /* the surname alone rules a match out */
         return;
     }
-    out->fn = fn_level(qk->forenames, ck->forenames, &known);
+    out->fn = fn_level(qk->forenames, ck->forenames, similar, &known);
     if (out->sn != RV_SN_EXACT && swapped) {
         /* Written the other way round ("SMITH John Paul"): the donor's first forename is the
          * register's surname, and the rest are the register's forenames. */
         bool k2 = false;
-        enum rv_check_fn_level f = fn_level(swap->forenames, ck->forenames, &k2);
+        enum rv_check_fn_level f = fn_level(swap->forenames, ck->forenames, similar, &k2);
         if (f <= RV_FN_TYPO) {
             out->sn = RV_SN_SWAPPED;
             out->fn = f;
@@ -511,9 +548,9 @@ static void score(const struct rv_check_query *q, const struct rv_check_candidat
     *best = alt;
     if (rv_name_key(&cand->elector.name, &ck) != 0)
         goto out;
-    name_levels(&q->key, &q->swap, &ck, full, best);
+    name_levels(&q->key, &q->swap, &ck, full, true, best);
     if (has_alt)
-        name_levels(&q->alt, NULL, &ck, full, &alt);
+        name_levels(&q->alt, NULL, &ck, full, true, &alt);
     if (!full && name_rules_out(best) && (!has_alt || name_rules_out(&alt))) {
         best->fn = RV_FN_DIFFERENT;
         best->sn = RV_SN_DIFFERENT;
@@ -551,10 +588,10 @@ bool rv_check_name_could_grade(const struct rv_check_query *q, const char *surna
             ck.surname[o++] = *p;
     /* Without a postcode the address is never better than overseas (or town): only full,
      * variant and partial names earn a grade there. */
-    name_levels(&q->key, &q->swap, &ck, true, &l);
+    name_levels(&q->key, &q->swap, &ck, false, false, &l);
     could = name_class(l.fn, l.sn) <= NAME_PARTIAL;
     if (!could && q->alt.surname[0] != '\0') {
-        name_levels(&q->alt, NULL, &ck, true, &l);
+        name_levels(&q->alt, NULL, &ck, false, false, &l);
         could = name_class(l.fn, l.sn) <= NAME_PARTIAL;
     }
     sodium_memzero(&ck, sizeof(ck));
