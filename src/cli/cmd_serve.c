@@ -92,14 +92,12 @@ static int no_core_dumps(void)
     return RV_EXIT_OK;
 }
 
-/* When root: become user (or the vault folder's owner) and check root is gone for good. */
-static int drop_root(const char *user, const char *vault)
+/* The user the daemon runs as when started as root: user, or the vault folder's owner. */
+static int target_user(const char *user, const char *vault, uid_t *uidp, gid_t *gidp)
 {
     uid_t uid;
     gid_t gid;
 
-    if (geteuid() != 0 && getuid() != 0)
-        return RV_EXIT_OK;
     if (user[0] != '\0') {
         struct passwd *pw = getpwnam(user);
         if (pw == NULL) {
@@ -118,6 +116,40 @@ static int drop_root(const char *user, const char *vault)
         uid = st.st_uid;
         gid = st.st_gid;
     }
+    *uidp = uid;
+    *gidp = gid;
+    return RV_EXIT_OK;
+}
+
+/* A development certificate made by root belongs to the user the daemon will run as, so
+ * that a later start without root can read it. */
+static void give_dev_tls(const char *user, const char *vault)
+{
+    char p[RV_SERVER_PATH_MAX + 32];
+    uid_t uid;
+    gid_t gid;
+
+    if (geteuid() != 0 || target_user(user, vault, &uid, &gid) != RV_EXIT_OK || uid == 0)
+        return;
+    snprintf(p, sizeof(p), "%s/dev-tls", vault);
+    (void)!chown(p, uid, gid);
+    snprintf(p, sizeof(p), "%s/dev-tls/cert.pem", vault);
+    (void)!chown(p, uid, gid);
+    snprintf(p, sizeof(p), "%s/dev-tls/key.pem", vault);
+    (void)!chown(p, uid, gid);
+}
+
+/* When root: become user (or the vault folder's owner) and check root is gone for good. */
+static int drop_root(const char *user, const char *vault)
+{
+    uid_t uid;
+    gid_t gid;
+    int rc;
+
+    if (geteuid() != 0 && getuid() != 0)
+        return RV_EXIT_OK;
+    if ((rc = target_user(user, vault, &uid, &gid)) != RV_EXIT_OK)
+        return rc;
     if (uid == 0) {
         /* The vault's owner is root (or user = root): there is nobody to become. */
         fprintf(stderr,
@@ -322,6 +354,7 @@ int rv_cmd_serve(int argc, char **argv)
             rc = config_error(&d);
             goto out;
         }
+        give_dev_tls(cfg.user, cfg.vault);
         fprintf(stderr,
                 "regvault serve: development certificate %s\n"
                 "regvault serve: SHA-256 fingerprint %s\n"
