@@ -162,9 +162,20 @@ static enum rv_check_fn_level fn_level(const char *qs, const char *cs, bool simi
             return RV_FN_MIDDLE_ONLY;
     if (is_initial(q.t[0]) || is_initial(c.t[0]))
         return RV_FN_DIFFERENT;
+    jw = rv_jaro_winkler(q.t[0], c.t[0]);
+    if (!similar && jw < FN_TYPO_JW) {
+        /* Only typo or better matters to the caller: short of the Jaro-Winkler bar, only the
+         * mistyped-first-forename rule below can still reach it, so the name lists need not
+         * be consulted otherwise. */
+        if (q.n != c.n || q.n < 2 || q.t[0][0] != c.t[0][0])
+            return RV_FN_DIFFERENT;
+        for (i = 1; i < q.n && strcmp(q.t[i], c.t[i]) == 0; i++)
+            ;
+        if (i != q.n)
+            return RV_FN_DIFFERENT;
+    }
     if (rv_check_sex_differs(q.t[0], c.t[0]))
         return RV_FN_DIFFERENT;
-    jw = rv_jaro_winkler(q.t[0], c.t[0]);
     *both_known = rv_check_known_forename(q.t[0]) && rv_check_known_forename(c.t[0]);
     if (jw >= FN_TYPO_JW && (!*both_known || dm_equal(q.t[0], c.t[0])))
         return RV_FN_TYPO;
