@@ -10,7 +10,9 @@
 #   1. ingest speed (rows/s);
 #   2. single checks in process: bench/check_bench.c, linked against the build's
 #      libregvault.a, times rv_check_run for SINGLE random donors on one open context (no
-#      access gate, no audit fsync): median and p99;
+#      access gate, no audit fsync): median and p99; then every donor once through
+#      rv_check_run_many on 2 threads, in chunks of 256 (the matcher's batch rate without
+#      the gate, the audit log and the files);
 #   3. the real `regvault check --batch` over every donation, through the access gate (one
 #      durable audit entry per chunk of 256 rows);
 #   4. PostgreSQL 15: a throwaway cluster (initdb as the postgres user in a temporary
