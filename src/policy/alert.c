@@ -65,17 +65,7 @@ struct rv_alerter {
     bool running; /* the runner thread exists */
     bool stop;
     pthread_t thread;
-    void *ext; /* the canary set (rv_alerter_attach) */
-    void (*ext_free)(void *);
 };
-
-/* CONTRACT GAP: struct rv_gate_shared (inner.h) has no field for canary.c's in-memory set.
- * Until it has, the set hangs from the alerter, which lives exactly as long as the shared
- * gate: rv_alerter_attach returns it in *out, made by make(sh) at the first call (under the
- * alerter's lock) and freed by destroy when the alerter is. Declared here and in canary.c
- * only; see the report for the inner.h change that replaces it. */
-int rv_alerter_attach(struct rv_gate_shared *sh, int (*make)(struct rv_gate_shared *, void **),
-                      void (*destroy)(void *), void **out);
 
 /* What one delivery needs, read from the settings under their lock. */
 struct settings {
@@ -547,23 +537,6 @@ static void *runner(void *arg)
     return NULL;
 }
 
-int rv_alerter_attach(struct rv_gate_shared *sh, int (*make)(struct rv_gate_shared *, void **),
-                      void (*destroy)(void *), void **out)
-{
-    struct rv_alerter *a = sh->alerter;
-    int rc = 0;
-
-    *out = NULL;
-    if (a == NULL)
-        return RV_EINVAL;
-    pthread_mutex_lock(&a->mu);
-    if (a->ext == NULL && (rc = make(sh, &a->ext)) == 0)
-        a->ext_free = destroy;
-    *out = a->ext;
-    pthread_mutex_unlock(&a->mu);
-    return rc;
-}
-
 int rv_alerter_new(struct rv_gate_shared *sh, struct rv_alerter **out)
 {
     struct rv_alerter *a = calloc(1, sizeof(*a));
@@ -594,8 +567,6 @@ void rv_alerter_free(struct rv_alerter *a)
         a->head = j->next;
         job_free(j);
     }
-    if (a->ext != NULL && a->ext_free != NULL)
-        a->ext_free(a->ext);
     pthread_cond_destroy(&a->cv);
     pthread_mutex_destroy(&a->mu);
     free(a);

@@ -120,6 +120,7 @@ static void shared_free(struct rv_gate_shared *sh)
     if (sh == NULL)
         return;
     rv_alerter_free(sh->alerter);
+    rv_canaries_free(sh->canaries);
     rv_limits_free(sh->limits);
     rv_principals_free(sh->principals);
     pthread_mutex_destroy(&sh->cfg_lock);
@@ -154,7 +155,8 @@ static int gate_new(struct rv_vault *v, const char *dir, const struct rv_actor *
     sh->vault = v;
     if ((rc = rv_principals_new(sh, &sh->principals)) != 0 ||
         (rc = rv_limits_new(sh, &sh->limits)) != 0 ||
-        (rc = rv_alerter_new(sh, &sh->alerter)) != 0) {
+        (rc = rv_alerter_new(sh, &sh->alerter)) != 0 ||
+        (rc = rv_canaries_new(sh, &sh->canaries)) != 0) {
         sh->vault = NULL;
         goto bad;
     }

@@ -18,6 +18,7 @@
 struct rv_principals;
 struct rv_limits;
 struct rv_alerter;
+struct rv_canaries;
 
 struct rv_gate_shared {
     struct rv_vault *vault;
@@ -29,6 +30,7 @@ struct rv_gate_shared {
     struct rv_principals *principals; /* principal.c: lockouts by client address */
     struct rv_limits *limits;         /* limits.c: buckets, budgets, probing windows */
     struct rv_alerter *alerter;       /* alert.c: the hook's runner */
+    struct rv_canaries *canaries;     /* canary.c: the canaries' keyed ids, in memory */
 };
 
 struct rv_gate {
@@ -75,7 +77,10 @@ void rv_limits_test_hooks(int64_t (*clock_ms)(void), void (*on_alert)(const stru
 RV_NODISCARD int rv_alerter_new(struct rv_gate_shared *sh, struct rv_alerter **out);
 void rv_alerter_free(struct rv_alerter *a); /* waits for running hooks, up to their limit */
 
-/* canary.c: raises an alert for every answer that shows a canary. */
+/* canary.c: the set of canaries' keyed ids (loaded at creation, refreshed by
+ * rv_policy_canary_add); raises an alert for every answer that shows a canary. */
+RV_NODISCARD int rv_canaries_new(struct rv_gate_shared *sh, struct rv_canaries **out);
+void rv_canaries_free(struct rv_canaries *c);
 RV_NODISCARD int rv_canary_scan(struct rv_gate *g, const struct rv_check_answer *out, size_t n);
 
 /* honeytoken.c: 1 (and the alert raised) when user is a honeytoken's user name, else 0. */
