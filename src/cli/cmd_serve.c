@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "policy/policy.h"
 #include "server/server.h"
+#include "vault/vault.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -294,13 +295,15 @@ int rv_cmd_serve(int argc, char **argv)
 {
     struct rv_server_config cfg, cli;
     struct rv_unseal_opts uo = {0};
+    struct rv_vault_secret sec;
+    struct rv_actor who;
     struct rv_diag d;
     struct rv_server *srv = NULL;
     struct rv_gate *gate = NULL;
     const char *config = NULL;
     char *cert = NULL, *key = NULL, *ca = NULL, fp[96], cert_path[RV_SERVER_PATH_MAX + 32],
          hdr[RV_SERVER_PATH_MAX + 16], host[256];
-    bool check = false;
+    bool check = false, have_sec = false;
     int rc = RV_EXIT_OK, err, fd = -1, port = 0, log_fd = -1;
     sigset_t sigs;
 
@@ -370,6 +373,11 @@ int rv_cmd_serve(int argc, char **argv)
         rc = RV_EXIT_FAIL;
         goto out;
     }
+    /* The secret is read before root is dropped: a passphrase typed on a terminal that only
+     * root may open, or a key file only root may read. */
+    if ((rc = rv_cli_secret(VERB, &uo, false, &sec)) != RV_EXIT_OK)
+        goto out;
+    have_sec = true;
     if ((rc = drop_root(cfg.user, cfg.vault)) != RV_EXIT_OK)
         goto out;
     if (cfg.log_file[0] != '\0') {
@@ -384,8 +392,15 @@ int rv_cmd_serve(int argc, char **argv)
     }
     clean_tmp(cfg.vault);
 
-    if ((rc = rv_cli_gate_open(VERB, cfg.vault, &uo, "admin", &gate)) != RV_EXIT_OK)
+    rv_cli_actor("admin", &who);
+    err = rv_policy_open(cfg.vault, &sec, &who, &gate);
+    rv_cli_secret_free(&sec);
+    have_sec = false;
+    if (err != 0) {
+        gate = NULL;
+        rc = rv_cli_open_error(VERB, cfg.vault, err);
         goto out;
+    }
     rv_diag_clear(&d);
     if ((err = rv_policy_configure(gate, &cfg.policy, &d)) != 0) {
         rc = config_error(&d);
@@ -437,6 +452,8 @@ int rv_cmd_serve(int argc, char **argv)
         rc = RV_EXIT_DENIED;
     }
 out:
+    if (have_sec)
+        rv_cli_secret_free(&sec);
     rv_server_free(srv);
     if (gate != NULL && (err = rv_policy_close(gate)) != 0) {
         rv_cli_err(VERB, "the audit log's closing checkpoint could not be signed: %s",
