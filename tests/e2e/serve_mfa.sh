@@ -141,7 +141,8 @@ else:
         time.sleep(ra2 + 0.5)
         want("right code after the lock has passed", login("mfa-lock", source="127.0.0.2"), 201)
 
-# 5. Honeytokens. The env file names a user, a password and an API token.
+# 5. Honeytokens. The env file names a user, a password, a TOTP secret and an API token; the
+#    login uses all of them, with a good code for the decoy's secret.
 env = {}
 for line in open(honey_env):
     m = re.match(r'\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$', line.strip())
@@ -155,8 +156,10 @@ if not (token and huser and hpass):
                (bool(token), bool(huser), bool(hpass)))
 else:
     want("honeytoken API token", request("GET", "/v1/stats", token=token, source="127.0.0.3"), 401)
+    hsecret = next((v for k, v in env.items() if "TOTP" in k.upper()), None)
+    hcode = totp(hsecret, int(time.time() // STEP)) if hsecret else "123456"
     want("honeytoken login", request("POST", "/v1/session",
-         {"user": huser, "password": hpass, "totp": "123456"}, source="127.0.0.4"), 401)
+         {"user": huser, "password": hpass, "totp": hcode}, source="127.0.0.4"), 401)
     time.sleep(1)
 
     def alerts_cli():
