@@ -242,9 +242,18 @@ static int view_get(struct rv_server *s, struct rv_srv_view **out)
     if ((v = s->free_views) != NULL)
         s->free_views = v->next;
     pthread_mutex_unlock(&s->pool_lock);
+    if (v != NULL && v->gen != atomic_load(&s->view_gen)) {
+        (void)rv_policy_close(v->g);
+        free(v);
+        pthread_mutex_lock(&s->pool_lock);
+        s->nviews--;
+        pthread_mutex_unlock(&s->pool_lock);
+        v = NULL;
+    }
     if (v == NULL) {
         if ((v = calloc(1, sizeof(*v))) == NULL)
             return RV_ENOMEM;
+        v->gen = atomic_load(&s->view_gen);
         if ((rc = rv_policy_view(s->gate, &nobody, &v->g)) != 0) {
             free(v);
             return rc;
@@ -262,6 +271,14 @@ static void view_put(struct rv_server *s, struct rv_srv_view *v)
     static const struct rv_actor nobody = {"-", "-", "-"};
 
     rv_policy_set_actor(v->g, &nobody);
+    if (v->gen != atomic_load(&s->view_gen)) {
+        (void)rv_policy_close(v->g);
+        free(v);
+        pthread_mutex_lock(&s->pool_lock);
+        s->nviews--;
+        pthread_mutex_unlock(&s->pool_lock);
+        return;
+    }
     pthread_mutex_lock(&s->pool_lock);
     v->next = s->free_views;
     s->free_views = v;
@@ -1372,6 +1389,8 @@ static void do_ingest(struct rv_exchange *x)
         reply_gate_error(x, rc);
         return;
     }
+    if (!res.already)
+        atomic_fetch_add(&x->s->view_gen, 1);
     reply_json(x, 200,
                json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "rows", (json_int_t)res.st.rows,
                          "stored", (json_int_t)res.st.stored, "unchanged",

@@ -76,6 +76,7 @@ struct rv_srv_metrics {
 struct rv_srv_view {
     struct rv_gate *g;
     struct rv_srv_view *next;
+    uint64_t gen; /* the server's view generation when made */
 };
 
 struct rv_server {
@@ -86,6 +87,9 @@ struct rv_server {
     pthread_mutex_t pool_lock;
     struct rv_srv_view *free_views;
     size_t nviews;
+    /* Bumped by an ingest: a view's check context reads the vault's file statistics when it
+     * opens, so views older than an ingest are closed rather than reused. */
+    _Atomic uint64_t view_gen;
     /* access log: a buffer written out when full and by rv_server_tick */
     int log_fd;
     pthread_mutex_t log_lock;

@@ -390,8 +390,20 @@ static void test_registrar_auditor_admin(void **state)
     assert_int_equal(call(f, "POST", "/v1/checks", reg->token, "application/json", "{}", NULL, 0),
                      403);
 
-    /* A batch, as CSV and as JSON lines. */
+    /* Views made before the ingest are not reused: the new entries are found. */
     login(f, chk);
+    assert_int_equal(req(f, "POST", "/v1/checks", chk->token, "application/json",
+                         "{\"name\":\"John Smith\",\"address\":\"10 High Street, Leeds\","
+                         "\"postcode\":\"LS1 4AB\",\"date\":\"2026-01-10\"}",
+                         &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    j = json_loadb(r.body, r.len, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "verdict")), "permissible");
+    json_decref(j);
+    rv_server_response_free(&r);
+
+    /* A batch, as CSV and as JSON lines. */
     assert_int_equal(req(f, "POST", "/v1/checks/batch?format=plain", chk->token, "text/csv",
                          "id,name,address,postcode,date\n1,John Smith,10 High Street,LS1 "
                          "4AB,2026-01-10\n2,Nobody Atall,,LS1 4AB,2026-01-10\n3,broken\n",
