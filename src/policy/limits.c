@@ -6,11 +6,12 @@
  * 16-byte keyed hash (a key of our own, derived from the audit MAC key, so these records
  * cannot be joined with the log's subject ids), and a request whose new electors would take
  * the principal past its budget is refused whole. The day's set lives in memory (an open
- * addressing hash set per principal) and in the store under 0x83 'S' principal 0x00 day
- * hash, made durable before the answer goes out, so a restart does not reset a budget.
- * Requests that show someone new share durable commits (group commit: whoever finds no
- * writer busy writes for everyone queued); a request that shows only electors already shown
- * today costs a hash-set probe. Earlier days are deleted when a principal's day is loaded.
+ * addressing hash set per principal) and in the store under 0x83 'S' principal 0x00
+ * day (4 bytes, big-endian) hash (empty value), made durable before the answer goes out, so a
+ * restart does not reset a budget. Requests that show someone new share durable commits (group
+ * commit: whoever finds no writer busy writes for everyone queued); a request that shows only
+ * electors already shown today costs a hash-set probe. Earlier days are deleted when a principal's
+ * day is loaded.
  *
  * Rate limits are token buckets per principal and per client address, in memory only. The
  * principal's state (suspended, disabled, budget) is read through rv_policy_user_get at most
@@ -31,10 +32,15 @@
  *                    does neither, so it never fires; or a run of probe_sweep_run checks in
  *                    one street (or postcode) whose house numbers rise by 1 or 2 each time.
  * After firing, nomatch and sector stay quiet for half a window and a sweep needs a new run.
+ * At probe_alerts_suspend probing alerts in a UTC day the principal is suspended
+ * (rv_principal_suspend, and a high "suspended" alert); past that count, a further alert
+ * after an admin's reinstatement suspends it again. A principal the store does not know is
+ * suspended in memory only. Rows out of scope or unreadable are not observed.
  *
- * Anomalies, against a small per-principal baseline kept under 0x83 'B' principal (volumes
- * of the last 14 active days, a bitmap of the UTC hours used, keyed hashes of the last 16
- * client addresses, and the day's alert counters):
+ * Anomalies, against a small per-principal baseline kept under 0x83 'B' principal 0x00 (a
+ * fixed-size record with magic "RLV1" and a format version: volumes of the last 14 active
+ * days, a bitmap of the UTC hours used, keyed hashes of the last 16 client addresses, and
+ * the day's alert counters):
  *   anomaly.volume   (medium) today's checks exceed 5 times the median of the last 14
  *                    active days, given at least 3 of them; once a day;
  *   anomaly.hours    (low) the first use in an hour of day never used before, once the
@@ -74,7 +80,7 @@
 #define NCHAINS         256
 #define CLIENTS_MAX     65536
 #define MAX_PENDING     16
-#define STATS_MAGIC     0x31564c52u /* "RLV1" */
+#define STATS_MAGIC     0x524c5631u /* "RLV1", stored big-endian */
 
 /* ------------------------------------------------------------------------------------------
  * The clock (UTC ms) and, for tests, a view of every alert raised here.

@@ -18,6 +18,7 @@
 #include "testutil.h"
 
 #include "policy/inner.h"
+#include "store/store.h"
 #include "synth/synth.h"
 
 #include <pthread.h>
@@ -597,6 +598,19 @@ static void test_anomalies(void **state)
     assert_int_equal(alerts("probing.sweep", "a1") + alerts("probing.nomatch", "a1") +
                          alerts("probing.sector", "a1"),
                      0);
+    /* The stored baseline: 0x83 'B' name 0x00 -> magic "RLV1", version 1, fixed size. */
+    {
+        static const uint8_t key[] = {0x83, 'B', 'a', '1', 0};
+        static const uint8_t head[] = {'R', 'L', 'V', '1', 0, 0, 0, 1};
+        struct rv_txn *t = NULL;
+        const void *v;
+        size_t vlen;
+        assert_int_equal(rv_store_begin(rv_vault_store(g->sh->vault), false, &t), 0);
+        assert_int_equal(rv_store_get(t, key, sizeof(key), &v, &vlen), 0);
+        assert_int_equal(vlen, 372);
+        assert_memory_equal(v, head, sizeof(head));
+        rv_store_abort(t);
+    }
     assert_int_equal(rv_policy_close(g), 0);
 }
 
