@@ -163,8 +163,12 @@ audit_before=$("$rv" audit show --vault "$work/v" --json | wc -l)
 # Warm up (5 s), then the measured run.
 RV_BODIES=$work/bodies.jsonl RV_TOKEN=$token wrk -t2 -c"$conns" -d5s -s "$here/serve_check.lua" \
     "https://127.0.0.1:$port/v1/checks" >"$work/wrk-warm.txt" 2>&1
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$serve_pid/stat"; }
+ticks0=$(cpu_ticks)
 RV_BODIES=$work/bodies.jsonl RV_TOKEN=$token wrk -t2 -c"$conns" -d"${secs}s" --timeout 10s \
     -s "$here/serve_check.lua" "https://127.0.0.1:$port/v1/checks" >"$work/wrk.txt" 2>&1
+ticks1=$(cpu_ticks)
+load=$(cut -d' ' -f1 /proc/loadavg)
 line=$(grep '^serve_check: requests' "$work/wrk.txt") || { cat "$work/wrk.txt" >&2; exit 1; }
 grep '^serve_check: non-200' "$work/wrk.txt" || true
 read -r _ _ reqs _ dur _ non2xx _ econn _ eread _ ewrite _ etime _ p50 _ p99 <<<"$line"
@@ -177,6 +181,7 @@ checks_logged=$("$rv" audit show --vault "$work/v" --json --from "$audit_before"
 warm_reqs=$(awk '/^serve_check: requests/ { print $3 }' "$work/wrk-warm.txt")
 answered=$((warm_reqs + reqs))
 echo "regvault serve (wrk -t2 -c$conns ${secs}s, HTTPS keep-alive, POST /v1/checks, every check audited): $rv_rps checks/s; latency p50 $(awk -v x="$p50" 'BEGIN { printf "%.2f", x / 1000 }') ms, p99 $(awk -v x="$p99" 'BEGIN { printf "%.2f", x / 1000 }') ms; $reqs requests, non-2xx $non2xx, socket errors connect $econn read $eread write $ewrite timeout $etime"
+echo "daemon CPU during the run: $(awk -v t="$((ticks1 - ticks0))" -v hz="$(getconf CLK_TCK)" -v s="$secs" -v n="$reqs" 'BEGIN { printf "%.2f cores on average, %.0f us per check", t / hz / s, t / hz * 1e6 / n }') (load average $load on $(nproc) cores)"
 echo "audit: $checks_logged check entries for $answered answered checks (warm-up and run; requests cut off by wrk's stop are audited but not counted as answered)"
 if [ "$checks_logged" -lt "$answered" ] || [ "$non2xx" -ne 0 ] || [ $((econn + eread + ewrite + etime)) -ne 0 ]; then
     echo "serve.sh: FAILED: every answered check must be audited, and there must be no errors" >&2
