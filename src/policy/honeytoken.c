@@ -448,6 +448,20 @@ int rv_honeytoken_login(struct rv_gate *g, const char *user, const char *client)
     return honey_use(g, 'u', user, client, "its user name was given at login");
 }
 
+int rv_honeytoken_is_name(struct rv_gate *g, const char *user)
+{
+    uint8_t *sub = NULL;
+    int rc;
+
+    if (strnlen(user, RV_PRINCIPAL_NAME_MAX) >= RV_PRINCIPAL_NAME_MAX)
+        return 0;
+    if ((rc = get_subkey(g, &sub)) != 0)
+        return rc;
+    rc = honey_find(g, sub, 'u', user, NULL, 0, NULL, 0);
+    sodium_free(sub);
+    return rc;
+}
+
 int rv_policy_honeytoken_token(struct rv_gate *g, const char *token, const char *client)
 {
     if (strnlen(token, TOKEN_LEN + 1) != TOKEN_LEN || strncmp(token, "rvs_", 4) != 0)

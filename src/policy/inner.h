@@ -85,5 +85,7 @@ RV_NODISCARD int rv_canary_scan(struct rv_gate *g, const struct rv_check_answer 
 
 /* honeytoken.c: 1 (and the alert raised) when user is a honeytoken's user name, else 0. */
 RV_NODISCARD int rv_honeytoken_login(struct rv_gate *g, const char *user, const char *client);
+/* 1 when user is a honeytoken's user name (no alert), else 0, or an RV_E* code. */
+RV_NODISCARD int rv_honeytoken_is_name(struct rv_gate *g, const char *user);
 
 #endif /* RV_POLICY_INNER_H */

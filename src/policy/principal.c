@@ -725,6 +725,11 @@ int rv_policy_user_add(struct rv_gate *g, const struct rv_principal *p, struct r
         rc = RV_EINVAL;
         goto out;
     }
+    /* A decoy's name stays a decoy: a principal of that name would silence its alarm. */
+    if ((rc = rv_honeytoken_is_name(g, p->name)) != 0) {
+        rc = rc == 1 ? RV_EEXIST : rc;
+        goto out;
+    }
     snprintf(r.p.name, sizeof(r.p.name), "%s", p->name);
     snprintf(r.p.role, sizeof(r.p.role), "%s", p->role);
     r.p.kind = p->kind;

@@ -235,6 +235,25 @@ static void test_use_alerts(void **state)
     assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
     assert_int_equal(s.n, 0);
 
+    /* A decoy's name cannot be taken by a real principal (which would silence it), and
+     * asking whether a name is a decoy raises nothing. */
+    assert_int_equal(rv_honeytoken_is_name(g, user), 1);
+    assert_int_equal(rv_honeytoken_is_name(g, "jsmith-not-a-decoy"), 0);
+    assert_int_equal(rv_policy_close(g), 0);
+    g = open_as(f, "admin");
+    {
+        struct rv_principal p;
+        struct rv_credentials cred;
+        memset(&p, 0, sizeof(p));
+        snprintf(p.name, sizeof(p.name), "%s", user);
+        snprintf(p.role, sizeof(p.role), "checker");
+        assert_int_equal(rv_policy_user_add(g, &p, &cred), RV_EEXIST);
+    }
+    assert_int_equal(rv_policy_close(g), 0);
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(s.n, 0);
+
+    g = open_as(f, "checker");
     assert_int_equal(rv_honeytoken_login(g, user, "203.0.113.5"), 1);
     assert_int_equal(rv_policy_honeytoken_token(g, tok, "198.51.100.23"), 1);
     assert_int_equal(rv_policy_close(g), 0);
