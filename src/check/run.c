@@ -367,6 +367,10 @@ static int cmp_ref(const void *x, const void *y)
     return a->id < b->id ? -1 : a->id > b->id;
 }
 
+static int search_namesakes(struct rv_check_ctx *c, const struct rv_check_query *q,
+                            const struct rv_index_query *iq, unsigned bit, struct cand_ref **refs,
+                            size_t *n, size_t *cap);
+
 /* The postcode-keyed searches for one reading of the surname. */
 static int search_surname(struct rv_check_ctx *c, const struct rv_check_query *q,
                           const char *surname, char initial, struct cand_ref **refs, size_t *n,
@@ -381,8 +385,7 @@ static int search_surname(struct rv_check_ctx *c, const struct rv_check_query *q
     iq.postcode = q->postcode.canon;
     if ((err = search(c, RV_IDX_SURNAME_POSTCODE, &iq, RV_CHECK_BY_SURNAME_POSTCODE, refs, n,
                       cap)) != 0 ||
-        (err = search(c, RV_IDX_INITIAL_SURNAME_OUTWARD, &iq, RV_CHECK_BY_INITIAL_OUTWARD, refs, n,
-                      cap)) != 0 ||
+        (err = search_namesakes(c, q, &iq, RV_CHECK_BY_INITIAL_OUTWARD, refs, n, cap)) != 0 ||
         (err = search(c, RV_IDX_PHONETIC_POSTCODE, &iq, RV_CHECK_BY_PHONETIC_POSTCODE, refs, n,
                       cap)) != 0)
         return err;
@@ -424,6 +427,60 @@ static int search_no_postcode(struct rv_check_ctx *c, const struct rv_check_quer
     if (surname[0] == '\0')
         return 0;
     err = rv_vault_reader_no_postcode(c->r, surname, on_no_postcode, &t);
+    return err == RV_EINVAL ? 0 : err;
+}
+
+struct ns_ctx {
+    struct rv_check_ctx *c;
+    const struct rv_check_query *q;
+    struct cand_ref **refs;
+    size_t *n, *cap;
+    unsigned bit;
+    char compact[9]; /* the donor's postcode without its space */
+    size_t found;
+};
+
+static int on_namesake(void *ctx, uint64_t id, const char *postcode, const char *surname_words,
+                       const char *forenames)
+{
+    struct ns_ctx *t = ctx;
+
+    if (t->found == SEARCH_MAX)
+        return 1;
+    /* Elsewhere than the donor's postcode, with no street address given, the address is at
+     * best the sector: only full, variant and partial names earn a grade there. */
+    if (strcmp(postcode, t->compact) != 0 && surname_words != NULL && forenames != NULL &&
+        !rv_check_name_could_grade(t->q, surname_words, forenames))
+        return 0;
+    t->found++;
+    return add_id(t->c, id, t->bit, t->refs, t->n, t->cap);
+}
+
+/* Initial + surname + outward code: the index when the donor gave a street address (which
+ * may agree with an entry's at another postcode), otherwise the vault's sealed namesake
+ * list, leaving out those elsewhere whose forenames cannot match, without decrypting
+ * them. */
+static int search_namesakes(struct rv_check_ctx *c, const struct rv_check_query *q,
+                            const struct rv_index_query *iq, unsigned bit, struct cand_ref **refs,
+                            size_t *n, size_t *cap)
+{
+    struct ns_ctx t;
+    size_t k = 0;
+    int err;
+
+    if (q->has_address)
+        return search(c, RV_IDX_INITIAL_SURNAME_OUTWARD, iq, bit, refs, n, cap);
+    memset(&t, 0, sizeof(t));
+    t.c = c;
+    t.q = q;
+    t.refs = refs;
+    t.n = n;
+    t.cap = cap;
+    t.bit = bit;
+    for (const char *p = q->postcode.canon; *p != '\0' && k + 1 < sizeof(t.compact); p++)
+        if (*p != ' ')
+            t.compact[k++] = *p;
+    err = rv_vault_reader_namesakes(c->r, iq, on_namesake, &t);
     return err == RV_EINVAL ? 0 : err;
 }
 
@@ -533,7 +590,7 @@ static int search_nearby(struct rv_check_ctx *c, const struct rv_check_query *q,
         if (strncmp(d, area, al) != 0 || d[al] < '0' || d[al] > '9' || strcmp(d, own) == 0)
             continue;    /* another area (L is not LS), or the donor's own district */
         iq.postcode = d; /* an outward code alone: all this family uses */
-        err = search(c, RV_IDX_INITIAL_SURNAME_OUTWARD, &iq, RV_CHECK_BY_NEARBY, refs, n, cap);
+        err = search_namesakes(c, q, &iq, RV_CHECK_BY_NEARBY, refs, n, cap);
     }
     return err;
 }

@@ -32,8 +32,9 @@ struct rv_store;
 
 /* 2: blind-index entries carry a masked check tag, hyphenated surnames are indexed by each
  * part too, each area keeps a sealed list of its postcode districts, each postcode a sealed
- * list of its versions' surnames, and each surname a sealed list of the versions with no
- * postcode that bear it, with their forenames. Vaults of format 1
+ * list of its versions' surnames, each surname a sealed list of the versions with no
+ * postcode that bear it, with their forenames, and each forename initial + surname +
+ * outward code a sealed list of its versions with their postcodes and names. Vaults of format 1
  * are refused (RV_EVERSION): re-create and re-ingest. */
 #define RV_VAULT_FORMAT_VERSION   2
 #define RV_VAULT_DEFAULT_EXPECTED 50000000ull
@@ -254,6 +255,21 @@ typedef int (*rv_vault_nopc_fn)(void *ctx, uint64_t id, const char *surname_word
                                 const char *forenames, bool address);
 RV_NODISCARD int rv_vault_reader_no_postcode(struct rv_vault_reader *r, const char *surname,
                                              rv_vault_nopc_fn fn, void *ctx) RV_NONNULL(1, 2, 3);
+/* The versions whose forename initial, surname and postcode outward code are q's (initial,
+ * surname, postcode: what rv_vault_lookup finds on RV_IDX_INITIAL_SURNAME_OUTWARD), from
+ * their sealed namesake list, which also holds each version's postcode (compact, "LS14AB")
+ * and folded surname words and forenames: a caller can leave out, without decrypting them,
+ * the namesakes elsewhere in the district whose forenames cannot match (a common name has
+ * a hundred in a district of a national register). The names are NULL when too long to be
+ * listed whole (RV_VAULT_PC_SURNAME - 1 bytes): compare by fetching. fn gets borrowed
+ * strings (personal data) for the call; it returns 0 to go on, >0 to stop, <0 to stop with
+ * that error. 0 when there are none; RV_EINVAL without a snapshot or when a field is
+ * missing; RV_ECORRUPT when the list fails authentication. */
+typedef int (*rv_vault_namesake_fn)(void *ctx, uint64_t id, const char *postcode,
+                                    const char *surname_words, const char *forenames);
+RV_NODISCARD int rv_vault_reader_namesakes(struct rv_vault_reader *r,
+                                           const struct rv_index_query *q, rv_vault_namesake_fn fn,
+                                           void *ctx) RV_NONNULL(1, 2, 3);
 
 /* ------------------------------------------------------------------------------------------
  * Statistics: one row per ingested file, kept as counters when it was ingested.
@@ -320,10 +336,14 @@ struct rv_prepared {
     bool has_pc;                          /* the entry has a postcode and a surname */
     uint8_t pc_len;                       /* bytes of pc_surname, RV_VAULT_PC_LONG if cut */
     char pc_surname[RV_VAULT_PC_SURNAME]; /* folded surname words ("smith jones") */
-    uint32_t sealed_bucket;               /* bucket the payload below is sealed for, or 0 */
-    uint64_t sealed_id;                   /* record id it is sealed for */
-    rv_date sealed_from;                  /* from date it is sealed for */
-    size_t sealed_len;                    /* bytes of sealed[] in use: the whole stored record */
+    bool has_ns;        /* the entry is in a namesake list (initial, surname, outward) */
+    uint8_t ns_key[16]; /* that list's keyed name */
+    uint8_t ns_flen;    /* bytes of ns_forenames, RV_VAULT_PC_LONG if cut */
+    char ns_forenames[RV_VAULT_PC_SURNAME]; /* folded forenames ("john paul") */
+    uint32_t sealed_bucket;                 /* bucket the payload below is sealed for, or 0 */
+    uint64_t sealed_id;                     /* record id it is sealed for */
+    rv_date sealed_from;                    /* from date it is sealed for */
+    size_t sealed_len;                      /* bytes of sealed[] in use: the whole stored record */
     uint8_t sealed[30 + 24 + RV_ELECTOR_WIRE_MAX + 16];
 };
 

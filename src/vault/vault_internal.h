@@ -25,6 +25,12 @@
  *                                           folded surname words, length (u8) and
  *                                           folded forenames; sealed under key 40 with
  *                                           its own additional data (format 2)
+ *   'R' keyed initial+surname+outward[16] -> nonce[24] sealed(version list) tag[16]: each
+ *       (key 39)                            version with that initial, surname and
+ *                                           outward code, as id (u64 LE), postcode
+ *                                           (u8 length, compact), surname words and
+ *                                           forenames (u8 length each, 255 when cut to
+ *                                           38 bytes); sealed under key 40 (format 2)
  *   'O' area[16] numkey[16]              -> version in force for a keyed elector number
  *   'A' area[16]                         -> area state: latest date and counters
  *   'S' area[16] seq(u32 BE)             -> statistics of one ingested file

@@ -601,6 +601,76 @@ static int nopc_open(const struct rv_vault *v, const uint8_t key[17], const uint
     return 0;
 }
 
+/* Namesake lists (initial + surname + outward code): key and opening. */
+static int ns_listkey(const struct rv_vault *v, char initial, const char *surname,
+                      const char *postcode, uint8_t key[17])
+{
+    uint8_t in[4 + 2 + RV_NAME_MAX + 1 + 9];
+    char compact[9], outward[9];
+    size_t sl = strlen(surname), ol, pos = 0;
+
+    if (initial == 0 || sl == 0 || sl >= RV_NAME_MAX ||
+        split_postcode(postcode, compact, outward) != 0)
+        return RV_EINVAL;
+    ol = strlen(outward);
+    memcpy(in, "rvrk", 4);
+    pos = 4;
+    in[pos++] = (uint8_t)initial;
+    in[pos++] = 0;
+    memcpy(in + pos, surname, sl);
+    pos += sl;
+    in[pos++] = 0;
+    memcpy(in + pos, outward, ol);
+    pos += ol;
+    key[0] = 'R';
+    rv_vault_sip(v->k->sip_pckey, in, pos, key + 1);
+    return 0;
+}
+
+static void ns_ad(const struct rv_vault *v, const uint8_t key[17], uint8_t ad[36])
+{
+    memcpy(ad, "rvrs", 4);
+    memcpy(ad + 4, v->vault_id, 16);
+    memcpy(ad + 20, key + 1, 16);
+}
+
+/* The length of a listed name field from its length byte. */
+static size_t ns_len(uint8_t b)
+{
+    return b == RV_VAULT_PC_LONG ? RV_VAULT_PC_SURNAME - 1 : b;
+}
+
+static int ns_open(const struct rv_vault *v, const uint8_t key[17], const uint8_t *val, size_t vlen,
+                   uint8_t *body, size_t *blen)
+{
+    uint8_t ad[36];
+    unsigned long long n;
+    size_t pos = 0;
+
+    if (vlen < PCL_HDR + 16 || vlen - PCL_HDR - 16 > PCL_BODY)
+        return RV_ECORRUPT;
+    ns_ad(v, key, ad);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(body, &n, NULL, val + PCL_HDR, vlen - PCL_HDR,
+                                                   ad, sizeof(ad), val, v->k->pclist) != 0)
+        return RV_ECORRUPT;
+    while (pos < n) {
+        size_t l;
+        if (pos + 9 > n || body[pos + 8] > 8)
+            return RV_ECORRUPT;
+        pos += 9 + body[pos + 8];
+        for (int f = 0; f < 2; f++) {
+            if (pos >= n)
+                return RV_ECORRUPT;
+            l = ns_len(body[pos]);
+            if (l >= RV_VAULT_PC_SURNAME || pos + 1 + l > n)
+                return RV_ECORRUPT;
+            pos += 1 + l;
+        }
+    }
+    *blen = (size_t)n;
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------------------
  * Readers.
  */
@@ -933,6 +1003,59 @@ int rv_vault_reader_no_postcode(struct rv_vault_reader *r, const char *surname, 
     return rc < 0 ? rc : 0;
 }
 
+int rv_vault_reader_namesakes(struct rv_vault_reader *r, const struct rv_index_query *q,
+                              rv_vault_namesake_fn fn, void *ctx)
+{
+    uint8_t key[17];
+    const void *val;
+    size_t vlen, blen = 0, pos = 0;
+    char pc[9], sw[RV_VAULT_PC_SURNAME], fo[RV_VAULT_PC_SURNAME];
+    int rc;
+
+    if (r->t == NULL || q->surname == NULL || q->postcode == NULL ||
+        ns_listkey(r->v, q->initial, q->surname, q->postcode, key) != 0)
+        return RV_EINVAL;
+    rc = rv_store_get(r->t, key, sizeof(key), &val, &vlen);
+    if (rc == RV_ENOTFOUND)
+        return 0;
+    if (rc != 0)
+        return rc;
+    if (vlen > r->pcbuf_cap) {
+        size_t cap = vlen < 4096 ? 4096 : vlen;
+        uint8_t *nb = sodium_malloc(cap);
+        if (nb == NULL)
+            return RV_ENOMEM;
+        if (r->pcbuf != NULL) {
+            sodium_memzero(r->pcbuf, r->pcbuf_cap);
+            sodium_free(r->pcbuf);
+        }
+        r->pcbuf = nb;
+        r->pcbuf_cap = cap;
+    }
+    rc = ns_open(r->v, key, val, vlen, r->pcbuf, &blen);
+    while (rc == 0 && pos < blen) {
+        const uint8_t *e = r->pcbuf + pos;
+        uint64_t id = rv_get_u64le(e);
+        bool scut, fcut;
+        memcpy(pc, e + 9, e[8]);
+        pc[e[8]] = '\0';
+        pos += 9 + e[8];
+        scut = r->pcbuf[pos] == RV_VAULT_PC_LONG;
+        memcpy(sw, r->pcbuf + pos + 1, ns_len(r->pcbuf[pos]));
+        sw[ns_len(r->pcbuf[pos])] = '\0';
+        pos += 1 + ns_len(r->pcbuf[pos]);
+        fcut = r->pcbuf[pos] == RV_VAULT_PC_LONG;
+        memcpy(fo, r->pcbuf + pos + 1, ns_len(r->pcbuf[pos]));
+        fo[ns_len(r->pcbuf[pos])] = '\0';
+        pos += 1 + ns_len(r->pcbuf[pos]);
+        rc = fn(ctx, id, pc, scut ? NULL : sw, fcut ? NULL : fo);
+    }
+    sodium_memzero(r->pcbuf, blen);
+    sodium_memzero(sw, sizeof(sw));
+    sodium_memzero(fo, sizeof(fo));
+    return rc < 0 ? rc : 0;
+}
+
 /* ---------------------------------------------------------------------------------------
  * Preparing entries.
  */
@@ -1071,6 +1194,20 @@ int rv_vault_prepare_cached(const struct rv_vault *v, struct rv_vault_prep_cache
             out->has_pc = true;
         }
     }
+    /* The namesake list of the entry's initial, surname and outward code. */
+    out->has_ns = false;
+    if (out->has_pc && q.initial != 0) {
+        uint8_t nkey[17];
+        size_t fl = strlen(nk.forenames);
+        if (ns_listkey(v, q.initial, q.surname, q.postcode, nkey) == 0) {
+            memcpy(out->ns_key, nkey + 1, 16);
+            out->ns_flen = fl < RV_VAULT_PC_SURNAME ? (uint8_t)fl : RV_VAULT_PC_LONG;
+            if (fl >= RV_VAULT_PC_SURNAME)
+                fl = RV_VAULT_PC_SURNAME - 1;
+            memcpy(out->ns_forenames, nk.forenames, fl);
+            out->has_ns = true;
+        }
+    }
     /* Each part of a surname of several (Smith-Jones: smith, jones) under the surname
      * family the entry uses, so that a donor who writes one part finds it. */
     out->nparts = 0;
@@ -1166,6 +1303,17 @@ struct pentry {
     char s[RV_VAULT_PC_SURNAME];
 };
 
+/* A version waiting for its namesake list. */
+#define RBUF_MAX (1u << 19)
+struct rentry {
+    uint8_t key[16];
+    uint64_t id;
+    char pc[9];         /* compact postcode */
+    uint8_t slen, flen; /* bytes of s and f, or RV_VAULT_PC_LONG */
+    char s[RV_VAULT_PC_SURNAME];
+    char f[RV_VAULT_PC_SURNAME];
+};
+
 /* A version with no postcode waiting for its surname's list (or a part's). */
 struct qentry {
     uint8_t key[16];
@@ -1206,6 +1354,8 @@ struct rv_vault_batch {
     size_t pn, pcap;
     struct qentry *qbuf; /* versions with no postcode, for the surname lists (personal data) */
     size_t qn, qcap;
+    struct rentry *rbuf; /* versions for the namesake lists (personal data) */
+    size_t rn, rcap;
     struct bucket_slot buckets[8];
     size_t nbuckets;
     int err; /* sticky */
@@ -1603,6 +1753,9 @@ void rv_vault_batch_abort(struct rv_vault_batch *b)
     if (b->qbuf != NULL)
         sodium_memzero(b->qbuf, b->qcap * sizeof(*b->qbuf));
     free(b->qbuf);
+    if (b->rbuf != NULL)
+        sodium_memzero(b->rbuf, b->rcap * sizeof(*b->rbuf));
+    free(b->rbuf);
     if (b->dist != NULL)
         sodium_memzero(b->dist, b->dcap * sizeof(*b->dist));
     free(b->dist);
@@ -1954,6 +2107,116 @@ static int pc_add(struct rv_vault_batch *b, const struct rv_prepared *p, uint64_
     return 0;
 }
 
+/* Namesake lists: 'R' and a keyed hash of forename initial, surname and outward code (key
+ * 39, its own prefix), every version with them, as id (u64 LE), compact postcode (u8
+ * length, bytes), surname words and forenames (u8 length, 255 when cut to 38 bytes, then
+ * the bytes), sealed as the postcode lists are (key 40) with additional data "rvrs" ||
+ * vault id || keyed name. The initial + surname + outward index finds the same versions;
+ * the list lets the matcher leave out, without decrypting them, the namesakes across a
+ * district whose forenames cannot match. */
+static int cmp_rentry(const void *x, const void *y)
+{
+    const struct rentry *a = x, *b = y;
+    int c = memcmp(a->key, b->key, 16);
+    if (c != 0)
+        return c;
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+static int ns_flush(struct rv_vault_batch *b)
+{
+    uint8_t key[17], ad[36];
+    uint8_t *body = NULL, *val = NULL;
+    size_t i = 0;
+    int rc = 0;
+
+    if (b->rn == 0)
+        return 0;
+    body = malloc(PCL_BODY + 128);
+    val = malloc(PCL_HDR + PCL_BODY + 16);
+    if (body == NULL || val == NULL) {
+        rc = RV_ENOMEM;
+        goto out;
+    }
+    qsort(b->rbuf, b->rn, sizeof(*b->rbuf), cmp_rentry);
+    key[0] = 'R';
+    while (i < b->rn && rc == 0) {
+        const void *old;
+        size_t olen, blen = 0, j = i;
+        memcpy(key + 1, b->rbuf[i].key, 16);
+        rc = rv_store_get(b->t, key, sizeof(key), &old, &olen);
+        if (rc == 0)
+            rc = ns_open(b->v, key, old, olen, body, &blen);
+        else if (rc == RV_ENOTFOUND)
+            rc = 0;
+        for (; j < b->rn && memcmp(b->rbuf[j].key, key + 1, 16) == 0; j++) {
+            const struct rentry *e = &b->rbuf[j];
+            size_t pl = strlen(e->pc), sl = ns_len(e->slen), fl = ns_len(e->flen);
+            if (blen + 11 + pl + sl + fl > PCL_BODY)
+                continue; /* full: later ones are found by the index alone */
+            rv_put_u64le(body + blen, e->id);
+            body[blen + 8] = (uint8_t)pl;
+            memcpy(body + blen + 9, e->pc, pl);
+            blen += 9 + pl;
+            body[blen] = e->slen;
+            memcpy(body + blen + 1, e->s, sl);
+            blen += 1 + sl;
+            body[blen] = e->flen;
+            memcpy(body + blen + 1, e->f, fl);
+            blen += 1 + fl;
+        }
+        if (rc == 0) {
+            randombytes_buf(val, PCL_HDR);
+            ns_ad(b->v, key, ad);
+            crypto_aead_xchacha20poly1305_ietf_encrypt(val + PCL_HDR, NULL, body, blen, ad,
+                                                       sizeof(ad), NULL, val, b->v->k->pclist);
+            rc = rv_store_put_run(b->t, key, sizeof(key), val, PCL_HDR + blen + 16);
+        }
+        sodium_memzero(body, blen);
+        i = j;
+    }
+    sodium_memzero(b->rbuf, b->rn * sizeof(*b->rbuf));
+    b->rn = 0;
+out:
+    free(body);
+    free(val);
+    return rc;
+}
+
+static int ns_add(struct rv_vault_batch *b, const struct rv_prepared *p, uint64_t id)
+{
+    struct rentry *e;
+    char compact[9], outward[9];
+    int rc;
+
+    if (split_postcode(p->e.postcode.canon, compact, outward) != 0)
+        return 0;
+    if (b->rn == RBUF_MAX && (rc = ns_flush(b)) != 0)
+        return rc;
+    if (b->rn == b->rcap) {
+        size_t nc = b->rcap != 0 ? b->rcap * 2 : 4096;
+        struct rentry *nr = malloc(nc * sizeof(*nr));
+        if (nr == NULL)
+            return RV_ENOMEM;
+        if (b->rbuf != NULL) {
+            memcpy(nr, b->rbuf, b->rn * sizeof(*nr));
+            sodium_memzero(b->rbuf, b->rcap * sizeof(*b->rbuf));
+            free(b->rbuf);
+        }
+        b->rbuf = nr;
+        b->rcap = nc;
+    }
+    e = &b->rbuf[b->rn++];
+    memcpy(e->key, p->ns_key, 16);
+    e->id = id;
+    memcpy(e->pc, compact, sizeof(e->pc));
+    e->slen = p->pc_len;
+    e->flen = p->ns_flen;
+    memcpy(e->s, p->pc_surname, ns_len(p->pc_len));
+    memcpy(e->f, p->ns_forenames, ns_len(p->ns_flen));
+    return 0;
+}
+
 /* Surname lists of versions with no postcode: 'Q' and a keyed hash of the surname (key 39,
  * its own prefix), every version with no postcode bearing the surname or it as a part, as
  * id (u64 LE), surname words (u8 length, its top bit set when the version has address lines
@@ -2205,6 +2468,8 @@ static int store_version(struct rv_vault_batch *b, struct rv_prepared *p, rv_dat
     if (p->has_pc && (rc = pc_add(b, p, id)) != 0)
         return rc;
     if (p->e.postcode.canon[0] == '\0' && (rc = nopc_add(b, &p->e, id)) != 0)
+        return rc;
+    if (p->has_ns && (rc = ns_add(b, p, id)) != 0)
         return rc;
     count(&b->as, &o, 1);
     b->fs.stored++;
@@ -2563,6 +2828,8 @@ int rv_vault_batch_commit(struct rv_vault_batch *b, struct rv_file_stats *st)
         rc = pc_flush(b);
     if (rc == 0)
         rc = nopc_flush(b);
+    if (rc == 0)
+        rc = ns_flush(b);
     if (rc != 0)
         goto out;
     if (b->fs.kind == RV_FILE_EDITION) {

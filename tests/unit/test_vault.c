@@ -562,6 +562,22 @@ static int add_nopc(void *ctx, uint64_t id, const char *surname, const char *for
     return 0;
 }
 
+static int add_namesake(void *ctx, uint64_t id, const char *postcode, const char *surname,
+                        const char *forenames)
+{
+    char *all = ctx;
+    assert_true(id > 0);
+    assert_non_null(surname);
+    assert_non_null(forenames);
+    strcat(all, postcode);
+    strcat(all, "/");
+    strcat(all, surname);
+    strcat(all, "/");
+    strcat(all, forenames);
+    strcat(all, ",");
+    return 0;
+}
+
 static int find_index_key(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
                           size_t vlen)
 {
@@ -639,6 +655,24 @@ static void test_reader(void **state)
     assert_int_equal(rv_vault_reader_postcode(r, "LS9 9ZZ", add_surname, codes), 0);
     assert_string_equal(codes, "");
     assert_int_equal(rv_vault_reader_postcode(r, "", add_surname, codes), RV_EINVAL);
+    /* Namesakes: initial + surname + outward code, with postcodes and names. */
+    {
+        struct rv_index_query nq = {"smith", 'j', "LS1 9ZZ", NULL};
+        codes[0] = '\0';
+        assert_int_equal(rv_vault_reader_namesakes(r, &nq, add_namesake, codes), 0);
+        assert_string_equal(codes, "LS14AB/smith/john,");
+        nq.initial = 'm';
+        nq.surname = "smithjones";
+        codes[0] = '\0';
+        assert_int_equal(rv_vault_reader_namesakes(r, &nq, add_namesake, codes), 0);
+        assert_string_equal(codes, "LS14AB/smith jones/mary,");
+        nq.postcode = "LS2";
+        codes[0] = '\0';
+        assert_int_equal(rv_vault_reader_namesakes(r, &nq, add_namesake, codes), 0);
+        assert_string_equal(codes, "");
+        nq.initial = 0;
+        assert_int_equal(rv_vault_reader_namesakes(r, &nq, add_namesake, codes), RV_EINVAL);
+    }
     /* Entries with no postcode, by surname and by each part, with their forenames. */
     codes[0] = '\0';
     assert_int_equal(rv_vault_reader_no_postcode(r, "ashton", add_nopc, codes), 0);
