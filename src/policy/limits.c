@@ -142,17 +142,20 @@ struct pstate {
     struct pstate *next;
     char name[RV_PRINCIPAL_NAME_MAX];
     pthread_mutex_t mu;
-    /* the principal as last read (CACHE_TTL_MS) */
+    /* the principal as last read: fetched_ms (atomic; 0 before the first read) is when, and
+     * one thread at a time (refreshing, atomic) reads it again after CACHE_TTL_MS */
     int64_t fetched_ms;
-    bool fetched;
+    int refreshing;
     bool suspended, disabled;
     bool sticky; /* suspended here while the principal is unknown to the store */
     uint32_t budget;
     /* budget: today's distinct electors */
     int64_t day;
     bool loaded;
+    bool purge_due; /* earlier days' electors are in the store: delete them, unlocked */
+    uint64_t gen;   /* bumped when the set is dropped after a failed write */
     uint8_t (*set)[HASH_LEN];
-    size_t setcap, used;
+    size_t setcap, used; /* used counts electors whose write may still be in flight */
     /* request bucket */
     double tokens;
     int64_t bucket_ms;
@@ -160,6 +163,8 @@ struct pstate {
     /* probing */
     struct obs *win;
     uint32_t wcap, wlen, wpos, nomatch_in_win;
+    struct scount *sc; /* checks per sector in the window (open addressing, no deletes) */
+    size_t sccap, scused;
     uint64_t seen, quiet_nomatch, quiet_sector;
     struct obs last;
     bool has_last;
@@ -171,6 +176,13 @@ struct pstate {
     bool flush_now;
     uint32_t unflushed;
     int64_t flushed_ms;
+    uint32_t median;     /* of the volumes in st.hist_vol, kept when they change */
+    pthread_mutex_t fmu; /* one baseline write at a time, with mu not held */
+};
+
+struct scount {
+    uint64_t key;
+    uint32_t n;
 };
 
 struct cbucket {
@@ -183,7 +195,7 @@ struct cbucket {
 struct rv_limits {
     struct rv_gate_shared *sh;
     uint8_t *key; /* sodium_malloc: keyed hashes of subjects and features */
-    pthread_mutex_t lock;
+    pthread_rwlock_t lock;
     struct pstate *ps[NCHAINS];
     pthread_mutex_t clock_;
     struct cbucket *cb[NCHAINS];
@@ -297,7 +309,7 @@ int rv_limits_new(struct rv_gate_shared *sh, struct rv_limits **out)
         return RV_ENOMEM;
     }
     crypto_generichash(l->key, 32, (const uint8_t *)ctx, sizeof(ctx) - 1, sh->mac, 32);
-    pthread_mutex_init(&l->lock, NULL);
+    pthread_rwlock_init(&l->lock, NULL);
     pthread_mutex_init(&l->clock_, NULL);
     pthread_mutex_init(&l->wq_lock, NULL);
     pthread_cond_init(&l->wq_done, NULL);
@@ -315,8 +327,10 @@ static void pstate_free(struct pstate *ps)
         sodium_memzero(ps->win, ps->wcap * sizeof(*ps->win));
         free(ps->win);
     }
+    free(ps->sc);
     sodium_memzero(&ps->last, sizeof(ps->last));
     pthread_mutex_destroy(&ps->mu);
+    pthread_mutex_destroy(&ps->fmu);
     free(ps);
 }
 
@@ -336,7 +350,7 @@ void rv_limits_free(struct rv_limits *l)
             l->cb[i] = n;
         }
     }
-    pthread_mutex_destroy(&l->lock);
+    pthread_rwlock_destroy(&l->lock);
     pthread_mutex_destroy(&l->clock_);
     pthread_mutex_destroy(&l->wq_lock);
     pthread_cond_destroy(&l->wq_done);
@@ -350,20 +364,28 @@ static struct pstate *pstate_get(struct rv_limits *l, const char *name)
     uint32_t h = hash_str(name) % NCHAINS;
     struct pstate *ps;
 
-    pthread_mutex_lock(&l->lock);
+    pthread_rwlock_rdlock(&l->lock);
+    for (ps = l->ps[h]; ps != NULL; ps = ps->next)
+        if (strcmp(ps->name, name) == 0)
+            break;
+    pthread_rwlock_unlock(&l->lock);
+    if (ps != NULL)
+        return ps;
+    pthread_rwlock_wrlock(&l->lock);
     for (ps = l->ps[h]; ps != NULL; ps = ps->next)
         if (strcmp(ps->name, name) == 0)
             break;
     if (ps == NULL && (ps = calloc(1, sizeof(*ps))) != NULL) {
         snprintf(ps->name, sizeof(ps->name), "%s", name);
         pthread_mutex_init(&ps->mu, NULL);
+        pthread_mutex_init(&ps->fmu, NULL);
         ps->day = -1;
         ps->tokens = -1; /* full at first use */
         stats_init(&ps->st);
         ps->next = l->ps[h];
         l->ps[h] = ps;
     }
-    pthread_mutex_unlock(&l->lock);
+    pthread_rwlock_unlock(&l->lock);
     return ps;
 }
 
@@ -372,17 +394,21 @@ static const char *actor_name(const struct rv_gate *g)
     return g->who.principal != NULL ? g->who.principal : "";
 }
 
-/* Re-reads the principal when its cached state is older than CACHE_TTL_MS. */
+/* Re-reads the principal when its cached state is older than CACHE_TTL_MS: lock-free while
+ * fresh; when stale, one thread reads while the others go on with the cached state. */
 static int refresh_principal(struct rv_gate *g, struct pstate *ps, int64_t now)
 {
     struct rv_principal p;
-    bool stale;
+    int64_t f = __atomic_load_n(&ps->fetched_ms, __ATOMIC_ACQUIRE);
+    int busy = 0;
+    bool own;
     int rc;
 
-    pthread_mutex_lock(&ps->mu);
-    stale = !ps->fetched || now - ps->fetched_ms >= CACHE_TTL_MS || now < ps->fetched_ms;
-    pthread_mutex_unlock(&ps->mu);
-    if (!stale)
+    if (f != 0 && now >= f && now - f < CACHE_TTL_MS)
+        return 0;
+    own = __atomic_compare_exchange_n(&ps->refreshing, &busy, 1, false, __ATOMIC_ACQ_REL,
+                                      __ATOMIC_ACQUIRE);
+    if (!own && f != 0)
         return 0;
     memset(&p, 0, sizeof(p));
     rc = rv_policy_user_get(g, ps->name, &p);
@@ -396,11 +422,12 @@ static int refresh_principal(struct rv_gate *g, struct pstate *ps, int64_t now)
         ps->budget = 0;
     }
     if (rc == 0 || rc == RV_ENOTFOUND) {
-        ps->fetched = true;
-        ps->fetched_ms = now;
+        __atomic_store_n(&ps->fetched_ms, now != 0 ? now : 1, __ATOMIC_RELEASE);
         rc = 0;
     }
     pthread_mutex_unlock(&ps->mu);
+    if (own)
+        __atomic_store_n(&ps->refreshing, 0, __ATOMIC_RELEASE);
     sodium_memzero(&p, sizeof(p));
     return rc;
 }
@@ -408,6 +435,24 @@ static int refresh_principal(struct rv_gate *g, struct pstate *ps, int64_t now)
 /* ------------------------------------------------------------------------------------------
  * Persistence.
  */
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The median of the earlier active days' volumes (0 when there are none). */
+static uint32_t median_of(const struct stats *st)
+{
+    uint32_t v[HIST_DAYS];
+
+    if (st->nhist == 0)
+        return 0;
+    memcpy(v, st->hist_vol, st->nhist * sizeof(v[0]));
+    qsort(v, st->nhist, sizeof(v[0]), cmp_u32);
+    return st->nhist % 2 ? v[st->nhist / 2] : (v[st->nhist / 2 - 1] + v[st->nhist / 2]) / 2;
+}
 
 static size_t principal_prefix(uint8_t *key, char tag, const char *name)
 {
@@ -500,33 +545,73 @@ static int stats_decode(const uint8_t *b, size_t len, struct stats *st)
     return 0;
 }
 
-static int stats_write(struct rv_txn *t, const struct pstate *ps)
+/* Under ps->mu: whether the baseline should be written now. */
+static bool stats_due(const struct pstate *ps, int64_t now)
+{
+    return ps->flush_now ||
+           (ps->unflushed > 0 && (now - ps->flushed_ms >= STATS_FLUSH_MS || now < ps->flushed_ms));
+}
+
+/* Writes the principal's baseline if it is due, with ps->mu not held: one writer at a time
+ * (ps->fmu; a thread that finds it busy leaves the write to a later call), the record taken
+ * under ps->mu, the commit without it. */
+static int stats_flush(struct rv_limits *l, struct pstate *ps, int64_t now)
 {
     uint8_t key[3 + RV_PRINCIPAL_NAME_MAX], val[STATS_LEN];
     size_t klen = principal_prefix(key, TAG_STATS, ps->name);
+    struct rv_txn *t = NULL;
+    bool due;
+    int rc = 0;
 
-    stats_encode(&ps->st, val);
-    return rv_store_put(t, key, klen, val, sizeof(val));
+    if (pthread_mutex_trylock(&ps->fmu) != 0)
+        return 0;
+    pthread_mutex_lock(&ps->mu);
+    if ((due = stats_due(ps, now))) {
+        stats_encode(&ps->st, val);
+        ps->unflushed = 0;
+        ps->flush_now = false;
+        ps->flushed_ms = now;
+    }
+    pthread_mutex_unlock(&ps->mu);
+    if (due && (rc = rv_store_begin(rv_vault_store(l->sh->vault), true, &t)) == 0) {
+        if ((rc = rv_store_put(t, key, klen, val, sizeof(val))) != 0)
+            rv_store_abort(t);
+        else
+            rc = rv_store_commit(t);
+    }
+    if (rc != 0) {
+        pthread_mutex_lock(&ps->mu);
+        ps->flush_now = true; /* try again at the next call */
+        pthread_mutex_unlock(&ps->mu);
+    }
+    pthread_mutex_unlock(&ps->fmu);
+    return rc;
 }
 
-/* Writes the principal's baseline (ps->mu held). */
-static int stats_flush(struct rv_limits *l, struct pstate *ps)
+/* Deletes the principal's electors of days before today, with ps->mu not held. */
+static int purge_days(struct rv_limits *l, const char *name, int64_t today)
 {
+    uint8_t prefix[3 + RV_PRINCIPAL_NAME_MAX];
+    size_t plen = principal_prefix(prefix, TAG_SUBJECT, name), klen, vlen;
     struct rv_txn *t = NULL;
+    struct rv_cursor *c = NULL;
+    const uint8_t *k, *v;
     int rc;
 
     if ((rc = rv_store_begin(rv_vault_store(l->sh->vault), true, &t)) != 0)
         return rc;
-    if ((rc = stats_write(t, ps)) != 0) {
+    if ((rc = rv_store_cursor_open(t, prefix, plen, &c)) == 0) {
+        while ((rc = rv_store_cursor_next(c, &k, &klen, &v, &vlen)) == 1)
+            if (klen >= plen + 4 && (int64_t)get_u32(k + plen) < today &&
+                (rc = rv_store_cursor_del(c)) != 0)
+                break;
+        rv_store_cursor_close(c);
+    }
+    if (rc != 0) {
         rv_store_abort(t);
         return rc;
     }
-    if ((rc = rv_store_commit(t)) == 0) {
-        ps->unflushed = 0;
-        ps->flush_now = false;
-        ps->flushed_ms = clock_ms();
-    }
-    return rc;
+    return rv_store_commit(t);
 }
 
 /* The hash set of today's electors. */
@@ -585,7 +670,16 @@ static void set_clear(struct pstate *ps)
     ps->used = 0;
 }
 
-/* Loads today's electors and the baseline of ps (ps->mu held), deleting earlier days. */
+/* Forgets today's set (ps->mu held): the next call reads it again from the store. */
+static void set_drop(struct pstate *ps)
+{
+    set_clear(ps);
+    ps->loaded = false;
+    ps->gen++;
+}
+
+/* Loads today's electors and the baseline of ps (ps->mu held), in one read transaction;
+ * notes whether earlier days are left to delete (purge_days, unlocked). */
 static int ensure_loaded(struct rv_limits *l, struct pstate *ps, int64_t today)
 {
     uint8_t prefix[3 + RV_PRINCIPAL_NAME_MAX];
@@ -602,7 +696,7 @@ static int ensure_loaded(struct rv_limits *l, struct pstate *ps, int64_t today)
     }
     if (ps->loaded)
         return 0;
-    if ((rc = rv_store_begin(rv_vault_store(l->sh->vault), true, &t)) != 0)
+    if ((rc = rv_store_begin(rv_vault_store(l->sh->vault), false, &t)) != 0)
         return rc;
     if (!ps->stats_loaded) {
         plen = principal_prefix(prefix, TAG_STATS, ps->name);
@@ -613,6 +707,7 @@ static int ensure_loaded(struct rv_limits *l, struct pstate *ps, int64_t today)
             rc = 0;
         if (rc != 0)
             goto out;
+        ps->median = median_of(&ps->st);
         ps->stats_loaded = true;
     }
     plen = principal_prefix(prefix, TAG_SUBJECT, ps->name);
@@ -626,15 +721,11 @@ static int ensure_loaded(struct rv_limits *l, struct pstate *ps, int64_t today)
         if ((int64_t)get_u32(k + plen) == today) {
             if ((rc = set_add(ps, k + plen + 4)) != 0)
                 break;
-        } else if ((rc = rv_store_cursor_del(c)) != 0) {
-            break;
+        } else if ((int64_t)get_u32(k + plen) < today) {
+            ps->purge_due = true;
         }
     }
     rv_store_cursor_close(c);
-    if (rc != 0)
-        goto out;
-    rc = rv_store_commit(t);
-    t = NULL;
     if (rc == 0)
         ps->loaded = true;
 out:
@@ -677,8 +768,7 @@ static int emit(struct rv_gate *g, struct pstate *ps, struct pending *p)
         pthread_mutex_lock(&ps->mu);
         if (rc2 == 0) {
             ps->suspended = true;
-            ps->fetched = true;
-            ps->fetched_ms = clock_ms();
+            __atomic_store_n(&ps->fetched_ms, clock_ms(), __ATOMIC_RELEASE);
         } else if (rc2 == RV_ENOTFOUND) {
             ps->sticky = true;
             rc2 = 0;
@@ -776,6 +866,8 @@ int rv_limits_charge(struct rv_gate *g, const uint8_t (*subjects)[32], size_t ns
     struct pstate *ps;
     size_t nh = 0, fresh = 0, plen;
     int64_t now = clock_ms(), today = floor_div(now, DAY_MS);
+    uint64_t gen = 0;
+    bool write = false, purge = false, flush = false;
     uint32_t limit;
     int rc = 0;
 
@@ -798,6 +890,8 @@ int rv_limits_charge(struct rv_gate *g, const uint8_t (*subjects)[32], size_t ns
     pthread_mutex_lock(&ps->mu);
     if ((rc = ensure_loaded(l, ps, today)) != 0)
         goto unlock;
+    purge = ps->purge_due;
+    ps->purge_due = false;
     /* Keep only the electors not yet shown today. */
     for (size_t i = 0; i < nh; i++)
         if (!set_has(ps, h[i]))
@@ -815,22 +909,41 @@ int rv_limits_charge(struct rv_gate *g, const uint8_t (*subjects)[32], size_t ns
                      "would add %zu)",
                      limit, ps->used, fresh);
             add_pending(&pend, "budget", RV_ALERT_MEDIUM, detail);
-            (void)stats_flush(l, ps); /* best effort: at worst the alert repeats */
+            ps->flush_now = flush = true; /* best effort: at worst the alert repeats */
         }
         goto unlock;
     }
-    plen = principal_prefix(key, TAG_SUBJECT, ps->name);
-    put_u32(key + plen, (uint32_t)today);
-    w.prefix = key;
-    w.plen = plen + 4;
-    w.hash = (const uint8_t(*)[HASH_LEN])h;
-    w.n = fresh;
-    if ((rc = write_electors(l, &w)) != 0)
-        goto unlock;
+    /* Counted at once, so that requests running alongside see the budget taken; written
+     * below without the lock. A failed write drops the set, to be read again from the
+     * store. */
     for (size_t i = 0; i < fresh && rc == 0; i++)
         rc = set_add(ps, h[i]);
+    if (rc != 0) {
+        set_drop(ps);
+        goto unlock;
+    }
+    gen = ps->gen;
+    write = true;
 unlock:
     pthread_mutex_unlock(&ps->mu);
+    if (write) {
+        plen = principal_prefix(key, TAG_SUBJECT, ps->name);
+        put_u32(key + plen, (uint32_t)today);
+        w.prefix = key;
+        w.plen = plen + 4;
+        w.hash = (const uint8_t(*)[HASH_LEN])h;
+        w.n = fresh;
+        if ((rc = write_electors(l, &w)) != 0) {
+            pthread_mutex_lock(&ps->mu);
+            if (ps->gen == gen && ps->day == today)
+                set_drop(ps);
+            pthread_mutex_unlock(&ps->mu);
+        }
+    }
+    if (purge)
+        (void)purge_days(l, ps->name, today); /* again at the next day's load if it fails */
+    if (flush)
+        (void)stats_flush(l, ps, now);
     sodium_memzero(h, nsubjects * HASH_LEN);
     sodium_memzero(key, sizeof(key));
     free(h);
@@ -1013,19 +1126,60 @@ static void features(const struct rv_limits *l, const struct rv_check_query *q,
 static int window_fit(struct pstate *ps, uint32_t cap)
 {
     struct obs *w;
+    struct scount *sc;
+    size_t sccap = 64;
 
     if (ps->wcap == cap)
         return 0;
-    if ((w = calloc(cap, sizeof(*w))) == NULL)
+    while (sccap < 2 * (size_t)cap + 16)
+        sccap *= 2;
+    w = calloc(cap, sizeof(*w));
+    sc = calloc(sccap, sizeof(*sc));
+    if (w == NULL || sc == NULL) {
+        free(w);
+        free(sc);
         return RV_ENOMEM;
+    }
     if (ps->win != NULL) {
         sodium_memzero(ps->win, ps->wcap * sizeof(*ps->win));
         free(ps->win);
     }
+    free(ps->sc);
     ps->win = w;
     ps->wcap = cap;
+    ps->sc = sc;
+    ps->sccap = sccap;
+    ps->scused = 0;
     ps->wlen = ps->wpos = ps->nomatch_in_win = 0;
     return 0;
+}
+
+/* The count of sector key in the window's table (ps->mu held), NULL when absent; with add,
+ * made when absent. */
+static struct scount *sc_slot(struct pstate *ps, uint64_t key, bool add)
+{
+    size_t mask = ps->sccap - 1, i;
+
+    for (i = (size_t)(key ^ key >> 29) & mask; ps->sc[i].key != 0; i = (i + 1) & mask)
+        if (ps->sc[i].key == key)
+            return &ps->sc[i];
+    if (!add)
+        return NULL;
+    ps->sc[i].key = key;
+    ps->sc[i].n = 0;
+    ps->scused++;
+    return &ps->sc[i];
+}
+
+/* Counts the window's sectors afresh (ps->mu held): sectors that left the window leave
+ * zero counts behind, and a table three quarters full is rebuilt. */
+static void sc_rebuild(struct pstate *ps)
+{
+    memset(ps->sc, 0, ps->sccap * sizeof(*ps->sc));
+    ps->scused = 0;
+    for (uint32_t i = 0; i < ps->wlen; i++)
+        if (ps->win[i].sector != 0)
+            sc_slot(ps, ps->win[i].sector, true)->n++;
 }
 
 static void probing_alert(struct pstate *ps, struct pending *p, const char *kind,
@@ -1055,12 +1209,23 @@ static void observe_one(struct pstate *ps, const struct obs *o, struct pending *
     char detail[160];
     uint32_t same = 0;
     struct obs *slot = &ps->win[ps->wpos];
+    struct scount *c;
 
-    if (ps->wlen == ps->wcap)
+    if (ps->wlen == ps->wcap) {
         ps->nomatch_in_win -= slot->nomatch;
-    else
+        if (slot->sector != 0 && (c = sc_slot(ps, slot->sector, false)) != NULL && c->n > 0)
+            c->n--;
+    } else {
         ps->wlen++;
+    }
     *slot = *o;
+    if (o->sector != 0) {
+        if (sc_slot(ps, o->sector, false) == NULL && (ps->scused + 1) * 4 > ps->sccap * 3)
+            sc_rebuild(ps); /* counts o too */
+        else
+            sc_slot(ps, o->sector, true)->n++;
+        same = sc_slot(ps, o->sector, false)->n;
+    }
     ps->nomatch_in_win += o->nomatch;
     ps->wpos = (ps->wpos + 1) % ps->wcap;
     ps->seen++;
@@ -1073,8 +1238,6 @@ static void observe_one(struct pstate *ps, const struct obs *o, struct pending *
         ps->quiet_nomatch = ps->seen + rearm;
     }
     if (o->sector != 0 && ps->seen >= ps->quiet_sector) {
-        for (uint32_t i = 0; i < ps->wlen; i++)
-            same += ps->win[i].sector == o->sector;
         if (same > cfg->sector_max) {
             snprintf(detail, sizeof(detail), "%u of the last %u checks in one postcode sector",
                      same, ps->wlen);
@@ -1121,19 +1284,12 @@ static void observe_one(struct pstate *ps, const struct obs *o, struct pending *
     ps->has_last = true;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Updates the baseline with `count` checks and applies the anomaly rules (ps->mu held). */
-static void anomalies(struct rv_limits *l, struct pstate *ps, const char *client, uint32_t count,
-                      struct pending *p, int64_t now, int64_t today)
+static void anomalies(struct pstate *ps, uint64_t ch, uint32_t count, struct pending *p,
+                      int64_t now, int64_t today)
 {
     struct stats *st = &ps->st;
-    uint32_t hour = (uint32_t)(floor_div(now, HOUR_MS) % 24), vols[HIST_DAYS];
-    uint64_t ch;
+    uint32_t hour = (uint32_t)(floor_div(now, HOUR_MS) % 24);
     bool known = false;
     char detail[160];
 
@@ -1145,6 +1301,7 @@ static void anomalies(struct rv_limits *l, struct pstate *ps, const char *client
             st->hist_vol[0] = st->volume;
             if (st->nhist < HIST_DAYS)
                 st->nhist++;
+            ps->median = median_of(st);
         }
         st->day = today;
         st->volume = 0;
@@ -1156,11 +1313,7 @@ static void anomalies(struct rv_limits *l, struct pstate *ps, const char *client
     ps->unflushed += count;
 
     if (st->nhist >= VOLUME_MIN_DAYS && st->volume_alert_day != today) {
-        uint32_t median;
-        memcpy(vols, st->hist_vol, st->nhist * sizeof(vols[0]));
-        qsort(vols, st->nhist, sizeof(vols[0]), cmp_u32);
-        median = st->nhist % 2 ? vols[st->nhist / 2]
-                               : (vols[st->nhist / 2 - 1] + vols[st->nhist / 2]) / 2;
+        uint32_t median = ps->median;
         if (median < 1)
             median = 1;
         if (st->volume > (uint64_t)VOLUME_FACTOR * median) {
@@ -1180,7 +1333,6 @@ static void anomalies(struct rv_limits *l, struct pstate *ps, const char *client
         st->hours |= 1u << hour;
         ps->flush_now = true;
     }
-    ch = keyed64(l, "client", client);
     for (uint32_t i = 0; i < st->nclients; i++)
         known = known || st->clients[i] == ch;
     if (!known) {
@@ -1203,9 +1355,11 @@ int rv_limits_observe(struct rv_gate *g, const struct rv_check_query *const *qs,
     struct pending pend = {0};
     struct cfgsnap cfg;
     struct pstate *ps;
-    struct obs o;
+    struct obs one, *o = &one;
     uint32_t count = 0;
+    uint64_t ch;
     int64_t now = clock_ms(), today = floor_div(now, DAY_MS);
+    bool purge = false, flush = false;
     int rc;
 
     if (rv_gate_is_local(g) || n == 0)
@@ -1213,25 +1367,34 @@ int rv_limits_observe(struct rv_gate *g, const struct rv_check_query *const *qs,
     cfg_snapshot(g->sh, &cfg);
     if ((ps = pstate_get(l, actor_name(g))) == NULL)
         return RV_ENOMEM;
+    /* The features first, without the lock: only rows that were looked up (not those out of
+     * scope or unreadable). */
+    if (n > 1 && (o = calloc(n, sizeof(*o))) == NULL)
+        return RV_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (qs[i] != NULL && out[i].verdict != RV_VERDICT_OUT_OF_SCOPE && out[i].error[0] == '\0')
+            features(l, qs[i], &out[i], &o[count++]);
+    ch = keyed64(l, "client", g->who.client != NULL ? g->who.client : "");
+
     pthread_mutex_lock(&ps->mu);
     if ((rc = ensure_loaded(l, ps, today)) != 0 || (rc = window_fit(ps, cfg.window)) != 0)
         goto unlock;
-    for (size_t i = 0; i < n; i++) {
-        /* Rows out of scope or unreadable were not looked up. */
-        if (qs[i] == NULL || out[i].verdict == RV_VERDICT_OUT_OF_SCOPE || out[i].error[0] != '\0')
-            continue;
-        features(l, qs[i], &out[i], &o);
-        observe_one(ps, &o, &pend, now, today, &cfg);
-        count++;
-    }
-    sodium_memzero(&o, sizeof(o));
+    purge = ps->purge_due;
+    ps->purge_due = false;
+    for (uint32_t i = 0; i < count; i++)
+        observe_one(ps, &o[i], &pend, now, today, &cfg);
     if (count > 0)
-        anomalies(l, ps, g->who.client != NULL ? g->who.client : "", count, &pend, now, today);
-    if (ps->flush_now ||
-        (ps->unflushed > 0 && (now - ps->flushed_ms >= STATS_FLUSH_MS || now < ps->flushed_ms)))
-        rc = stats_flush(l, ps);
+        anomalies(ps, ch, count, &pend, now, today);
+    flush = stats_due(ps, now);
 unlock:
     pthread_mutex_unlock(&ps->mu);
+    sodium_memzero(o, (n > 1 ? n : 1) * sizeof(*o));
+    if (o != &one)
+        free(o);
+    if (purge)
+        (void)purge_days(l, ps->name, today); /* again at the next day's load if it fails */
+    if (flush && rc == 0)
+        rc = stats_flush(l, ps, now);
     if (pend.n > 0 || pend.suspend) {
         int rc2 = emit(g, ps, &pend);
         if (rc == 0)
