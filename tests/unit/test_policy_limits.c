@@ -724,17 +724,32 @@ struct racer {
     struct rv_gate *view;
     unsigned first;
     unsigned ok;
+    unsigned bad;
 };
 
 static void *race(void *arg)
 {
     struct racer *r = arg;
     uint8_t s[2][32];
+    struct rv_check_query q;
+    const struct rv_check_query *qs[1] = {&q};
+    struct rv_check_answer a;
+    struct rv_diag d;
+    int64_t retry;
 
+    memset(&a, 0, sizeof(a));
+    a.verdict = RV_VERDICT_PERMISSIBLE;
+    if (rv_check_query_init("Qen Azzvq", NULL, r->first ? "LS1 1AB" : "LS2 2AB",
+                            rv_date_from_ymd(2026, 1, 2), &q, &d) != 0)
+        return NULL;
     for (unsigned i = 0; i < 200; i += 2) {
         ids(s, 2, r->first + i);
+        if (rv_policy_admit(r->view, &retry) != 0)
+            r->bad++;
         if (rv_limits_charge(r->view, (const uint8_t(*)[32])s, 2) == 0)
             r->ok++;
+        if (rv_limits_observe(r->view, qs, &a, 1) != 0)
+            r->bad++;
     }
     return NULL;
 }
@@ -743,13 +758,19 @@ static void test_threads(void **state)
 {
     struct rv_policy_config c;
     struct rv_actor who = {"t1", "checker", "10.0.5.1"};
-    struct racer r[2] = {{NULL, 0, 0}, {NULL, 100, 0}};
+    struct racer r[2] = {{NULL, 0, 0, 0}, {NULL, 100, 0, 0}};
     pthread_t th[2];
     struct rv_gate *g;
 
     (void)state;
     rv_policy_config_defaults(&c);
     c.budget_checker = 250;
+    c.rate_principal = 1e6;
+    c.burst_principal = 1000000;
+    c.rate_client = 1e6;
+    c.burst_client = 1000000;
+    c.probe_sector_max = 1000;
+    c.probe_window = 1000;
     g = open_as("t1", "10.0.5.1", &c);
     for (int i = 0; i < 2; i++) {
         assert_int_equal(rv_policy_view(g, &who, &r[i].view), 0);
@@ -761,6 +782,7 @@ static void test_threads(void **state)
      * by both threads and may be charged by either. */
     assert_int_equal(used_of(g), 250);
     assert_true(r[0].ok + r[1].ok >= 125);
+    assert_int_equal(r[0].bad + r[1].bad, 0);
     for (int i = 0; i < 2; i++)
         assert_int_equal(rv_policy_close(r[i].view), 0);
     assert_int_equal(rv_policy_close(g), 0);
