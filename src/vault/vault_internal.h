@@ -14,20 +14,22 @@
  *   'D' area[16]                         -> nonce[24] sealed(district list) tag[16]: the
  *                                           outward codes the area's versions hold, sealed
  *                                           under key 38 (format 2)
- *   'P' keyed postcode[16] (key 39)      -> nonce[24] sealed(version list) tag[16]: each
- *                                           version stored at the postcode, as id (u64
- *                                           LE), length (u8), folded surname words;
- *                                           sealed under key 40 (format 2)
- *   'Q' keyed surname[16] (key 39)       -> nonce[24] sealed(version list) tag[16]: each
- *                                           version with no postcode bearing the surname
- *                                           (or it as a part), as id (u64 LE), length (u8;
+ *   'P' keyed postcode[16] (key 39,      -> nonce[24] sealed(version list) tag[16]: each
+ *       truncated to the index width - 5    version stored at those postcodes, as id (u64
+ *       bits, zero-padded)                  LE), compact postcode (u8 length, bytes),
+ *                                           length (u8), folded surname words; sealed
+ *                                           under key 40 (format 2)
+ *   'Q' family-5 index value, zero-padded -> nonce[24] sealed(version list) tag[16]: each
+ *       to 16 bytes                         version with no postcode bearing a surname
+ *                                           (or part) with that value, as id (u64 LE),
+ *                                           length (u8;
  *                                           top bit: has address lines, not overseas) and
  *                                           folded surname words, length (u8) and
  *                                           folded forenames; sealed under key 40 with
  *                                           its own additional data (format 2)
- *   'R' keyed initial+surname+outward[16] -> nonce[24] sealed(version list) tag[16]: each
- *       (key 39)                            version with that initial, surname and
- *                                           outward code, as id (u64 LE), postcode
+ *   'R' family-2 index value, zero-padded -> nonce[24] sealed(version list) tag[16]: each
+ *       to 16 bytes                         version with that index value (coincidences
+ *                                           included), as id (u64 LE), postcode
  *                                           (u8 length, compact), surname words and
  *                                           forenames (u8 length each, 255 when cut to
  *                                           38 bytes); sealed under key 40 (format 2)

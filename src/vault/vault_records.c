@@ -503,19 +503,34 @@ static int cmp_code(const void *x, const void *y)
 #define PCL_HDR  24
 #define PCL_BODY (256u << 10) /* most plaintext bytes one list holds */
 
+/* A list's key: its kind, then a truncated keyed value, zero-padded to 16 bytes. The lists
+ * of versions with no postcode and of namesakes use the truncated value of their blind-index
+ * family (5, 2), so that on disk they group exactly the records those indexes group,
+ * coincidences included, and a list's length says no more than the index does; the
+ * readers drop the coincidences by comparing the listed names. Postcodes have no index
+ * family: their lists use a keyed hash truncated to PC_BITS_LESS fewer bits than the
+ * indexes, since a postcode holds a few dozen entries, so that each list too holds a few
+ * postcodes. */
+#define PC_BITS_LESS 5
+
 static int pc_listkey(const struct rv_vault *v, const char *canon, uint8_t key[17])
 {
     char compact[9], outward[9];
-    uint8_t in[4 + 8];
-    size_t n;
+    uint8_t in[4 + 8], full[16];
+    unsigned bits = v->index_bits > PC_BITS_LESS + 4 ? v->index_bits - PC_BITS_LESS : 4;
+    size_t n, nbytes = (bits + 7) / 8;
 
     if (split_postcode(canon, compact, outward) != 0)
         return RV_EINVAL;
     n = strlen(compact);
     memcpy(in, "rvpk", 4);
     memcpy(in + 4, compact, n);
+    rv_vault_sip(v->k->sip_pckey, in, 4 + n, full);
+    memset(key, 0, 17);
     key[0] = 'P';
-    rv_vault_sip(v->k->sip_pckey, in, 4 + n, key + 1);
+    memcpy(key + 1, full, nbytes);
+    if (bits % 8 != 0)
+        key[nbytes] &= (uint8_t)(0xff << (8 - bits % 8));
     return 0;
 }
 
@@ -543,26 +558,35 @@ static int pc_open(const struct rv_vault *v, const uint8_t key[17], const uint8_
         return RV_ECORRUPT;
     while (pos < n) {
         size_t l;
-        if (pos + 9 > n)
+        if (pos + 9 > n || body[pos + 8] > 8 || pos + 9 + body[pos + 8] + 1 > n)
             return RV_ECORRUPT;
-        l = body[pos + 8] == RV_VAULT_PC_LONG ? RV_VAULT_PC_SURNAME - 1 : body[pos + 8];
-        if (l >= RV_VAULT_PC_SURNAME || pos + 9 + l > n)
+        pos += 9 + body[pos + 8];
+        l = body[pos] == RV_VAULT_PC_LONG ? RV_VAULT_PC_SURNAME - 1 : body[pos];
+        if (l >= RV_VAULT_PC_SURNAME || pos + 1 + l > n)
             return RV_ECORRUPT;
-        pos += 9 + l;
+        pos += 1 + l;
     }
     *blen = (size_t)n;
     return 0;
 }
 
 /* Lists of versions with no postcode, by surname: key and opening. */
-static void nopc_listkey(const struct rv_vault *v, const char *surname, size_t n, uint8_t key[17])
+static int nopc_listkey(const struct rv_vault *v, const char *surname, size_t n, uint8_t key[17])
 {
-    uint8_t in[4 + RV_NAME_MAX];
+    char s[RV_NAME_MAX];
+    struct rv_index_query q = {s, 0, NULL, NULL};
+    size_t len;
+    int rc;
 
-    memcpy(in, "rvqk", 4);
-    memcpy(in + 4, surname, n);
+    if (n == 0 || n >= sizeof(s))
+        return RV_EINVAL;
+    memcpy(s, surname, n);
+    s[n] = '\0';
+    memset(key, 0, 17);
     key[0] = 'Q';
-    rv_vault_sip(v->k->sip_pckey, in, 4 + n, key + 1);
+    rc = index_value(v, NULL, RV_IDX_SURNAME, &q, key + 1, &len, NULL);
+    sodium_memzero(s, sizeof(s));
+    return rc;
 }
 
 static void nopc_ad(const struct rv_vault *v, const uint8_t key[17], uint8_t ad[36])
@@ -605,26 +629,14 @@ static int nopc_open(const struct rv_vault *v, const uint8_t key[17], const uint
 static int ns_listkey(const struct rv_vault *v, char initial, const char *surname,
                       const char *postcode, uint8_t key[17])
 {
-    uint8_t in[4 + 2 + RV_NAME_MAX + 1 + 9];
-    char compact[9], outward[9];
-    size_t sl = strlen(surname), ol, pos = 0;
+    struct rv_index_query q = {surname, initial, postcode, NULL};
+    size_t len;
 
-    if (initial == 0 || sl == 0 || sl >= RV_NAME_MAX ||
-        split_postcode(postcode, compact, outward) != 0)
+    if (initial == 0 || surname[0] == '\0')
         return RV_EINVAL;
-    ol = strlen(outward);
-    memcpy(in, "rvrk", 4);
-    pos = 4;
-    in[pos++] = (uint8_t)initial;
-    in[pos++] = 0;
-    memcpy(in + pos, surname, sl);
-    pos += sl;
-    in[pos++] = 0;
-    memcpy(in + pos, outward, ol);
-    pos += ol;
+    memset(key, 0, 17);
     key[0] = 'R';
-    rv_vault_sip(v->k->sip_pckey, in, pos, key + 1);
-    return 0;
+    return index_value(v, NULL, RV_IDX_INITIAL_SURNAME_OUTWARD, &q, key + 1, &len, NULL);
 }
 
 static void ns_ad(const struct rv_vault *v, const uint8_t key[17], uint8_t ad[36])
@@ -669,6 +681,43 @@ static int ns_open(const struct rv_vault *v, const uint8_t key[17], const uint8_
     }
     *blen = (size_t)n;
     return 0;
+}
+
+/* True when surname words ("smith jones") joined are `joined` ("smithjones"). */
+static bool words_joined_equal(const char *words, const char *joined)
+{
+    for (; *words != '\0'; words++) {
+        if (*words == ' ')
+            continue;
+        if (*words != *joined)
+            return false;
+        joined++;
+    }
+    return *joined == '\0';
+}
+
+/* True when a listed surname (words) is `surname`, whole or as one of the parts indexed for
+ * it (as rv_vault_prepare chooses them: up to RV_VAULT_PARTS words of 3 letters or more). */
+static bool words_name(const char *words, const char *surname)
+{
+    const char *tp = words;
+    size_t n = strlen(surname);
+    unsigned parts = 0;
+
+    if (words_joined_equal(words, surname))
+        return true;
+    while (*tp != '\0' && parts < RV_VAULT_PARTS) {
+        size_t tl = strcspn(tp, " ");
+        if (tl >= 3) {
+            parts++;
+            if (tl == n && memcmp(tp, surname, n) == 0)
+                return true;
+        }
+        tp += tl;
+        while (*tp == ' ')
+            tp++;
+    }
+    return false;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -924,7 +973,10 @@ int rv_vault_reader_postcode(struct rv_vault_reader *r, const char *postcode,
     size_t vlen, blen = 0, pos = 0;
     int rc;
 
-    if (r->t == NULL || pc_listkey(r->v, postcode, key) != 0)
+    char compact[9], outward[9];
+
+    if (r->t == NULL || pc_listkey(r->v, postcode, key) != 0 ||
+        split_postcode(postcode, compact, outward) != 0)
         return RV_EINVAL;
     rc = rv_store_get(r->t, key, sizeof(key), &val, &vlen);
     if (rc == RV_ENOTFOUND)
@@ -945,10 +997,13 @@ int rv_vault_reader_postcode(struct rv_vault_reader *r, const char *postcode,
     }
     rc = pc_open(r->v, key, val, vlen, r->pcbuf, &blen);
     while (rc == 0 && pos < blen) {
-        const uint8_t *e = r->pcbuf + pos;
-        size_t l = e[8] == RV_VAULT_PC_LONG ? RV_VAULT_PC_SURNAME - 1 : e[8];
-        rc = fn(ctx, rv_get_u64le(e), (const char *)e + 9, e[8] == RV_VAULT_PC_LONG ? e[8] : l);
-        pos += 9 + l;
+        const uint8_t *e = r->pcbuf + pos, *sl = e + 9 + e[8];
+        size_t l = sl[0] == RV_VAULT_PC_LONG ? RV_VAULT_PC_SURNAME - 1 : sl[0];
+        /* The list holds the postcodes that share its truncated key: only this one's. */
+        if (e[8] == strlen(compact) && memcmp(e + 9, compact, e[8]) == 0)
+            rc = fn(ctx, rv_get_u64le(e), (const char *)sl + 1,
+                    sl[0] == RV_VAULT_PC_LONG ? sl[0] : l);
+        pos += 9 + e[8] + 1 + l;
     }
     sodium_memzero(r->pcbuf, blen);
     return rc < 0 ? rc : 0;
@@ -963,9 +1018,8 @@ int rv_vault_reader_no_postcode(struct rv_vault_reader *r, const char *surname, 
     char sw[RV_NAME_MAX], fo[RV_NAME_MAX];
     int rc;
 
-    if (r->t == NULL || n == 0 || n >= RV_NAME_MAX)
+    if (r->t == NULL || n == 0 || n >= RV_NAME_MAX || nopc_listkey(r->v, surname, n, key) != 0)
         return RV_EINVAL;
-    nopc_listkey(r->v, surname, n, key);
     rc = rv_store_get(r->t, key, sizeof(key), &val, &vlen);
     if (rc == RV_ENOTFOUND)
         return 0;
@@ -995,7 +1049,9 @@ int rv_vault_reader_no_postcode(struct rv_vault_reader *r, const char *surname, 
         memcpy(fo, r->pcbuf + pos + 1, r->pcbuf[pos]);
         fo[r->pcbuf[pos]] = '\0';
         pos += 1 + r->pcbuf[pos];
-        rc = fn(ctx, id, sw, fo, address);
+        /* The list holds the surnames that share its truncated key: only this one's. */
+        if (words_name(sw, surname))
+            rc = fn(ctx, id, sw, fo, address);
     }
     sodium_memzero(r->pcbuf, blen);
     sodium_memzero(sw, sizeof(sw));
@@ -1012,8 +1068,11 @@ int rv_vault_reader_namesakes(struct rv_vault_reader *r, const struct rv_index_q
     char pc[9], sw[RV_VAULT_PC_SURNAME], fo[RV_VAULT_PC_SURNAME];
     int rc;
 
+    char compact[9], outward[9];
+
     if (r->t == NULL || q->surname == NULL || q->postcode == NULL ||
-        ns_listkey(r->v, q->initial, q->surname, q->postcode, key) != 0)
+        ns_listkey(r->v, q->initial, q->surname, q->postcode, key) != 0 ||
+        split_postcode(q->postcode, compact, outward) != 0)
         return RV_EINVAL;
     rc = rv_store_get(r->t, key, sizeof(key), &val, &vlen);
     if (rc == RV_ENOTFOUND)
@@ -1048,7 +1107,13 @@ int rv_vault_reader_namesakes(struct rv_vault_reader *r, const struct rv_index_q
         memcpy(fo, r->pcbuf + pos + 1, ns_len(r->pcbuf[pos]));
         fo[ns_len(r->pcbuf[pos])] = '\0';
         pos += 1 + ns_len(r->pcbuf[pos]);
-        rc = fn(ctx, id, pc, scut ? NULL : sw, fcut ? NULL : fo);
+        /* The list holds the names that share its truncated key: only these, wherever the
+         * listed name is whole enough to tell. */
+        if ((scut || words_joined_equal(sw, q->surname)) && fo[0] == q->initial &&
+            strncmp(pc, outward, strlen(outward)) == 0 &&
+            (pc[strlen(outward)] >= '0' && pc[strlen(outward)] <= '9') &&
+            strlen(pc) == strlen(outward) + 3)
+            rc = fn(ctx, id, pc, scut ? NULL : sw, fcut ? NULL : fo);
     }
     sodium_memzero(r->pcbuf, blen);
     sodium_memzero(sw, sizeof(sw));
@@ -1299,6 +1364,7 @@ struct osort {
 struct pentry {
     uint8_t key[16];
     uint64_t id;
+    char pc[9];  /* compact postcode */
     uint8_t len; /* bytes of s, or RV_VAULT_PC_LONG */
     char s[RV_VAULT_PC_SURNAME];
 };
@@ -2007,10 +2073,12 @@ out:
 }
 
 /* ---------------------------------------------------------------------------------------
- * Postcode lists: under 'P' and a keyed hash of the postcode (key 39), every version ever
- * stored at the postcode, as record id (u64 LE), surname length (u8) and folded surname
- * words, sealed with XChaCha20-Poly1305 (key 40, a random nonce each write, additional
- * data "rvpc" || vault id || keyed postcode). A batch collects its versions and merges them
+ * Postcode lists: under 'P' and a keyed hash of the postcode (key 39) truncated to
+ * PC_BITS_LESS bits fewer than the indexes (so each list holds a few postcodes), every
+ * version ever stored at those postcodes, as record id (u64 LE), compact postcode (u8
+ * length, bytes), surname length (u8) and folded surname words, sealed with
+ * XChaCha20-Poly1305 (key 40, a random nonce each write, additional data "rvpc" || vault
+ * id || key). A batch collects its versions and merges them
  * into the lists at its end, postcode by postcode in key order. The matcher reads the list
  * of a donor's postcode to find a mistyped surname among the few there.
  */
@@ -2053,12 +2121,16 @@ static int pc_flush(struct rv_vault_batch *b)
         for (; j < b->pn && memcmp(b->pbuf[j].key, key + 1, 16) == 0; j++) {
             const struct pentry *e = &b->pbuf[j];
             size_t l = e->len == RV_VAULT_PC_LONG ? RV_VAULT_PC_SURNAME - 1 : e->len;
-            if (blen + 9 + l > PCL_BODY)
+            size_t pl = strlen(e->pc);
+            if (blen + 10 + pl + l > PCL_BODY)
                 continue; /* a full list: the list is only an aid to the typo search */
             rv_put_u64le(body + blen, e->id);
-            body[blen + 8] = e->len;
-            memcpy(body + blen + 9, e->s, l);
-            blen += 9 + l;
+            body[blen + 8] = (uint8_t)pl;
+            memcpy(body + blen + 9, e->pc, pl);
+            blen += 9 + pl;
+            body[blen] = e->len;
+            memcpy(body + blen + 1, e->s, l);
+            blen += 1 + l;
         }
         if (rc == 0) {
             randombytes_buf(val, PCL_HDR);
@@ -2081,6 +2153,7 @@ out:
 static int pc_add(struct rv_vault_batch *b, const struct rv_prepared *p, uint64_t id)
 {
     struct pentry *e;
+    char outward[9];
     size_t l = p->pc_len == RV_VAULT_PC_LONG ? RV_VAULT_PC_SURNAME - 1 : p->pc_len;
     int rc;
 
@@ -2102,18 +2175,21 @@ static int pc_add(struct rv_vault_batch *b, const struct rv_prepared *p, uint64_
     e = &b->pbuf[b->pn++];
     memcpy(e->key, p->pc_key, 16);
     e->id = id;
+    memset(e->pc, 0, sizeof(e->pc));
+    if (split_postcode(p->e.postcode.canon, e->pc, outward) != 0)
+        e->pc[0] = '\0';
     e->len = p->pc_len;
     memcpy(e->s, p->pc_surname, l);
     return 0;
 }
 
-/* Namesake lists: 'R' and a keyed hash of forename initial, surname and outward code (key
- * 39, its own prefix), every version with them, as id (u64 LE), compact postcode (u8
- * length, bytes), surname words and forenames (u8 length, 255 when cut to 38 bytes, then
- * the bytes), sealed as the postcode lists are (key 40) with additional data "rvrs" ||
- * vault id || keyed name. The initial + surname + outward index finds the same versions;
- * the list lets the matcher leave out, without decrypting them, the namesakes across a
- * district whose forenames cannot match. */
+/* Namesake lists: 'R' and the truncated value of the initial + surname + outward index
+ * (family 2), every version with that value (coincidences included), as id (u64 LE), compact
+ * postcode (u8 length, bytes), surname words and forenames (u8 length, 255 when cut to 38 bytes,
+ * then the bytes), sealed as the postcode lists are (key 40) with additional data "rvrs" || vault
+ * id || keyed name. The initial + surname + outward index finds the same versions; the list lets
+ * the matcher leave out, without decrypting them, the namesakes across a district whose forenames
+ * cannot match. */
 static int cmp_rentry(const void *x, const void *y)
 {
     const struct rentry *a = x, *b = y;
@@ -2217,8 +2293,9 @@ static int ns_add(struct rv_vault_batch *b, const struct rv_prepared *p, uint64_
     return 0;
 }
 
-/* Surname lists of versions with no postcode: 'Q' and a keyed hash of the surname (key 39,
- * its own prefix), every version with no postcode bearing the surname or it as a part, as
+/* Surname lists of versions with no postcode: 'Q' and the truncated value of the
+ * surname-alone index (family 5), every version with no postcode bearing a surname (or
+ * part) with that value, coincidences included, as
  * id (u64 LE), surname words (u8 length, its top bit set when the version has address lines
  * and no overseas marker; bytes) and forenames (u8 length, bytes), sealed as
  * the postcode lists are (key 40) with additional data "rvqs" || vault id || keyed
@@ -2308,7 +2385,8 @@ static int nopc_push(struct rv_vault_batch *b, const char *key_surname, size_t k
         b->qbuf = nq;
         b->qcap = nc;
     }
-    nopc_listkey(b->v, key_surname, kn, key);
+    if (nopc_listkey(b->v, key_surname, kn, key) != 0)
+        return 0; /* not a surname the index takes either */
     e = &b->qbuf[b->qn++];
     memcpy(e->key, key + 1, 16);
     e->id = id;
