@@ -1479,22 +1479,45 @@ static void do_audit(struct rv_exchange *x)
     struct rv_audit_log *log = rv_policy_audit(x->view->g);
     struct rv_audit_proof *p = NULL;
     char note[RV_AUDIT_NOTE_MAX], outcome[96], b64[64];
-    uint64_t size = 0;
+    uint64_t size = 0, n, sz = 0, to = 0;
+    const char *bad = NULL;
     int rc;
 
-    if (x->op == OP_PROOF)
-        snprintf(outcome, sizeof(outcome), "ok proof index=%llu", (unsigned long long)x->q_index);
-    else if (x->op == OP_CONSISTENCY)
-        snprintf(outcome, sizeof(outcome), "ok consistency from=%llu",
-                 (unsigned long long)x->q_from);
-    else
-        snprintf(outcome, sizeof(outcome), "ok checkpoint");
-    if (record(x, RV_ACT_AUDIT_READ, outcome) != 0) {
+    /* The latest checkpoint first (signing one if the log has grown), so that the request
+     * can be judged, and recorded with its outcome, before it is answered. */
+    if ((rc = latest_checkpoint(x, note, sizeof(note), &size)) != 0) {
+        if (rc == RV_EAUDIT || record(x, RV_ACT_AUDIT_READ, "error: checkpoint") != 0)
+            reply_unavailable(x);
+        else
+            reply_gate_error(x, rc);
+        return;
+    }
+    n = rv_audit_size(log);
+    if (x->op == OP_PROOF) {
+        sz = x->has_size ? x->q_size : size;
+        if (x->q_index >= sz || sz > n)
+            bad = "400 bad index";
+        snprintf(outcome, sizeof(outcome), "ok proof index=%llu size=%llu",
+                 (unsigned long long)x->q_index, (unsigned long long)sz);
+    } else if (x->op == OP_CONSISTENCY) {
+        to = x->has_to ? x->q_to : size;
+        if (x->q_from > to || to > n)
+            bad = "400 bad range";
+        snprintf(outcome, sizeof(outcome), "ok consistency from=%llu to=%llu",
+                 (unsigned long long)x->q_from, (unsigned long long)to);
+    } else {
+        snprintf(outcome, sizeof(outcome), "ok checkpoint size=%llu", (unsigned long long)size);
+    }
+    if (record(x, RV_ACT_AUDIT_READ, bad != NULL ? bad : outcome) != 0) {
         reply_unavailable(x);
         return;
     }
-    if ((rc = latest_checkpoint(x, note, sizeof(note), &size)) != 0) {
-        reply_gate_error(x, rc == RV_EAUDIT ? RV_EAUDIT : rc);
+    if (bad != NULL) {
+        reply_error(x, 400, "bad_query",
+                    x->op == OP_PROOF
+                        ? "index must be below size, and size at most the log's size (%llu)"
+                        : "from must be at most to, and to at most the log's size (%llu)",
+                    (unsigned long long)n);
         return;
     }
     if (x->op == OP_CHECKPOINT) {
@@ -1508,13 +1531,6 @@ static void do_audit(struct rv_exchange *x)
         return;
     }
     if (x->op == OP_PROOF) {
-        uint64_t sz = x->has_size ? x->q_size : size;
-        if (x->q_index >= sz || sz > rv_audit_size(log)) {
-            reply_error(x, 400, "bad_query",
-                        "index must be below size, and size at most the log's size (%llu)",
-                        (unsigned long long)rv_audit_size(log));
-            goto out;
-        }
         if ((rc = rv_audit_prove_inclusion(log, x->q_index, sz, p)) != 0) {
             reply_gate_error(x, rc);
             goto out;
@@ -1526,13 +1542,6 @@ static void do_audit(struct rv_exchange *x)
                              hashes_json((const uint8_t(*)[32])p->hashes, p->nhashes), "checkpoint",
                              note));
     } else {
-        uint64_t to = x->has_to ? x->q_to : size;
-        if (x->q_from > to || to > rv_audit_size(log)) {
-            reply_error(x, 400, "bad_query",
-                        "from must be at most to, and to at most the log's size (%llu)",
-                        (unsigned long long)rv_audit_size(log));
-            goto out;
-        }
         if ((rc = rv_audit_prove_consistency(log, x->q_from, to, p)) != 0) {
             reply_gate_error(x, rc);
             goto out;
