@@ -301,24 +301,30 @@ static void resp_set(struct rv_exchange *x, int status, const char *ctype, char 
     x->r.stream = false;
 }
 
-/* o as compact JSON text in malloc memory (json_dumps' own buffer comes from jansson's
- * allocator, which the daemon replaces with one that wipes). */
+/* o as compact, NUL-terminated JSON text in malloc memory, dumped straight into a buffer of
+ * the right size (no intermediate string to copy and free). */
 static char *json_text(const json_t *o)
 {
-    json_malloc_t jm;
-    json_free_t jf;
-    char *t = json_dumps(o, JSON_COMPACT), *copy;
+    char *t = malloc(4096);
     size_t n;
 
     if (t == NULL)
         return NULL;
-    n = strlen(t);
-    if ((copy = malloc(n + 1)) != NULL)
-        memcpy(copy, t, n + 1);
-    sodium_memzero(t, n);
-    json_get_alloc_funcs(&jm, &jf);
-    jf(t);
-    return copy;
+    n = json_dumpb(o, t, 4095, JSON_COMPACT);
+    if (n == 0) {
+        free(t);
+        return NULL;
+    }
+    if (n > 4095) {
+        sodium_memzero(t, 4096);
+        free(t);
+        if ((t = malloc(n + 1)) == NULL || json_dumpb(o, t, n, JSON_COMPACT) != n) {
+            free(t);
+            return NULL;
+        }
+    }
+    t[n] = '\0';
+    return t;
 }
 
 static void reply_json(struct rv_exchange *x, int status, json_t *o)
