@@ -29,22 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Functions of the gate that other engineers are still writing: referenced weakly, so the
- * daemon builds before they land and answers 503 not_available until then. */
-#pragma weak rv_policy_login
-#pragma weak rv_policy_change_password
-#pragma weak rv_policy_login_cert
-#pragma weak rv_policy_admit
-#pragma weak rv_policy_budget
-#pragma weak rv_policy_honeytoken_token
-#pragma weak rv_policy_user_add
-#pragma weak rv_policy_user_list
-#pragma weak rv_policy_user_disable
-#pragma weak rv_policy_user_reset
-#pragma weak rv_policy_user_reinstate
-#pragma weak rv_policy_user_set_budget
-#pragma weak rv_policy_alerts_read
-
+/* Whether a gate function is linked in. Every one is today; the checks stay so that a build
+ * without one (a trimmed library) answers 503 not_available instead of crashing. */
 static bool have(const void *fn)
 {
     const void *volatile p = fn;
