@@ -127,17 +127,23 @@ static int target_user(const char *user, const char *vault, uid_t *uidp, gid_t *
 static void give_dev_tls(const char *user, const char *vault)
 {
     char p[RV_SERVER_PATH_MAX + 32];
+    struct stat st;
     uid_t uid;
     gid_t gid;
 
     if (geteuid() != 0 || target_user(user, vault, &uid, &gid) != RV_EXIT_OK || uid == 0)
         return;
+
+    /* lchown, and never a folder that is a link: the vault's owner controls dev-tls/, and
+     * root following a planted link would hand any file to that owner. */
     snprintf(p, sizeof(p), "%s/dev-tls", vault);
-    (void)!chown(p, uid, gid);
+    if (lstat(p, &st) != 0 || !S_ISDIR(st.st_mode))
+        return;
+    (void)!lchown(p, uid, gid);
     snprintf(p, sizeof(p), "%s/dev-tls/cert.pem", vault);
-    (void)!chown(p, uid, gid);
+    (void)!lchown(p, uid, gid);
     snprintf(p, sizeof(p), "%s/dev-tls/key.pem", vault);
-    (void)!chown(p, uid, gid);
+    (void)!lchown(p, uid, gid);
 }
 
 /* When root: become user (or the vault folder's owner) and check root is gone for good. */

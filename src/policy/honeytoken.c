@@ -119,10 +119,13 @@ static int honey_find(struct rv_gate *g, const uint8_t *sub, char kind, const ch
         goto out;
     }
     plain[plen < sizeof(plain) ? plen : sizeof(plain) - 1] = '\0';
-    snprintf(label, labelsz, "%s", (const char *)plain);
+    if (snprintf(label, labelsz, "%s", (const char *)plain) < 0)
+        label[0] = '\0';
     {
         size_t l = strlen((const char *)plain);
-        snprintf(user, usersz, "%s", l + 1 < plen ? (const char *)plain + l + 1 : "-");
+        /* A longer stored name is cut to usersz: a label for an alert, never compared. */
+        if (snprintf(user, usersz, "%s", l + 1 < plen ? (const char *)plain + l + 1 : "-") < 0)
+            user[0] = '\0';
     }
     rc = 1;
 out:

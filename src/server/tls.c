@@ -26,7 +26,9 @@ static int write_private(const char *path, const void *data, size_t len)
     const char *p = data;
 
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+    /* Never through a link planted in the folder: the daemon may run this as root. */
+    (void)unlink(tmp);
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
         return RV_EIO;
     while (len > 0) {
         ssize_t w = write(fd, p, len);

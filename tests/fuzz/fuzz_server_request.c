@@ -168,7 +168,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (strcasecmp(p, "Authorization") == 0 && colon[0] == '@')
                 for (int i = 0; i < NROLES; i++)
                     if (strcmp(colon + 1, roles[i]) == 0) {
-                        snprintf(auth[nh], sizeof(auth[nh]), "Bearer %s", tokens[i]);
+                        if (snprintf(auth[nh], sizeof(auth[nh]), "Bearer %s", tokens[i]) < 0)
+                            auth[nh][0] = '\0';
                         h[nh][1] = auth[nh];
                     }
             nh++;
