@@ -245,7 +245,8 @@ static void test_use_alerts(void **state)
         struct rv_principal p;
         struct rv_credentials cred;
         memset(&p, 0, sizeof(p));
-        snprintf(p.name, sizeof(p.name), "%s", user);
+        assert_true(strlen(user) < sizeof(p.name));
+        memcpy(p.name, user, strlen(user) + 1);
         snprintf(p.role, sizeof(p.role), "checker");
         assert_int_equal(rv_policy_user_add(g, &p, &cred), RV_EEXIST);
     }
