@@ -8,6 +8,8 @@
 #ifndef RV_CLI_H
 #define RV_CLI_H
 
+#include <stdio.h>
+
 #include "core/core.h"
 
 /* Exit codes, documented in `regvault --help` and README.md. */
@@ -51,6 +53,24 @@ int rv_cli_exit_for(int err);
  * error naming the option and returns -1 when it is not one. */
 int rv_cli_parse_u64(const char *verb, const char *opt, const char *val, uint64_t min, uint64_t max,
                      uint64_t *out);
+
+/* One option of a verb (src/cli/options.c): "--name VALUE" stores VALUE (borrowed from
+ * argv) in *value; a flag (value NULL) sets *flag. */
+struct rv_cli_option {
+    const char *name;
+    const char **value;
+    bool *flag;
+};
+struct rv_unseal_opts;
+/* What rv_cli_options returns when the verb should go on. */
+#define RV_CLI_GO_ON (-1)
+/* Reads argv[start..]: the unseal options when uo is not NULL, --help or -h (prints usage to
+ * stdout), and the n options in opts. Returns RV_CLI_GO_ON when all were read, and otherwise
+ * the exit code the verb returns at once (RV_EXIT_OK after --help, RV_EXIT_USAGE after
+ * printing why an option was refused). */
+int rv_cli_options(const char *verb, int argc, char **argv, int start,
+                   const struct rv_cli_option *opts, size_t n, struct rv_unseal_opts *uo,
+                   void (*usage)(FILE *));
 
 /* ------------------------------------------------------------------------------------------
  * Unsealing (src/cli/unseal.c). Every verb that needs the vault's keys unseals the same way:

@@ -130,23 +130,17 @@ int rv_cmd_alerts(int argc, char **argv)
     int64_t since_ms = 0;
     char path[4096];
     struct stat st;
-    int err;
+    int rc, err;
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return RV_EXIT_OK;
-        } else if (strcmp(a, "--vault") == 0 && i + 1 < argc) {
-            dir = argv[++i];
-        } else if (strcmp(a, "--since") == 0 && i + 1 < argc) {
-            since = argv[++i];
-        } else if (strcmp(a, "--json") == 0) {
-            c.json = true;
-        } else {
-            rv_cli_err(VERB, "unknown or incomplete option '%s' (see regvault alerts --help)", a);
-            return RV_EXIT_USAGE;
-        }
+    {
+        const struct rv_cli_option opts[] = {
+            {"--vault", &dir, NULL},
+            {"--since", &since, NULL},
+            {"--json", NULL, &c.json},
+        };
+        rc = rv_cli_options(VERB, argc, argv, 1, opts, sizeof(opts) / sizeof(opts[0]), NULL, usage);
+        if (rc != RV_CLI_GO_ON)
+            return rc;
     }
     if (dir == NULL) {
         rv_cli_err(VERB, "--vault DIR is required (see regvault alerts --help)");

@@ -33,7 +33,7 @@ int rv_cmd_canary(int argc, char **argv)
     const char *dir = NULL, *area = NULL, *count = NULL;
     uint64_t n = 0;
     unsigned added = 0;
-    int i = 2, rc, err;
+    int rc, err;
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
@@ -48,27 +48,15 @@ int rv_cmd_canary(int argc, char **argv)
         rv_cli_err(VERB, "'%s' is not a canary command (see regvault canary --help)", argv[1]);
         return RV_EXIT_USAGE;
     }
-    while (i < argc) {
-        const char *a = argv[i];
-        rc = rv_cli_unseal_option(VERB, argc, argv, &i, &uo);
-        if (rc < 0)
-            return RV_EXIT_USAGE;
-        if (rc > 0)
-            continue;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return RV_EXIT_OK;
-        } else if (strcmp(a, "--vault") == 0 && i + 1 < argc) {
-            dir = argv[++i];
-        } else if (strcmp(a, "--count") == 0 && i + 1 < argc) {
-            count = argv[++i];
-        } else if (strcmp(a, "--area") == 0 && i + 1 < argc) {
-            area = argv[++i];
-        } else {
-            rv_cli_err(VERB, "unknown or incomplete option '%s' (see regvault canary --help)", a);
-            return RV_EXIT_USAGE;
-        }
-        i++;
+    {
+        const struct rv_cli_option opts[] = {
+            {"--vault", &dir, NULL},
+            {"--count", &count, NULL},
+            {"--area", &area, NULL},
+        };
+        rc = rv_cli_options(VERB, argc, argv, 2, opts, sizeof(opts) / sizeof(opts[0]), &uo, usage);
+        if (rc != RV_CLI_GO_ON)
+            return rc;
     }
     if (dir == NULL || count == NULL) {
         rv_cli_err(VERB, "--vault DIR and --count N are required (see regvault canary --help)");

@@ -62,7 +62,7 @@ int rv_cmd_honeytoken(int argc, char **argv)
     const char *dir = NULL, *label = NULL, *url = NULL, *out = NULL, *fmt = "env";
     enum rv_honeytoken_format format = RV_HONEYTOKEN_ENV;
     char host[256], defurl[300], *text = NULL;
-    int i = 2, rc, err;
+    int rc, err;
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
@@ -73,32 +73,14 @@ int rv_cmd_honeytoken(int argc, char **argv)
                    argv[1]);
         return RV_EXIT_USAGE;
     }
-    while (i < argc) {
-        const char *a = argv[i];
-        rc = rv_cli_unseal_option(VERB, argc, argv, &i, &uo);
-        if (rc < 0)
-            return RV_EXIT_USAGE;
-        if (rc > 0)
-            continue;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return RV_EXIT_OK;
-        } else if (strcmp(a, "--vault") == 0 && i + 1 < argc) {
-            dir = argv[++i];
-        } else if (strcmp(a, "--label") == 0 && i + 1 < argc) {
-            label = argv[++i];
-        } else if (strcmp(a, "--format") == 0 && i + 1 < argc) {
-            fmt = argv[++i];
-        } else if (strcmp(a, "--url") == 0 && i + 1 < argc) {
-            url = argv[++i];
-        } else if (strcmp(a, "--out") == 0 && i + 1 < argc) {
-            out = argv[++i];
-        } else {
-            rv_cli_err(VERB, "unknown or incomplete option '%s' (see regvault honeytoken --help)",
-                       a);
-            return RV_EXIT_USAGE;
-        }
-        i++;
+    {
+        const struct rv_cli_option opts[] = {
+            {"--vault", &dir, NULL}, {"--label", &label, NULL}, {"--format", &fmt, NULL},
+            {"--url", &url, NULL},   {"--out", &out, NULL},
+        };
+        rc = rv_cli_options(VERB, argc, argv, 2, opts, sizeof(opts) / sizeof(opts[0]), &uo, usage);
+        if (rc != RV_CLI_GO_ON)
+            return rc;
     }
     if (dir == NULL || label == NULL) {
         rv_cli_err(VERB, "--vault DIR and --label TEXT are required (see regvault honeytoken "

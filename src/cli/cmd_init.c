@@ -36,31 +36,22 @@ int rv_cmd_init(int argc, char **argv)
     struct rv_unseal_opts uo = {0};
     struct rv_vault_secret sec;
     struct rv_actor who;
-    const char *dir = NULL;
+    const char *dir = NULL, *expected_text = NULL;
     uint64_t expected = RV_VAULT_DEFAULT_EXPECTED;
-    int i = 1, rc, err;
+    int rc, err;
 
-    while (i < argc) {
-        const char *a = argv[i];
-        rc = rv_cli_unseal_option(VERB, argc, argv, &i, &uo);
-        if (rc < 0)
-            return RV_EXIT_USAGE;
-        if (rc > 0)
-            continue;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return RV_EXIT_OK;
-        } else if (strcmp(a, "--vault") == 0 && i + 1 < argc) {
-            dir = argv[++i];
-        } else if (strcmp(a, "--expected-electors") == 0 && i + 1 < argc) {
-            if (rv_cli_parse_u64(VERB, a, argv[++i], 16, 1ull << 40, &expected) != 0)
-                return RV_EXIT_USAGE;
-        } else {
-            rv_cli_err(VERB, "unknown or incomplete option '%s' (see regvault init --help)", a);
-            return RV_EXIT_USAGE;
-        }
-        i++;
+    {
+        const struct rv_cli_option opts[] = {
+            {"--vault", &dir, NULL},
+            {"--expected-electors", &expected_text, NULL},
+        };
+        rc = rv_cli_options(VERB, argc, argv, 1, opts, sizeof(opts) / sizeof(opts[0]), &uo, usage);
+        if (rc != RV_CLI_GO_ON)
+            return rc;
     }
+    if (expected_text != NULL && rv_cli_parse_u64(VERB, "--expected-electors", expected_text, 16,
+                                                  1ull << 40, &expected) != 0)
+        return RV_EXIT_USAGE;
     if (dir == NULL) {
         rv_cli_err(VERB, "--vault DIR is required (see regvault init --help)");
         return RV_EXIT_USAGE;

@@ -80,27 +80,16 @@ int rv_cmd_stats(int argc, char **argv)
     struct rv_gate *g = NULL;
     struct ctx c = {0};
     const char *dir = NULL;
-    int i = 1, rc, err;
+    int rc, err;
 
-    while (i < argc) {
-        const char *a = argv[i];
-        rc = rv_cli_unseal_option(VERB, argc, argv, &i, &uo);
-        if (rc < 0)
-            return RV_EXIT_USAGE;
-        if (rc > 0)
-            continue;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return RV_EXIT_OK;
-        } else if (strcmp(a, "--vault") == 0 && i + 1 < argc) {
-            dir = argv[++i];
-        } else if (strcmp(a, "--json") == 0) {
-            c.json = true;
-        } else {
-            rv_cli_err(VERB, "unknown or incomplete option '%s' (see regvault stats --help)", a);
-            return RV_EXIT_USAGE;
-        }
-        i++;
+    {
+        const struct rv_cli_option opts[] = {
+            {"--vault", &dir, NULL},
+            {"--json", NULL, &c.json},
+        };
+        rc = rv_cli_options(VERB, argc, argv, 1, opts, sizeof(opts) / sizeof(opts[0]), &uo, usage);
+        if (rc != RV_CLI_GO_ON)
+            return rc;
     }
     if (dir == NULL) {
         rv_cli_err(VERB, "--vault DIR is required (see regvault stats --help)");
