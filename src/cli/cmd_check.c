@@ -288,63 +288,45 @@ int rv_cmd_check(int argc, char **argv)
     struct rv_check_query *q = NULL;
     struct rv_check_answer a;
     const char *dir = NULL, *name = NULL, *address = NULL, *postcode = NULL, *batch = NULL,
-               *outpath = NULL;
+               *outpath = NULL, *date_text = NULL, *death_text = NULL, *format_text = NULL;
     enum rv_check_layout layout = RV_CHECK_LAYOUT_AUTO;
     rv_date date = RV_DATE_NONE, death = RV_DATE_NONE;
     bool json = false, bequest = false;
     FILE *out = stdout;
-    int i = 1, rc = RV_EXIT_OK, err;
+    int rc = RV_EXIT_OK, err;
 
     memset(&a, 0, sizeof(a));
-    while (i < argc) {
-        const char *o = argv[i];
-        int u = rv_cli_unseal_option(VERB, argc, argv, &i, &uo);
-        if (u < 0)
-            return RV_EXIT_USAGE;
-        if (u > 0)
-            continue;
-        if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
-            usage(stdout);
-            return RV_EXIT_OK;
-        } else if (strcmp(o, "--vault") == 0 && i + 1 < argc) {
-            dir = argv[++i];
-        } else if (strcmp(o, "--name") == 0 && i + 1 < argc) {
-            name = argv[++i];
-        } else if (strcmp(o, "--address") == 0 && i + 1 < argc) {
-            address = argv[++i];
-        } else if (strcmp(o, "--postcode") == 0 && i + 1 < argc) {
-            postcode = argv[++i];
-        } else if ((strcmp(o, "--date") == 0 || strcmp(o, "--death-date") == 0) && i + 1 < argc) {
-            rv_date *dst = strcmp(o, "--date") == 0 ? &date : &death;
-            if (parse_date_arg(argv[++i], dst) != 0) {
-                rv_cli_err(VERB, "%s wants a date as YYYY-MM-DD or dd/mm/yyyy", o);
-                return RV_EXIT_USAGE;
-            }
-        } else if (strcmp(o, "--bequest") == 0) {
-            bequest = true;
-        } else if (strcmp(o, "--batch") == 0 && i + 1 < argc) {
-            batch = argv[++i];
-        } else if (strcmp(o, "--format") == 0 && i + 1 < argc) {
-            const char *fmt = argv[++i];
-            if (strcmp(fmt, "ec") == 0)
-                layout = RV_CHECK_LAYOUT_EC;
-            else if (strcmp(fmt, "plain") == 0)
-                layout = RV_CHECK_LAYOUT_PLAIN;
-            else if (strcmp(fmt, "auto") == 0)
-                layout = RV_CHECK_LAYOUT_AUTO;
-            else {
-                rv_cli_err(VERB, "--format wants auto, ec or plain");
-                return RV_EXIT_USAGE;
-            }
-        } else if (strcmp(o, "--out") == 0 && i + 1 < argc) {
-            outpath = argv[++i];
-        } else if (strcmp(o, "--json") == 0) {
-            json = true;
-        } else {
-            rv_cli_err(VERB, "unknown or incomplete option '%s' (see regvault check --help)", o);
+    {
+        const struct rv_cli_option opts[] = {
+            {"--vault", &dir, NULL},          {"--name", &name, NULL},
+            {"--address", &address, NULL},    {"--postcode", &postcode, NULL},
+            {"--date", &date_text, NULL},     {"--death-date", &death_text, NULL},
+            {"--bequest", NULL, &bequest},    {"--batch", &batch, NULL},
+            {"--format", &format_text, NULL}, {"--out", &outpath, NULL},
+            {"--json", NULL, &json},
+        };
+        rc = rv_cli_options(VERB, argc, argv, 1, opts, sizeof(opts) / sizeof(opts[0]), &uo, usage);
+        if (rc != RV_CLI_GO_ON)
+            return rc;
+        rc = RV_EXIT_OK;
+    }
+    if (date_text != NULL && parse_date_arg(date_text, &date) != 0) {
+        rv_cli_err(VERB, "--date wants a date as YYYY-MM-DD or dd/mm/yyyy");
+        return RV_EXIT_USAGE;
+    }
+    if (death_text != NULL && parse_date_arg(death_text, &death) != 0) {
+        rv_cli_err(VERB, "--death-date wants a date as YYYY-MM-DD or dd/mm/yyyy");
+        return RV_EXIT_USAGE;
+    }
+    if (format_text != NULL) {
+        if (strcmp(format_text, "ec") == 0)
+            layout = RV_CHECK_LAYOUT_EC;
+        else if (strcmp(format_text, "plain") == 0)
+            layout = RV_CHECK_LAYOUT_PLAIN;
+        else if (strcmp(format_text, "auto") != 0) {
+            rv_cli_err(VERB, "--format wants auto, ec or plain");
             return RV_EXIT_USAGE;
         }
-        i++;
     }
     if (dir == NULL) {
         rv_cli_err(VERB, "--vault DIR is required (see regvault check --help)");
