@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -728,19 +729,19 @@ static bool parse_iso_ms(const char *s, int64_t *out)
     return true;
 }
 
-static int open_spool(struct rv_exchange *x, const char *prefix)
+/* The spool of an upload: an anonymous file in memory (memfd), never a file on disk, so that
+ * a donations batch or a register edition is never in the clear under the vault. Its size
+ * is bounded by the endpoint's body cap (rv_srv_body). The readers, which take a path, are
+ * handed "/proc/self/fd/N": each opens its own description of it, from the start. */
+static int open_spool(struct rv_exchange *x, const char *name)
 {
-    snprintf(x->spool_path, sizeof(x->spool_path), "%s/%s-XXXXXX", x->s->tmpdir, prefix);
-    if (mkdir(x->s->tmpdir, 0700) != 0 && errno != EEXIST)
-        x->spool_fd = -1;
-    else
-        x->spool_fd = mkostemp(x->spool_path, O_CLOEXEC);
+    x->spool_fd = memfd_create(name, MFD_CLOEXEC);
     if (x->spool_fd < 0) {
         x->spool_path[0] = '\0';
-        return refuse(x, 500, "internal", "500 spool", "cannot make a temporary file (%s)",
+        return refuse(x, 500, "internal", "500 spool", "cannot hold the upload in memory (%s)",
                       strerror(errno));
     }
-    (void)fchmod(x->spool_fd, 0600);
+    snprintf(x->spool_path, sizeof(x->spool_path), "/proc/self/fd/%d", x->spool_fd);
     return 0;
 }
 
@@ -846,9 +847,9 @@ static int setup_body(struct rv_exchange *x, const struct rv_srv_source *src)
                       "the body is larger than this endpoint takes (%llu bytes)",
                       (unsigned long long)x->cap);
     if (x->op == OP_BATCH)
-        return open_spool(x, "batch");
+        return open_spool(x, "regvault-batch");
     if (x->op == OP_INGEST)
-        return open_spool(x, "ingest");
+        return open_spool(x, "regvault-ingest");
     return 0;
 }
 
@@ -917,7 +918,7 @@ int rv_srv_body(struct rv_exchange *x, const char *data, size_t len)
                 continue;
             if (w <= 0)
                 return refuse(x, 500, "internal", "500 spool",
-                              "cannot write the temporary file (%s)", strerror(errno));
+                              "cannot hold the upload in memory (%s)", strerror(errno));
             data += w;
             len -= (size_t)w;
         }
@@ -1275,9 +1276,6 @@ static void do_batch(struct rv_exchange *x)
     }
     rv_diag_clear(&d);
     rc = rv_check_batch_open(x->spool_path, (enum rv_check_layout)x->layout, &b->b, &d);
-    /* The reader holds the file open: its name is no longer needed. */
-    unlink(x->spool_path);
-    x->spool_path[0] = '\0';
     if (rc != 0) {
         refuse(x, 400, "bad_batch", "400 bad batch",
                "the file is not a donations batch: %s (see docs/formats.md)", d.msg);
@@ -1363,10 +1361,6 @@ static void do_ingest(struct rv_exchange *x)
     o.edition = x->edition;
     o.alterations = x->alterations;
     o.max_errors = x->q_max_errors;
-    if (x->spool_fd >= 0 && fsync(x->spool_fd) != 0) {
-        refuse(x, 500, "internal", "500 spool", "cannot write the temporary file");
-        return;
-    }
     rc = rv_policy_ingest(x->view->g, x->spool_path, &o, &res);
     x->recorded = true;
     if (rc == RV_EPARSE || rc == RV_EINVAL || (rc == 0 && res.rejected)) {
@@ -1818,11 +1812,13 @@ void rv_srv_finish(struct rv_exchange *x)
     }
     batch_free(x->batch);
     x->batch = NULL;
-    if (x->spool_fd >= 0)
+    if (x->spool_fd >= 0) {
+        /* The upload's pages go back to the kernel now, even if a child forked for an alert
+         * hook still holds the descriptor until it executes. */
+        (void)ftruncate(x->spool_fd, 0);
         close(x->spool_fd);
+    }
     x->spool_fd = -1;
-    if (x->spool_path[0] != '\0')
-        unlink(x->spool_path);
     x->spool_path[0] = '\0';
     if (x->view != NULL)
         view_put(x->s, x->view);
@@ -1862,7 +1858,6 @@ int rv_server_new(const struct rv_server_config *c, struct rv_gate *gate, int lo
     pthread_mutex_init(&s->pool_lock, NULL);
     pthread_mutex_init(&s->log_lock, NULL);
     pthread_mutex_init(&s->conn_lock, NULL);
-    snprintf(s->tmpdir, sizeof(s->tmpdir), "%s/tmp", rv_policy_dir(gate));
     if ((s->logbuf = malloc(65536)) == NULL) {
         rv_server_free(s);
         return RV_ENOMEM;

@@ -95,7 +95,6 @@ struct rv_server {
     pthread_mutex_t log_lock;
     char *logbuf;
     size_t loglen;
-    char tmpdir[RV_SERVER_PATH_MAX + 8];
     rv_server_clock_fn clock;
     void *clock_ctx;
     /* http.c */

@@ -18,10 +18,11 @@
  *  - DELETE /v1/session is allowed to a session that must change its password (logging out
  *    is always allowed); every other endpoint but POST /v1/session/password answers 403
  *    password_change_required for such a session.
- *  - POST /v1/checks/batch spools the upload to an unnamed-after-open file under
- *    <vault>/tmp/ (0600, in a 0700 folder) before checking it, because HTTP/1.1 through
- *    libmicrohttpd cannot answer while the upload is still arriving; the results then
- *    stream back in chunks of 256 rows, each chunk one rv_policy_check. The first chunk is
+ *  - POST /v1/checks/batch and POST /v1/ingest spool the upload to an anonymous file in
+ *    memory (memfd, bounded by the endpoint's body cap), never to disk, before checking or
+ *    ingesting it, because HTTP/1.1 through libmicrohttpd cannot answer while the upload is
+ *    still arriving; the results of a batch then stream back in chunks of 256 rows, each
+ *    chunk one rv_policy_check. The first chunk is
  *    checked before the status line, so a refusal of the first chunk (budget, role, audit)
  *    gets its own status; a refusal later ends the stream with an error record (JSON lines)
  *    or a last CSV line "error,<code>,<message>".

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# serve_spool.sh - an upload to the daemon never reaches the vault's disk in the clear.
+#
+# A donations batch (POST /v1/checks/batch) and a register edition (POST /v1/ingest) are
+# sent in two parts with a pause between them. During the pause, and again after the
+# answer, every file under the vault's folder (records, indexes, the audit log, any spool)
+# is searched for the upload's donor names, surnames and postcodes (with and without the
+# space): none may be there. The search is first shown to work: a file planted in the
+# vault's folder with one of the needles is found, and removed. Prints counts only.
+set -euo pipefail
+. "$(dirname "$(realpath "$0")")/lib/serve.sh"
+serve_init spool
+
+serve_vault 2000 2 20
+user_add sp-chk checker
+user_add sp-reg registrar
+serve_config rate_principal=1000 burst_principal=1000 rate_client=10000 burst_client=10000 \
+    budget_checker=100000 alert_syslog=no "alert_file=$work/alerts.log"
+serve_start
+
+python3 - "$work" <<'PY'
+import csv, io, os, subprocess, sys, time
+import rvhttp
+from rvhttp import ready_token
+
+work = sys.argv[1]
+vault = work + "/v"
+bad = []
+
+
+def entries_of(path, n):
+    """(full name, surname, postcode) of the file's first n plain entries whose surname has
+    6 letters or more."""
+    out = []
+    raw = open(path, "rb").read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252")
+    first = text.split("\n", 1)[0]
+    if True:
+        for r in csv.DictReader(io.StringIO(text), delimiter="\t" if "\t" in first else ","):
+            if r.get("Elector Surname"):
+                sn, fn = r["Elector Surname"].strip(), (r.get("Elector Forename") or "").strip()
+            elif "," in (r.get("Elector Name") or ""):
+                sn, fn = [x.strip() for x in r["Elector Name"].split(",", 1)]
+            else:
+                continue
+            # ASCII only, so that the needle's bytes are the same in any encoding of the file.
+            full = fn + " " + sn
+            if len(sn) < 6 or not sn.isalpha() or not full.isascii() or not r.get("PostCode"):
+                continue
+            out.append((full, sn, r["PostCode"]))
+            if len(out) >= n:
+                break
+    return out
+
+
+def needles_of(entries):
+    out = set()
+    for full, sn, pc in entries:
+        out.update([full, sn, pc, pc.replace(" ", "")])
+    return sorted(out)
+
+
+def scan(needles, when):
+    """Files under the vault holding any needle (case-insensitive, by grep -F)."""
+    nf = "%s/needles-%s" % (work, when)
+    open(nf, "w", encoding="utf-8").write("\n".join(needles) + "\n")
+    r = subprocess.run(["grep", "-rFil", "-f", nf, vault], capture_output=True)
+    os.unlink(nf)
+    if r.returncode not in (0, 1):
+        bad.append("grep failed (%d) %s" % (r.returncode, when))
+    return len([x for x in r.stdout.split(b"\n") if x])
+
+
+def upload(path, body, token, ctype, needles, label):
+    """Sends headers and the first part of body, pauses, scans, sends the rest, reads the
+    answer, scans again."""
+    head = ("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer %s\r\n"
+            "Content-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+            % (path, rvhttp.PORT, token, ctype, len(body)))
+    import http.client, socket
+    raw = socket.create_connection(("127.0.0.1", rvhttp.PORT), timeout=120)
+    s = rvhttp._ctx.wrap_socket(raw)
+    try:
+        s.sendall(head.encode())
+        half = len(body) // 2
+        s.sendall(body[:half])
+        time.sleep(2)  # the daemon holds the first part now
+        h = scan(needles, "during")
+        if h:
+            bad.append("%s: %d vault files hold the upload's personal data during it" % (label, h))
+        s.sendall(body[half:])
+        r = http.client.HTTPResponse(s, method="POST")
+        r.begin()
+        r.read()
+        if r.status != 200:
+            bad.append("%s: status %d, want 200" % (label, r.status))
+    finally:
+        s.close()
+    h = scan(needles, "after")
+    if h:
+        bad.append("%s: %d vault files hold the upload's personal data after it" % (label, h))
+
+
+chk = ready_token("sp-chk")
+reg = ready_token("sp-reg")
+
+# The batch: donors from area 1's register (found) and made-up ones (not found).
+donors = entries_of(work + "/s/E07000001/full-2025-12-01.csv", 100)
+b = io.StringIO()
+w = csv.writer(b, lineterminator="\n")
+w.writerow(["id", "name", "address", "postcode", "date"])
+for i in range(600):
+    full, sn, pc = donors[i % len(donors)]
+    w.writerow(["r%d" % i, full if i % 3 else full + "x", "",
+                pc if i % 2 else pc.replace(" ", ""), "2026-01-10"])
+body = b.getvalue().encode()
+needles = needles_of(donors)
+names = [full for full, _, _ in donors]
+assert all(x.lower().encode() in body.lower() for x in needles)
+
+# The search can find a needle in a vault file: plant one and remove it.
+probe = os.path.join(vault, "planted-probe")
+open(probe, "wb").write(b"xx" + names[0].encode() + b"xx")
+if scan([names[0]], "probe") != 1:
+    bad.append("the search did not find a planted needle: it cannot work")
+os.unlink(probe)
+if scan(needles, "before"):
+    bad.append("the vault holds the batch's personal data before the upload")
+
+upload("/v1/checks/batch?format=plain", body, chk, "text/csv", needles, "batch")
+
+# The register edition of area 2, ingested through the daemon.
+edition = open(work + "/s/E07000002/full-2025-12-01.csv", "rb").read()
+needles2 = needles_of(entries_of(work + "/s/E07000002/full-2025-12-01.csv", 100))
+upload("/v1/ingest?area=E07000002&edition=2025-12-01", edition, reg, "text/csv", needles2,
+       "ingest")
+
+print("spool: batch of %d bytes (%d needles), edition of %d bytes (%d needles)"
+      % (len(body), len(needles), len(edition), len(needles2)))
+if bad:
+    for x in bad:
+        print("MISMATCH " + x, file=sys.stderr)
+    print("FAIL: %d checks failed" % len(bad), file=sys.stderr)
+    sys.exit(1)
+PY
+serve_alive "after the uploads"
+serve_stop
+echo "serve_spool: all checks passed"
