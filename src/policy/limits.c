@@ -1090,6 +1090,35 @@ int rv_policy_admit(struct rv_gate *g, int64_t *retry_after_ms)
     return rc;
 }
 
+int rv_policy_admit_client(struct rv_gate *g, int64_t *retry_after_ms)
+{
+    struct rv_limits *l = g->sh->limits;
+    const char *addr = g->who.client != NULL ? g->who.client : "";
+    struct cbucket *cb;
+    struct cfgsnap cfg;
+    int64_t now = clock_ms();
+    int rc = 0;
+
+    *retry_after_ms = 0;
+    if (rv_gate_is_local(g))
+        return 0;
+    cfg_snapshot(g->sh, &cfg);
+    pthread_mutex_lock(&l->clock_);
+    if ((cb = client_bucket(l, addr, now, &cfg)) == NULL) {
+        rc = RV_ENOMEM;
+    } else {
+        refill(&cb->tokens, &cb->ms, now, cfg.rate_c, cfg.burst_c);
+        if (cb->tokens < 1) {
+            rc = RV_ELIMIT;
+            *retry_after_ms = wait_ms(cb->tokens, cfg.rate_c);
+        } else {
+            cb->tokens -= 1;
+        }
+    }
+    pthread_mutex_unlock(&l->clock_);
+    return rc;
+}
+
 /* ------------------------------------------------------------------------------------------
  * Probing and anomalies.
  */

@@ -146,6 +146,13 @@ RV_NODISCARD int rv_policy_stats(struct rv_gate *g, rv_vault_stats_fn fn, void *
  * refusal. Local actors (client "local"), who hold the vault's secret, are not limited. */
 RV_NODISCARD int rv_policy_admit(struct rv_gate *g, int64_t *retry_after_ms) RV_NONNULL(1, 2);
 
+/* For the daemon, before any work for a request that has no principal yet (a login, an
+ * unknown path, /healthz): takes a token from the client address's bucket only. RV_ELIMIT
+ * when it is empty (*retry_after_ms says when to come back). Not recorded. Local actors are
+ * not limited. */
+RV_NODISCARD int rv_policy_admit_client(struct rv_gate *g, int64_t *retry_after_ms)
+    RV_NONNULL(1, 2);
+
 /* The actor's disclosure budget today: electors shown so far and the limit. */
 RV_NODISCARD int rv_policy_budget(struct rv_gate *g, uint32_t *used, uint32_t *limit)
     RV_NONNULL(1, 2, 3);

@@ -655,6 +655,47 @@ static int admit(struct rv_exchange *x)
                   rv_strerror(rc));
 }
 
+/* Requests with no principal yet (a login, an unknown path, /healthz) take a token from the
+ * client address's bucket before any other work, so that nobody can make the daemon hash
+ * passwords or write the log at will. */
+static int admit_client(struct rv_exchange *x)
+{
+    int64_t retry = 0;
+    int rc = rv_policy_admit_client(x->view->g, &retry);
+
+    if (rc == 0)
+        return 0;
+    if (rc == RV_ELIMIT) {
+        x->r.retry_after = retry > 0 ? (retry + 999) / 1000 : 1;
+        return refuse(x, 429, "rate_limited", "429 client rate limit",
+                      "too many requests from this address: wait %lld s (Retry-After) and slow "
+                      "down",
+                      (long long)x->r.retry_after);
+    }
+    return refuse(x, 500, "internal", "500 admit failed", "the rate limiter failed (%s)",
+                  rv_strerror(rc));
+}
+
+/* Password hashing (Argon2id, 64 MiB each) runs on at most s->pwhash_max threads at once;
+ * past that a login or password change is refused with 503 and Retry-After, recorded, so
+ * that parallel logins cannot take the daemon's memory. True when the slot was taken. */
+static bool pwhash_enter(struct rv_exchange *x)
+{
+    if (atomic_fetch_add(&x->s->pwhash_busy, 1) < x->s->pwhash_max)
+        return true;
+    atomic_fetch_sub(&x->s->pwhash_busy, 1);
+    x->r.retry_after = 1;
+    refuse(x, 503, "busy", "503 password hashing busy",
+           "the server is checking too many passwords at once: try again in a second "
+           "(Retry-After)");
+    return false;
+}
+
+static void pwhash_leave(struct rv_exchange *x)
+{
+    atomic_fetch_sub(&x->s->pwhash_busy, 1);
+}
+
 /* Roles for the endpoints that have no gate action of their own. */
 static int authorise(struct rv_exchange *x)
 {
@@ -881,6 +922,8 @@ int rv_srv_begin(struct rv_exchange *x, const char *method, const char *path, co
         return 1;
     }
     set_actor(x, PLACEHOLDER, PLACEHOLDER);
+    if (!needs_auth(x->op) && admit_client(x) != 0)
+        return 1;
     if (x->op == OP_NONE) {
         if (allow != NULL) {
             x->r.allow = allow;
@@ -964,9 +1007,14 @@ static void do_login(struct rv_exchange *x)
     }
     if ((o = parse_object(x, f, 3)) == NULL)
         return;
+    if (!pwhash_enter(x)) {
+        json_decref(o);
+        return;
+    }
     memset(&p, 0, sizeof(p));
     rc = rv_policy_login(x->view->g, str_field(o, "user"), str_field(o, "password"),
                          str_field(o, "totp"), x->client, &p, &retry);
+    pwhash_leave(x);
     json_decref(o);
     x->recorded = true;
     switch (rc) {
@@ -1033,8 +1081,13 @@ static void do_password(struct rv_exchange *x)
     }
     if ((o = parse_object(x, f, 2)) == NULL)
         return;
+    if (!pwhash_enter(x)) {
+        json_decref(o);
+        return;
+    }
     rc = rv_policy_change_password(x->view->g, x->principal, str_field(o, "password"),
                                    str_field(o, "new_password"), x->client);
+    pwhash_leave(x);
     json_decref(o);
     x->recorded = true;
     switch (rc) {
@@ -1855,6 +1908,10 @@ int rv_server_new(const struct rv_server_config *c, struct rv_gate *gate, int lo
     s->log_fd = log_fd;
     s->clock = clock;
     s->clock_ctx = clock_ctx;
+    {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        s->pwhash_max = ncpu < 1 ? 1 : ncpu > 64 ? 64 : (int)ncpu;
+    }
     pthread_mutex_init(&s->pool_lock, NULL);
     pthread_mutex_init(&s->log_lock, NULL);
     pthread_mutex_init(&s->conn_lock, NULL);

@@ -90,6 +90,9 @@ struct rv_server {
     /* Bumped by an ingest: a view's check context reads the vault's file statistics when it
      * opens, so views older than an ingest are closed rather than reused. */
     _Atomic uint64_t view_gen;
+    /* password hashes (Argon2id) in progress, and how many may run at once (the cores) */
+    _Atomic int pwhash_busy;
+    int pwhash_max;
     /* access log: a buffer written out when full and by rv_server_tick */
     int log_fd;
     pthread_mutex_t log_lock;
