@@ -6,7 +6,12 @@
 #   bench/serve.sh [ELECTORS] [SECONDS] [CONNECTIONS]     defaults 1000000, 60, 256
 #
 # REGVAULT=<build>/regvault selects the build (default build/; use a Release or
-# RelWithDebInfo build). Steps:
+# RelWithDebInfo build). RV_SERVE_CACHE=<folder> keeps the synthetic register and the
+# ingested vault there and copies them for later runs of the same size (to iterate; delete
+# the folder when done). RV_SERVE_EXTRA_CONF adds lines to the daemon's config (threads = 4).
+# PGBIN=<folder without pgbench> skips PostgreSQL. RV_SERVE_PERF=<file> records a perf
+# profile of the daemon over the measured run (RV_SERVE_PERF_CG: perf's call-graph option,
+# default -g). Steps:
 #   1. `regvault synth` a register (8 areas, 6 months of alterations, 100,000 donations) and
 #      `regvault ingest` it into a fresh vault;
 #   2. a checker principal with a budget of 100,000,000 electors a day, and a config with the
@@ -61,14 +66,26 @@ trap cleanup EXIT
 
 echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# $electors electors in 8 areas, 6 months of alterations; $conns connections, $secs s"
-head -c 32 /dev/urandom >"$work/key"
-"$rv" synth --electors "$electors" --areas 8 --months 6 --donations 100000 --seed 7 \
-    --out "$work/s" >/dev/null
-"$rv" init --vault "$work/v" --key-file "$work/key" --expected-electors "$electors" >/dev/null 2>&1
-t0=$(date +%s.%N)
-"$rv" ingest --vault "$work/v" --key-file "$work/key" "$work/s" >"$work/ingest.out" 2>&1
-t1=$(date +%s.%N)
-echo "ingest: $(tail -1 "$work/ingest.out") [wall $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s]"
+cache=${RV_SERVE_CACHE:-}
+if [ -n "$cache" ] && [ -f "$cache/$electors/done" ]; then
+    # A register and vault made by an earlier run with the same RV_SERVE_CACHE: copied, so
+    # that each run starts from the same freshly ingested vault.
+    cp -a "$cache/$electors/s" "$cache/$electors/v" "$cache/$electors/key" "$work/"
+    echo "ingest: reused from $cache/$electors"
+else
+    head -c 32 /dev/urandom >"$work/key"
+    "$rv" synth --electors "$electors" --areas 8 --months 6 --donations 100000 --seed 7 \
+        --out "$work/s" >/dev/null
+    "$rv" init --vault "$work/v" --key-file "$work/key" --expected-electors "$electors" >/dev/null 2>&1
+    t0=$(date +%s.%N)
+    "$rv" ingest --vault "$work/v" --key-file "$work/key" "$work/s" >"$work/ingest.out" 2>&1
+    t1=$(date +%s.%N)
+    echo "ingest: $(tail -1 "$work/ingest.out") [wall $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s]"
+    if [ -n "$cache" ]; then
+        rm -rf "${cache:?}/$electors" && mkdir -p "$cache/$electors"
+        cp -a "$work/s" "$work/v" "$work/key" "$cache/$electors/" && touch "$cache/$electors/done"
+    fi
+fi
 
 # Donor bodies for the daemon, and the same donors for PostgreSQL.
 python3 - "$work/s/donations.csv" "$work/bodies.jsonl" <<'PY'
@@ -165,9 +182,17 @@ RV_BODIES=$work/bodies.jsonl RV_TOKEN=$token wrk -t2 -c"$conns" -d5s -s "$here/s
     "https://127.0.0.1:$port/v1/checks" >"$work/wrk-warm.txt" 2>&1
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$serve_pid/stat"; }
 ticks0=$(cpu_ticks)
+perf_pid=
+if [ -n "${RV_SERVE_PERF:-}" ]; then
+    # RV_SERVE_PERF=<file>: a perf profile of the daemon over the measured run
+    perf record -F 499 ${RV_SERVE_PERF_CG:--g} -p "$serve_pid" -o "$RV_SERVE_PERF" -- sleep "$secs" \
+        >/dev/null 2>&1 &
+    perf_pid=$!
+fi
 RV_BODIES=$work/bodies.jsonl RV_TOKEN=$token wrk -t2 -c"$conns" -d"${secs}s" --timeout 10s \
     -s "$here/serve_check.lua" "https://127.0.0.1:$port/v1/checks" >"$work/wrk.txt" 2>&1
 ticks1=$(cpu_ticks)
+[ -z "$perf_pid" ] || wait "$perf_pid" || true
 load=$(cut -d' ' -f1 /proc/loadavg)
 line=$(grep '^serve_check: requests' "$work/wrk.txt") || { cat "$work/wrk.txt" >&2; exit 1; }
 grep '^serve_check: non-200' "$work/wrk.txt" || true

@@ -590,6 +590,331 @@ fail:
     return RV_ENOMEM;
 }
 
+/* ---- JSON text ------------------------------------------------------------------------
+ * The same answer as rv_check_answer_json, written straight into one buffer: the daemon
+ * answers every check with it, and building and dumping some fifty jansson values per
+ * answer cost more than the rest of the rendering. The output is what json_dumps gives for
+ * the tree with JSON_COMPACT, byte for byte (keys in the same order, strings escaped as
+ * jansson escapes them, reals as jansson prints them); a string that is not valid UTF-8
+ * becomes "", as set_str makes it. */
+RV_NODISCARD int rv_check_answer_text(const struct rv_check_query *q,
+                                      const struct rv_check_answer *a, char **out, size_t *len)
+    RV_NONNULL(2, 3, 4);
+
+struct jbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+};
+
+/* Room for n more bytes and a NUL. The old buffer may hold register data: wiped. */
+static bool jb_room(struct jbuf *b, size_t n)
+{
+    size_t cap;
+    char *p;
+
+    if (b->oom)
+        return false;
+    if (b->len + n + 1 <= b->cap)
+        return true;
+    cap = b->cap;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    if ((p = malloc(cap)) == NULL) {
+        b->oom = true;
+        return false;
+    }
+    memcpy(p, b->p, b->len);
+    sodium_memzero(b->p, b->cap);
+    free(b->p);
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+static void jb_put(struct jbuf *b, const char *s, size_t n)
+{
+    if (jb_room(b, n)) {
+        memcpy(b->p + b->len, s, n);
+        b->len += n;
+    }
+}
+
+#define JB_LIT(b, lit) jb_put((b), (lit), sizeof(lit) - 1)
+
+/* Length of the UTF-8 character at s (n bytes left) by jansson's rules (no overlong forms,
+ * no surrogates, nothing past U+10FFFF), or 0 if it is not one. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t k;
+    uint32_t v;
+
+    if (c < 0x80)
+        return 1;
+    if (c < 0xC2 || c > 0xF4)
+        return 0;
+    k = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    if (n < k)
+        return 0;
+    v = c & (k == 2 ? 0x1Fu : k == 3 ? 0x0Fu : 0x07u);
+    for (size_t i = 1; i < k; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        v = v << 6 | (s[i] & 0x3Fu);
+    }
+    if ((k == 3 && v < 0x800) || (k == 4 && v < 0x10000) || v > 0x10FFFF ||
+        (v >= 0xD800 && v <= 0xDFFF))
+        return 0;
+    return k;
+}
+
+/* A JSON string of the n bytes at s, escaped as jansson's dump escapes them; "" if they are
+ * not valid UTF-8. */
+static void jb_strn(struct jbuf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, run = 0, k;
+
+    for (i = 0; i < n; i += k)
+        if ((k = utf8_len(u + i, n - i)) == 0) {
+            JB_LIT(b, "\"\"");
+            return;
+        }
+    if (!jb_room(b, n + 2))
+        return;
+    b->p[b->len++] = '"';
+    for (i = 0; i < n; i++) {
+        unsigned char c = u[i];
+        char esc[6];
+        size_t elen = 2;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        jb_put(b, s + run, i - run);
+        run = i + 1;
+        esc[0] = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+            esc[1] = (char)c;
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            elen = 6;
+        }
+        jb_put(b, esc, elen);
+    }
+    jb_put(b, s + run, n - run);
+    JB_LIT(b, "\"");
+}
+
+static void jb_str(struct jbuf *b, const char *s)
+{
+    jb_strn(b, s, strlen(s));
+}
+
+/* ,"key": (the comma unless first); keys are plain ASCII. */
+static void jb_key(struct jbuf *b, const char *k, bool *first)
+{
+    size_t n = strlen(k);
+    if (!jb_room(b, n + 4))
+        return;
+    if (!*first)
+        b->p[b->len++] = ',';
+    *first = false;
+    b->p[b->len++] = '"';
+    memcpy(b->p + b->len, k, n);
+    b->len += n;
+    b->p[b->len++] = '"';
+    b->p[b->len++] = ':';
+}
+
+static void jb_kstr(struct jbuf *b, const char *k, const char *v, bool *first)
+{
+    jb_key(b, k, first);
+    jb_str(b, v);
+}
+
+/* A real as jansson prints it: %.17g, with ".0" when it would read as an integer, and the
+ * exponent without a plus sign or leading zeros. false if it is not finite (jansson has
+ * no such value). */
+static bool jb_real(struct jbuf *b, double v)
+{
+    char t[64], *e, *from;
+    int n;
+
+    if (v != v || v > 1.7976931348623157e308 || v < -1.7976931348623157e308)
+        return false;
+    n = snprintf(t, sizeof(t), "%.17g", v);
+    if (n < 0 || (size_t)n >= sizeof(t) - 3)
+        return false;
+    for (int i = 0; i < n; i++)
+        if (t[i] == ',')
+            t[i] = '.'; /* a locale's decimal comma */
+    if (strchr(t, '.') == NULL && strchr(t, 'e') == NULL) {
+        memcpy(t + n, ".0", 3);
+        n += 2;
+    }
+    if ((e = strchr(t, 'e')) != NULL) {
+        char *start = e + 1;
+        from = start + 1;
+        if (*start == '-')
+            start++;
+        while (*from == '0')
+            from++;
+        if (from != start) {
+            memmove(start, from, (size_t)(t + n - from) + 1);
+            n -= (int)(from - start);
+        }
+    }
+    jb_put(b, t, (size_t)n);
+    return true;
+}
+
+static void match_text(struct jbuf *b, const struct rv_check_query *q,
+                       const struct rv_check_answer *a, const struct rv_check_match *m)
+{
+    char buf[2048], num[64];
+    bool reveal = reveal_of(a, m), first = true, none = true;
+    const char *p;
+
+    JB_LIT(b, "{");
+    jb_kstr(b, "grade", rv_check_grade_name(m->in_force ? m->grade : RV_GRADE_NONE), &first);
+    jb_key(b, "in_force", &first);
+    if (m->in_force)
+        JB_LIT(b, "true");
+    else
+        JB_LIT(b, "false");
+    jb_kstr(b, "area", m->cand.elector.area, &first);
+    jb_kstr(b, "edition", m->cand.edition, &first);
+    jb_kstr(b, "elector_number", number_of(m, num, sizeof(num)), &first);
+    if (reveal) {
+        jb_kstr(b, "name", rv_name_format(&m->cand.elector.name, buf, sizeof(buf)), &first);
+        address_of(&m->cand.elector, buf, sizeof(buf));
+        jb_kstr(b, "address", buf, &first);
+        jb_kstr(b, "postcode", m->cand.elector.postcode.canon, &first);
+    } else {
+        jb_kstr(b, "masked", rv_check_mask(&m->cand.elector, buf, sizeof(buf)), &first);
+    }
+    if (q != NULL) {
+        /* One string per line, cut at 511 bytes as reasons_json cuts them. */
+        jb_key(b, "reasons", &first);
+        JB_LIT(b, "[");
+        p = rv_check_reasons(q, m, reveal, buf, sizeof(buf));
+        while (*p != '\0') {
+            size_t n = strcspn(p, "\n"), k = n;
+            if (k >= 512) {
+                k = 511;
+                while (k > 0 && ((unsigned char)p[k] & 0xC0) == 0x80)
+                    k--;
+            }
+            if (k > 0) {
+                if (!none)
+                    JB_LIT(b, ",");
+                none = false;
+                jb_strn(b, p, k);
+            }
+            p += n;
+            if (*p == '\n')
+                p++;
+        }
+        JB_LIT(b, "]");
+    }
+    jb_key(b, "found_by", &first);
+    JB_LIT(b, "[");
+    none = true;
+    for (unsigned bit = 1; bit < (1u << RV_CHECK_BY_NSEARCHES); bit <<= 1)
+        if ((m->cand.found_by & bit) != 0) {
+            if (!none)
+                JB_LIT(b, ",");
+            none = false;
+            jb_str(b, rv_check_search_name(bit));
+        }
+    JB_LIT(b, "]}");
+    sodium_memzero(buf, sizeof(buf));
+}
+
+int rv_check_answer_text(const struct rv_check_query *q, const struct rv_check_answer *a,
+                         char **out, size_t *len)
+{
+    struct jbuf b = {malloc(4096), 0, 4096, false};
+    bool first = true;
+    char d[11], small[32];
+    int n;
+
+    *out = NULL;
+    *len = 0;
+    if (b.p == NULL)
+        return RV_ENOMEM;
+    JB_LIT(&b, "{");
+    jb_kstr(&b, "id", a->id, &first);
+    if (a->line > 0) {
+        /* as jansson holds it: a signed 64-bit integer */
+        n = snprintf(small, sizeof(small), "%lld", (long long)(json_int_t)a->line);
+        jb_key(&b, "line", &first);
+        if (n > 0 && (size_t)n < sizeof(small))
+            jb_put(&b, small, (size_t)n);
+        else
+            b.oom = true;
+    }
+    jb_kstr(&b, "verdict", rv_check_verdict_name(a->verdict), &first);
+    jb_kstr(&b, "grade", rv_check_grade_name(a->grade), &first);
+    if (a->date != RV_DATE_NONE)
+        jb_kstr(&b, a->bequest ? "death_date" : "date", rv_date_format(a->date, d), &first);
+    if (a->error[0] != '\0')
+        jb_kstr(&b, "error", a->error, &first);
+    if (a->note[0] != '\0')
+        jb_kstr(&b, "note", a->note, &first);
+    if (a->nmatches > 0 && a->matches[0].in_force) {
+        const struct rv_check_match *best = &a->matches[0];
+        char num[64];
+        jb_kstr(&b, "area", best->cand.elector.area, &first);
+        jb_kstr(&b, "edition", best->cand.edition, &first);
+        jb_kstr(&b, "elector_number", number_of(best, num, sizeof(num)), &first);
+    }
+    if (a->runner_up != RV_GRADE_NONE) {
+        jb_key(&b, "margin", &first);
+        if (!jb_real(&b, a->margin))
+            b.oom = true;
+        jb_kstr(&b, "runner_up", rv_check_grade_name(a->runner_up), &first);
+    }
+    jb_key(&b, "matches", &first);
+    JB_LIT(&b, "[");
+    for (size_t i = 0; i < a->nmatches && !b.oom; i++) {
+        if (i > 0)
+            JB_LIT(&b, ",");
+        match_text(&b, q, a, &a->matches[i]);
+    }
+    JB_LIT(&b, "]}");
+    if (b.oom) {
+        sodium_memzero(b.p, b.cap);
+        free(b.p);
+        return RV_ENOMEM;
+    }
+    b.p[b.len] = '\0';
+    *out = b.p;
+    *len = b.len;
+    return 0;
+}
+
 const char *rv_check_csv_header(void)
 {
     return "id,line,verdict,grade,area,edition,elector_number,register_name,register_address,"

@@ -56,14 +56,26 @@ static void answer_for(const struct rv_check_query *q, struct rv_check_candidate
     assert_int_equal(rv_check_decide(q, m, n, a), 0);
 }
 
+/* Declared here too until check.h carries it (an identical declaration is harmless). */
+RV_NODISCARD int rv_check_answer_text(const struct rv_check_query *q,
+                                      const struct rv_check_answer *a, char **out, size_t *len)
+    RV_NONNULL(2, 3, 4);
+
+/* The answer as jansson dumps its tree; the text renderer must give the same bytes. */
 static char *render_json(const struct rv_check_query *q, const struct rv_check_answer *a)
 {
     json_t *j = NULL;
-    char *s;
+    char *s, *t = NULL;
+    size_t n = 0;
     assert_int_equal(rv_check_answer_json(q, a, &j), 0);
     s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     assert_non_null(s);
+    assert_int_equal(rv_check_answer_text(q, a, &t, &n), 0);
+    assert_non_null(t);
+    assert_int_equal(n, strlen(t));
+    assert_string_equal(t, s);
+    free(t);
     return s;
 }
 
@@ -248,6 +260,7 @@ static void test_golden_json(void **state)
     query(&q, "Mr Bill Smith", "10 High St, Leeds", D(2026, 1, 15));
     snprintf(q.id, sizeof(q.id), "C0001");
     answer_for(&q, c, 2, &a);
+    free(render_json(&q, &a));
     assert_int_equal(rv_check_answer_json(&q, &a, &j), 0);
     got = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(6));
     json_decref(j);
@@ -411,6 +424,66 @@ static void test_mask(void **state)
     assert_string_equal(rv_check_mask(&c.elector, buf, 4), "É.");
 }
 
+/* The text renderer against jansson on awkward strings: quotes, backslashes, every control
+ * character, DEL, multi-byte UTF-8, long reasons, margins of every size; and a field that is
+ * not UTF-8 comes out as "" in both, never as the bytes. */
+static void test_text_escapes(void **state)
+{
+    static const double margins[] = {0.0,   1.0,     -2.5, 1e-7, 123456789.125,
+                                     1e300, -1e-300, 0.1,  3.0,  2.220446049250313e-16};
+    struct rv_check_query q;
+    struct rv_check_candidate c[3];
+    struct rv_check_answer a;
+    char *s, *t = NULL;
+    size_t n;
+    (void)state;
+    entry(&c[0], "William", "Smith", "10 High Street", "LS1 4AB", 7, D(2025, 12, 1),
+          RV_DATE_FOREVER);
+    entry(&c[1], "William", "Smith", "12 High Street", "LS1 4AB", 8, D(2025, 12, 1),
+          RV_DATE_FOREVER);
+    entry(&c[2], "Zoë", "Smith-Ó Briain", "Flat 2, 3 Rue \"Été\"", "LS1 4AB", 9, D(2025, 12, 1),
+          RV_DATE_FOREVER);
+    query(&q, "Mr Bill Smith", "10 High St, Leeds", D(2026, 1, 15));
+    for (int ch = 1; ch < RV_CHECK_ID_MAX - 1; ch++) /* every control character and more */
+        q.id[ch - 1] = (char)ch;
+    q.id[RV_CHECK_ID_MAX - 2] = 0x7F;
+    q.id[RV_CHECK_ID_MAX - 1] = '\0';
+    snprintf(q.note, sizeof(q.note),
+             "note \"quoted\" \\ back\tslash \xE2\x82\xAC \xF0\x9F\x98\x80");
+    answer_for(&q, c, 3, &a);
+    for (size_t i = 0; i < sizeof(margins) / sizeof(margins[0]); i++) {
+        a.margin = margins[i];
+        a.runner_up = RV_GRADE_POSSIBLE;
+        free(render_json(&q, &a));
+    }
+    /* Lines in a match's reasons longer than the 511 bytes a reason keeps. */
+    memset(q.name.forenames, 'x', sizeof(q.name.forenames) - 1);
+    q.name.forenames[sizeof(q.name.forenames) - 1] = '\0';
+    free(render_json(&q, &a));
+    /* Not UTF-8 (a lone continuation byte, an overlong slash, a surrogate): "" in both. */
+    {
+        static const char *const bad[] = {"ab\x80", "\xC0\xAF", "\xED\xA0\x80", "\xF5\x80\x80\x80"};
+        for (size_t i = 0; i < 4; i++) {
+            snprintf(a.note, sizeof(a.note), "%s", bad[i]);
+            s = render_json(&q, &a);
+            assert_non_null(strstr(s, "\"note\":\"\""));
+            free(s);
+        }
+    }
+    /* No query (an unmatched row of a batch): no reasons. */
+    rv_check_answer_free(&a);
+    rv_check_answer_unmatched("R\"1", 42, RV_VERDICT_OUT_OF_SCOPE, "company \\ donor", &a);
+    s = render_json(NULL, &a);
+    assert_string_equal(s,
+                        "{\"id\":\"R\\\"1\",\"line\":42,\"verdict\":\"out of scope\","
+                        "\"grade\":\"no match\",\"error\":\"company \\\\ donor\",\"matches\":[]}");
+    free(s);
+    assert_int_equal(rv_check_answer_text(NULL, &a, &t, &n), 0);
+    assert_int_equal(n, strlen(t));
+    free(t);
+    rv_check_answer_free(&a);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -443,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_mask),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_golden_json),
+        cmocka_unit_test(test_text_escapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
