@@ -613,6 +613,13 @@ int rv_policy_check(struct rv_gate *g, const char *kind, const struct rv_check_q
     snprintf(params, sizeof(params), "kind=%s rows=%zu", kind, n);
     if ((rc = rv_gate_authorise(g, RV_ACT_CHECK, params)) != 0)
         return rc;
+    /* Asked again at every call, so that a batch answered chunk by chunk stops at the first
+     * chunk after its principal is suspended or disabled. */
+    if ((rc = rv_limits_state(g)) != 0) {
+        int rc2 = rv_policy_record(g, RV_ACT_CHECK, params,
+                                   rc == RV_ESUSPENDED ? "denied: suspended" : "error", NULL, 0);
+        return rc2 != 0 ? rc2 : rc;
+    }
     if (g->check == NULL) {
         if ((rc = rv_check_ctx_open(g->sh->vault, &g->check)) != 0)
             return rc;
@@ -646,6 +653,11 @@ int rv_policy_check(struct rv_gate *g, const char *kind, const struct rv_check_q
     if ((rc = rv_canary_scan(g, out, n)) != 0 ||
         (!rv_gate_is_local(g) && (rc = rv_limits_observe(g, qs, out, n)) != 0)) {
         subjects = NULL;
+        /* These very checks suspended the principal: their answers are withheld too. */
+        if (rc == RV_ESUSPENDED) {
+            int rc2 = rv_policy_record(g, RV_ACT_CHECK, params, "withheld: suspended", NULL, 0);
+            rc = rc2 != 0 ? rc2 : rc;
+        }
         goto bad;
     }
     return 0;

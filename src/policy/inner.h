@@ -65,9 +65,18 @@ void rv_limits_free(struct rv_limits *l);
 RV_NODISCARD int rv_limits_charge(struct rv_gate *g, const uint8_t (*subjects)[32],
                                   size_t nsubjects);
 /* Watches the checks for probing and anomalies after they are answered; raises alerts and
- * suspends as configured. */
+ * suspends as configured. RV_ESUSPENDED when these checks suspended the principal (alerts
+ * raised and the suspension stored): the gate must stop answering it. */
 RV_NODISCARD int rv_limits_observe(struct rv_gate *g, const struct rv_check_query *const *qs,
                                    const struct rv_check_answer *out, size_t n);
+
+/* RV_ESUSPENDED when the actor's principal is suspended (by the probing limits) or disabled
+ * (by an admin), read again from the store when the cached state is older than a second or
+ * was forgotten; 0 otherwise, and for local actors. */
+RV_NODISCARD int rv_limits_state(struct rv_gate *g);
+/* Forgets the cached state of principal name, so that the next admission or check reads it
+ * again (after an admin changed it). */
+void rv_limits_forget(struct rv_gate_shared *sh, const char *name);
 
 /* Tests only: replaces limits.c's clock (UTC ms; NULL: the real one) and sees every alert
  * the limits raise (NULL: none). Not thread-safe: call before any gate is open. */

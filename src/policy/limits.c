@@ -1428,6 +1428,36 @@ unlock:
         int rc2 = emit(g, ps, &pend);
         if (rc == 0)
             rc = rc2;
+        /* The gate must stop answering this principal now, not at its next request. */
+        if (rc == 0 && pend.suspend)
+            rc = RV_ESUSPENDED;
     }
     return rc;
+}
+
+int rv_limits_state(struct rv_gate *g)
+{
+    struct pstate *ps;
+    bool off;
+    int rc;
+
+    if (rv_gate_is_local(g))
+        return 0;
+    if ((ps = pstate_get(g->sh->limits, actor_name(g))) == NULL)
+        return RV_ENOMEM;
+    if ((rc = refresh_principal(g, ps, clock_ms())) != 0)
+        return rc;
+    pthread_mutex_lock(&ps->mu);
+    off = ps->suspended || ps->disabled || ps->sticky;
+    pthread_mutex_unlock(&ps->mu);
+    return off ? RV_ESUSPENDED : 0;
+}
+
+void rv_limits_forget(struct rv_gate_shared *sh, const char *name)
+{
+    struct pstate *ps;
+
+    if (sh->limits == NULL || (ps = pstate_get(sh->limits, name)) == NULL)
+        return;
+    __atomic_store_n(&ps->fetched_ms, 0, __ATOMIC_RELEASE);
 }

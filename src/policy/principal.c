@@ -886,6 +886,9 @@ static int modify(struct rv_gate *g, const char *name, enum op op, uint32_t budg
         rc = rec_save(t, P, &r, false);
 out:
     rc = finish(g, t, params, rc);
+    /* Admissions and checks cache a principal's state for a second: not past this change. */
+    if (rc == 0)
+        rv_limits_forget(g->sh, name);
     if (rc != 0 && cred != NULL)
         sodium_memzero(cred, sizeof(*cred));
     sodium_memzero(&r, sizeof(r));

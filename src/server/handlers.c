@@ -1202,7 +1202,8 @@ struct rv_srv_batch {
     char *out; /* rendered, not yet sent */
     size_t len, pos, cap;
     bool eof, header_done;
-    unsigned long nrows;
+    unsigned long nrows; /* rows read */
+    unsigned long sent;  /* rows answered */
 };
 
 static int out_append(struct rv_srv_batch *b, const char *s, size_t n)
@@ -1293,6 +1294,8 @@ static int batch_chunk(struct rv_exchange *x)
     }
     for (size_t i = 0; i < nq; i++)
         rv_check_answer_free(&b->answers[i]);
+    if (rc == 0)
+        b->sent += n;
 out:
     sodium_memzero(b->rows, n * sizeof(*b->rows));
     return rc;
@@ -1373,22 +1376,29 @@ ssize_t rv_srv_stream(struct rv_exchange *x, char *buf, size_t max)
         if (rc == RV_EAUDIT)
             return -1;
         if (rc != 0) {
-            char line[512];
-            const char *code = rc == RV_ELIMIT ? "budget_exhausted" : "batch_stopped";
+            char line[512], why[200];
+            const char *code = rc == RV_ELIMIT       ? "budget_exhausted"
+                               : rc == RV_ESUSPENDED ? "suspended"
+                                                     : "batch_stopped";
             uint32_t used = 0, limit = 0;
             if (rc == RV_ELIMIT && HAVE(rv_policy_budget) &&
                 rv_policy_budget(x->view->g, &used, &limit) != 0)
                 used = limit = 0;
+            if (rc == RV_ESUSPENDED)
+                snprintf(why, sizeof(why),
+                         "this principal is suspended or disabled, so no further row is "
+                         "checked; ask an admin to reinstate it");
+            else
+                snprintf(why, sizeof(why), "%s (used %u of %u electors today)", rv_strerror(rc),
+                         used, limit);
             if (x->ndjson)
                 snprintf(line, sizeof(line),
-                         "{\"error\":\"%s\",\"message\":\"the batch stopped after %lu rows: %s "
-                         "(used %u of %u electors today)\"}\n",
-                         code, b->nrows, rv_strerror(rc), used, limit);
+                         "{\"error\":\"%s\",\"message\":\"the batch stopped after %lu rows: "
+                         "%s\"}\n",
+                         code, b->sent, why);
             else
-                snprintf(line, sizeof(line),
-                         "error,%s,the batch stopped after %lu rows: %s (used %u of %u electors "
-                         "today)\n",
-                         code, b->nrows, rv_strerror(rc), used, limit);
+                snprintf(line, sizeof(line), "error,%s,the batch stopped after %lu rows: %s\n",
+                         code, b->sent, why);
             b->eof = true;
             if (out_append(b, line, strlen(line)) != 0)
                 return -1;

@@ -374,19 +374,26 @@ static void fake_name(unsigned i, char letter, char *out, size_t sz)
     snprintf(out, sz, "Qen %cz%c%cvq", letter, 'a' + (char)(i % 26), 'a' + (char)(i / 26 % 26));
 }
 
-static void observe(struct rv_gate *g, const char *name, const char *address, const char *pc,
-                    bool found)
+/* Observes one check; RV_ESUSPENDED exactly when it is the one that suspended (a
+ * "suspended" alert more than before). Returns the result. */
+static int observe(struct rv_gate *g, const char *name, const char *address, const char *pc,
+                   bool found)
 {
     struct rv_check_query q;
     const struct rv_check_query *qs[1] = {&q};
     struct rv_check_answer a;
     struct rv_diag d;
+    const char *who = rv_policy_actor(g)->principal;
+    size_t before = alerts("suspended", who);
+    int rc;
 
     assert_int_equal(rv_check_query_init(name, address, pc, rv_date_from_ymd(2026, 1, 2), &q, &d),
                      0);
     memset(&a, 0, sizeof(a));
     a.verdict = found ? RV_VERDICT_PERMISSIBLE : RV_VERDICT_NOT_FOUND;
-    assert_int_equal(rv_limits_observe(g, qs, &a, 1), 0);
+    rc = rv_limits_observe(g, qs, &a, 1);
+    assert_int_equal(rc, alerts("suspended", who) > before ? RV_ESUSPENDED : 0);
+    return rc;
 }
 
 /* Scattered letters, scattered sectors, all not found: the no-match rule, then a throttle. */

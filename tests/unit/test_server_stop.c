@@ -1,0 +1,413 @@
+/*
+ * test_server_stop.c - attacks on what the daemon must stop: a batch that goes on streaming
+ * after its principal is disabled by an admin or suspended by the probing limits (it must
+ * end with a clear error row, recorded, and answer no further row), sessions that outlive
+ * a password change, a reset or a disable (every other session of the principal must end,
+ * recorded), and a batch with no checkable row that leaves no audit entry.
+ *
+ * The exchanges are driven step by step (rv_srv_begin, rv_srv_body, rv_srv_end and
+ * rv_srv_stream from server/inner.h), so that the admin can act between two chunks of one
+ * streamed batch, on a real vault with the small test register.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "testutil.h"
+
+#include "policy/policy.h"
+#include "server/inner.h"
+
+#include <jansson.h>
+#include <liboath/oath.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NUSERS 7
+enum { ADMIN = 0, BCHECK, PCHECK, ECHECK, SESS1, SESS2, SESS3 };
+
+struct user {
+    const char *name, *role;
+    char password[64];
+    char secret[64];
+    int step;
+};
+
+struct fixture {
+    char top[256], dir[300];
+    uint8_t *key;
+    struct rv_vault_secret secret;
+    struct rv_gate *gate;
+    struct rv_server *srv;
+    struct user users[NUSERS];
+};
+
+static const char *fixture_file(const char *name)
+{
+    static char path[1024];
+    const char *d = getenv("RV_TEST_DATA");
+    snprintf(path, sizeof(path), "%s/%s", d != NULL ? d : "tests/data", name);
+    return path;
+}
+
+static int req(struct fixture *f, const char *method, const char *url, const char *token,
+               const char *ctype, const char *body, struct rv_server_response *out)
+{
+    char auth[128];
+    const char *h[4][2];
+    size_t nh = 0;
+    struct rv_server_request r = {.method = method, .url = url, .client = "192.0.2.44"};
+
+    if (token != NULL) {
+        snprintf(auth, sizeof(auth), "Bearer %s", token);
+        h[nh][0] = "Authorization";
+        h[nh++][1] = auth;
+    }
+    if (ctype != NULL) {
+        h[nh][0] = "content-type";
+        h[nh++][1] = ctype;
+    }
+    r.headers = (const char *const(*)[2])h;
+    r.nheaders = nh;
+    r.body = body;
+    r.body_len = body != NULL ? strlen(body) : 0;
+    return rv_server_handle(f->srv, &r, out);
+}
+
+static int call(struct fixture *f, const char *method, const char *url, const char *token,
+                const char *ctype, const char *body)
+{
+    struct rv_server_response r;
+    int st;
+
+    assert_int_equal(req(f, method, url, token, ctype, body, &r), 0);
+    st = r.status;
+    rv_server_response_free(&r);
+    return st;
+}
+
+static void totp(struct user *u, char code[8])
+{
+    char *raw = NULL;
+    size_t len = 0;
+    assert_int_equal(oath_base32_decode(u->secret, strlen(u->secret), &raw, &len), OATH_OK);
+    assert_true(u->step <= 1);
+    assert_int_equal(oath_totp_generate(raw, len, time(NULL) + 30 * u->step++, 30, 0, 6, code),
+                     OATH_OK);
+    free(raw);
+}
+
+/* Logs u in; changes the issued password first when asked to. The token goes to token. */
+static void login(struct fixture *f, struct user *u, char token[RV_SESSION_TOKEN_LEN + 1])
+{
+    struct rv_server_response r;
+    char body[512], code[8];
+    json_t *j;
+
+    totp(u, code);
+    snprintf(body, sizeof(body), "{\"user\":\"%s\",\"password\":\"%s\",\"totp\":\"%s\"}", u->name,
+             u->password, code);
+    assert_int_equal(req(f, "POST", "/v1/session", NULL, "application/json", body, &r), 0);
+    assert_int_equal(r.status, 201);
+    j = json_loadb(r.body, r.len, 0, NULL);
+    assert_non_null(j);
+    snprintf(token, RV_SESSION_TOKEN_LEN + 1, "%s", json_string_value(json_object_get(j, "token")));
+    if (json_is_true(json_object_get(j, "must_change"))) {
+        char np[64];
+        snprintf(np, sizeof(np), "Correct-Horse-Battery-%u", (unsigned)randombytes_uniform(100000));
+        snprintf(body, sizeof(body), "{\"password\":\"%s\",\"new_password\":\"%s\"}", u->password,
+                 np);
+        assert_int_equal(call(f, "POST", "/v1/session/password", token, "application/json", body),
+                         204);
+        snprintf(u->password, sizeof(u->password), "%s", np);
+    }
+    json_decref(j);
+    rv_server_response_free(&r);
+}
+
+static void secret_of(const char *uri, char *out, size_t outsz)
+{
+    const char *s = strstr(uri, "secret=");
+    assert_non_null(s);
+    s += 7;
+    snprintf(out, outsz, "%.*s", (int)strcspn(s, "&"), s);
+}
+
+static int setup(void **state)
+{
+    static const char *const names[NUSERS][2] = {
+        {"ada", "admin"},     {"bcheck", "checker"}, {"pcheck", "checker"},  {"echeck", "checker"},
+        {"sess1", "checker"}, {"sess2", "checker"},  {"sess3", "researcher"}};
+    struct fixture *f = calloc(1, sizeof(*f));
+    struct rv_actor admin = {"tester", "admin", "local"};
+    struct rv_actor reg = {"tester", "registrar", "local"};
+    struct rv_ingest_opts o = {.area = "AREA1", .edition = rv_date_from_ymd(2025, 12, 1)};
+    struct rv_ingest_result res;
+    struct rv_server_config c;
+    struct rv_diag d;
+    char *tmp;
+
+    if (f == NULL || sodium_init() < 0 || oath_init() != OATH_OK)
+        return -1;
+    if ((tmp = rv_test_tmpdir("rv-srvstop")) == NULL)
+        return -1;
+    snprintf(f->top, sizeof(f->top), "%s", tmp);
+    free(tmp);
+    snprintf(f->dir, sizeof(f->dir), "%s/vault", f->top);
+    f->key = sodium_malloc(32);
+    randombytes_buf(f->key, 32);
+    f->secret.keyfile = f->key;
+    if (rv_policy_create(f->dir, &f->secret, 100000, &admin) != 0 ||
+        rv_policy_open(f->dir, &f->secret, &reg, &f->gate) != 0 ||
+        rv_policy_ingest(f->gate, fixture_file("ingest/full-small.csv"), &o, &res) != 0)
+        return -1;
+    rv_policy_set_actor(f->gate, &admin);
+    for (int i = 0; i < NUSERS; i++) {
+        struct rv_principal p;
+        struct rv_credentials cr;
+        memset(&p, 0, sizeof(p));
+        snprintf(p.name, sizeof(p.name), "%s", names[i][0]);
+        snprintf(p.role, sizeof(p.role), "%s", names[i][1]);
+        p.kind = RV_PRINCIPAL_HUMAN;
+        if (rv_policy_user_add(f->gate, &p, &cr) != 0)
+            return -1;
+        f->users[i].name = names[i][0];
+        f->users[i].role = names[i][1];
+        f->users[i].step = -1;
+        snprintf(f->users[i].password, sizeof(f->users[i].password), "%s", cr.password);
+        secret_of(cr.totp_uri, f->users[i].secret, sizeof(f->users[i].secret));
+        sodium_memzero(&cr, sizeof(cr));
+    }
+    rv_server_config_defaults(&c);
+    snprintf(c.vault, sizeof(c.vault), "%s", f->dir);
+    c.dev = true;
+    c.policy.rate_principal = c.policy.rate_client = 10000;
+    c.policy.burst_principal = c.policy.burst_client = 10000;
+    /* Only the no-match rule may fire: a batch of one donor is one sector, in one order. */
+    c.policy.probe_sector_max = 100000;
+    c.policy.probe_sweep_run = 100000;
+    rv_diag_clear(&d);
+    if (rv_server_config_finish(&c, &d) != 0 || rv_policy_configure(f->gate, &c.policy, &d) != 0)
+        return -1;
+    if (rv_server_new(&c, f->gate, -1, NULL, NULL, &f->srv) != 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    rv_server_free(f->srv);
+    (void)rv_policy_close(f->gate);
+    rv_test_rmtree(f->top);
+    sodium_free(f->key);
+    free(f);
+    return 0;
+}
+
+/* ---- a streamed batch, driven step by step ------------------------------------------- */
+struct hsrc {
+    const char *auth, *ctype;
+};
+
+static const char *h_header(void *ctx, const char *name)
+{
+    struct hsrc *h = ctx;
+    if (strcasecmp(name, "Authorization") == 0)
+        return h->auth;
+    if (strcasecmp(name, "Content-Type") == 0)
+        return h->ctype;
+    return NULL;
+}
+
+static const char *h_arg(void *ctx, const char *name)
+{
+    (void)ctx;
+    return strcmp(name, "format") == 0 ? "plain" : NULL;
+}
+
+/* nfound rows of a donor on the register, then nmiss of donors nobody is. */
+static char *batch_text(unsigned nfound, unsigned nmiss)
+{
+    size_t cap = 64 + (size_t)(nfound + nmiss) * 80, len = 0;
+    char *t = malloc(cap);
+
+    assert_non_null(t);
+    len += (size_t)snprintf(t + len, cap - len, "id,name,address,postcode,date\n");
+    for (unsigned i = 0; i < nfound; i++)
+        len += (size_t)snprintf(t + len, cap - len, "f%u,John Smith,,LS1 4AB,2026-01-10\n", i);
+    for (unsigned i = 0; i < nmiss; i++)
+        len += (size_t)snprintf(t + len, cap - len, "m%u,Qen Z%c%cvq,,LS%u %u%cA,2026-01-10\n", i,
+                                'a' + (char)(i % 26), 'a' + (char)(i / 26 % 26), 1 + i % 9, i % 10,
+                                "ABDEFGHJLNPQRSTUWXY"[i % 19]);
+    return t;
+}
+
+struct stream {
+    struct rv_exchange x;
+    struct hsrc h;
+    char auth[128];
+    char *out;
+    size_t len;
+};
+
+/* Begins a batch as token and checks its first chunk (rv_srv_end); the status is in s->x.r. */
+static void batch_begin(struct fixture *f, struct stream *s, const char *token, const char *body)
+{
+    struct rv_srv_source src = {h_header, h_arg, &s->h};
+
+    memset(s, 0, sizeof(*s));
+    snprintf(s->auth, sizeof(s->auth), "Bearer %s", token);
+    s->h.auth = s->auth;
+    s->h.ctype = "text/csv";
+    rv_srv_init(&s->x, f->srv);
+    assert_int_equal(rv_srv_begin(&s->x, "POST", "/v1/checks/batch", "192.0.2.44", NULL, &src), 0);
+    assert_int_equal(rv_srv_body(&s->x, body, strlen(body)), 0);
+    rv_srv_end(&s->x);
+}
+
+/* Reads the stream until at least lines lines are in (0: to its end). Returns how many. */
+static size_t batch_read(struct stream *s, size_t lines)
+{
+    char buf[4096];
+    ssize_t n;
+    size_t nl = 0;
+
+    for (size_t i = 0; i < s->len; i++)
+        nl += s->out[i] == '\n';
+    while ((lines == 0 || nl < lines) && (n = rv_srv_stream(&s->x, buf, sizeof(buf))) > 0) {
+        s->out = realloc(s->out, s->len + (size_t)n + 1);
+        assert_non_null(s->out);
+        memcpy(s->out + s->len, buf, (size_t)n);
+        for (ssize_t i = 0; i < n; i++)
+            nl += buf[i] == '\n';
+        s->len += (size_t)n;
+        s->out[s->len] = '\0';
+    }
+    return nl;
+}
+
+static void batch_end(struct stream *s)
+{
+    rv_srv_finish(&s->x);
+    free(s->out);
+}
+
+/* The last line of text (without its newline). */
+static const char *last_line(const char *t, size_t len, char *out, size_t outsz)
+{
+    size_t end = len, start;
+    while (end > 0 && t[end - 1] == '\n')
+        end--;
+    start = end;
+    while (start > 0 && t[start - 1] != '\n')
+        start--;
+    snprintf(out, outsz, "%.*s", (int)(end - start), t + start);
+    return out;
+}
+
+/* Counts the entries from index from on whose action is action and outcome begins with
+ * outcome, for principal. */
+static unsigned entries(struct fixture *f, uint64_t from, const char *action, const char *principal,
+                        const char *outcome)
+{
+    struct rv_audit_log *log = rv_policy_audit(f->gate);
+    unsigned n = 0;
+
+    for (uint64_t i = from; i < rv_audit_size(log); i++) {
+        struct rv_audit_record rec;
+        assert_int_equal(rv_audit_get(log, i, &rec), 0);
+        if (strcmp(rec.e.action, action) == 0 && strcmp(rec.e.principal, principal) == 0 &&
+            strncmp(rec.e.outcome, outcome, strlen(outcome)) == 0)
+            n++;
+        rv_audit_record_free(&rec);
+    }
+    return n;
+}
+
+/* An admin disables a checker while its batch streams: the next chunk is not checked, the
+ * stream ends with an error row naming the suspension, and the refusal is recorded. */
+static void test_batch_stops_when_disabled(void **state)
+{
+    struct fixture *f = *state;
+    struct user *u = &f->users[BCHECK];
+    char token[RV_SESSION_TOKEN_LEN + 1], line[512];
+    struct stream *s = calloc(1, sizeof(*s));
+    char *body = batch_text(700, 0);
+    uint64_t at;
+    size_t nl;
+
+    login(f, u, token);
+    at = rv_audit_size(rv_policy_audit(f->gate));
+    batch_begin(f, s, token, body);
+    assert_int_equal(s->x.r.status, 200);
+    assert_true(s->x.r.stream);
+    /* The first chunk (256 rows) is answered; then the admin disables the checker. */
+    nl = batch_read(s, 100);
+    assert_true(nl >= 100);
+    assert_int_equal(rv_policy_user_disable(f->gate, u->name), 0);
+    nl = batch_read(s, 0);
+    /* header + 256 rows + the error row, and nothing after it */
+    assert_int_equal(nl, 1 + 256 + 1);
+    last_line(s->out, s->len, line, sizeof(line));
+    assert_int_equal(strncmp(line, "error,suspended,", 16), 0);
+    assert_non_null(strstr(line, "after 256 rows"));
+    assert_int_equal(entries(f, at, "check", u->name, "ok"), 1);
+    assert_int_equal(entries(f, at, "check", u->name, "denied: suspended"), 1);
+    batch_end(s);
+    free(s);
+    free(body);
+}
+
+/* A batch that probes (donors nobody is) is suspended by the limits in its second chunk:
+ * that chunk's answers are withheld, the stream ends with the error row, and nothing else
+ * is checked. */
+static void test_batch_stops_when_suspended(void **state)
+{
+    struct fixture *f = *state;
+    struct user *u = &f->users[PCHECK];
+    char token[RV_SESSION_TOKEN_LEN + 1], line[512];
+    struct stream *s = calloc(1, sizeof(*s));
+    char *body = batch_text(256, 1000);
+    struct rv_principal p;
+    uint64_t at;
+    size_t nl;
+
+    login(f, u, token);
+    at = rv_audit_size(rv_policy_audit(f->gate));
+    batch_begin(f, s, token, body);
+    assert_int_equal(s->x.r.status, 200);
+    nl = batch_read(s, 0);
+    last_line(s->out, s->len, line, sizeof(line));
+    assert_int_equal(strncmp(line, "error,suspended,", 16), 0);
+    /* Only the first chunk was answered: the second suspended the principal. */
+    assert_int_equal(nl, 1 + 256 + 1);
+    assert_int_equal(entries(f, at, "check", u->name, "withheld: suspended"), 1);
+    assert_int_equal(entries(f, at, "check", u->name, "ok"), 2);
+    assert_int_equal(entries(f, at, "check", u->name, "denied"), 0);
+    assert_int_equal(rv_policy_user_get(f->gate, u->name, &p), 0);
+    assert_true(p.suspended);
+    batch_end(s);
+    free(s);
+    free(body);
+    /* And the next request is refused before any work. */
+    assert_int_equal(
+        call(f, "POST", "/v1/checks", token, "application/json",
+             "{\"name\":\"John Smith\",\"postcode\":\"LS1 4AB\",\"date\":\"2026-01-10\"}"),
+        403);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_batch_stops_when_disabled),
+        cmocka_unit_test(test_batch_stops_when_suspended),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
