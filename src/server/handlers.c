@@ -1075,6 +1075,23 @@ static void do_logout(struct rv_exchange *x)
     resp_set(x, 204, NULL, NULL, 0);
 }
 
+/* Records that n sessions of principal were ended (why: "reset", ...); 503 when the entry
+ * cannot be written. Nonzero when the answer is set. */
+static int end_sessions(struct rv_exchange *x, enum rv_action a, const char *principal,
+                        const char *why, size_t n)
+{
+    char params[128], outcome[96];
+
+    snprintf(params, sizeof(params), "op=sessions user=%s", principal);
+    snprintf(outcome, sizeof(outcome), "ended %zu %ssessions: %s", n,
+             a == RV_ACT_LOGIN ? "other " : "", why);
+    if (rv_policy_record(x->view->g, a, params, outcome, NULL, 0) != 0) {
+        reply_unavailable(x);
+        return 1;
+    }
+    return 0;
+}
+
 static void do_password(struct rv_exchange *x)
 {
     static const struct field f[] = {{"password", F_STR, true}, {"new_password", F_STR, true}};
@@ -1100,6 +1117,12 @@ static void do_password(struct rv_exchange *x)
     case 0:
         if (rv_sessions_unrestrict(x->s->sessions, x->token, strlen(x->token)) != 0)
             x->token[0] = '\0';
+        /* Whoever else holds a session of this principal (the old password's thief) is
+         * logged out; this session goes on. */
+        if (end_sessions(x, RV_ACT_LOGIN, x->principal, "password changed",
+                         rv_sessions_revoke_others(x->s->sessions, x->principal, x->token,
+                                                   strlen(x->token))) != 0)
+            break;
         resp_set(x, 204, NULL, NULL, 0);
         break;
     case RV_EAUTH:
@@ -1723,7 +1746,11 @@ static void do_users(struct rv_exchange *x)
             reply_gate_error(x, rc);
             return;
         }
-        (void)rv_sessions_revoke_principal(x->s->sessions, x->target);
+        if (end_sessions(x, RV_ACT_USERS, x->target, "reset",
+                         rv_sessions_revoke_principal(x->s->sessions, x->target)) != 0) {
+            sodium_memzero(&cred, sizeof(cred));
+            return;
+        }
         reply_credentials(x, 200, x->target, NULL, &cred);
         return;
     case OP_USER_DISABLE:
@@ -1735,8 +1762,10 @@ static void do_users(struct rv_exchange *x)
             reply_gate_error(x, rc);
             return;
         }
-        if (x->op == OP_USER_DISABLE)
-            (void)rv_sessions_revoke_principal(x->s->sessions, x->target);
+        if (x->op == OP_USER_DISABLE &&
+            end_sessions(x, RV_ACT_USERS, x->target, "disabled",
+                         rv_sessions_revoke_principal(x->s->sessions, x->target)) != 0)
+            return;
         resp_set(x, 204, NULL, NULL, 0);
         return;
     case OP_USER_BUDGET:

@@ -35,7 +35,8 @@
  *    weak_password; an ingest whose file is refused 422 rejected; a body on an endpoint
  *    that takes none 413; a client certificate on DELETE /v1/session 400 no_session.
  *    POST /v1/users/NAME/reset answers 200 {name, password, totp_uri}; disable and reset
- *    also end the principal's sessions.
+ *    also end the principal's sessions, and a password change ends its other sessions
+ *    (each recorded: "ended N sessions").
  *  - Every answer carries Cache-Control: no-store, X-Content-Type-Options: nosniff and
  *    Strict-Transport-Security.
  *
@@ -176,6 +177,10 @@ RV_NODISCARD int rv_sessions_unrestrict(struct rv_sessions *s, const char *token
     RV_NONNULL(1, 2);
 /* Ends every session of principal (disabled or reset by an admin); returns how many. */
 size_t rv_sessions_revoke_principal(struct rv_sessions *s, const char *principal) RV_NONNULL(1, 2);
+/* Ends every session of principal but the one of token keep (keep_len bytes; a malformed or
+ * empty keep ends them all), after its password changed; returns how many. */
+size_t rv_sessions_revoke_others(struct rv_sessions *s, const char *principal, const char *keep,
+                                 size_t keep_len) RV_NONNULL(1, 2, 3);
 /* Drops expired sessions; returns how many are left. */
 size_t rv_sessions_sweep(struct rv_sessions *s) RV_NONNULL(1);
 /* Sessions held (including expired ones not yet swept). */

@@ -305,6 +305,26 @@ size_t rv_sessions_revoke_principal(struct rv_sessions *s, const char *principal
     return n;
 }
 
+size_t rv_sessions_revoke_others(struct rv_sessions *s, const char *principal, const char *keep,
+                                 size_t keep_len)
+{
+    uint8_t hash[32];
+    size_t n = 0;
+
+    if (token_hash(keep, keep_len, hash) != 0)
+        return rv_sessions_revoke_principal(s, principal);
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->nslots; i++)
+        if (s->slots[i].state == 1 && strcmp(s->slots[i].principal, principal) == 0 &&
+            sodium_memcmp(s->slots[i].hash, hash, 32) != 0) {
+            drop(s, &s->slots[i]);
+            n++;
+        }
+    pthread_mutex_unlock(&s->lock);
+    sodium_memzero(hash, sizeof(hash));
+    return n;
+}
+
 size_t rv_sessions_sweep(struct rv_sessions *s)
 {
     size_t n;

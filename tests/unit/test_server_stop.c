@@ -403,11 +403,59 @@ static void test_batch_stops_when_suspended(void **state)
         403);
 }
 
+/* A password change ends the principal's other sessions (a thief's) and keeps the one
+ * that changed it; recorded. */
+static void test_password_change_ends_other_sessions(void **state)
+{
+    struct fixture *f = *state;
+    struct user *u = &f->users[SESS1];
+    char a[RV_SESSION_TOKEN_LEN + 1], b[RV_SESSION_TOKEN_LEN + 1], body[256];
+    const char *check =
+        "{\"name\":\"John Smith\",\"postcode\":\"LS1 4AB\",\"date\":\"2026-01-10\"}";
+    uint64_t at;
+
+    login(f, u, a); /* changes the issued password */
+    login(f, u, b); /* the second session: the thief's */
+    assert_int_equal(call(f, "POST", "/v1/checks", b, "application/json", check), 200);
+    at = rv_audit_size(rv_policy_audit(f->gate));
+    snprintf(body, sizeof(body), "{\"password\":\"%s\",\"new_password\":\"Another-Long-Pass-%u\"}",
+             u->password, (unsigned)randombytes_uniform(100000));
+    assert_int_equal(call(f, "POST", "/v1/session/password", a, "application/json", body), 204);
+    assert_int_equal(call(f, "POST", "/v1/checks", b, "application/json", check), 401);
+    assert_int_equal(call(f, "POST", "/v1/checks", a, "application/json", check), 200);
+    assert_int_equal(entries(f, at, "login", u->name, "ended 1 other sessions"), 1);
+}
+
+/* An admin's reset and disable end every session of the principal; recorded. */
+static void test_reset_and_disable_end_sessions(void **state)
+{
+    struct fixture *f = *state;
+    char adm[RV_SESSION_TOKEN_LEN + 1], t2[RV_SESSION_TOKEN_LEN + 1], t3[RV_SESSION_TOKEN_LEN + 1];
+    const char *check =
+        "{\"name\":\"John Smith\",\"postcode\":\"LS1 4AB\",\"date\":\"2026-01-10\"}";
+    uint64_t at;
+
+    login(f, &f->users[ADMIN], adm);
+    login(f, &f->users[SESS2], t2);
+    login(f, &f->users[SESS3], t3);
+    assert_int_equal(call(f, "POST", "/v1/checks", t2, "application/json", check), 200);
+    assert_int_equal(call(f, "GET", "/v1/stats", t3, NULL, NULL), 200);
+    at = rv_audit_size(rv_policy_audit(f->gate));
+    assert_int_equal(call(f, "POST", "/v1/users/sess2/reset", adm, NULL, NULL), 200);
+    assert_int_equal(call(f, "POST", "/v1/checks", t2, "application/json", check), 401);
+    assert_int_equal(call(f, "POST", "/v1/users/sess3/disable", adm, NULL, NULL), 204);
+    assert_int_equal(call(f, "GET", "/v1/stats", t3, NULL, NULL), 401);
+    assert_int_equal(entries(f, at, "users", "ada", "ended 1 sessions: reset"), 1);
+    assert_int_equal(entries(f, at, "users", "ada", "ended 1 sessions: disabled"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_stops_when_disabled),
         cmocka_unit_test(test_batch_stops_when_suspended),
+        cmocka_unit_test(test_password_change_ends_other_sessions),
+        cmocka_unit_test(test_reset_and_disable_end_sessions),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
