@@ -1,9 +1,10 @@
 /*
  * honeytoken.c - decoy credentials: a user name, password, TOTP secret and API token that
  * belong to nobody, written out as a realistic credentials file to be left where an
- * intruder would look (a file share, a mailbox, a wiki page). Any use of the user name at
- * login, or of the token as a bearer token, raises a high-severity "honeytoken" alert with
- * the client's address, and is answered exactly as any bad credential.
+ * intruder would look (a file share, a mailbox, a wiki page). Any use of the user name or
+ * the password at login (with any user name, whatever the lockouts of the name or the
+ * address), or of the token as a bearer token, raises a high-severity "honeytoken" alert
+ * with the client's address, and is answered exactly as any bad credential.
  *
  * The decoy user name looks like the vault's other accounts: a service account
  * ("svc-finance-sync") or a person's login ("jthompson", "sarah.khan"), drawn from the
@@ -449,6 +450,19 @@ int rv_honeytoken_login(struct rv_gate *g, const char *user, const char *client)
     if (n == 0 || n >= RV_PRINCIPAL_NAME_MAX)
         return 0;
     return honey_use(g, 'u', user, client, "its user name was given at login");
+}
+
+int rv_policy_honeytoken_login(struct rv_gate *g, const char *user, const char *password,
+                               const char *client)
+{
+    size_t n = strnlen(password, LABEL_MAX + 1);
+    int rc = rv_honeytoken_login(g, user, client);
+
+    /* The decoy password is as much a decoy as its user name: given with any name (a real
+     * one, to try it elsewhere), it is the intruder. One alert per attempt. */
+    if (rc == 0 && n > 0 && n <= LABEL_MAX)
+        rc = honey_use(g, 'p', password, client, "its password was given at login");
+    return rc;
 }
 
 int rv_honeytoken_is_name(struct rv_gate *g, const char *user)

@@ -305,6 +305,13 @@ enum rv_honeytoken_format { RV_HONEYTOKEN_ENV = 0, RV_HONEYTOKEN_JSON, RV_HONEYT
 RV_NODISCARD int rv_policy_honeytoken_create(struct rv_gate *g, const char *label,
                                              enum rv_honeytoken_format format, const char *url,
                                              char **text) RV_NONNULL(1, 2, 4, 5);
+/* 1 (and the alert raised) when user is a honeytoken's user name or password a honeytoken's
+ * password, presented at a login by client; 0 when neither is, or an RV_E* code. Not
+ * otherwise recorded. rv_policy_login calls it first, before any lockout; the daemon also
+ * calls it for a login it refuses before rv_policy_login (an address over its rate). */
+RV_NODISCARD int rv_policy_honeytoken_login(struct rv_gate *g, const char *user,
+                                            const char *password, const char *client)
+    RV_NONNULL(1, 2, 3, 4);
 /* For the daemon: 1 (and the alert raised) when token is a honeytoken's API token presented
  * by client, 0 when it is not, or an RV_E* code. */
 RV_NODISCARD int rv_policy_honeytoken_token(struct rv_gate *g, const char *token,

@@ -1102,6 +1102,12 @@ static int authenticate(struct rv_gate *g, const char *user, const char *passwor
     if (!known && rc != RV_ENOTFOUND)
         goto record_error;
 
+    /* A decoy's name or password raises its alarm whatever the lockouts: an intruder locked
+     * out for guessing is the one most likely to try the credentials found next. */
+    if ((hk = rv_policy_honeytoken_login(g, user, password, client)) < 0) {
+        rc = hk;
+        goto record_error;
+    }
     /* Locked: refused before any password is hashed. */
     until = mem_locked(P, cid, now);
     if (until > 0) {
@@ -1116,10 +1122,6 @@ static int authenticate(struct rv_gate *g, const char *user, const char *passwor
         snprintf(outcome, sizeof(outcome), "refused: locked %llds", (long long)*retry_after);
         rc = RV_ELOCKED;
         goto record;
-    }
-    if (!known && (hk = rv_honeytoken_login(g, user, client)) < 0) {
-        rc = hk;
-        goto record_error;
     }
 
     hash = known && r.p.kind == RV_PRINCIPAL_HUMAN ? r.hash : dummy_hash(P);

@@ -664,13 +664,8 @@ static int admit(struct rv_exchange *x)
 /* Requests with no principal yet (a login, an unknown path, /healthz) take a token from the
  * client address's bucket before any other work, so that nobody can make the daemon hash
  * passwords or write the log at will. */
-static int admit_client(struct rv_exchange *x)
+static int refuse_admission(struct rv_exchange *x, int rc, int64_t retry)
 {
-    int64_t retry = 0;
-    int rc = rv_policy_admit_client(x->view->g, &retry);
-
-    if (rc == 0)
-        return 0;
     if (rc == RV_ELIMIT) {
         x->r.retry_after = retry > 0 ? (retry + 999) / 1000 : 1;
         return refuse(x, 429, "rate_limited", "429 client rate limit",
@@ -680,6 +675,14 @@ static int admit_client(struct rv_exchange *x)
     }
     return refuse(x, 500, "internal", "500 admit failed", "the rate limiter failed (%s)",
                   rv_strerror(rc));
+}
+
+static int admit_client(struct rv_exchange *x)
+{
+    int64_t retry = 0;
+    int rc = rv_policy_admit_client(x->view->g, &retry);
+
+    return rc == 0 ? 0 : refuse_admission(x, rc, retry);
 }
 
 /* Password hashing (Argon2id, 64 MiB each) runs on at most s->pwhash_max threads at once;
@@ -928,7 +931,9 @@ int rv_srv_begin(struct rv_exchange *x, const char *method, const char *path, co
         return 1;
     }
     set_actor(x, PLACEHOLDER, PLACEHOLDER);
-    if (!needs_auth(x->op) && admit_client(x) != 0)
+    /* A login is admitted once its body is in (do_login), so that a decoy credential sent
+     * from an address over its rate still raises its alarm. */
+    if (!needs_auth(x->op) && x->op != OP_LOGIN && admit_client(x) != 0)
         return 1;
     if (x->op == OP_NONE) {
         if (allow != NULL) {
@@ -1009,6 +1014,23 @@ static void do_login(struct rv_exchange *x)
 
     if (!HAVE(rv_policy_login)) {
         not_available(x);
+        return;
+    }
+    if ((rc = rv_policy_admit_client(x->view->g, &retry)) != 0) {
+        /* Refused for its address's rate, before any other work but this: a decoy's user
+         * name or password is still the intruder's, and raises the alarm. Nothing is
+         * recorded for a body that is not a login. */
+        json_t *b = x->len > 0 ? json_loadb(x->buf, x->len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+        const char *u = b != NULL ? str_field(b, "user") : NULL;
+        const char *pw = b != NULL ? str_field(b, "password") : NULL;
+        if (u != NULL && pw != NULL &&
+            rv_policy_honeytoken_login(x->view->g, u, pw, x->client) == RV_EAUDIT) {
+            json_decref(b);
+            reply_unavailable(x);
+            return;
+        }
+        json_decref(b);
+        refuse_admission(x, rc, retry);
         return;
     }
     if ((o = parse_object(x, f, 3)) == NULL)

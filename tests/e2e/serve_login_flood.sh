@@ -6,24 +6,28 @@
 # them): the daemon's peak resident memory (VmHWM) may grow by at most what one hash per
 # core and a margin take, every answer is 401 or 503 busy (with Retry-After), and at least
 # one is 503 when there are more logins than cores. Then bad logins from one address past
-# its bucket (rate_client 1/s, burst 6) are answered 429 at once, without a hash. Refusals
-# are on the audit log. Prints counts only.
+# its bucket (rate_client 1/s, burst 6) are answered 429 at once, without a hash, and a
+# honeytoken's credentials sent from it are refused alike but still raise the alarm; unknown
+# paths are admitted through the same bucket. Refusals are on the audit log. Prints counts
+# only.
 set -euo pipefail
 . "$(dirname "$(realpath "$0")")/lib/serve.sh"
 serve_init loginflood
 
 serve_vault 300 1 5
 user_add lf-chk checker
+"$rv" honeytoken create --vault "$work/v" --key-file "$work/key" --label "shared drive" \
+    --format env >"$work/honey.env" 2>/dev/null || fail "regvault honeytoken create failed"
 serve_config rate_client=1 burst_client=6 alert_syslog=no "alert_file=$work/alerts.log"
 serve_start
 
 ncpu=$(nproc)
-python3 - "$serve_pid" "$ncpu" <<'PY'
-import sys, threading, time
+python3 - "$serve_pid" "$ncpu" "$work" <<'PY'
+import os, re, sys, threading, time
 import rvhttp
 from rvhttp import request
 
-pid, ncpu = int(sys.argv[1]), int(sys.argv[2])
+pid, ncpu, work = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 bad = []
 
 
@@ -97,6 +101,26 @@ if limited < 5:
     bad.append("14 logins from one address at burst 6: only %d refused 429" % limited)
 if any(c not in (401, 503, (429, "rate_limited")) for c in codes):
     bad.append("statuses from one address: %s" % sorted(set(map(str, codes))))
+# The decoy's credentials from that address, over its rate: refused 429 like any other
+# login, and still the honeytoken's alarm.
+env = dict(re.findall(r'^(?:export\s+)?(\w+)=["\']?([^"\'\n]*)', open(work + "/honey.env").read(), re.M))
+du, dp = env.get("REGVAULT_USER"), env.get("REGVAULT_PASSWORD")
+if not du or not dp:
+    bad.append("no decoy user or password in the honeytoken file")
+else:
+    for _ in range(20):  # empty the address's bucket (an unknown path costs a token)
+        if request("GET", "/nope", source="127.0.2.1").status == 429:
+            break
+    r = request("POST", "/v1/session", {"user": du, "password": dp, "totp": "000000"},
+                source="127.0.2.1")
+    # 429 unless the machine was so slow that a token came back in between; either way the
+    # alarm must ring.
+    if r.status not in (429, 401):
+        bad.append("the decoy login got %d, want 429 (or 401)" % r.status)
+    print("decoy login from an address over its rate: %d" % r.status)
+    alerts = open(work + "/alerts.log").read() if os.path.exists(work + "/alerts.log") else ""
+    if not any("honeytoken" in l and "127.0.2.1" in l for l in alerts.splitlines()):
+        bad.append("no honeytoken alert for the decoy login over the address's rate")
 # Unknown paths from one address are admitted through the same bucket.
 time.sleep(7)
 nf = [request("GET", "/no/such/path/%d" % i, source="127.0.2.2").status for i in range(14)]

@@ -402,6 +402,80 @@ static void test_login(void **state)
     sodium_memzero(pw, sizeof(pw));
 }
 
+static int count_honey(void *ctx, uint64_t index, const struct rv_alert *a)
+{
+    struct seen *s = ctx;
+    (void)index;
+    if (strcmp(a->kind, "honeytoken") == 0) {
+        if (s->n < 8) {
+            snprintf(s->principal[s->n], 64, "%s", a->principal);
+            snprintf(s->client[s->n], 64, "%s", a->client);
+        }
+        s->n++;
+    }
+    return 0;
+}
+
+/* The decoy's password is a decoy too: given with a real principal's name or an unknown
+ * one, it raises the alarm (and is refused as any bad password). And the decoy raises it
+ * from an address that is locked out for failed logins, answered as any locked login. */
+static void test_login_password_and_locked(void **state)
+{
+    struct fixture *f = *state;
+    struct rv_gate *g = open_as(f, "admin");
+    struct rv_principal p, out;
+    struct rv_credentials cred;
+    char *env = NULL, user[128], pw[128];
+    int64_t retry = 0;
+    struct seen s = {0};
+    int rc = 0;
+
+    memset(&p, 0, sizeof(p));
+    snprintf(p.name, sizeof(p.name), "real-checker");
+    snprintf(p.role, sizeof(p.role), "checker");
+    p.kind = RV_PRINCIPAL_HUMAN;
+    assert_int_equal(rv_policy_user_add(g, &p, &cred), 0);
+    sodium_memzero(&cred, sizeof(cred));
+    assert_int_equal(
+        rv_policy_honeytoken_create(g, LABEL, RV_HONEYTOKEN_ENV, "https://rv.example:8443", &env),
+        0);
+    assert_true(find_value(env, "REGVAULT_USER=", user, sizeof(user)));
+    assert_true(find_value(env, "REGVAULT_PASSWORD=", pw, sizeof(pw)));
+    free_text(env);
+
+    /* The password with a real name, then with an unknown one. */
+    assert_int_equal(rv_policy_login(g, "real-checker", pw, "123456", "192.0.2.61", &out, &retry),
+                     RV_EAUTH);
+    assert_int_equal(rv_policy_login(g, "nosuchname", pw, "123456", "192.0.2.62", &out, &retry),
+                     RV_EAUTH);
+    /* A wrong password is no alarm. */
+    assert_int_equal(
+        rv_policy_login(g, "real-checker", "not-the-decoy-1", "123456", "192.0.2.63", &out, &retry),
+        RV_EAUTH);
+    /* Lock out the address 192.0.2.70 (failures across names, a new one each time, so that
+     * only the address's lock can refuse), then use the decoy from it. */
+    for (int i = 0; i < 40 && rc != RV_ELOCKED; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "nobody%d", i);
+        rc = rv_policy_login(g, name, "wrong-password-x", "123456", "192.0.2.70", &out, &retry);
+    }
+    assert_int_equal(rc, RV_ELOCKED);
+    assert_int_equal(rv_policy_login(g, user, pw, "123456", "192.0.2.70", &out, &retry),
+                     RV_ELOCKED);
+    assert_int_equal(rv_policy_login(g, user, "x", "123456", "192.0.2.70", &out, &retry),
+                     RV_ELOCKED);
+    assert_int_equal(rv_policy_close(g), 0);
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, count_honey, &s), 0);
+    assert_int_equal(s.n, 4);
+    assert_string_equal(s.client[0], "192.0.2.61");
+    assert_string_equal(s.client[1], "192.0.2.62");
+    assert_string_equal(s.client[2], "192.0.2.70");
+    assert_string_equal(s.client[3], "192.0.2.70");
+    for (int i = 0; i < 4; i++)
+        assert_string_equal(s.principal[i], user);
+    sodium_memzero(pw, sizeof(pw));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -410,6 +484,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_admin_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nothing_on_disk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_login_password_and_locked, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
