@@ -630,9 +630,14 @@ static void lead(struct rv_audit_log *log)
         pthread_cond_signal(&log->tick);
 }
 
+/* One entry of up to this many bytes (a check's, with its few subjects) is encoded on the
+ * stack; a larger one, or a batch, in the heap. */
+#define SMALL_ENTRY 2048
+
 int rv_audit_append_batch(struct rv_audit_log *log, const struct rv_audit_entry *e, size_t n,
                           uint64_t *first)
 {
+    uint8_t small[REC_OVERHEAD + SMALL_ENTRY], small_leaf[32];
     uint8_t *recs = NULL, (*leaves)[32] = NULL;
     size_t len = 0, cap;
     uint64_t mine = 0, gen;
@@ -644,6 +649,24 @@ int rv_audit_append_batch(struct rv_audit_log *log, const struct rv_audit_entry 
     if (n == 0 || n > RV_AUDIT_BATCH_MAX)
         return RV_EINVAL;
     /* Encode and hash on the caller's thread, outside the lock. */
+    if (n == 1) {
+        struct rv_audit_entry copy = e[0];
+        size_t elen = 0;
+        if (copy.time_ms == 0)
+            copy.time_ms = now_ms();
+        rc = rv_audit_entry_encode(&copy, small + 4, SMALL_ENTRY, &elen);
+        if (rc == 0) {
+            recs = small;
+            leaves = (uint8_t(*)[32])small_leaf;
+            put_u32(recs, (uint32_t)elen);
+            rv_audit_leaf_hash(recs + 4, elen, leaves[0]);
+            memcpy(recs + 4 + elen, leaves[0], TRAILER_LEN);
+            len = REC_OVERHEAD + elen;
+            goto queue;
+        }
+        if (rc != RV_ETOOBIG)
+            return rc;
+    }
     cap = n * REC_OVERHEAD + (n == 1 ? RV_AUDIT_ENTRY_MAX : 4096);
     recs = malloc(cap);
     leaves = malloc(n * 32);
@@ -674,6 +697,7 @@ int rv_audit_append_batch(struct rv_audit_log *log, const struct rv_audit_entry 
         len += REC_OVERHEAD + elen;
     }
 
+queue:
     pthread_mutex_lock(&log->mu);
     while (log->err == 0 && log->pend.len > 0 && log->pend.len + len > BATCH_BYTES)
         pthread_cond_wait(&log->space, &log->mu);
@@ -714,8 +738,10 @@ done:
     if (rc == 0 && first != NULL)
         *first = mine + 1 - n;
 out:
-    free(leaves);
-    free(recs);
+    if (recs != small) {
+        free(leaves);
+        free(recs);
+    }
     return rc;
 }
 

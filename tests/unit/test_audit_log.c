@@ -134,6 +134,84 @@ static void mth(uint8_t (*leaves)[32], uint64_t n, uint8_t out[32])
 
 /* ---- behaviour ------------------------------------------------------------------------ */
 
+/* Single appends of every size: a small entry is encoded on the appender's stack, a large
+ * one (long parameters, the most subjects) in the heap; both must land whole, in order, with
+ * the leaf hash of their canonical encoding, and a bad entry must be refused either way and
+ * leave the log usable. */
+static void test_append_sizes(void **state)
+{
+    static const size_t params_len[] = {0, 100, 1900, 2100, 4000, RV_AUDIT_PARAMS_MAX};
+    static const size_t subjects[] = {0, 1, 60, 70, RV_AUDIT_SUBJECTS_MAX};
+    char *dir = tmpdir();
+    struct rv_audit_log *log = open_log(dir, 1000);
+    char *params = malloc(RV_AUDIT_PARAMS_MAX + 1);
+    uint8_t(*subj)[32] = calloc(RV_AUDIT_SUBJECTS_MAX, 32);
+    uint8_t *enc = malloc(RV_AUDIT_ENTRY_MAX), leaf[32];
+    uint64_t idx = 0, want = 0;
+    (void)state;
+
+    assert_non_null(params);
+    assert_non_null(subj);
+    assert_non_null(enc);
+    for (size_t i = 0; i < RV_AUDIT_SUBJECTS_MAX; i++)
+        memset(subj[i], (int)(i & 0xff), 32);
+    for (size_t p = 0; p < sizeof(params_len) / sizeof(params_len[0]); p++)
+        for (size_t k = 0; k < sizeof(subjects) / sizeof(subjects[0]); k++) {
+            struct rv_audit_entry e;
+            struct rv_audit_record rec;
+            size_t elen = 0;
+            make_entry(want, params, subj, &e);
+            memset(params, 'a' + (int)(p + k) % 26, params_len[p]);
+            params[params_len[p]] = '\0';
+            e.params = params;
+            e.subjects = (const uint8_t(*)[32])subj;
+            e.nsubjects = subjects[k];
+            assert_int_equal(rv_audit_append(log, &e, &idx), 0);
+            assert_int_equal(idx, want);
+            assert_int_equal(rv_audit_get(log, idx, &rec), 0);
+            assert_int_equal(rv_audit_entry_encode(&e, enc, RV_AUDIT_ENTRY_MAX, &elen), 0);
+            assert_int_equal(rec.raw_len, elen);
+            assert_memory_equal(rec.raw, enc, elen);
+            rv_audit_leaf_hash(enc, elen, leaf);
+            assert_memory_equal(rec.leaf_hash, leaf, 32);
+            assert_int_equal(rec.e.nsubjects, subjects[k]);
+            rv_audit_record_free(&rec);
+            want++;
+            /* The same entry with a control character, small and large: refused, nothing
+             * appended. */
+            if (params_len[p] > 0) {
+                params[0] = '\x01';
+                assert_int_equal(rv_audit_append(log, &e, &idx), RV_EINVAL);
+                assert_int_equal(rv_audit_size(log), want);
+            }
+        }
+    /* Too long a parameter string is refused, not cut. */
+    {
+        char *big = malloc(RV_AUDIT_PARAMS_MAX + 2);
+        struct rv_audit_entry e;
+        assert_non_null(big);
+        memset(big, 'b', RV_AUDIT_PARAMS_MAX + 1);
+        big[RV_AUDIT_PARAMS_MAX + 1] = '\0';
+        make_entry(want, params, subj, &e);
+        e.params = big;
+        assert_int_equal(rv_audit_append(log, &e, &idx), RV_EINVAL);
+        free(big);
+    }
+    append_n(log, want, 3);
+    assert_int_equal(rv_audit_size(log), want + 3);
+    assert_int_equal(rv_audit_close(log), 0);
+    {
+        struct rv_audit_report r;
+        assert_int_equal(verify_dir(dir, NULL, NULL, &r), 0);
+        assert_int_equal(r.size, want + 3);
+    }
+    free(enc);
+    free(subj);
+    free(params);
+    rmtree(dir);
+    free(dir);
+}
+
 static void test_append_read_prove(void **state)
 {
     char *dir = tmpdir();
@@ -967,6 +1045,7 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_append_read_prove),
+        cmocka_unit_test(test_append_sizes),
         cmocka_unit_test(test_checkpoints_and_reopen),
         cmocka_unit_test(test_checkpoint_by_time),
         cmocka_unit_test(test_group_commit_threads),
