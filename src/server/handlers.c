@@ -903,6 +903,43 @@ static int setup_body(struct rv_exchange *x, const struct rv_srv_source *src)
     return 0;
 }
 
+/* True for a name a principal could have: 1 to 63 of [a-z0-9._-], starting with a letter. */
+static bool name_shaped(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n < 1 || n >= RV_PRINCIPAL_NAME_MAX || s[0] < 'a' || s[0] > 'z')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
+              s[i] == '_' || s[i] == '-'))
+            return false;
+    return true;
+}
+
+/* What the audit log and the access log may say of the path. A path that is no endpoint
+ * can carry anything (a donor's name and postcode typed into the address bar), so it is
+ * recorded only as its length and a keyed hash (the key is the daemon's, made at start, so
+ * repeats can be told apart within a run and nothing can be read back); a user name segment
+ * that no principal could have is recorded as the route's pattern. */
+static void path_label(struct rv_exchange *x, const char *allow)
+{
+    if (x->op == OP_NONE && allow == NULL) {
+        uint8_t h[6];
+        char hex[13];
+        size_t n = strlen(x->path);
+        crypto_generichash(h, sizeof(h), (const uint8_t *)x->path, n, x->s->path_key,
+                           sizeof(x->s->path_key));
+        sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+        snprintf(x->path, sizeof(x->path), "(unknown-path:len=%zu,id=%s)", n, hex);
+    } else if (x->target[0] != '\0' && !name_shaped(x->target)) {
+        const char *label = x->op != OP_NONE ? rv_srv_op_label(x->op) : NULL;
+        const char *sp = label != NULL ? strchr(label, ' ') : NULL;
+        snprintf(x->path, sizeof(x->path), "%s", sp != NULL ? sp + 1 : "/v1/users/{name}/...");
+        snprintf(x->target, sizeof(x->target), "?");
+    }
+}
+
 void rv_srv_init(struct rv_exchange *x, struct rv_server *s)
 {
     memset(x, 0, sizeof(*x));
@@ -923,8 +960,9 @@ int rv_srv_begin(struct rv_exchange *x, const char *method, const char *path, co
     safe_copy(x->method, sizeof(x->method), method);
     safe_copy(x->path, sizeof(x->path), path);
     safe_copy(x->client, sizeof(x->client), client != NULL ? client : "-");
-    snprintf(x->params, sizeof(x->params), "%s %s", x->method, x->path);
     x->op = route(method, path, &allow, x->target, sizeof(x->target));
+    path_label(x, allow);
+    snprintf(x->params, sizeof(x->params), "%s %s", x->method, x->path);
     if ((rc = view_get(x->s, &x->view)) != 0) {
         x->view = NULL;
         reply_error(x, 503, "busy", "the server cannot take this request now: try again");
@@ -1982,6 +2020,7 @@ int rv_server_new(const struct rv_server_config *c, struct rv_gate *gate, int lo
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         s->pwhash_max = ncpu < 1 ? 1 : ncpu > 64 ? 64 : (int)ncpu;
     }
+    randombytes_buf(s->path_key, sizeof(s->path_key));
     pthread_mutex_init(&s->pool_lock, NULL);
     pthread_mutex_init(&s->log_lock, NULL);
     pthread_mutex_init(&s->conn_lock, NULL);

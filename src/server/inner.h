@@ -90,6 +90,8 @@ struct rv_server {
     /* Bumped by an ingest: a view's check context reads the vault's file statistics when it
      * opens, so views older than an ingest are closed rather than reused. */
     _Atomic uint64_t view_gen;
+    /* keys the hash by which an unknown path is recorded (handlers.c path_label) */
+    uint8_t path_key[32];
     /* password hashes (Argon2id) in progress, and how many may run at once (the cores) */
     _Atomic int pwhash_busy;
     int pwhash_max;

@@ -3,7 +3,8 @@
  * after its principal is disabled by an admin or suspended by the probing limits (it must
  * end with a clear error row, recorded, and answer no further row), sessions that outlive
  * a password change, a reset or a disable (every other session of the principal must end,
- * recorded), and a batch with no checkable row that leaves no audit entry.
+ * recorded), a batch with no checkable row that leaves no audit entry, and a path that is
+ * no endpoint (it may carry a donor's name) recorded verbatim.
  *
  * The exchanges are driven step by step (rv_srv_begin, rv_srv_body, rv_srv_end and
  * rv_srv_stream from server/inner.h), so that the admin can act between two chunks of one
@@ -25,7 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <time.h>
+#include <unistd.h>
 
 #define NUSERS 7
 enum { ADMIN = 0, BCHECK, PCHECK, ECHECK, SESS1, SESS2, SESS3 };
@@ -44,6 +47,8 @@ struct fixture {
     struct rv_gate *gate;
     struct rv_server *srv;
     struct user users[NUSERS];
+    char access_log[320];
+    int log_fd;
 };
 
 static const char *fixture_file(const char *name)
@@ -193,7 +198,9 @@ static int setup(void **state)
     rv_diag_clear(&d);
     if (rv_server_config_finish(&c, &d) != 0 || rv_policy_configure(f->gate, &c.policy, &d) != 0)
         return -1;
-    if (rv_server_new(&c, f->gate, -1, NULL, NULL, &f->srv) != 0)
+    snprintf(f->access_log, sizeof(f->access_log), "%s/access.log", f->top);
+    if ((f->log_fd = open(f->access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0 ||
+        rv_server_new(&c, f->gate, f->log_fd, NULL, NULL, &f->srv) != 0)
         return -1;
     *state = f;
     return 0;
@@ -204,6 +211,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
 
     rv_server_free(f->srv);
+    close(f->log_fd);
     (void)rv_policy_close(f->gate);
     rv_test_rmtree(f->top);
     sodium_free(f->key);
@@ -449,6 +457,52 @@ static void test_reset_and_disable_end_sessions(void **state)
     assert_int_equal(entries(f, at, "users", "ada", "ended 1 sessions: disabled"), 1);
 }
 
+/* Whether any audit entry from index from on, or the access log, holds needle. */
+static bool recorded_anywhere(struct fixture *f, uint64_t from, const char *needle)
+{
+    struct rv_audit_log *log = rv_policy_audit(f->gate);
+    char buf[65536];
+    ssize_t n;
+    int fd;
+    bool hit = false;
+
+    for (uint64_t i = from; i < rv_audit_size(log) && !hit; i++) {
+        struct rv_audit_record rec;
+        assert_int_equal(rv_audit_get(log, i, &rec), 0);
+        hit = memmem(rec.raw, rec.raw_len, needle, strlen(needle)) != NULL;
+        rv_audit_record_free(&rec);
+    }
+    rv_srv_log_flush(f->srv);
+    assert_true((fd = open(f->access_log, O_RDONLY | O_CLOEXEC)) >= 0);
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    return hit || strstr(buf, needle) != NULL;
+}
+
+/* A path that is no endpoint is recorded (audit log and access log) only as its length and
+ * a keyed hash: someone who types a donor into the address bar leaves no name on a log. A
+ * user name segment no principal could have is recorded as the route's pattern. */
+static void test_unknown_path_not_recorded(void **state)
+{
+    struct fixture *f = *state;
+    char adm[RV_SESSION_TOKEN_LEN + 1];
+    uint64_t at = rv_audit_size(rv_policy_audit(f->gate));
+
+    assert_int_equal(call(f, "GET", "/v1/donors/Jane%20Doe%20SW1A%201AA", NULL, NULL, NULL), 404);
+    assert_int_equal(call(f, "DELETE", "/v1/checks/Jane-Doe-SW1A1AA", NULL, NULL, NULL), 404);
+    assert_int_equal(call(f, "GET", "/v1/users/Jane%20Doe/disable", NULL, NULL, NULL), 405);
+    login(f, &f->users[ADMIN], adm);
+    assert_int_equal(call(f, "POST", "/v1/users/Jane%20Doe%20SW1A/disable", adm, NULL, NULL), 400);
+    assert_false(recorded_anywhere(f, at, "Jane"));
+    assert_false(recorded_anywhere(f, at, "SW1A"));
+    /* The refusals are on the log all the same. */
+    assert_int_equal(entries(f, at, "request", "-", "404"), 2);
+    assert_int_equal(entries(f, at, "request", "-", "405"), 1);
+    assert_true(recorded_anywhere(f, at, "unknown-path:len=28,id="));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -456,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_batch_stops_when_suspended),
         cmocka_unit_test(test_password_change_ends_other_sessions),
         cmocka_unit_test(test_reset_and_disable_end_sessions),
+        cmocka_unit_test(test_unknown_path_not_recorded),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
