@@ -620,7 +620,8 @@ int rv_policy_check(struct rv_gate *g, const char *kind, const struct rv_check_q
                                    rc == RV_ESUSPENDED ? "denied: suspended" : "error", NULL, 0);
         return rc2 != 0 ? rc2 : rc;
     }
-    if (g->check == NULL) {
+    /* n = 0 (a batch chunk with no checkable row) is still recorded, as a check of none. */
+    if (n > 0 && g->check == NULL) {
         if ((rc = rv_check_ctx_open(g->sh->vault, &g->check)) != 0)
             return rc;
         /* The local command has the machine to itself: a batch chunk is spread over every
@@ -631,7 +632,7 @@ int rv_policy_check(struct rv_gate *g, const char *kind, const struct rv_check_q
     if (n == 1) {
         if ((rc = rv_check_run(g->check, qs[0], &out[0])) != 0)
             goto bad;
-    } else if ((rc = rv_check_run_many(g->check, qs, n, out)) != 0) {
+    } else if (n > 1 && (rc = rv_check_run_many(g->check, qs, n, out)) != 0) {
         goto bad; /* every answer already freed */
     }
     done = n;

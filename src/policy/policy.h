@@ -158,7 +158,8 @@ RV_NODISCARD int rv_policy_budget(struct rv_gate *g, uint32_t *used, uint32_t *l
     RV_NONNULL(1, 2, 3);
 
 /* Checks n donors (a single check is n = 1; a batch is checked in chunks) and fills out[n]
- * (free each with rv_check_answer_free). One entry is recorded per call, with kind ("single",
+ * (free each with rv_check_answer_free); n may be 0 (a batch chunk whose rows could not be
+ * checked), recorded as such. One entry is recorded per call, with kind ("single",
  * "batch" or "bequest"), counts of verdicts, and the subject id of every register entry the
  * answers show (in full or masked), and only then are the answers handed back: when the
  * entry cannot be made durable, every answer is wiped and RV_EAUDIT returned. Refused, and

@@ -1370,7 +1370,11 @@ static int batch_chunk(struct rv_exchange *x)
         if (b->rows[i].status == RV_ROW_OK)
             qs[nq++] = &b->rows[i].q;
     memset(b->answers, 0, BATCH_CHUNK * sizeof(*b->answers));
-    if (nq > 0 && (rc = rv_policy_check(x->view->g, "batch", qs, nq, b->answers)) != 0)
+    /* Every chunk is one gate call, recorded, even one with no checkable row (all out of
+     * scope or unreadable, or an empty batch): a batch never goes unrecorded, and a
+     * suspended principal is refused there too. The end of a batch is not a chunk. */
+    if ((nq > 0 || n > 0 || b->nrows == 0) &&
+        (rc = rv_policy_check(x->view->g, "batch", qs, nq, b->answers)) != 0)
         goto out;
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (b->rows[i].status == RV_ROW_OK) {

@@ -503,6 +503,34 @@ static void test_unknown_path_not_recorded(void **state)
     assert_true(recorded_anywhere(f, at, "unknown-path:len=28,id="));
 }
 
+/* A batch with no row that can be checked (every row unreadable, or none at all) is still
+ * on the audit log as a check by its principal. */
+static void test_batch_without_checkable_rows_recorded(void **state)
+{
+    struct fixture *f = *state;
+    struct user *u = &f->users[ECHECK];
+    char token[RV_SESSION_TOKEN_LEN + 1];
+    struct stream *s = calloc(1, sizeof(*s));
+    uint64_t at;
+
+    login(f, u, token);
+    at = rv_audit_size(rv_policy_audit(f->gate));
+    batch_begin(
+        f, s, token,
+        "id,name,address,postcode,date\nx1,,,LS1 4AB,2026-01-10\nx2,John Smith,,,not-a-date\n");
+    assert_int_equal(s->x.r.status, 200);
+    assert_int_equal(batch_read(s, 0), 3);
+    batch_end(s);
+    assert_int_equal(entries(f, at, "check", u->name, "ok"), 1);
+    at = rv_audit_size(rv_policy_audit(f->gate));
+    batch_begin(f, s, token, "id,name,address,postcode,date\n");
+    assert_int_equal(s->x.r.status, 200);
+    assert_int_equal(batch_read(s, 0), 1);
+    batch_end(s);
+    assert_int_equal(entries(f, at, "check", u->name, "ok"), 1);
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -511,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_password_change_ends_other_sessions),
         cmocka_unit_test(test_reset_and_disable_end_sessions),
         cmocka_unit_test(test_unknown_path_not_recorded),
+        cmocka_unit_test(test_batch_without_checkable_rows_recorded),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
