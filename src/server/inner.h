@@ -190,6 +190,10 @@ ssize_t rv_srv_stream(struct rv_exchange *x, char *buf, size_t max);
 void rv_srv_finish(struct rv_exchange *x);
 int64_t rv_srv_now_us(void);
 
+/* tls.c: the GnuTLS priority string of the daemon's TLS (static): TLS 1.3 preferred, TLS 1.2
+ * only with ECDHE and AES-GCM or ChaCha20-Poly1305. */
+const char *rv_server_tls_priorities(void);
+
 /* metrics.c */
 void rv_srv_metrics_count(struct rv_server *s, enum rv_op op, int status, int64_t us);
 RV_NODISCARD int rv_srv_metrics_render(struct rv_server *s, char **out, size_t *len);

@@ -4,6 +4,11 @@
  * `regvault serve --dev` runs on a vault and kept in <vault>/dev-tls/ (folder 0700, files
  * 0600) for the next runs, so that a client can pin it with curl --cacert. Its SHA-256
  * fingerprint is returned for the operator to compare.
+ *
+ * Also the daemon's TLS policy (rv_server_tls_priorities): TLS 1.3 first, TLS 1.2 only with
+ * an ephemeral elliptic-curve key exchange and an AEAD cipher (AES-GCM or ChaCha20-Poly1305);
+ * no CBC suite (Lucky 13 and its kin), no static RSA key exchange (no forward secrecy), no
+ * CCM, nothing older than TLS 1.2. The server's order wins.
  */
 #include "server/inner.h"
 
@@ -169,4 +174,10 @@ bad:
     free(*key_pem);
     *cert_pem = *key_pem = NULL;
     return rc;
+}
+
+const char *rv_server_tls_priorities(void)
+{
+    return "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"
+           "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE";
 }
