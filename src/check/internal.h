@@ -14,6 +14,13 @@ int rv_check_tables_init(void);
  * nicknames of one name where one extends the other: bill/billy), after the addendum's
  * exclusions. */
 bool rv_check_nickname(const char *a, const char *b);
+/* The names b for which rv_check_nickname(a, b) holds: *n of them, the table's (never
+ * freed), or NULL and 0 for a name without nicknames. */
+struct rv_check_nick {
+    const char *s;
+    size_t len;
+};
+const struct rv_check_nick *rv_check_nicknames_of(const char *a, size_t *n);
 /* True when a folded forename is a known given name or nickname. */
 bool rv_check_known_forename(const char *a);
 /* The rarity of a joined, folded surname in bits (-log2 of its population share). Names not
@@ -53,6 +60,34 @@ bool rv_check_surname_close(const struct rv_check_query *q, const struct rv_chec
  * so it need not be decrypted. Too long a name cannot be judged and counts as true. */
 bool rv_check_name_could_grade(const struct rv_check_query *q, const char *surname_words,
                                const char *forenames);
+
+/* The donor's forenames in each reading of the name (as written, surname first, and with
+ * the last forename joined to the surname), split into words once for the many listed
+ * names rv_check_name_probe_grade judges. Points into q, which must outlive it. */
+#define RV_CHECK_PROBE_WORDS 8
+struct rv_check_name_probe {
+    const struct rv_check_query *q;
+    struct {
+        const char *w[RV_CHECK_PROBE_WORDS];
+        size_t len[RV_CHECK_PROBE_WORDS];
+        unsigned n;       /* 0: no such reading, or no forenames in it */
+        bool first_again; /* its first word is an earlier reading's: tested there */
+        char first[RV_NAME_MAX];
+        const struct rv_check_nick *nick; /* rv_check_nicknames_of(first) */
+        size_t nnick;
+        uint64_t nick_mask; /* bit (first byte % 64) of each of them */
+    } r[3];                 /* as written, surname first (swap), last forename joined (alt) */
+};
+void rv_check_name_probe_init(const struct rv_check_query *q, struct rv_check_name_probe *p);
+/* rv_check_name_could_grade(p->q, surname_words, forenames), the same answer, but most
+ * listed names, whose forenames share nothing with any reading of the donor's (no word in
+ * common, no nickname, not close enough in spelling to be a typo), are ruled out by a
+ * cheap test that never rules out a name the full comparison would grade. */
+bool rv_check_name_probe_grade(const struct rv_check_name_probe *p, const char *surname_words,
+                               const char *forenames);
+/* The cheap test alone: false only when rv_check_name_could_grade is false. */
+bool rv_check_name_probe_may(const struct rv_check_name_probe *p, const char *surname_words,
+                             const char *forenames);
 
 /* True when the entry is an attainer not yet of age during the query's window: such an entry
  * is never graded above possible, and its reasons never say why (nothing about the age of

@@ -70,6 +70,7 @@ struct rv_check_ctx {
     uint64_t *slot;
     unsigned slot_bits;
     uint32_t gen;
+    struct rv_check_name_probe probe; /* the current query's forenames, in words */
 };
 
 #define SLOT_BITS_MIN 10
@@ -408,7 +409,7 @@ static int on_no_postcode(void *ctx, uint64_t id, const char *surname_words, con
 
     if (t->found == SEARCH_MAX)
         return 1;
-    if (!address && !rv_check_name_could_grade(t->q, surname_words, forenames))
+    if (!address && !rv_check_name_probe_grade(&t->c->probe, surname_words, forenames))
         return 0; /* a namesake abroad whose forenames rule it out: scoring would drop it */
     t->found++;
     return add_id(t->c, id, t->bit, t->refs, t->n, t->cap);
@@ -450,7 +451,7 @@ static int on_namesake(void *ctx, uint64_t id, const char *postcode, const char 
     /* Elsewhere than the donor's postcode, with no street address given, the address is at
      * best the sector: only full, variant and partial names earn a grade there. */
     if (strcmp(postcode, t->compact) != 0 && surname_words != NULL && forenames != NULL &&
-        !rv_check_name_could_grade(t->q, surname_words, forenames))
+        !rv_check_name_probe_grade(&t->c->probe, surname_words, forenames))
         return 0;
     t->found++;
     return add_id(t->c, id, t->bit, t->refs, t->n, t->cap);
@@ -523,6 +524,8 @@ static int search_parts(struct rv_check_ctx *c, const struct rv_check_query *q,
     return err;
 }
 
+#define TYPO_MEMO 64 /* a power of two */
+
 struct typo_ctx {
     struct rv_check_ctx *c;
     const struct rv_check_query *q;
@@ -530,7 +533,37 @@ struct typo_ctx {
     struct cand_ref **refs;
     size_t *n, *cap;
     size_t found;
+    /* The surnames judged so far (housemates share theirs): a 63-bit hash of each, with
+     * the answer in the low bit; 0 is empty. Wiped after the search. */
+    uint64_t memo[TYPO_MEMO];
 };
+
+/* FNV-1a over a surname, mixed so that both its high bits and the rest are spread. */
+static uint64_t name_hash(const char *s, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
+    h ^= h >> 31;
+    h *= 0x7fb5d329728ea185ull;
+    return (h ^ h >> 27) | 2; /* never 0, whatever the answer bit */
+}
+
+/* rv_check_surname_close, remembered: a postcode lists each household's surname again for
+ * every member. */
+static bool typo_close(struct typo_ctx *t, const char *surname, size_t len)
+{
+    uint64_t h = name_hash(surname, len);
+    uint64_t *slot = &t->memo[h >> 58 & (TYPO_MEMO - 1)];
+    bool close;
+
+    if (*slot != 0 && (*slot | 1) == (h | 1))
+        return (*slot & 1) != 0;
+    close = rv_check_surname_close(t->q, &t->probe, surname, len);
+    *slot = (h & ~1ull) | (close ? 1 : 0);
+    return close;
+}
 
 static int on_postcode_entry(void *ctx, uint64_t id, const char *surname, size_t len)
 {
@@ -538,7 +571,7 @@ static int on_postcode_entry(void *ctx, uint64_t id, const char *surname, size_t
 
     if (t->found == SEARCH_MAX)
         return 1;
-    if (len != RV_VAULT_PC_LONG && !rv_check_surname_close(t->q, &t->probe, surname, len))
+    if (len != RV_VAULT_PC_LONG && !typo_close(t, surname, len))
         return 0;
     t->found++;
     return add_id(t->c, id, RV_CHECK_BY_VARIANT, t->refs, t->n, t->cap);
@@ -552,6 +585,7 @@ static int search_typos(struct rv_check_ctx *c, const struct rv_check_query *q,
                         struct cand_ref **refs, size_t *n, size_t *cap)
 {
     struct typo_ctx t;
+    int err;
 
     if (!q->has_postcode)
         return 0;
@@ -562,7 +596,9 @@ static int search_typos(struct rv_check_ctx *c, const struct rv_check_query *q,
     t.n = n;
     t.cap = cap;
     rv_check_sn_probe_init(q, &t.probe);
-    return rv_vault_reader_postcode(c->r, q->postcode.canon, on_postcode_entry, &t);
+    err = rv_vault_reader_postcode(c->r, q->postcode.canon, on_postcode_entry, &t);
+    sodium_memzero(&t, sizeof(t));
+    return err;
 }
 
 /* The donor may have moved after the register last recorded them: initial + surname in the
@@ -702,6 +738,7 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
     memset(out, 0, sizeof(*out));
     memset(&iq, 0, sizeof(iq));
     slots_clear(c);
+    rv_check_name_probe_init(q, &c->probe);
     if ((err = rv_vault_reader_begin(c->r)) != 0)
         return err;
     if ((err = refresh(c)) != 0)
@@ -773,6 +810,7 @@ out:
         sodium_memzero(m, (nm < mcap ? nm + 1 : mcap) * sizeof(*m));
     sodium_memzero(c->ver, sizeof(*c->ver));
     sodium_memzero(c->cand, sizeof(*c->cand));
+    sodium_memzero(&c->probe, sizeof(c->probe));
     c->refs = refs;
     c->refs_cap = cap;
     c->m = m;

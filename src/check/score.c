@@ -610,6 +610,165 @@ bool rv_check_name_could_grade(const struct rv_check_query *q, const char *surna
     return could;
 }
 
+/* ---- a cheap test before rv_check_name_could_grade ------------------------------------ */
+
+/* Splits s into up to RV_CHECK_PROBE_WORDS words (as tokenize does); returns the count. */
+static unsigned split_words(const char *s, const char **w, size_t *len)
+{
+    unsigned n = 0;
+
+    while (*s != '\0' && n < RV_CHECK_PROBE_WORDS) {
+        size_t l;
+        while (*s == ' ')
+            s++;
+        l = strcspn(s, " ");
+        if (l == 0)
+            break;
+        w[n] = s;
+        len[n] = l;
+        n++;
+        s += l;
+    }
+    return n;
+}
+
+static bool word_eq(const char *a, size_t la, const char *b, size_t lb)
+{
+    return la == lb && memcmp(a, b, la) == 0;
+}
+
+void rv_check_name_probe_init(const struct rv_check_query *q, struct rv_check_name_probe *p)
+{
+    const struct rv_name_key *k[3] = {&q->key, &q->swap, &q->alt};
+
+    memset(p, 0, sizeof(*p));
+    p->q = q;
+    for (int i = 0; i < 3; i++) {
+        if (k[i]->surname[0] == '\0' ||
+            (p->r[i].n = split_words(k[i]->forenames, p->r[i].w, p->r[i].len)) == 0)
+            continue;
+        memcpy(p->r[i].first, p->r[i].w[0], p->r[i].len[0]); /* shorter than the field */
+        p->r[i].first[p->r[i].len[0]] = '\0';
+        for (int j = 0; j < i; j++)
+            if (p->r[j].n > 0 && strcmp(p->r[j].first, p->r[i].first) == 0)
+                p->r[i].first_again = true;
+        if (p->r[i].first_again)
+            continue;
+        p->r[i].nick = rv_check_nicknames_of(p->r[i].first, &p->r[i].nnick);
+        for (size_t j = 0; j < p->r[i].nnick; j++)
+            p->r[i].nick_mask |= 1ull << ((uint8_t)p->r[i].nick[j].s[0] % 64);
+    }
+}
+
+/* An upper bound on the Jaro-Winkler similarity of two words of ASCII characters: Jaro
+ * with every character they have in common matched and none transposed, raised by
+ * Winkler's bonus for their common prefix (which only ever raises a higher Jaro more). */
+static double jw_bound(const char *a, size_t la, const char *b, size_t lb)
+{
+    uint8_t count[128] = {0};
+    size_t common = 0, prefix = 0;
+    double w;
+
+    for (size_t i = 0; i < la; i++)
+        count[(uint8_t)a[i]]++;
+    for (size_t i = 0; i < lb; i++)
+        if (count[(uint8_t)b[i]] > 0) {
+            count[(uint8_t)b[i]]--;
+            common++;
+        }
+    if (common == 0)
+        return 0.0;
+    while (prefix < 4 && prefix < la && prefix < lb && a[prefix] == b[prefix])
+        prefix++;
+    w = ((double)common / (double)la + (double)common / (double)lb + 1.0) / 3.0;
+    return w + (double)prefix * 0.1 * (1.0 - w);
+}
+
+static bool ascii(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((uint8_t)s[i] >= 0x80)
+            return false;
+    return true;
+}
+
+/* A necessary condition for fn_level (without `similar`) to give exact, middle, nickname,
+ * middle only or typo for a reading of the donor's forenames against register words c (the
+ * levels that grade a name without a postcode), each test following one of fn_level's ways
+ * to those levels: a word of one equal to the other's first (exact, middle, middle only),
+ * the first forename mistyped with every later one agreeing, first forenames close enough
+ * in spelling for a typo, or a nickname of the donor's first forename. */
+static bool words_may_agree(const struct rv_check_name_probe *p, int r, const char *const *cw,
+                            const size_t *cl, unsigned cn)
+{
+    const char *const *qw = p->r[r].w;
+    const size_t *ql = p->r[r].len;
+    unsigned qn = p->r[r].n, i;
+    char b[TOKEN_MAX];
+    bool agree = false;
+
+    if (qn == 0 || cn == 0)
+        return false; /* absent */
+    for (unsigned j = 0; j < cn; j++)
+        if (word_eq(qw[0], ql[0], cw[j], cl[j]))
+            return true;
+    for (i = 1; i < qn; i++)
+        if (word_eq(qw[i], ql[i], cw[0], cl[0]))
+            return true;
+    if (qn == cn && qn >= 2 && qw[0][0] == cw[0][0]) {
+        for (i = 1; i < qn && word_eq(qw[i], ql[i], cw[i], cl[i]); i++)
+            ;
+        if (i == qn)
+            return true;
+    }
+    if (p->r[r].first_again)
+        return false;             /* the typo and nickname tests are an earlier reading's */
+    if (ql[0] > 1 && cl[0] > 1) { /* neither an initial: a typo is possible */
+        if (ascii(qw[0], ql[0]) && ascii(cw[0], cl[0])) {
+            /* Jaro-Winkler >= 0.92 needs Jaro >= 0.92 without a common prefix and >= 0.867
+             * with the longest, so the shorter word at least 0.76 (0.6) of the longer's
+             * length: a cheaper test first, gated a little lower to be safe. */
+            size_t mn = ql[0] < cl[0] ? ql[0] : cl[0], mx = ql[0] < cl[0] ? cl[0] : ql[0];
+            agree = 100 * mn >= (qw[0][0] != cw[0][0] ? 75 : 59) * mx &&
+                    jw_bound(qw[0], ql[0], cw[0], cl[0]) >= FN_TYPO_JW - 1e-9;
+        } else if (cl[0] < sizeof(b)) {
+            memcpy(b, cw[0], cl[0]);
+            b[cl[0]] = '\0';
+            agree = rv_jaro_winkler(p->r[r].first, b) >= FN_TYPO_JW;
+            sodium_memzero(b, sizeof(b));
+        } else {
+            return true;
+        }
+    }
+    for (unsigned j = 0; j < cn && !agree; j++) {
+        if ((p->r[r].nick_mask & 1ull << ((uint8_t)cw[j][0] % 64)) == 0)
+            continue;
+        for (size_t k = 0; k < p->r[r].nnick && !agree; k++)
+            agree = p->r[r].nick[k].len == cl[j] && memcmp(p->r[r].nick[k].s, cw[j], cl[j]) == 0;
+    }
+    return agree;
+}
+
+bool rv_check_name_probe_may(const struct rv_check_name_probe *p, const char *surname_words,
+                             const char *forenames)
+{
+    const char *cw[RV_CHECK_PROBE_WORDS];
+    size_t cl[RV_CHECK_PROBE_WORDS];
+    unsigned cn = split_words(forenames, cw, cl);
+    bool may = strlen(surname_words) >= RV_NAME_MAX || strlen(forenames) >= RV_NAME_MAX;
+
+    for (int i = 0; i < 3 && !may; i++)
+        may = words_may_agree(p, i, cw, cl, cn);
+    return may;
+}
+
+bool rv_check_name_probe_grade(const struct rv_check_name_probe *p, const char *surname_words,
+                               const char *forenames)
+{
+    return rv_check_name_probe_may(p, surname_words, forenames) &&
+           rv_check_name_could_grade(p->q, surname_words, forenames);
+}
+
 static void fill(const struct rv_check_query *q, const struct rv_check_candidate *cand,
                  const struct levels *l, struct rv_check_match *out)
 {

@@ -6,7 +6,10 @@
  * apart (Jon, Joan) from passing as a typo.
  *
  * The tables are built once, on first use, from the data compiled into the binary, and
- * then only read, so lookups need no lock. Each is a sorted array searched by bisection.
+ * then only read, so lookups need no lock. Each is a sorted array (searched by bisection
+ * where order matters: the nicknames of one name) with a hash index over it, since the
+ * matcher asks these questions for every listed name it considers, and bisection over
+ * tens of thousands of strings cost more than the rest of the comparison.
  */
 #include "check/internal.h"
 
@@ -25,6 +28,13 @@ struct share {
     double share; /* per cent */
 };
 
+/* A hash index over a table: open addressing, each slot the index of an element plus one
+ * (0: empty), at most half full. */
+struct hindex {
+    uint32_t *slot;
+    size_t mask;
+};
+
 static struct {
     int err;
     struct edge *edges; /* both directions, sorted by (a, b) */
@@ -35,6 +45,17 @@ static struct {
     size_t nsurnames;
     char **male, **female; /* the given-name lists by sex, sorted */
     size_t nmale, nfemale;
+    struct hindex hedges, hknown, hsurnames, hmale, hfemale;
+    /* Each name with edges (a vertex): its edges, and the names rv_check_nickname pairs it
+     * with, worked out once. */
+    struct vertex {
+        uint32_t first, nedges; /* edges[first, first + nedges) have this name as a */
+        uint32_t nick, nnick;   /* nicks[nick, nick + nnick) */
+    } * verts;
+    size_t nverts;
+    struct rv_check_nick *nicks;
+    size_t nnicks;
+    struct hindex hverts;
 } T;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -113,6 +134,119 @@ static int fold_name(const char *s, char *out, size_t outsz)
     if (rv_fold(s, strlen(s), out, outsz) != 0 || out[0] == '\0')
         return -1;
     return 0;
+}
+
+/* ---- hash indexes ---------------------------------------------------------------- */
+
+/* FNV-1a over a string, then over a second one after a separator (b may be NULL). */
+static uint64_t hash_str2(const char *a, const char *b)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+
+    for (; *a != '\0'; a++)
+        h = (h ^ (uint8_t)*a) * 0x100000001b3ull;
+    if (b != NULL) {
+        h = (h ^ 0xffu) * 0x100000001b3ull;
+        for (; *b != '\0'; b++)
+            h = (h ^ (uint8_t)*b) * 0x100000001b3ull;
+    }
+    h ^= h >> 29;
+    return h * 0xbf58476d1ce4e5b9ull;
+}
+
+/* Builds an index over n elements whose keys key(i) gives (b may be NULL). An element whose
+ * key is already indexed is left out: lookups find the first. */
+static int hindex_build(struct hindex *hx, size_t n,
+                        void (*key)(size_t i, const char **a, const char **b),
+                        bool (*same)(size_t i, const char *a, const char *b))
+{
+    size_t cap = 16;
+
+    while (cap < 2 * n + 2)
+        cap *= 2;
+    if (n >= UINT32_MAX || (hx->slot = calloc(cap, sizeof(*hx->slot))) == NULL)
+        return RV_ENOMEM;
+    hx->mask = cap - 1;
+    for (size_t i = 0; i < n; i++) {
+        const char *a, *b;
+        size_t h;
+        key(i, &a, &b);
+        h = (size_t)(hash_str2(a, b) >> 20) & hx->mask;
+        while (hx->slot[h] != 0 && !same(hx->slot[h] - 1, a, b))
+            h = (h + 1) & hx->mask;
+        if (hx->slot[h] == 0)
+            hx->slot[h] = (uint32_t)(i + 1);
+    }
+    return 0;
+}
+
+/* The index of the element keyed (a, b), or SIZE_MAX. */
+static size_t hindex_find(const struct hindex *hx, const char *a, const char *b,
+                          bool (*same)(size_t i, const char *a, const char *b))
+{
+    size_t h;
+
+    if (hx->slot == NULL)
+        return SIZE_MAX;
+    for (h = (size_t)(hash_str2(a, b) >> 20) & hx->mask; hx->slot[h] != 0; h = (h + 1) & hx->mask)
+        if (same(hx->slot[h] - 1, a, b))
+            return hx->slot[h] - 1;
+    return SIZE_MAX;
+}
+
+static void edge_key(size_t i, const char **a, const char **b)
+{
+    *a = T.edges[i].a;
+    *b = T.edges[i].b;
+}
+static bool edge_same(size_t i, const char *a, const char *b)
+{
+    return strcmp(T.edges[i].a, a) == 0 && strcmp(T.edges[i].b, b) == 0;
+}
+static void known_key(size_t i, const char **a, const char **b)
+{
+    *a = T.known[i];
+    *b = NULL;
+}
+static bool known_same(size_t i, const char *a, const char *b)
+{
+    (void)b;
+    return strcmp(T.known[i], a) == 0;
+}
+static void male_key(size_t i, const char **a, const char **b)
+{
+    *a = T.male[i];
+    *b = NULL;
+}
+static bool male_same(size_t i, const char *a, const char *b)
+{
+    (void)b;
+    return strcmp(T.male[i], a) == 0;
+}
+static void female_key(size_t i, const char **a, const char **b)
+{
+    *a = T.female[i];
+    *b = NULL;
+}
+static bool female_same(size_t i, const char *a, const char *b)
+{
+    (void)b;
+    return strcmp(T.female[i], a) == 0;
+}
+static void vert_key(size_t i, const char **a, const char **b)
+{
+    *a = T.edges[T.verts[i].first].a;
+    *b = NULL;
+}
+static bool vert_same(size_t i, const char *a, const char *b)
+{
+    (void)b;
+    return strcmp(T.edges[T.verts[i].first].a, a) == 0;
+}
+static bool surname_same(size_t i, const char *a, const char *b)
+{
+    (void)b;
+    return strcmp(T.surnames[i].name, a) == 0;
 }
 
 /* ---- edges --------------------------------------------------------------------------- */
@@ -343,12 +477,112 @@ out:
     return err;
 }
 
+/* The edges whose a is name (*count of them), or NULL. */
+static const struct edge *first_edge(const char *name, size_t *count)
+{
+    size_t v = hindex_find(&T.hverts, name, NULL, vert_same);
+
+    *count = 0;
+    if (v == SIZE_MAX)
+        return NULL;
+    *count = T.verts[v].nedges;
+    return &T.edges[T.verts[v].first];
+}
+
+/* Appends to the flat nickname array the names rv_check_nickname pairs a with: its edges'
+ * names, then their other names that extend a or that a extends (siblings: bill, billy). */
+static int vertex_nicks(struct vertex *vx, size_t *cap)
+{
+    const struct edge *e = &T.edges[vx->first];
+    const char *a = e->a;
+    size_t la = strlen(a);
+
+    vx->nick = (uint32_t)T.nnicks;
+    for (size_t i = 0; i < vx->nedges; i++) {
+        size_t nf;
+        const struct edge *f = first_edge(e[i].b, &nf);
+        for (size_t k = 0; k <= nf; k++) {
+            const char *b = k == 0 ? e[i].b : f[k - 1].b;
+            size_t lb = strlen(b), j;
+            if (k > 0 && (strcmp(b, a) == 0 || strncmp(a, b, la < lb ? la : lb) != 0))
+                continue;
+            for (j = vx->nick; j < T.nnicks && strcmp(T.nicks[j].s, b) != 0; j++)
+                ;
+            if (j < T.nnicks)
+                continue;
+            if (T.nnicks == *cap) {
+                size_t nc = *cap != 0 ? *cap * 2 : 4096;
+                struct rv_check_nick *nv = realloc(T.nicks, nc * sizeof(*nv));
+                if (nv == NULL || nc >= UINT32_MAX)
+                    return RV_ENOMEM;
+                T.nicks = nv;
+                *cap = nc;
+            }
+            T.nicks[T.nnicks].s = b;
+            T.nicks[T.nnicks].len = lb;
+            T.nnicks++;
+        }
+    }
+    vx->nnick = (uint32_t)(T.nnicks - vx->nick);
+    return 0;
+}
+
+static int build_verts(void)
+{
+    size_t cap = 0;
+    int err;
+
+    if (T.nedges >= UINT32_MAX || (T.verts = calloc(T.nedges + 1, sizeof(*T.verts))) == NULL)
+        return RV_ENOMEM;
+    for (size_t i = 0; i < T.nedges; i++) {
+        if (i == 0 || strcmp(T.edges[i - 1].a, T.edges[i].a) != 0)
+            T.verts[T.nverts++].first = (uint32_t)i;
+        T.verts[T.nverts - 1].nedges++;
+    }
+    if ((err = hindex_build(&T.hverts, T.nverts, vert_key, vert_same)) != 0)
+        return err;
+    for (size_t v = 0; v < T.nverts; v++)
+        if ((err = vertex_nicks(&T.verts[v], &cap)) != 0)
+            return err;
+    return 0;
+}
+
+/* A surname listed twice (two spellings that fold alike) is found as bisection finds it,
+ * so that its weight does not depend on the index: the index holds bisection's answer. */
+static int index_surnames(void)
+{
+    size_t cap = 16;
+
+    while (cap < 2 * T.nsurnames + 2)
+        cap *= 2;
+    if (T.nsurnames >= UINT32_MAX ||
+        (T.hsurnames.slot = calloc(cap, sizeof(*T.hsurnames.slot))) == NULL)
+        return RV_ENOMEM;
+    T.hsurnames.mask = cap - 1;
+    for (size_t i = 0; i < T.nsurnames; i++) {
+        struct share k = {T.surnames[i].name, 0};
+        const struct share *s = bsearch(&k, T.surnames, T.nsurnames, sizeof(k), cmp_share);
+        size_t h = (size_t)(hash_str2(k.name, NULL) >> 20) & T.hsurnames.mask;
+        while (T.hsurnames.slot[h] != 0 && !surname_same(T.hsurnames.slot[h] - 1, k.name, NULL))
+            h = (h + 1) & T.hsurnames.mask;
+        if (T.hsurnames.slot[h] == 0)
+            T.hsurnames.slot[h] = (uint32_t)(s - T.surnames + 1);
+    }
+    return 0;
+}
+
 static void init_once(void)
 {
     int err;
     if ((err = build_edges()) != 0 || (err = build_known()) != 0 || (err = build_surnames()) != 0 ||
         (err = build_list("names/first_names_male.csv", &T.male, &T.nmale)) != 0 ||
-        (err = build_list("names/first_names_female.csv", &T.female, &T.nfemale)) != 0)
+        (err = build_list("names/first_names_female.csv", &T.female, &T.nfemale)) != 0 ||
+        (err = hindex_build(&T.hedges, T.nedges, edge_key, edge_same)) != 0 ||
+        (err = build_verts()) != 0 ||
+        (err = hindex_build(&T.hknown, T.nknown, known_key, known_same)) != 0 ||
+        (err = hindex_build(&T.hmale, T.nmale, male_key, male_same)) != 0 ||
+        (err = hindex_build(&T.hfemale, T.nfemale, female_key, female_same)) != 0 ||
+        (err = index_surnames()) != 0)
         T.err = err;
 }
 
@@ -362,25 +596,7 @@ int rv_check_tables_init(void)
 
 static bool has_edge(const char *a, const char *b)
 {
-    struct edge k = {(char *)a, (char *)b};
-    return bsearch(&k, T.edges, T.nedges, sizeof(k), cmp_edge) != NULL;
-}
-
-/* The first edge whose a is name, or NULL. */
-static const struct edge *first_edge(const char *name, size_t *count)
-{
-    size_t lo = 0, hi = T.nedges, end;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(T.edges[mid].a, name) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    for (end = lo; end < T.nedges && strcmp(T.edges[end].a, name) == 0; end++)
-        ;
-    *count = end - lo;
-    return end > lo ? &T.edges[lo] : NULL;
+    return hindex_find(&T.hedges, a, b, edge_same) != SIZE_MAX;
 }
 
 bool rv_check_nickname(const char *a, const char *b)
@@ -405,19 +621,32 @@ bool rv_check_nickname(const char *a, const char *b)
     return false;
 }
 
+const struct rv_check_nick *rv_check_nicknames_of(const char *a, size_t *n)
+{
+    size_t v;
+
+    *n = 0;
+    if (rv_check_tables_init() != 0 || a[0] == '\0' ||
+        (v = hindex_find(&T.hverts, a, NULL, vert_same)) == SIZE_MAX)
+        return NULL;
+    *n = T.verts[v].nnick;
+    return &T.nicks[T.verts[v].nick];
+}
+
 bool rv_check_known_forename(const char *a)
 {
     if (rv_check_tables_init() != 0 || a[0] == '\0')
         return false;
-    return bsearch(&a, T.known, T.nknown, sizeof(char *), cmp_str) != NULL;
+    return hindex_find(&T.hknown, a, NULL, known_same) != SIZE_MAX;
 }
 
 static const struct share *find_surname(const char *joined)
 {
-    struct share k = {(char *)joined, 0};
+    size_t i;
     if (rv_check_tables_init() != 0 || joined[0] == '\0')
         return NULL;
-    return bsearch(&k, T.surnames, T.nsurnames, sizeof(k), cmp_share);
+    i = hindex_find(&T.hsurnames, joined, NULL, surname_same);
+    return i != SIZE_MAX ? &T.surnames[i] : NULL;
 }
 
 double rv_check_surname_weight(const char *joined)
@@ -431,19 +660,14 @@ bool rv_check_known_surname(const char *joined)
     return find_surname(joined) != NULL;
 }
 
-static bool in_list(char **v, size_t n, const char *a)
-{
-    return v != NULL && bsearch(&a, v, n, sizeof(char *), cmp_str) != NULL;
-}
-
 bool rv_check_sex_differs(const char *a, const char *b)
 {
     bool am, af, bm, bf;
     if (rv_check_tables_init() != 0)
         return false;
-    am = in_list(T.male, T.nmale, a);
-    af = in_list(T.female, T.nfemale, a);
-    bm = in_list(T.male, T.nmale, b);
-    bf = in_list(T.female, T.nfemale, b);
+    am = hindex_find(&T.hmale, a, NULL, male_same) != SIZE_MAX;
+    af = hindex_find(&T.hfemale, a, NULL, female_same) != SIZE_MAX;
+    bm = hindex_find(&T.hmale, b, NULL, male_same) != SIZE_MAX;
+    bf = hindex_find(&T.hfemale, b, NULL, female_same) != SIZE_MAX;
     return (am && !af && bf && !bm) || (af && !am && bm && !bf);
 }
