@@ -225,6 +225,14 @@ const char *rv_check_mask(const struct rv_elector *e, char *buf, size_t bufsz) R
 RV_NODISCARD int rv_check_answer_json(const struct rv_check_query *q,
                                       const struct rv_check_answer *a, json_t **out)
     RV_NONNULL(2, 3);
+/* The answer as compact JSON text, the same bytes as json_dumps(rv_check_answer_json(q, a),
+ * JSON_COMPACT), written straight into one buffer without building a tree (the daemon's
+ * answer to every check). *out is malloc'ed and NUL-terminated, *len its length; it may hold
+ * register data, so wipe it before free(). q may be NULL as for rv_check_answer_json.
+ * Returns 0 or RV_ENOMEM. */
+RV_NODISCARD int rv_check_answer_text(const struct rv_check_query *q,
+                                      const struct rv_check_answer *a, char **out, size_t *len)
+    RV_NONNULL(2, 3, 4);
 /* The CSV header matching rv_check_answer_csv, without a newline. Static. */
 const char *rv_check_csv_header(void);
 /* One CSV row (RFC 4180 quoting, no newline) into a malloc'ed string (free with free(); it
