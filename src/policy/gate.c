@@ -13,6 +13,7 @@
  */
 #include "policy/inner.h"
 
+#include <arpa/inet.h>
 #include <math.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -264,6 +265,29 @@ const char *rv_policy_dir(const struct rv_gate *g)
 bool rv_gate_is_local(const struct rv_gate *g)
 {
     return g->who.client != NULL && strcmp(g->who.client, "local") == 0;
+}
+
+void rv_client_key(const char *client, char out[RV_CLIENT_KEY_MAX])
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    struct in6_addr a6;
+    char text[INET6_ADDRSTRLEN];
+
+    if (client == NULL || strchr(client, ':') == NULL || inet_pton(AF_INET6, client, &a6) != 1) {
+        snprintf(out, RV_CLIENT_KEY_MAX, "%.*s", RV_CLIENT_KEY_MAX - 1,
+                 client != NULL ? client : "");
+        return;
+    }
+    if (memcmp(a6.s6_addr, mapped, sizeof(mapped)) == 0) {
+        /* An IPv4 client seen through an IPv6 socket is that IPv4 address. */
+        inet_ntop(AF_INET, a6.s6_addr + 12, text, sizeof(text));
+        snprintf(out, RV_CLIENT_KEY_MAX, "%s", text);
+        return;
+    }
+    /* One subscriber holds a whole /64 and may use any address in it: one client. */
+    memset(a6.s6_addr + 8, 0, 8);
+    inet_ntop(AF_INET6, &a6, text, sizeof(text));
+    snprintf(out, RV_CLIENT_KEY_MAX, "%s/64", text);
 }
 
 struct rv_audit_log *rv_policy_audit(struct rv_gate *g)

@@ -1040,7 +1040,8 @@ static struct cbucket *client_bucket(struct rv_limits *l, const char *addr, int6
 int rv_policy_admit(struct rv_gate *g, int64_t *retry_after_ms)
 {
     struct rv_limits *l = g->sh->limits;
-    const char *name = actor_name(g), *addr = g->who.client != NULL ? g->who.client : "";
+    const char *name = actor_name(g);
+    char addr[RV_CLIENT_KEY_MAX];
     struct pstate *ps = NULL;
     struct cbucket *cb;
     struct cfgsnap cfg;
@@ -1051,6 +1052,7 @@ int rv_policy_admit(struct rv_gate *g, int64_t *retry_after_ms)
     *retry_after_ms = 0;
     if (rv_gate_is_local(g))
         return 0;
+    rv_client_key(g->who.client, addr);
     cfg_snapshot(g->sh, &cfg);
     if (name[0] != '\0') {
         if ((ps = pstate_get(l, name)) == NULL)
@@ -1093,7 +1095,7 @@ int rv_policy_admit(struct rv_gate *g, int64_t *retry_after_ms)
 int rv_policy_admit_client(struct rv_gate *g, int64_t *retry_after_ms)
 {
     struct rv_limits *l = g->sh->limits;
-    const char *addr = g->who.client != NULL ? g->who.client : "";
+    char addr[RV_CLIENT_KEY_MAX];
     struct cbucket *cb;
     struct cfgsnap cfg;
     int64_t now = clock_ms();
@@ -1102,6 +1104,7 @@ int rv_policy_admit_client(struct rv_gate *g, int64_t *retry_after_ms)
     *retry_after_ms = 0;
     if (rv_gate_is_local(g))
         return 0;
+    rv_client_key(g->who.client, addr);
     cfg_snapshot(g->sh, &cfg);
     pthread_mutex_lock(&l->clock_);
     if ((cb = client_bucket(l, addr, now, &cfg)) == NULL) {
@@ -1403,7 +1406,11 @@ int rv_limits_observe(struct rv_gate *g, const struct rv_check_query *const *qs,
     for (size_t i = 0; i < n; i++)
         if (qs[i] != NULL && out[i].verdict != RV_VERDICT_OUT_OF_SCOPE && out[i].error[0] == '\0')
             features(l, qs[i], &out[i], &o[count++]);
-    ch = keyed64(l, "client", g->who.client != NULL ? g->who.client : "");
+    {
+        char key[RV_CLIENT_KEY_MAX];
+        rv_client_key(g->who.client, key);
+        ch = keyed64(l, "client", key);
+    }
 
     pthread_mutex_lock(&ps->mu);
     if ((rc = ensure_loaded(l, ps, today)) != 0 || (rc = window_fit(ps, cfg.window)) != 0)

@@ -959,6 +959,16 @@ static int totp_check(const uint8_t secret[TOTP_SECRET_LEN], const char *code, i
     return 0;
 }
 
+/* The in-memory lockout id of a client address ("c:" and its key: an IPv6 address counts
+ * by its /64). */
+static void client_id(const char *client, char *out, size_t outsz)
+{
+    char key[RV_CLIENT_KEY_MAX];
+
+    rv_client_key(client, key);
+    snprintf(out, outsz, "c:%s", key);
+}
+
 /* Raises a lockout alert. */
 static int lock_alert(struct rv_gate *g, const char *who, const char *client, const char *what,
                       unsigned secs, unsigned after)
@@ -1079,7 +1089,7 @@ static int authenticate(struct rv_gate *g, const char *user, const char *passwor
     memset(new_hash, 0, sizeof(new_hash));
     memset(out, 0, sizeof(*out));
     *retry_after = 0;
-    snprintf(cid, sizeof(cid), "c:%s", client);
+    client_id(client, cid, sizeof(cid));
     snprintf(uid, sizeof(uid), "u:%.63s", user);
     outcome[0] = '\0';
 
@@ -1272,7 +1282,7 @@ int rv_policy_login_cert(struct rv_gate *g, const char *cert_sha256, const char 
     c.P = P;
     c.cert = cert;
     snprintf(params, sizeof(params), "op=cert cert=%.16s", cert[0] != '\0' ? cert : "?");
-    snprintf(cid, sizeof(cid), "c:%s", client);
+    client_id(client, cid, sizeof(cid));
     g->who.principal = "-";
     g->who.role = "-";
     g->who.client = client;
