@@ -19,6 +19,11 @@
  * /dev/null, killed (the whole group) at its time limit. The caller never waits for it. A
  * hook that cannot start, exits non-zero, dies of a signal or times out raises a
  * "hook.failed" alert, which goes to the log, syslog and the file but never to the hook.
+ * High alerts have a queue of their own, run first, and are never turned away: when even it
+ * is full, they are counted and the hook is given one high "hook.overflow" alert saying how
+ * many it missed (each is in the log and the file), and each such postponement is itself a
+ * high "hook.failed" alert. A low or medium alert that finds its queue full is not handed to
+ * the hook, and that is a medium "hook.failed" alert.
  */
 #include "policy/inner.h"
 
@@ -38,13 +43,15 @@
 
 extern char **environ;
 
-#define QUEUE_MAX  256  /* hooks waiting to run; past it, new ones fail at once */
+#define QUEUE_MAX  256  /* low and medium hooks waiting to run; past it, new ones fail */
+#define HIGH_MAX   1024 /* high hooks waiting; past it, they are summed up in one run */
 #define FIELD_MAX  256  /* a decoded principal, client or kind */
 #define PARAMS_MAX 2048 /* an alert's params */
 
 /* One hook run: everything copied, since the caller's strings are borrowed. */
 struct job {
     struct job *next;
+    bool high;
     char *command;
     uint32_t limit_ms;
     char *json;      /* the alert, on the hook's stdin */
@@ -60,8 +67,13 @@ struct rv_alerter {
     struct rv_gate_shared *sh;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct job *head, *tail;
-    size_t queued;
+    struct job *head, *tail;   /* low and medium, in order */
+    struct job *hhead, *htail; /* high, in order, run before the others */
+    size_t queued, hqueued;
+    /* High alerts that found their queue full: never dropped silently. The first is kept
+     * (as the template of one hook run that sums them all up), the others counted. */
+    struct job *overflow;
+    uint64_t overflowed;
     bool running; /* the runner thread exists */
     bool stop;
     pthread_t thread;
@@ -260,32 +272,66 @@ static void job_free(struct job *j)
 
 static void *runner(void *arg);
 
-/* Queues a hook run; starts the runner thread at the first one. */
-static int enqueue(struct rv_alerter *al, struct job *j)
+/* The queues' room; tests may make it smaller (rv_alert_test_queue_max). */
+static size_t queue_max = QUEUE_MAX, high_max = HIGH_MAX;
+
+void rv_alert_test_queue_max(size_t normal, size_t high)
+{
+    queue_max = normal != 0 ? normal : QUEUE_MAX;
+    high_max = high != 0 ? high : HIGH_MAX;
+}
+
+/* Queues a hook run (taking j, whatever the result); starts the runner thread at the first
+ * one. A high alert is never turned away: past its queue's room it joins the overflow,
+ * which the runner hands to the hook as one summary ("hook.overflow") as soon as it can;
+ * *overflowed is then set, for the caller to record. RV_ELIMIT when a low or medium one
+ * does not fit. */
+static int enqueue(struct rv_alerter *al, struct job *j, bool *overflowed)
 {
     int rc = 0;
 
+    *overflowed = false;
     pthread_mutex_lock(&al->mu);
-    if (al->stop || al->queued >= QUEUE_MAX) {
+    if (al->stop)
         rc = RV_ELIMIT;
-    } else {
-        if (!al->running) {
-            if (pthread_create(&al->thread, NULL, runner, al) != 0)
-                rc = RV_ENOMEM;
+    else if (!al->running) {
+        if (pthread_create(&al->thread, NULL, runner, al) != 0)
+            rc = RV_ENOMEM;
+        else
+            al->running = true;
+    }
+    if (rc == 0 && j->high) {
+        if (al->hqueued < high_max) {
+            if (al->htail != NULL)
+                al->htail->next = j;
             else
-                al->running = true;
-        }
-        if (rc == 0) {
-            if (al->tail != NULL)
-                al->tail->next = j;
+                al->hhead = j;
+            al->htail = j;
+            al->hqueued++;
+        } else {
+            if (al->overflow == NULL)
+                al->overflow = j;
             else
-                al->head = j;
-            al->tail = j;
-            al->queued++;
-            pthread_cond_signal(&al->cv);
+                job_free(j);
+            al->overflowed++;
+            *overflowed = true;
         }
+        j = NULL;
+        pthread_cond_signal(&al->cv);
+    } else if (rc == 0 && al->queued >= queue_max) {
+        rc = RV_ELIMIT;
+    } else if (rc == 0) {
+        if (al->tail != NULL)
+            al->tail->next = j;
+        else
+            al->head = j;
+        al->tail = j;
+        al->queued++;
+        j = NULL;
+        pthread_cond_signal(&al->cv);
     }
     pthread_mutex_unlock(&al->mu);
+    job_free(j);
     return rc;
 }
 
@@ -320,7 +366,8 @@ static int deliver(struct rv_gate_shared *sh, const struct rv_actor *who, const 
     int64_t ms = a->time_ms != 0 ? a->time_ms : now_ms();
     struct rv_alert cut;
     char kind[48], principal[96], client[96], detail[320];
-    int rc;
+    bool overflowed = false;
+    int rc, qrc;
 
     if (encode_params(a, params, sizeof(params)) != 0) {
         /* Too long to record whole: the alert is kept, its strings cut. */
@@ -357,15 +404,28 @@ static int deliver(struct rv_gate_shared *sh, const struct rv_actor *who, const 
         j->principal = strdup(or_dash(who->principal));
         j->role = strdup(or_dash(who->role));
         j->client = strdup(or_dash(who->client));
-        if (j->kind == NULL || j->principal == NULL || j->role == NULL || j->client == NULL ||
-            enqueue(sh->alerter, j) != 0) {
-            struct rv_alert f = {.severity = RV_ALERT_MEDIUM,
-                                 .kind = "hook.failed",
-                                 .principal = a->principal,
-                                 .client = a->client,
-                                 .detail = "the alert command was not run: too many waiting"};
+        j->high = a->severity == RV_ALERT_HIGH;
+        if (j->kind == NULL || j->principal == NULL || j->role == NULL || j->client == NULL) {
             job_free(j);
             j = NULL;
+            qrc = RV_ENOMEM;
+        } else {
+            qrc = enqueue(sh->alerter, j, &overflowed);
+            j = NULL;
+        }
+        if (qrc != 0 || overflowed) {
+            /* The alert itself is on the log, syslog and the file already; that its hook run
+             * was lost (or, for a high one, postponed into a summary) is an alert too, of
+             * the same severity as the one it is about. */
+            struct rv_alert f = {
+                .severity = a->severity == RV_ALERT_HIGH ? RV_ALERT_HIGH : RV_ALERT_MEDIUM,
+                .kind = "hook.failed",
+                .principal = a->principal,
+                .client = a->client,
+                .detail = overflowed ? "too many alert commands waiting: this high "
+                                       "alert goes to the command in a summary"
+                                     : "the alert command was not run: too many "
+                                       "waiting"};
             (void)deliver(sh, who, &f, false);
         }
     }
@@ -489,6 +549,33 @@ out:
     return rc;
 }
 
+/* Turns the first overflowed high alert's job into the summary of all n: a high alert
+ * "hook.overflow" for the hook, saying how many high alerts it did not get one by one (each
+ * is in the alert file and the audit log). */
+static int overflow_summary(struct rv_alerter *al, struct job *j, uint64_t n)
+{
+    struct rv_actor who = {j->principal, j->role, j->client};
+    char detail[200];
+    struct rv_alert a = {.severity = RV_ALERT_HIGH,
+                         .kind = "hook.overflow",
+                         .principal = "-",
+                         .client = "-",
+                         .detail = detail};
+    char *json;
+
+    snprintf(detail, sizeof(detail),
+             "%llu high alerts (the first of kind %s) were raised while too many alert commands "
+             "were waiting; each is in the alert file and the audit log",
+             (unsigned long long)n, j->kind);
+    if ((json = alert_json(&a, now_ms(), &who, al->sh->dir)) == NULL)
+        return RV_ENOMEM;
+    free(j->json);
+    j->json = json;
+    free(j->kind);
+    j->kind = strdup("hook.overflow");
+    return j->kind != NULL ? 0 : RV_ENOMEM;
+}
+
 static void *runner(void *arg)
 {
     struct rv_alerter *al = arg;
@@ -501,11 +588,21 @@ static void *runner(void *arg)
         struct job *j;
         char why[256];
 
+        uint64_t summed = 0;
+
         pthread_mutex_lock(&al->mu);
-        while (al->head == NULL && !al->stop)
+        while (al->head == NULL && al->hhead == NULL && al->overflow == NULL && !al->stop)
             pthread_cond_wait(&al->cv, &al->mu);
-        j = al->head;
-        if (j != NULL) {
+        if ((j = al->hhead) != NULL) {
+            al->hhead = j->next;
+            if (al->hhead == NULL)
+                al->htail = NULL;
+            al->hqueued--;
+        } else if ((j = al->overflow) != NULL) {
+            al->overflow = NULL;
+            summed = al->overflowed;
+            al->overflowed = 0;
+        } else if ((j = al->head) != NULL) {
             al->head = j->next;
             if (al->head == NULL)
                 al->tail = NULL;
@@ -514,6 +611,10 @@ static void *runner(void *arg)
         pthread_mutex_unlock(&al->mu);
         if (j == NULL)
             break; /* stopping, and nothing is left */
+        if (summed > 0 && overflow_summary(al, j, summed) != 0) {
+            job_free(j);
+            continue;
+        }
         why[0] = '\0';
         if (run_hook(j, why, sizeof(why)) != 0) {
             struct rv_actor who = {j->principal, j->role, j->client};
@@ -567,6 +668,12 @@ void rv_alerter_free(struct rv_alerter *a)
         a->head = j->next;
         job_free(j);
     }
+    while (a->hhead != NULL) {
+        struct job *j = a->hhead;
+        a->hhead = j->next;
+        job_free(j);
+    }
+    job_free(a->overflow);
     pthread_cond_destroy(&a->cv);
     pthread_mutex_destroy(&a->mu);
     free(a);

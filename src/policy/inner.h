@@ -91,6 +91,9 @@ void rv_limits_test_hooks(int64_t (*clock_ms)(void), void (*on_alert)(const stru
 /* alert.c */
 RV_NODISCARD int rv_alerter_new(struct rv_gate_shared *sh, struct rv_alerter **out);
 void rv_alerter_free(struct rv_alerter *a); /* waits for running hooks, up to their limit */
+/* Tests only: the room of the hook queues (low and medium, high); 0 = the default. Not
+ * thread-safe: call before any gate is open. */
+void rv_alert_test_queue_max(size_t normal, size_t high);
 
 /* canary.c: the set of canaries' keyed ids (loaded at creation, refreshed by
  * rv_policy_canary_add); raises an alert for every answer that shows a canary. */

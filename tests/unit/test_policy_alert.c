@@ -12,7 +12,7 @@
 
 #include "testutil.h"
 
-#include "policy/policy.h"
+#include "policy/inner.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -272,6 +272,83 @@ static void test_hook_stdin(void **state)
     free(text);
 }
 
+/* Counts hook.failed alerts by severity into s->index[severity]. */
+static int count_failed(void *ctx, uint64_t index, const struct rv_alert *a)
+{
+    struct seen *s = ctx;
+    (void)index;
+    if (strcmp(a->kind, "hook.failed") == 0 && (unsigned)a->severity < 3)
+        s->index[a->severity]++;
+    return 0;
+}
+
+/* The hook's queues are full (a slow hook and a burst of alerts): no high alert is lost to
+ * the hook. High ones run before the others; those past their queue's room reach the hook
+ * as one "hook.overflow" alert that counts them, and each postponement is itself a high
+ * alert on the log; a medium one past its room is dropped with a medium "hook.failed". */
+static void test_hook_queue_full(void **state)
+{
+    struct fixture *f = *state;
+    char out[600], cmd[2000], detail[32], *text, *over, *med;
+    struct rv_alert a = {.kind = "canary", .principal = "carol", .client = "10.1.2.3"};
+    struct rv_gate *g;
+    struct seen s = {0};
+    uint64_t high_failed = 0, medium_failed = 0;
+
+    rv_alert_test_queue_max(2, 2);
+    snprintf(out, sizeof(out), "%s/hook.out", f->tmp);
+    /* One JSON line per run, appended; slow enough that the queues fill. */
+    snprintf(cmd, sizeof(cmd), "sleep 0.3; (cat; echo) >> '%s'", out);
+    g = open_gate(f, NULL, cmd, 10000);
+    a.detail = detail;
+    /* 1 high taken by the runner (or queued), 2 queued, the rest past the room. */
+    for (int i = 0; i < 6; i++) {
+        a.severity = RV_ALERT_HIGH;
+        snprintf(detail, sizeof(detail), "high-%d", i);
+        assert_int_equal(rv_policy_alert(g, &a), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        a.severity = RV_ALERT_MEDIUM;
+        snprintf(detail, sizeof(detail), "medium-%d", i);
+        assert_int_equal(rv_policy_alert(g, &a), 0);
+    }
+    assert_int_equal(rv_policy_close(g), 0); /* waits for the queued runs */
+    rv_alert_test_queue_max(0, 0);
+    text = slurp(out);
+    assert_non_null(text);
+    /* Every high alert reached the hook, alone or counted in the summary. */
+    over = strstr(text, "hook.overflow");
+    {
+        int alone = 0, counted = 0;
+        for (int i = 0; i < 6; i++) {
+            snprintf(detail, sizeof(detail), "\"high-%d\"", i);
+            alone += strstr(text, detail) != NULL;
+        }
+        assert_true(alone >= 2);
+        if (alone < 6) {
+            char want[64];
+            assert_non_null(over);
+            snprintf(want, sizeof(want), "%d high alerts", 6 - alone);
+            assert_non_null(strstr(over, want));
+            counted = 6 - alone;
+        }
+        assert_int_equal(alone + counted, 6);
+    }
+    /* High ones (and the summary) ran before any medium one. */
+    med = strstr(text, "medium-");
+    assert_non_null(med);
+    if (over != NULL)
+        assert_true(over < med);
+    assert_true(strstr(text, "high-1") < med);
+    free(text);
+    /* The log says what the hook missed. */
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, count_failed, &s), 0);
+    high_failed = s.index[RV_ALERT_HIGH];
+    medium_failed = s.index[RV_ALERT_MEDIUM];
+    assert_true(high_failed >= 1);
+    assert_true(medium_failed >= 1);
+}
+
 /* A hook that hangs does not block the caller, is killed at its limit, and its failure is
  * logged (in the log and the file), once. */
 static void test_hook_hangs(void **state)
@@ -394,6 +471,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hook_stdin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hook_hangs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hook_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hook_queue_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_detail, setup, teardown),
     };
