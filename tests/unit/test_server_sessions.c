@@ -125,6 +125,30 @@ static void test_revoke_and_restrict(void **state)
     rv_sessions_free(s);
 }
 
+/* After a password change, every other session of the principal ends and the one that
+ * changed it goes on; other principals keep theirs; a malformed token to keep ends all. */
+static void test_revoke_others(void **state)
+{
+    struct rv_sessions *s = table(16);
+    char a[3][RV_SESSION_TOKEN_LEN + 1], o[RV_SESSION_TOKEN_LEN + 1];
+    struct rv_session_info info;
+
+    (void)state;
+    fake_now = 1;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(rv_sessions_create(s, "alice", "checker", false, a[i], NULL), 0);
+    assert_int_equal(rv_sessions_create(s, "olga", "checker", false, o, NULL), 0);
+    assert_int_equal(rv_sessions_revoke_others(s, "alice", a[1], strlen(a[1])), 2);
+    assert_int_equal(rv_sessions_lookup(s, a[0], strlen(a[0]), &info), RV_EAUTH);
+    assert_int_equal(rv_sessions_lookup(s, a[1], strlen(a[1]), &info), 0);
+    assert_int_equal(rv_sessions_lookup(s, a[2], strlen(a[2]), &info), RV_EAUTH);
+    assert_int_equal(rv_sessions_lookup(s, o, strlen(o), &info), 0);
+    assert_int_equal(rv_sessions_revoke_others(s, "alice", "rvs_short", 9), 1);
+    assert_int_equal(rv_sessions_lookup(s, a[1], strlen(a[1]), &info), RV_EAUTH);
+    assert_int_equal(rv_sessions_lookup(s, o, strlen(o), &info), 0);
+    rv_sessions_free(s);
+}
+
 static void test_full_table(void **state)
 {
     struct rv_sessions *s = table(8);
@@ -231,6 +255,7 @@ int main(void)
         cmocka_unit_test(test_token_form),          cmocka_unit_test(test_idle_and_absolute_expiry),
         cmocka_unit_test(test_revoke_and_restrict), cmocka_unit_test(test_full_table),
         cmocka_unit_test(test_forgeries),           cmocka_unit_test(test_timing),
+        cmocka_unit_test(test_revoke_others),
     };
     if (sodium_init() < 0)
         return 1;
