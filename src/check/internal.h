@@ -23,6 +23,11 @@ struct rv_check_nick {
 const struct rv_check_nick *rv_check_nicknames_of(const char *a, size_t *n);
 /* True when a folded forename is a known given name or nickname. */
 bool rv_check_known_forename(const char *a);
+/* Surname rarity (bits) from which an exact name alone, without an address to agree, is
+ * worth a strong grade for an overseas elector or a review at another address: names not
+ * in the frequency list (all listed names are 0.03 % of people or more, under 11.7 bits). */
+#define RV_CHECK_RARE_BITS 12.0
+
 /* The rarity of a joined, folded surname in bits (-log2 of its population share). Names not
  * in the list count as rare. */
 double rv_check_surname_weight(const char *joined);
@@ -73,6 +78,8 @@ struct rv_check_name_probe {
         unsigned n;       /* 0: no such reading, or no forenames in it */
         bool first_again; /* its first word is an earlier reading's: tested there */
         char first[RV_NAME_MAX];
+        bool first_ascii;
+        uint8_t letters[32]; /* first's bytes counted by their low 5 bits, when ASCII */
         const struct rv_check_nick *nick; /* rv_check_nicknames_of(first) */
         size_t nnick;
         uint64_t nick_mask; /* bit (first byte % 64) of each of them */

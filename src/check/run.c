@@ -486,10 +486,11 @@ static int search_namesakes(struct rv_check_ctx *c, const struct rv_check_query 
 }
 
 /* Each part of a donor's surname of several ("Smith-Jones": smith, jones), with the
- * postcode and alone (entries with no postcode): the register may hold one part only. The
+ * postcode, or (no_postcode) alone for entries with no postcode: the register may hold one
+ * part only. The
  * vault indexes the parts of its own entries' surnames the same way, so a donor who writes
  * one part of a register's double-barrelled surname is found by the ordinary searches. */
-static int search_parts(struct rv_check_ctx *c, const struct rv_check_query *q,
+static int search_parts(struct rv_check_ctx *c, const struct rv_check_query *q, bool no_postcode,
                         struct cand_ref **refs, size_t *n, size_t *cap)
 {
     const char *tp = q->key.surname_tokens;
@@ -509,10 +510,10 @@ static int search_parts(struct rv_check_ctx *c, const struct rv_check_query *q,
             part[tl] = '\0';
             k++;
             if (strcmp(part, q->key.surname) != 0) {
-                if (q->has_postcode)
+                if (!no_postcode && q->has_postcode)
                     err = search(c, RV_IDX_SURNAME_POSTCODE, &iq, RV_CHECK_BY_SURNAME_POSTCODE,
                                  refs, n, cap);
-                if (err == 0)
+                else if (no_postcode)
                     err = search_no_postcode(c, q, part, RV_CHECK_BY_SURNAME, refs, n, cap);
             }
         }
@@ -675,22 +676,24 @@ static int score_one(struct rv_check_ctx *c, const struct rv_check_query *q,
     return 0;
 }
 
-/* Reads the spans of refs[from..n) and orders them: versions in force at the date first,
+/* Reads the spans of refs[spans_from..n) (those before were read already) and orders
+ * refs[from..n): versions in force at the date first,
  * then those more searches agree on. Of those that fit the budget, decrypts and scores the
  * ones in force, appending graded ones to m, and marks the others deferred: they can change
  * the answer only when nothing in force matches (score_deferred). */
 static int score_refs(struct rv_check_ctx *c, const struct rv_check_query *q, struct cand_ref *refs,
-                      size_t from, size_t n, size_t *budget, struct rv_check_match **m, size_t *nm,
-                      size_t *mcap)
+                      size_t from, size_t spans_from, size_t n, size_t *budget,
+                      struct rv_check_match **m, size_t *nm, size_t *mcap)
 {
     int err = 0;
 
-    for (size_t i = from; i < n; i++) {
+    for (size_t i = spans_from; i < n; i++) {
         if ((err = rv_vault_reader_span(c->r, refs[i].id, &refs[i].from, &refs[i].to)) != 0)
             return err;
         refs[i].in_force = refs[i].from < q->win_to && refs[i].to > q->win_from;
-        refs[i].deferred = false;
     }
+    for (size_t i = from; i < n; i++)
+        refs[i].deferred = false;
     if (n - from > 1) {
         qsort(refs + from, n - from, sizeof(*refs), cmp_ref);
         if ((err = slots_index(c, refs, n)) != 0) /* positions moved */
@@ -725,6 +728,19 @@ static int score_deferred(struct rv_check_ctx *c, const struct rv_check_query *q
     return err;
 }
 
+/* True when entries with no postcode can earn no more than possible against q once a
+ * strong match in force is found: the donor gave no street address (so an entry's address
+ * lines, without a postcode, never agree) and neither reading of the surname is rare enough
+ * for a full name abroad to be strong. Only the surname as written and the reading with the
+ * last forename joined to it can agree exactly, which a full name needs. */
+static bool may_settle(const struct rv_check_query *q)
+{
+    return q->has_postcode && !q->has_address &&
+           rv_check_surname_weight(q->key.surname) < RV_CHECK_RARE_BITS &&
+           (q->alt.surname[0] == '\0' ||
+            rv_check_surname_weight(q->alt.surname) < RV_CHECK_RARE_BITS);
+}
+
 int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
                  struct rv_check_answer *out)
 {
@@ -732,7 +748,8 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
     struct cand_ref *refs = c->refs;
     struct rv_check_match *m = c->m;
     size_t n = 0, cap = c->refs_cap, nm = 0, mcap = c->mcap, scored, budget = DECRYPT_MAX;
-    bool strong = false;
+    size_t spans = 0; /* refs whose spans were read */
+    bool strong = false, settled = false;
     int err = 0;
 
     memset(out, 0, sizeof(*out));
@@ -763,19 +780,40 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
                               &cap)) != 0)
                 goto out;
         }
+        if ((err = search_parts(c, q, false, &refs, &n, &cap)) != 0)
+            goto out;
     }
-    /* Entries with no postcode (overseas electors) are found by surname alone. */
-    if ((err = search_no_postcode(c, q, q->key.surname, RV_CHECK_BY_SURNAME, &refs, &n, &cap)) !=
-            0 ||
-        (err = search_no_postcode(c, q, q->alt.surname, RV_CHECK_BY_SURNAME, &refs, &n, &cap)) !=
-            0 ||
-        (err = search_no_postcode(c, q, q->swap.surname, RV_CHECK_BY_SWAPPED, &refs, &n, &cap)) !=
-            0)
-        goto out;
-    if ((err = search_parts(c, q, &refs, &n, &cap)) != 0)
-        goto out;
-    if ((err = score_refs(c, q, refs, 0, n, &budget, &m, &nm, &mcap)) != 0)
-        goto out;
+    /* Entries with no postcode (overseas electors) are found by surname alone, but without a
+     * street address from the donor they can only be possible matches (strong for a full
+     * name with a rare surname): when the postcode already gives a strong match in force,
+     * they cannot change the verdict, the grade or the entries shown, and are not looked
+     * for. Otherwise what was scored is set aside and everything is scored together, as
+     * though the postcode's candidates had not been scored first. */
+    if (may_settle(q)) {
+        size_t b = budget;
+        if ((err = score_refs(c, q, refs, 0, 0, n, &b, &m, &nm, &mcap)) != 0)
+            goto out;
+        for (size_t i = 0; i < nm && !settled; i++)
+            settled = m[i].in_force && m[i].grade >= RV_GRADE_STRONG;
+        spans = n;
+        if (!settled) {
+            if (m != NULL)
+                sodium_memzero(m, (nm < mcap ? nm + 1 : mcap) * sizeof(*m));
+            nm = 0;
+        }
+    }
+    if (!settled) {
+        if ((err = search_no_postcode(c, q, q->key.surname, RV_CHECK_BY_SURNAME, &refs, &n,
+                                      &cap)) != 0 ||
+            (err = search_no_postcode(c, q, q->alt.surname, RV_CHECK_BY_SURNAME, &refs, &n,
+                                      &cap)) != 0 ||
+            (err = search_no_postcode(c, q, q->swap.surname, RV_CHECK_BY_SWAPPED, &refs, &n,
+                                      &cap)) != 0 ||
+            (err = search_parts(c, q, true, &refs, &n, &cap)) != 0)
+            goto out;
+        if ((err = score_refs(c, q, refs, 0, spans, n, &budget, &m, &nm, &mcap)) != 0)
+            goto out;
+    }
 
     /* Nothing in force on the donor's surname: look again for a surname mistyped. */
     /* A match in force on the donor's own surname means the surname was written right. */
@@ -785,7 +823,7 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
         budget = DECRYPT_MAX;
         scored = n;
         if ((err = search_typos(c, q, &refs, &n, &cap)) != 0 ||
-            (err = score_refs(c, q, refs, scored, n, &budget, &m, &nm, &mcap)) != 0)
+            (err = score_refs(c, q, refs, scored, scored, n, &budget, &m, &nm, &mcap)) != 0)
             goto out;
     }
     /* Still nothing in force: the donor may have moved within the area. */
@@ -797,7 +835,7 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
             budget = DECRYPT_MAX;
             scored = n;
             if ((err = search_nearby(c, q, &refs, &n, &cap)) != 0 ||
-                (err = score_refs(c, q, refs, scored, n, &budget, &m, &nm, &mcap)) != 0)
+                (err = score_refs(c, q, refs, scored, scored, n, &budget, &m, &nm, &mcap)) != 0)
                 goto out;
         }
     }

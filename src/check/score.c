@@ -28,11 +28,6 @@
 #define MAX_TOKENS    8
 #define TOKEN_MAX     RV_NAME_MAX
 
-/* Surname rarity (bits) from which an exact name alone, without an address to agree, is
- * worth a strong grade for an overseas elector or a review at another address: names not
- * in the frequency list (all listed names are 0.03 % of people or more, under 11.7 bits). */
-#define RARE_SURNAME_BITS 12.0
-
 struct tokens {
     char t[MAX_TOKENS][TOKEN_MAX];
     unsigned n;
@@ -434,9 +429,9 @@ enum rv_check_grade rv_check_grade_for(enum rv_check_fn_level fn, enum rv_check_
     if (nc == NAME_NONE || (unsigned)addr >= RV_ADDR_NLEVELS)
         return RV_GRADE_NONE;
     /* The name is the only evidence: a rare surname carries it further. */
-    if (nc == NAME_FULL && addr == RV_ADDR_OVERSEAS && surname_weight >= RARE_SURNAME_BITS)
+    if (nc == NAME_FULL && addr == RV_ADDR_OVERSEAS && surname_weight >= RV_CHECK_RARE_BITS)
         return RV_GRADE_STRONG;
-    if (nc == NAME_FULL && addr == RV_ADDR_DIFFERENT && surname_weight >= RARE_SURNAME_BITS)
+    if (nc == NAME_FULL && addr == RV_ADDR_DIFFERENT && surname_weight >= RV_CHECK_RARE_BITS)
         return RV_GRADE_POSSIBLE;
     return rules[nc][addr];
 }
@@ -612,76 +607,31 @@ bool rv_check_name_could_grade(const struct rv_check_query *q, const char *surna
 
 /* ---- a cheap test before rv_check_name_could_grade ------------------------------------ */
 
-/* Splits s into up to RV_CHECK_PROBE_WORDS words (as tokenize does); returns the count. */
-static unsigned split_words(const char *s, const char **w, size_t *len)
+/* Splits s into up to RV_CHECK_PROBE_WORDS words as tokenize does; returns the count, and the
+ * end of the last word read in *end. */
+static unsigned split_words(const char *s, const char **w, size_t *len, const char **end)
 {
     unsigned n = 0;
 
-    while (*s != '\0' && n < RV_CHECK_PROBE_WORDS) {
-        size_t l;
+    while (n < RV_CHECK_PROBE_WORDS) {
+        const char *b;
         while (*s == ' ')
             s++;
-        l = strcspn(s, " ");
-        if (l == 0)
+        if (*s == '\0')
             break;
-        w[n] = s;
-        len[n] = l;
+        for (b = s; *s != ' ' && *s != '\0'; s++)
+            ;
+        w[n] = b;
+        len[n] = (size_t)(s - b);
         n++;
-        s += l;
     }
+    *end = s;
     return n;
 }
 
-static bool word_eq(const char *a, size_t la, const char *b, size_t lb)
+static inline bool word_eq(const char *a, size_t la, const char *b, size_t lb)
 {
-    return la == lb && memcmp(a, b, la) == 0;
-}
-
-void rv_check_name_probe_init(const struct rv_check_query *q, struct rv_check_name_probe *p)
-{
-    const struct rv_name_key *k[3] = {&q->key, &q->swap, &q->alt};
-
-    memset(p, 0, sizeof(*p));
-    p->q = q;
-    for (int i = 0; i < 3; i++) {
-        if (k[i]->surname[0] == '\0' ||
-            (p->r[i].n = split_words(k[i]->forenames, p->r[i].w, p->r[i].len)) == 0)
-            continue;
-        memcpy(p->r[i].first, p->r[i].w[0], p->r[i].len[0]); /* shorter than the field */
-        p->r[i].first[p->r[i].len[0]] = '\0';
-        for (int j = 0; j < i; j++)
-            if (p->r[j].n > 0 && strcmp(p->r[j].first, p->r[i].first) == 0)
-                p->r[i].first_again = true;
-        if (p->r[i].first_again)
-            continue;
-        p->r[i].nick = rv_check_nicknames_of(p->r[i].first, &p->r[i].nnick);
-        for (size_t j = 0; j < p->r[i].nnick; j++)
-            p->r[i].nick_mask |= 1ull << ((uint8_t)p->r[i].nick[j].s[0] % 64);
-    }
-}
-
-/* An upper bound on the Jaro-Winkler similarity of two words of ASCII characters: Jaro
- * with every character they have in common matched and none transposed, raised by
- * Winkler's bonus for their common prefix (which only ever raises a higher Jaro more). */
-static double jw_bound(const char *a, size_t la, const char *b, size_t lb)
-{
-    uint8_t count[128] = {0};
-    size_t common = 0, prefix = 0;
-    double w;
-
-    for (size_t i = 0; i < la; i++)
-        count[(uint8_t)a[i]]++;
-    for (size_t i = 0; i < lb; i++)
-        if (count[(uint8_t)b[i]] > 0) {
-            count[(uint8_t)b[i]]--;
-            common++;
-        }
-    if (common == 0)
-        return 0.0;
-    while (prefix < 4 && prefix < la && prefix < lb && a[prefix] == b[prefix])
-        prefix++;
-    w = ((double)common / (double)la + (double)common / (double)lb + 1.0) / 3.0;
-    return w + (double)prefix * 0.1 * (1.0 - w);
+    return la == lb && a[0] == b[0] && memcmp(a, b, la) == 0;
 }
 
 static bool ascii(const char *s, size_t n)
@@ -690,6 +640,59 @@ static bool ascii(const char *s, size_t n)
         if ((uint8_t)s[i] >= 0x80)
             return false;
     return true;
+}
+
+void rv_check_name_probe_init(const struct rv_check_query *q, struct rv_check_name_probe *p)
+{
+    const struct rv_name_key *k[3] = {&q->key, &q->swap, &q->alt};
+    const char *end;
+
+    memset(p, 0, sizeof(*p));
+    p->q = q;
+    for (int i = 0; i < 3; i++) {
+        if (k[i]->surname[0] == '\0' ||
+            (p->r[i].n = split_words(k[i]->forenames, p->r[i].w, p->r[i].len, &end)) == 0)
+            continue;
+        memcpy(p->r[i].first, p->r[i].w[0], p->r[i].len[0]); /* shorter than the field */
+        p->r[i].first[p->r[i].len[0]] = '\0';
+        for (int j = 0; j < i; j++)
+            if (p->r[j].n > 0 && strcmp(p->r[j].first, p->r[i].first) == 0)
+                p->r[i].first_again = true;
+        if (p->r[i].first_again)
+            continue;
+        p->r[i].first_ascii = ascii(p->r[i].first, p->r[i].len[0]);
+        for (size_t j = 0; j < p->r[i].len[0]; j++)
+            p->r[i].letters[(uint8_t)p->r[i].first[j] & 31]++;
+        p->r[i].nick = rv_check_nicknames_of(p->r[i].first, &p->r[i].nnick);
+        for (size_t j = 0; j < p->r[i].nnick; j++)
+            p->r[i].nick_mask |= 1ull << ((uint8_t)p->r[i].nick[j].s[0] % 64);
+    }
+}
+
+/* An upper bound on the Jaro-Winkler similarity of a reading's first word (its letters
+ * counted) and an ASCII word b: Jaro with every character they have in common matched and
+ * none transposed (characters counted by their low 5 bits, which can only count more in
+ * common), raised by Winkler's bonus for their common prefix, which raises a higher Jaro
+ * more. */
+static double jw_bound(const uint8_t letters[32], const char *a, size_t la, const char *b,
+                       size_t lb)
+{
+    uint8_t count[32];
+    size_t common = 0, prefix = 0;
+    double w;
+
+    memcpy(count, letters, sizeof(count));
+    for (size_t i = 0; i < lb; i++)
+        if (count[(uint8_t)b[i] & 31] > 0) {
+            count[(uint8_t)b[i] & 31]--;
+            common++;
+        }
+    if (common == 0)
+        return 0.0;
+    while (prefix < 4 && prefix < la && prefix < lb && a[prefix] == b[prefix])
+        prefix++;
+    w = ((double)common / (double)la + (double)common / (double)lb + 1.0) / 3.0;
+    return w + (double)prefix * 0.1 * (1.0 - w);
 }
 
 /* A necessary condition for fn_level (without `similar`) to give exact, middle, nickname,
@@ -724,13 +727,13 @@ static bool words_may_agree(const struct rv_check_name_probe *p, int r, const ch
     if (p->r[r].first_again)
         return false;             /* the typo and nickname tests are an earlier reading's */
     if (ql[0] > 1 && cl[0] > 1) { /* neither an initial: a typo is possible */
-        if (ascii(qw[0], ql[0]) && ascii(cw[0], cl[0])) {
+        if (p->r[r].first_ascii && ascii(cw[0], cl[0])) {
             /* Jaro-Winkler >= 0.92 needs Jaro >= 0.92 without a common prefix and >= 0.867
              * with the longest, so the shorter word at least 0.76 (0.6) of the longer's
              * length: a cheaper test first, gated a little lower to be safe. */
             size_t mn = ql[0] < cl[0] ? ql[0] : cl[0], mx = ql[0] < cl[0] ? cl[0] : ql[0];
             agree = 100 * mn >= (qw[0][0] != cw[0][0] ? 75 : 59) * mx &&
-                    jw_bound(qw[0], ql[0], cw[0], cl[0]) >= FN_TYPO_JW - 1e-9;
+                    jw_bound(p->r[r].letters, qw[0], ql[0], cw[0], cl[0]) >= FN_TYPO_JW - 1e-9;
         } else if (cl[0] < sizeof(b)) {
             memcpy(b, cw[0], cl[0]);
             b[cl[0]] = '\0';
@@ -744,7 +747,7 @@ static bool words_may_agree(const struct rv_check_name_probe *p, int r, const ch
         if ((p->r[r].nick_mask & 1ull << ((uint8_t)cw[j][0] % 64)) == 0)
             continue;
         for (size_t k = 0; k < p->r[r].nnick && !agree; k++)
-            agree = p->r[r].nick[k].len == cl[j] && memcmp(p->r[r].nick[k].s, cw[j], cl[j]) == 0;
+            agree = word_eq(p->r[r].nick[k].s, p->r[r].nick[k].len, cw[j], cl[j]);
     }
     return agree;
 }
@@ -752,14 +755,17 @@ static bool words_may_agree(const struct rv_check_name_probe *p, int r, const ch
 bool rv_check_name_probe_may(const struct rv_check_name_probe *p, const char *surname_words,
                              const char *forenames)
 {
-    const char *cw[RV_CHECK_PROBE_WORDS];
+    const char *cw[RV_CHECK_PROBE_WORDS], *end;
     size_t cl[RV_CHECK_PROBE_WORDS];
-    unsigned cn = split_words(forenames, cw, cl);
-    bool may = strlen(surname_words) >= RV_NAME_MAX || strlen(forenames) >= RV_NAME_MAX;
+    unsigned cn = split_words(forenames, cw, cl, &end);
 
-    for (int i = 0; i < 3 && !may; i++)
-        may = words_may_agree(p, i, cw, cl, cn);
-    return may;
+    if (strlen(surname_words) >= RV_NAME_MAX ||
+        (size_t)(end - forenames) + strlen(end) >= RV_NAME_MAX)
+        return true; /* rv_check_name_could_grade cannot judge it either */
+    for (int i = 0; i < 3; i++)
+        if (words_may_agree(p, i, cw, cl, cn))
+            return true;
+    return false;
 }
 
 bool rv_check_name_probe_grade(const struct rv_check_name_probe *p, const char *surname_words,

@@ -82,7 +82,7 @@ static void apply(struct rv_vault *v, enum rv_file_kind kind, rv_date date, rv_d
 static int setup(void **state)
 {
     struct rv_vault_secret s = {NULL, 0, keyfile};
-    struct rv_elector es[9];
+    struct rv_elector es[13];
     struct rv_vault *v;
 
     (void)state;
@@ -101,12 +101,20 @@ static int setup(void **state)
     /* Two overseas electors (no postcode, no address). */
     mk(&es[7], 9, "Zzyzx, Hannah", "LS1 4AB", "");
     mk(&es[8], 10, "Zzyzx, Peter", "LS1 4AB", "");
-    for (int i = 7; i < 9; i++) {
+    /* Namesakes at a postcode and abroad: a common surname and a rare one. */
+    mk(&es[9], 11, "Smith, John", "LS2 7DB", "7 Park Lane");
+    mk(&es[10], 12, "Smith, John", "LS1 4AB", "");
+    mk(&es[11], 13, "Qwertz, Olga", "LS2 7DB", "8 Park Lane");
+    mk(&es[12], 14, "Qwertz, Olga", "LS1 4AB", "");
+    for (int i = 7; i < 13; i++) {
+        if (i == 9 || i == 11)
+            continue;
         memset(&es[i].postcode, 0, sizeof(es[i].postcode));
+        es[i].address[0][0] = '\0';
         es[i].address[1][0] = '\0';
         assert_int_equal(rv_markers_parse("F", 1, &es[i].markers), 0);
     }
-    apply(v, RV_FILE_EDITION, D(2025, 12, 1), D(2025, 12, 1), es, NULL, 9, 1);
+    apply(v, RV_FILE_EDITION, D(2025, 12, 1), D(2025, 12, 1), es, NULL, 13, 1);
     /* Susan Brown leaves the register on 1 March 2026. */
     {
         bool del = true;
@@ -204,6 +212,42 @@ static void test_searches(void **state)
     rv_vault_close(v);
 }
 
+/* Entries abroad are looked for only when they could change what the answer shows: a
+ * common surname found strong at the postcode settles it (abroad it would be possible at
+ * best), a rare one does not (a full name abroad is strong too, and both are shown), and
+ * neither does a donor not found at the postcode. */
+static void test_abroad(void **state)
+{
+    struct rv_vault *v = open_vault();
+    struct rv_check_ctx *c = NULL;
+    struct rv_check_answer a;
+
+    (void)state;
+    assert_int_equal(rv_check_ctx_open(v, &c), 0);
+    check(c, "John Smith", "LS2 7DB", D(2026, 1, 15), &a);
+    assert_int_equal(a.verdict, RV_VERDICT_PERMISSIBLE);
+    assert_int_equal(a.grade, RV_GRADE_STRONG);
+    assert_int_equal(a.nmatches, 1);
+    assert_int_equal(a.matches[0].addr, RV_ADDR_POSTCODE);
+    assert_int_equal(a.runner_up, RV_GRADE_NONE); /* the namesake abroad was not looked for */
+    rv_check_answer_free(&a);
+    check(c, "John Smith", "LS6 2QT", D(2026, 1, 15), &a);
+    assert_int_equal(a.verdict, RV_VERDICT_REVIEW);
+    assert_int_equal(a.nmatches, 1);
+    assert_int_equal(a.matches[0].addr, RV_ADDR_OVERSEAS);
+    assert_true(a.matches[0].cand.found_by & RV_CHECK_BY_SURNAME);
+    rv_check_answer_free(&a);
+    check(c, "Olga Qwertz", "LS2 7DB", D(2026, 1, 15), &a);
+    assert_int_equal(a.verdict, RV_VERDICT_PERMISSIBLE);
+    assert_int_equal(a.nmatches, 2); /* a tie at strong: both shown */
+    assert_int_equal(a.matches[0].grade, RV_GRADE_STRONG);
+    assert_int_equal(a.matches[1].grade, RV_GRADE_STRONG);
+    assert_true(a.matches[0].addr == RV_ADDR_OVERSEAS || a.matches[1].addr == RV_ADDR_OVERSEAS);
+    rv_check_answer_free(&a);
+    rv_check_ctx_close(c);
+    rv_vault_close(v);
+}
+
 /* The same answers on 1 thread and on 3, in order, over many queries. */
 static void test_run_many(void **state)
 {
@@ -266,6 +310,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_searches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abroad, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_many, setup, teardown),
     };
     if (sodium_init() < 0)
