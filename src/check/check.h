@@ -259,7 +259,8 @@ struct rv_check_ctx;
 RV_NODISCARD int rv_check_ctx_open(struct rv_vault *v, struct rv_check_ctx **out) RV_NONNULL(1, 2);
 void rv_check_ctx_close(struct rv_check_ctx *c);
 /* Lets rv_check_run_many use up to n threads (the caller's and n - 1 helpers, each with a
- * context of its own, opened at the first call that needs them). 1, the default, runs
+ * context of its own, opened at the first call that needs them; one that cannot be opened,
+ * or whose thread cannot start, leaves its share to the others). 1, the default, runs
  * every check on the caller's thread. RV_EINVAL for 0 or more than RV_CHECK_THREADS_MAX. */
 #define RV_CHECK_THREADS_MAX 64
 RV_NODISCARD int rv_check_ctx_set_threads(struct rv_check_ctx *c, unsigned n) RV_NONNULL(1);

@@ -938,17 +938,17 @@ int rv_check_run_many(struct rv_check_ctx *c, const struct rv_check_query *const
     /* A helper is worth its start-up only with a few checks each. */
     if (c->threads > 1 && n >= 8)
         nt = c->threads < n / 4 ? c->threads : (unsigned)(n / 4);
+    /* A helper that cannot open its context (no memory, or no reader slot left in the
+     * store) or its thread leaves the work to the others: the answers are the same. */
     for (unsigned i = 1; i < nt; i++) {
-        if (c->helpers[i - 1] == NULL && (err = rv_check_ctx_open(c->v, &c->helpers[i - 1])) != 0)
+        if (c->helpers[i - 1] == NULL && rv_check_ctx_open(c->v, &c->helpers[i - 1]) != 0)
             break;
-        w[i].m = &m;
-        w[i].c = c->helpers[i - 1];
-        if (pthread_create(&tid[i], NULL, work, &w[i]) != 0)
-            break; /* fewer threads: the others take more */
+        w[started + 1].m = &m;
+        w[started + 1].c = c->helpers[i - 1];
+        if (pthread_create(&tid[started + 1], NULL, work, &w[started + 1]) != 0)
+            break;
         started++;
     }
-    if (err != 0)
-        atomic_store(&m.err, err);
     w[0].m = &m;
     w[0].c = c;
     work(&w[0]);
