@@ -15,7 +15,8 @@ serve_vault 2000 2 20
 user_add sp-chk checker
 user_add sp-reg registrar
 serve_config rate_principal=1000 burst_principal=1000 rate_client=10000 burst_client=10000 \
-    budget_checker=100000 alert_syslog=no "alert_file=$work/alerts.log"
+    budget_checker=100000 probe_sector_max=100000 probe_sweep_run=100000 \
+    probe_alerts_suspend=1000 alert_syslog=no "alert_file=$work/alerts.log"
 serve_start
 
 python3 - "$work" <<'PY'
