@@ -225,8 +225,8 @@ void rv_check_ctx_close(struct rv_check_ctx *c)
 }
 
 /* "2025-12-01", or "2025-12-01 + alterations to 2026-02-01": the revised register of the
- * area in force at date d, and the latest date up to d on which alterations to it took
- * effect. */
+ * area in force at date d, and the latest date up to d, after the edition's own, on which
+ * alterations to it took effect. */
 static void edition_label(const struct rv_check_ctx *c, const char *area, rv_date d, char *buf,
                           size_t cap)
 {
@@ -246,7 +246,11 @@ static void edition_label(const struct rv_check_ctx *c, const char *area, rv_dat
         if (strcmp(f->area, area) != 0 || f->kind != RV_FILE_ALTERATIONS || f->date != ed ||
             f->eff_first == RV_DATE_NONE || f->eff_first > d)
             continue;
+        /* Alterations that took effect on the edition day (or before it) are the register as
+         * it stood that day: only later ones add to the label. */
         upto = f->eff_last < d ? f->eff_last : d;
+        if (upto <= ed)
+            continue;
         if (alt == RV_DATE_NONE || upto > alt)
             alt = upto;
     }

@@ -212,6 +212,43 @@ static void test_searches(void **state)
     rv_vault_close(v);
 }
 
+/* The edition an answer rests on: alterations that took effect on the edition day itself
+ * are the register as it stood that day, not alterations to it; later ones are named by the
+ * last date up to the donation's on which one took effect. */
+static void test_edition_label(void **state)
+{
+    struct rv_vault *v = open_vault();
+    struct rv_check_ctx *c = NULL;
+    struct rv_check_answer a;
+    struct rv_elector e;
+
+    (void)state;
+    mk(&e, 20, "Edday, Ruth", "LS2 7DB", "9 Park Lane");
+    apply(v, RV_FILE_ALTERATIONS, D(2025, 12, 1), D(2025, 12, 1), &e, NULL, 1, 4);
+    mk(&e, 21, "Fenn, Otto", "LS2 7DB", "11 Park Lane");
+    apply(v, RV_FILE_ALTERATIONS, D(2025, 12, 1), D(2026, 2, 1), &e, NULL, 1, 5);
+    sodium_memzero(&e, sizeof(e));
+    assert_int_equal(rv_check_ctx_open(v, &c), 0);
+    check(c, "Ruth Edday", "LS2 7DB", D(2025, 12, 1), &a);
+    assert_int_equal(a.verdict, RV_VERDICT_PERMISSIBLE);
+    assert_string_equal(a.matches[0].cand.edition, "2025-12-01");
+    rv_check_answer_free(&a);
+    check(c, "Ruth Edday", "LS2 7DB", D(2026, 1, 15), &a);
+    assert_string_equal(a.matches[0].cand.edition, "2025-12-01");
+    rv_check_answer_free(&a);
+    check(c, "Ruth Edday", "LS2 7DB", D(2026, 2, 10), &a);
+    assert_string_equal(a.matches[0].cand.edition, "2025-12-01 + alterations to 2026-02-01");
+    rv_check_answer_free(&a);
+    /* Before Otto Fenn entered the register: shown with the edition of the day he did. */
+    check(c, "Otto Fenn", "LS2 7DB", D(2026, 1, 15), &a);
+    assert_int_equal(a.verdict, RV_VERDICT_NOT_FOUND);
+    assert_false(a.matches[0].in_force);
+    assert_string_equal(a.matches[0].cand.edition, "2025-12-01 + alterations to 2026-02-01");
+    rv_check_answer_free(&a);
+    rv_check_ctx_close(c);
+    rv_vault_close(v);
+}
+
 /* Entries abroad are looked for only when they could change what the answer shows: a
  * common surname found strong at the postcode settles it (abroad it would be possible at
  * best), a rare one does not (a full name abroad is strong too, and both are shown), and
@@ -310,6 +347,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_searches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_edition_label, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abroad, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_many, setup, teardown),
     };
