@@ -597,10 +597,6 @@ fail:
  * the tree with JSON_COMPACT, byte for byte (keys in the same order, strings escaped as
  * jansson escapes them, reals as jansson prints them); a string that is not valid UTF-8
  * becomes "", as set_str makes it. */
-RV_NODISCARD int rv_check_answer_text(const struct rv_check_query *q,
-                                      const struct rv_check_answer *a, char **out, size_t *len)
-    RV_NONNULL(2, 3, 4);
-
 struct jbuf {
     char *p;
     size_t len, cap;

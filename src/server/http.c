@@ -1,6 +1,7 @@
 /*
- * http.c - the daemon on the wire: libmicrohttpd over GnuTLS (TLS 1.3, or 1.2 at least),
- * feeding each request to the exchange of handlers.c and sending back its answer.
+ * http.c - the daemon on the wire: libmicrohttpd over GnuTLS (TLS 1.3, or 1.2 with ECDHE and
+ * AEAD only: tls.c's policy), feeding each request to the exchange of handlers.c and sending
+ * back its answer. A small answer goes out as one TLS record (see send_answer).
  *
  * Threading: with threads = 0 (the default) every connection has its own thread with a
  * small stack, so that hundreds of requests can wait on the audit log's group commit at
@@ -23,6 +24,8 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +33,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-#define PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 struct rv_srv_conn {
     struct rv_server *s;
@@ -163,7 +164,42 @@ static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 struct req {
     struct rv_exchange x;
     bool queued;
+    gnutls_session_t corked; /* held back until the answer is whole (see send_answer) */
 };
+
+/* An answer of at most this many bytes is sent as one TLS record. */
+#define CORK_MAX (12 * 1024)
+
+/* Sends what the TLS session held back, waiting for the socket as long as the idle timeout
+ * allows; a client that will not read by then is cut off. */
+static void uncork(struct rv_server *s, gnutls_session_t t, struct rv_srv_conn *k)
+{
+    int64_t until = mono_ms() + (int64_t)s->cfg.idle_timeout * 1000;
+
+    for (;;) {
+        int rc = gnutls_record_uncork(t, 0), left, off = 0;
+        struct pollfd p;
+        if (rc >= 0) {
+            /* libmicrohttpd may have left the socket corked for a head it believes it sent
+             * ahead of the body: push the record out now. */
+            if (k != NULL && k->fd >= 0)
+                (void)setsockopt(k->fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
+            return;
+        }
+        if ((rc != GNUTLS_E_AGAIN && rc != GNUTLS_E_INTERRUPTED) || k == NULL || k->fd < 0)
+            break;
+        left = (int)(until - mono_ms());
+        if (left <= 0)
+            break;
+        p.fd = k->fd;
+        p.events = POLLOUT;
+        p.revents = 0;
+        if (poll(&p, 1, left) < 0 && errno != EINTR)
+            break;
+    }
+    if (k != NULL && k->fd >= 0)
+        (void)shutdown(k->fd, SHUT_RDWR);
+}
 
 static enum MHD_Result send_answer(struct MHD_Connection *c, struct req *q)
 {
@@ -184,6 +220,18 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, struct req *q)
         resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (resp == NULL)
         return MHD_NO;
+    /* libmicrohttpd sends the head and the body of an answer as two TLS records, in two
+     * system calls, which the client must take apart again. With a thread per connection,
+     * a small answer is held in the session and sent whole as one record when the request
+     * completes (on_completed), before the thread reads the connection again. */
+    if (x->s->cfg.threads == 0 && !x->r.stream && x->r.len <= CORK_MAX) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (ci != NULL && ci->tls_session != NULL) {
+            q->corked = ci->tls_session;
+            gnutls_record_cork(q->corked);
+        }
+    }
     if (x->r.ctype != NULL)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, x->r.ctype);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
@@ -217,6 +265,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if ((q = malloc(sizeof(*q))) == NULL)
             return MHD_NO;
         q->queued = false;
+        q->corked = NULL;
         rv_srv_init(&q->x, s);
         *req_cls = q;
         atomic_fetch_add(&s->inflight, 1);
@@ -249,10 +298,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     struct rv_server *s = cls;
     struct req *q = *req_cls;
     struct rv_srv_conn *k = conn_of(c);
-    (void)toe;
 
     if (q == NULL)
         return;
+    if (q->corked != NULL && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        uncork(s, q->corked, k);
     rv_srv_finish(&q->x);
     free(q);
     *req_cls = NULL;
@@ -295,7 +345,7 @@ int rv_server_start(struct rv_server *s, int listen_fd, const char *cert_pem, co
     OPT(MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL);
     OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert_pem);
     OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, s->key_pem);
-    OPT(MHD_OPTION_HTTPS_PRIORITIES, 0, PRIORITIES);
+    OPT(MHD_OPTION_HTTPS_PRIORITIES, 0, rv_server_tls_priorities());
     if (s->ca_pem != NULL)
         OPT(MHD_OPTION_HTTPS_MEM_TRUST, 0, s->ca_pem);
     OPT(MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_connections, NULL);

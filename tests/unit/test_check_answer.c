@@ -56,11 +56,6 @@ static void answer_for(const struct rv_check_query *q, struct rv_check_candidate
     assert_int_equal(rv_check_decide(q, m, n, a), 0);
 }
 
-/* Declared here too until check.h carries it (an identical declaration is harmless). */
-RV_NODISCARD int rv_check_answer_text(const struct rv_check_query *q,
-                                      const struct rv_check_answer *a, char **out, size_t *len)
-    RV_NONNULL(2, 3, 4);
-
 /* The answer as jansson dumps its tree; the text renderer must give the same bytes. */
 static char *render_json(const struct rv_check_query *q, const struct rv_check_answer *a)
 {
