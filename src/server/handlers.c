@@ -552,6 +552,8 @@ static bool needs_auth(enum rv_op op)
     return op != OP_LOGIN && op != OP_HEALTHZ && op != OP_NONE;
 }
 
+static int admit_client(struct rv_exchange *x);
+
 static int authenticate(struct rv_exchange *x, const char *cert, const struct rv_srv_source *src)
 {
     const char *h = src->header(src->ctx, "Authorization");
@@ -593,7 +595,10 @@ static int authenticate(struct rv_exchange *x, const char *cert, const struct rv
         x->via_cert = x->authed = true;
         return 0;
     }
+    /* No valid credentials: the address is admitted like any unauthenticated request. */
     if (h == NULL) {
+        if (admit_client(x) != 0)
+            return 1;
         x->r.www_auth = true;
         return refuse(x, 401, "unauthorized", "401 no token",
                       "no credentials: log in with POST /v1/session and send the token as "
@@ -629,6 +634,10 @@ static int authenticate(struct rv_exchange *x, const char *cert, const struct rv
             }
         }
     }
+    /* After the decoy's check (a keyed hash), so that a decoy token from an address over its
+     * rate still raises the alarm. */
+    if (admit_client(x) != 0)
+        return 1;
     x->r.www_auth = true;
     return refuse(x, 401, "unauthorized", "401 bad token",
                   "the token is unknown, expired or revoked: log in again with POST /v1/session");

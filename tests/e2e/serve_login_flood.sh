@@ -8,8 +8,8 @@
 # one is 503 when there are more logins than cores. Then bad logins from one address past
 # its bucket (rate_client 1/s, burst 6) are answered 429 at once, without a hash, and a
 # honeytoken's credentials sent from it are refused alike but still raise the alarm; unknown
-# paths are admitted through the same bucket. Refusals are on the audit log. Prints counts
-# only.
+# paths and requests with a bad token or none are admitted through the same bucket.
+# Refusals are on the audit log. Prints counts only.
 set -euo pipefail
 . "$(dirname "$(realpath "$0")")/lib/serve.sh"
 serve_init loginflood
@@ -127,8 +127,15 @@ nf = [request("GET", "/no/such/path/%d" % i, source="127.0.2.2").status for i in
 if nf.count(429) < 5 or nf.count(404) < 1:
     bad.append("unknown paths from one address: %d refused 429, %d answered 404"
                % (nf.count(429), nf.count(404)))
-print("one address: %d of 14 logins refused 429, %d of 14 unknown paths refused 429"
-      % (limited, nf.count(429)))
+# So are requests with a bad token, or none.
+bt = [request("GET", "/v1/stats", token="rvs_" + "A" * 43, source="127.0.2.3").status
+      for i in range(10)]
+bt += [request("GET", "/v1/stats", source="127.0.2.3").status for i in range(4)]
+if bt.count(429) < 5 or bt.count(401) < 1:
+    bad.append("bad tokens from one address: %d refused 429, %d answered 401"
+               % (bt.count(429), bt.count(401)))
+print("one address: %d of 14 logins refused 429, %d of 14 unknown paths, %d of 14 bad tokens"
+      % (limited, nf.count(429), bt.count(429)))
 if bad:
     for x in bad:
         print("MISMATCH " + x, file=sys.stderr)
