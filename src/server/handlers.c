@@ -42,12 +42,6 @@ static bool have(const void *fn)
 
 #define BATCH_CHUNK 256
 
-/* src/check/answer.c: the answer as compact JSON text, the bytes rv_check_answer_json's tree
- * dumps to (declared here until check.h declares it; a repeated declaration is harmless). */
-RV_NODISCARD int rv_check_answer_text(const struct rv_check_query *q,
-                                      const struct rv_check_answer *a, char **out, size_t *len)
-    RV_NONNULL(2, 3, 4);
-
 static const char *const JSON_CT = "application/json";
 static const char *const PLACEHOLDER = "-";
 
