@@ -13,7 +13,9 @@
  * electors already shown today costs a hash-set probe. Earlier days are deleted when a principal's
  * day is loaded.
  *
- * Rate limits are token buckets per principal and per client address, in memory only. The
+ * Rate limits are token buckets per principal and per client address (an IPv6 address by its
+ * /64), in memory only. At most 65536 addresses have a bucket of their own; past that, once
+ * those that have refilled are forgotten, new addresses share one bucket. The
  * principal's state (suspended, disabled, budget) is read through rv_policy_user_get at most
  * once a second per principal, so admitting a request costs no store read.
  *
@@ -79,6 +81,7 @@
 #define STATS_FLUSH_MS  10000
 #define NCHAINS         256
 #define CLIENTS_MAX     65536
+#define OVERFLOW_CLIENT "(new clients past the table's room)"
 #define MAX_PENDING     16
 #define STATS_MAGIC     0x524c5631u /* "RLV1", stored big-endian */
 
@@ -200,6 +203,7 @@ struct rv_limits {
     pthread_mutex_t clock_;
     struct cbucket *cb[NCHAINS];
     size_t ncb;
+    int64_t cb_purged_ms; /* the last sweep of refilled buckets */
     /* group commit of new electors: one writer commits for every request waiting */
     pthread_mutex_t wq_lock;
     pthread_cond_t wq_done;
@@ -1013,8 +1017,10 @@ static struct cbucket *client_bucket(struct rv_limits *l, const char *addr, int6
     for (b = l->cb[h]; b != NULL; b = b->next)
         if (strcmp(b->addr, addr) == 0)
             return b;
-    if (l->ncb >= CLIENTS_MAX) {
-        /* Forget buckets that have refilled: a full bucket is the same as a new one. */
+    if (l->ncb >= CLIENTS_MAX && now - l->cb_purged_ms >= 1000) {
+        /* Forget buckets that have refilled: a full bucket is the same as a new one. At most
+         * once a second: the sweep visits every bucket. */
+        l->cb_purged_ms = now;
         for (size_t i = 0; i < NCHAINS; i++)
             for (struct cbucket **pp = &l->cb[i]; *pp != NULL;) {
                 struct cbucket *x = *pp;
@@ -1027,6 +1033,11 @@ static struct cbucket *client_bucket(struct rv_limits *l, const char *addr, int6
                 }
             }
     }
+    if (l->ncb >= CLIENTS_MAX && strcmp(addr, OVERFLOW_CLIENT) != 0)
+        /* Still full (many addresses, each with requests in its bucket: a spread attack):
+         * every new address shares one bucket until some refill, rather than the table
+         * growing without bound. */
+        return client_bucket(l, OVERFLOW_CLIENT, now, cfg);
     if ((b = calloc(1, sizeof(*b))) == NULL)
         return NULL;
     snprintf(b->addr, sizeof(b->addr), "%s", addr);

@@ -3,7 +3,8 @@
  * one subscriber holds a whole /64 and can send each request from a new address in it. The
  * address bucket (rv_policy_admit_client, rv_policy_admit) and the address lockout of
  * failed logins must both count the /64 as one client, and a neighbouring /64 apart;
- * IPv4-mapped addresses count as their IPv4 address.
+ * IPv4-mapped addresses count as their IPv4 address. And a spread of many prefixes cannot
+ * grow the table of buckets without bound.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -114,6 +115,27 @@ static void test_bucket_per_64(void **state)
     assert_int_equal(admit_from(f, "::ffff:192.0.2.9", false), RV_ELIMIT);
 }
 
+/* Addresses past the table's room (a spread attack from a large prefix) share one bucket
+ * rather than each getting a new one. */
+static void test_table_full(void **state)
+{
+    struct fixture *f = *state;
+    char addr[64];
+    int ok = 0;
+
+    for (unsigned i = 0; i < 65536; i++) {
+        snprintf(addr, sizeof(addr), "2001:db8:%x:%x::1", i >> 8, i & 0xff);
+        assert_int_equal(admit_from(f, addr, false), 0);
+    }
+    for (unsigned i = 0; i < 10; i++) {
+        snprintf(addr, sizeof(addr), "2001:db9:%x::1", i);
+        ok += admit_from(f, addr, false) == 0;
+    }
+    assert_int_equal(ok, 3);
+    /* Addresses already known keep their own buckets. */
+    assert_int_equal(admit_from(f, "2001:db8:0:5::1", false), 0);
+}
+
 /* Failed logins from a new address of one /64 each time lock the whole /64 out. */
 static void test_lockout_per_64(void **state)
 {
@@ -146,6 +168,7 @@ int main(void)
         cmocka_unit_test(test_key),
         cmocka_unit_test_setup_teardown(test_bucket_per_64, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lockout_per_64, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_table_full, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
