@@ -733,16 +733,21 @@ static int score_deferred(struct rv_check_ctx *c, const struct rv_check_query *q
 }
 
 /* True when entries with no postcode can earn no more than possible against q once a
- * strong match in force is found: the donor gave no street address (so an entry's address
- * lines, without a postcode, never agree) and neither reading of the surname is rare enough
- * for a full name abroad to be strong. Only the surname as written and the reading with the
- * last forename joined to it can agree exactly, which a full name needs. */
+ * strong match in force is found, except for a full name with a rare surname (rare_surname):
+ * the donor gave no street address, so an entry's address lines, without a postcode, never
+ * agree. */
 static bool may_settle(const struct rv_check_query *q)
 {
-    return q->has_postcode && !q->has_address &&
-           rv_check_surname_weight(q->key.surname) < RV_CHECK_RARE_BITS &&
-           (q->alt.surname[0] == '\0' ||
-            rv_check_surname_weight(q->alt.surname) < RV_CHECK_RARE_BITS);
+    return q->has_postcode && !q->has_address;
+}
+
+/* A full name abroad with this surname would be strong: one rare enough to carry the name
+ * alone. Only the surname as written and the reading with the last forename joined to it
+ * can agree exactly, which a full name needs; an entry bearing either is in that surname's
+ * own list, whatever other lists (parts, swapped) it is in. */
+static bool rare_surname(const char *surname)
+{
+    return surname[0] != '\0' && rv_check_surname_weight(surname) >= RV_CHECK_RARE_BITS;
 }
 
 int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
@@ -788,11 +793,12 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
             goto out;
     }
     /* Entries with no postcode (overseas electors) are found by surname alone, but without a
-     * street address from the donor they can only be possible matches (strong for a full
-     * name with a rare surname): when the postcode already gives a strong match in force,
-     * they cannot change the verdict, the grade or the entries shown, and are not looked
-     * for. Otherwise what was scored is set aside and everything is scored together, as
-     * though the postcode's candidates had not been scored first. */
+     * street address from the donor they can only be possible matches, unless a full name
+     * with a rare surname makes them strong: when the postcode already gives a strong match
+     * in force, only the lists of a rare surname as written or joined can change the
+     * verdict, the grade or the entries shown, and only those are read. Whenever lists are
+     * read, what was scored is set aside and every candidate is scored together, as though
+     * the postcode's candidates had not been scored first. */
     if (may_settle(q)) {
         size_t b = budget;
         if ((err = score_refs(c, q, refs, 0, 0, n, &b, &m, &nm, &mcap)) != 0)
@@ -800,23 +806,34 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
         for (size_t i = 0; i < nm && !settled; i++)
             settled = m[i].in_force && m[i].grade >= RV_GRADE_STRONG;
         spans = n;
-        if (!settled) {
-            if (m != NULL)
-                sodium_memzero(m, (nm < mcap ? nm + 1 : mcap) * sizeof(*m));
-            nm = 0;
-        }
     }
-    if (!settled) {
-        if ((err = search_no_postcode(c, q, q->key.surname, RV_CHECK_BY_SURNAME, &refs, &n,
-                                      &cap)) != 0 ||
-            (err = search_no_postcode(c, q, q->alt.surname, RV_CHECK_BY_SURNAME, &refs, &n,
-                                      &cap)) != 0 ||
-            (err = search_no_postcode(c, q, q->swap.surname, RV_CHECK_BY_SWAPPED, &refs, &n,
-                                      &cap)) != 0 ||
-            (err = search_parts(c, q, true, &refs, &n, &cap)) != 0)
+    if (!settled || rare_surname(q->key.surname) || rare_surname(q->alt.surname)) {
+        size_t before = n;
+        if (settled) {
+            if ((rare_surname(q->key.surname) &&
+                 (err = search_no_postcode(c, q, q->key.surname, RV_CHECK_BY_SURNAME, &refs, &n,
+                                           &cap)) != 0) ||
+                (rare_surname(q->alt.surname) &&
+                 (err = search_no_postcode(c, q, q->alt.surname, RV_CHECK_BY_SURNAME, &refs, &n,
+                                           &cap)) != 0))
+                goto out;
+        } else if ((err = search_no_postcode(c, q, q->key.surname, RV_CHECK_BY_SURNAME, &refs, &n,
+                                             &cap)) != 0 ||
+                   (err = search_no_postcode(c, q, q->alt.surname, RV_CHECK_BY_SURNAME, &refs, &n,
+                                             &cap)) != 0 ||
+                   (err = search_no_postcode(c, q, q->swap.surname, RV_CHECK_BY_SWAPPED, &refs, &n,
+                                             &cap)) != 0 ||
+                   (err = search_parts(c, q, true, &refs, &n, &cap)) != 0) {
             goto out;
-        if ((err = score_refs(c, q, refs, 0, spans, n, &budget, &m, &nm, &mcap)) != 0)
-            goto out;
+        }
+        if (!settled || n > before) {
+            if (nm > 0) {
+                sodium_memzero(m, (nm < mcap ? nm + 1 : mcap) * sizeof(*m));
+                nm = 0;
+            }
+            if ((err = score_refs(c, q, refs, 0, spans, n, &budget, &m, &nm, &mcap)) != 0)
+                goto out;
+        }
     }
 
     /* Nothing in force on the donor's surname: look again for a surname mistyped. */
