@@ -132,7 +132,7 @@ CONF
 serve_pid=$!
 port=
 for _ in $(seq 600); do
-    port=$(grep -m1 -o 'listening on https://127\.0\.0\.1:[0-9]*' "$work/serve.err" | sed 's/.*://' || true)
+    port=$(grep -m1 -o 'listening on https://127\.0\.0\.1:[0-9]*' "$work/serve.err" 2>/dev/null | sed 's/.*://' || true)
     [ -n "$port" ] && break
     kill -0 "$serve_pid" 2>/dev/null || { echo "serve.sh: the daemon exited: $(tail -3 "$work/serve.err")" >&2; exit 1; }
     sleep 0.1

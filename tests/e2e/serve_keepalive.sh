@@ -4,8 +4,9 @@
 # Forty requests on one connection (curl reuses it: one connect in all) must each get their
 # complete answer at once: an answer left behind in the session or in a corked socket would
 # wait for the next request or for the kernel's 200 ms cork timer, and the run would take
-# seconds. Then HEAD, and a refused POST followed by a GET on the same connection; every
-# body must be whole JSON.
+# seconds. Then HEAD, a refused POST followed by a GET on the same connection, and answers on
+# connections that close after them (Connection: close, HTTP/1.0, a 404); every body must be
+# whole JSON.
 set -euo pipefail
 rv=${REGVAULT:?set REGVAULT to the regvault binary}
 work=$(mktemp -d "${TMPDIR:-/tmp}/rv-e2e-keepalive.XXXXXX")
@@ -78,7 +79,21 @@ curl -sS --cacert "$ca" -w '%{http_code} %{num_connects}\n' -o "$work/post" \
 [ "$(sed -n 2p "$work/codes3" | cut -d' ' -f1)" = 200 ] || fail "/healthz after a refusal: $(cat "$work/codes3")"
 jq -e '.error' "$work/post" >/dev/null || fail "the refusal has no JSON error body"
 
+# Answers on connections the daemon closes after them: one asked with Connection: close, an
+# HTTP/1.0 one, and a 404 (an unknown path ends its connection): each body must arrive
+# whole before the connection's end, never cut off by it.
+for how in "-H Connection:close" "--http1.0" ""; do
+    path=/healthz
+    [ -z "$how" ] && path=/no-such-endpoint
+    # shellcheck disable=SC2086
+    code=$(curl -sS --cacert "$ca" $how -o "$work/closing" -w '%{http_code}' "$url$path") ||
+        fail "curl ${how:-404} failed"
+    case "$code" in 200 | 404) ;; *) fail "${how:-404}: status $code" ;; esac
+    jq -e 'type == "object"' "$work/closing" >/dev/null 2>&1 ||
+        fail "${how:-404}: the answer is not whole JSON: $(head -c 200 "$work/closing")"
+done
+
 kill -TERM "$pid"
 wait "$pid" || fail "the daemon did not exit 0 on SIGTERM"
 pid=
-echo "keepalive: 40 answers on one connection in $ms ms, HEAD and a refused POST"
+echo "keepalive: 40 answers on one connection in $ms ms; HEAD, a refused POST, closing answers"
