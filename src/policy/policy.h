@@ -272,7 +272,7 @@ struct rv_alert {
     enum rv_alert_severity severity;
     const char *kind; /* "canary", "honeytoken", "probing.nomatch", "probing.sector",
                          "probing.sweep", "budget", "suspended", "lockout", "anomaly.volume",
-                         "anomaly.hours", "anomaly.client", "hook.failed" */
+                         "anomaly.hours", "anomaly.client", "hook.failed", "hook.overflow" */
     const char *principal;
     const char *client;
     const char *detail; /* words, without personal data */
