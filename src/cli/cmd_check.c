@@ -185,7 +185,7 @@ static int emit_row(FILE *out, bool json, const struct rv_check_row *row,
 static int flush_chunk(struct rv_gate *g, struct rv_check_row *rows, size_t n, bool json, FILE *out,
                        struct tally *t)
 {
-    const struct rv_check_query *qs[CHUNK];
+    const struct rv_check_query *qs[CHUNK] = {0};
     struct rv_check_answer answers[CHUNK], a;
     size_t nq = 0, k = 0;
     int err = 0;
@@ -194,7 +194,7 @@ static int flush_chunk(struct rv_gate *g, struct rv_check_row *rows, size_t n, b
     for (size_t i = 0; i < n; i++)
         if (rows[i].status == RV_ROW_OK)
             qs[nq++] = &rows[i].q;
-    if (nq > 0 && (err = rv_policy_check(g, "batch", qs, nq, answers)) != 0)
+    if ((err = rv_policy_check(g, "batch", qs, nq, answers)) != 0)
         return err;
     for (size_t i = 0; i < n && err == 0; i++) {
         if (rows[i].status == RV_ROW_OK) {

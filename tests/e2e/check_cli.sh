@@ -100,6 +100,17 @@ if grep '"error"' "$work/hostile.jsonl" | grep -q "NOT A POSTCODE"; then
     fail "an error message quotes the refused value"
 fi
 
+# A batch with no checkable row (all unreadable) is still answered row by row and recorded
+# as a check of none, so that probing with broken rows leaves a trace.
+{
+    echo "id,name,address,postcode,date"
+    echo "u1,$forenames $surname,,NOT A POSTCODE,2026-01-10"
+    echo "u2,,,$postcode,2026-01-10"
+} >"$work/unreadable.csv"
+"$rv" check --vault "$work/v" --key-file "$work/key" --batch "$work/unreadable.csv" \
+    --out "$work/unreadable.out" 2>/dev/null || fail "an all-unreadable batch failed"
+[ "$(wc -l <"$work/unreadable.out")" -eq 3 ] || fail "an all-unreadable batch lost rows"
+
 # 8. Every check went through the audit log: entries for single, bequest and batch checks,
 # no personal data in them, and the log verifies.
 "$rv" audit verify --vault "$work/v" >/dev/null 2>&1 || fail "the audit log does not verify"
@@ -108,6 +119,7 @@ fi
 grep -q 'kind=single' "$work/audit.jsonl" || fail "no audit entry for a single check"
 grep -q 'kind=bequest' "$work/audit.jsonl" || fail "no audit entry for a bequest check"
 grep -q 'kind=batch' "$work/audit.jsonl" || fail "no audit entry for a batch"
+grep -q 'kind=batch rows=0' "$work/audit.jsonl" || fail "an all-unreadable batch was not recorded"
 if grep -q -- "$surname" "$work/audit.jsonl"; then fail "a surname reached the audit log"; fi
 if grep -q -- "$postcode" "$work/audit.jsonl"; then fail "a postcode reached the audit log"; fi
 
