@@ -180,17 +180,16 @@ static int drop_root(const char *user, const char *vault)
     return no_core_dumps();
 }
 
-/* Temporary uploads left by a crash hold register or donor data: remove them. */
-static void clean_tmp(const char *vault)
+/* Uploads are held in memory now, but a daemon of an earlier version spooled them under
+ * <vault>/tmp, and one that crashed may have left register or donor data there: remove such
+ * files and the folder, which nothing creates any more. */
+static void clean_old_uploads(const char *vault)
 {
     char dir[RV_SERVER_PATH_MAX + 8], path[RV_SERVER_PATH_MAX + 300];
     struct dirent *e;
     DIR *d;
 
     snprintf(dir, sizeof(dir), "%s/tmp", vault);
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return;
-    (void)chmod(dir, 0700);
     if ((d = opendir(dir)) == NULL)
         return;
     while ((e = readdir(d)) != NULL)
@@ -199,6 +198,7 @@ static void clean_tmp(const char *vault)
             unlink(path);
         }
     closedir(d);
+    (void)rmdir(dir);
 }
 
 /* ---- settings ------------------------------------------------------------------------- */
@@ -396,7 +396,7 @@ int rv_cmd_serve(int argc, char **argv)
         rc = RV_EXIT_FAIL;
         goto out;
     }
-    clean_tmp(cfg.vault);
+    clean_old_uploads(cfg.vault);
 
     rv_cli_actor("admin", &who);
     err = rv_policy_open(cfg.vault, &sec, &who, &gate);
