@@ -94,29 +94,6 @@ static void usage(FILE *f)
                "password, locked out, audit log unavailable).\n");
 }
 
-static bool name_ok(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n < 1 || n >= RV_PRINCIPAL_NAME_MAX || s[0] < 'a' || s[0] > 'z')
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
-              s[i] == '_' || s[i] == '-'))
-            return false;
-    return true;
-}
-
-static bool role_ok(const char *s)
-{
-    static const char *const roles[] = {"admin", "registrar", "checker", "researcher", "auditor"};
-
-    for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
-        if (strcmp(s, roles[i]) == 0)
-            return true;
-    return false;
-}
-
 /* A fingerprint as 64 hex digits, with or without colons, in lower case into out. */
 static bool cert_parse(const char *s, char out[65])
 {
@@ -573,7 +550,7 @@ int rv_cmd_user(int argc, char **argv)
                    CMDS[c].name, CMDS[c].name);
         return RV_EXIT_USAGE;
     }
-    if (CMDS[c].args > 0 && !name_ok(o.pos[1])) {
+    if (CMDS[c].args > 0 && !rv_principal_name_valid(o.pos[1])) {
         rv_cli_err(VERB,
                    "'%s' is not a valid principal name: names are 1 to 63 characters of "
                    "a-z, 0-9, '.', '_' and '-', starting with a letter",
@@ -582,7 +559,7 @@ int rv_cmd_user(int argc, char **argv)
     }
     if (CMDS[c].cmd == C_ADD) {
         char fp[65];
-        if (o.role == NULL || !role_ok(o.role)) {
+        if (o.role == NULL || !rv_principal_role_valid(o.role)) {
             rv_cli_err(VERB, "add needs --role with one of admin, registrar, checker, "
                              "researcher, auditor");
             return RV_EXIT_USAGE;

@@ -208,6 +208,11 @@ struct rv_principal {
     int64_t created;      /* UTC seconds */
 };
 
+/* True when s is shaped as a principal name (1 to 63 of [a-z0-9._-], starting with a letter)
+ * or is one of the five roles. Shape only: whether such a principal exists is another matter. */
+bool rv_principal_name_valid(const char *s) RV_NONNULL(1);
+bool rv_principal_role_valid(const char *s) RV_NONNULL(1);
+
 /* What a human principal is given once, at creation or reset. Wipe with sodium_memzero. */
 struct rv_credentials {
     char password[64];  /* a random issued password, to be changed at first login */

@@ -113,7 +113,7 @@ static int64_t now_ms(void)
  * Validation of names, roles, fingerprints and passwords.
  */
 
-static bool name_ok(const char *s)
+bool rv_principal_name_valid(const char *s)
 {
     size_t n = strnlen(s, RV_PRINCIPAL_NAME_MAX);
 
@@ -126,7 +126,7 @@ static bool name_ok(const char *s)
     return true;
 }
 
-static bool role_ok(const char *s)
+bool rv_principal_role_valid(const char *s)
 {
     static const char *const roles[] = {"admin", "registrar", "checker", "researcher", "auditor"};
 
@@ -305,8 +305,8 @@ static int rec_decode(const uint8_t *b, size_t len, struct prec *r)
     r->p.disabled = (flags & FLAG_DISABLED) != 0;
     r->p.suspended = (flags & FLAG_SUSPENDED) != 0;
     r->p.must_change = (flags & FLAG_MUST_CHANGE) != 0;
-    if (strlen(r->p.name) != nl || !name_ok(r->p.name) || strlen(r->p.role) != rl ||
-        !role_ok(r->p.role) || r->locked_until_ms < 0)
+    if (strlen(r->p.name) != nl || !rv_principal_name_valid(r->p.name) || strlen(r->p.role) != rl ||
+        !rv_principal_role_valid(r->p.role) || r->locked_until_ms < 0)
         goto bad;
     if (human && (cl != 0 || !hash_ok(r->hash, hl) || tl != TOTP_SECRET_LEN))
         goto bad;
@@ -673,7 +673,7 @@ void rv_principals_free(struct rv_principals *P)
  * a password typed in the wrong field included). */
 static const char *log_name(const char *name)
 {
-    return name_ok(name) ? name : "?";
+    return rv_principal_name_valid(name) ? name : "?";
 }
 
 /* Records the outcome of an administrative change in t and commits it: the entry first,
@@ -711,14 +711,14 @@ int rv_policy_user_add(struct rv_gate *g, const struct rv_principal *p, struct r
     if (cred != NULL)
         sodium_memzero(cred, sizeof(*cred));
     snprintf(params, sizeof(params), "op=add user=%s role=%s kind=%s budget=%u", log_name(p->name),
-             role_ok(p->role) ? p->role : "?",
+             rv_principal_role_valid(p->role) ? p->role : "?",
              human                             ? "human"
              : p->kind == RV_PRINCIPAL_SERVICE ? "service"
                                                : "?",
              p->budget);
     if ((rc = rv_gate_authorise(g, RV_ACT_USERS, params)) != 0)
         return rc;
-    if (!name_ok(p->name) || !role_ok(p->role) ||
+    if (!rv_principal_name_valid(p->name) || !rv_principal_role_valid(p->role) ||
         (p->kind != RV_PRINCIPAL_HUMAN && p->kind != RV_PRINCIPAL_SERVICE) ||
         (human && (cred == NULL || p->cert_sha256[0] != '\0')) ||
         (!human && !cert_norm(p->cert_sha256, r.p.cert_sha256))) {
@@ -817,7 +817,7 @@ int rv_policy_user_get(struct rv_gate *g, const char *name, struct rv_principal 
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if (!name_ok(name))
+    if (!rv_principal_name_valid(name))
         return RV_ENOTFOUND; /* no principal can have it */
     if ((rc = rec_get(g, name, &r)) == 0)
         *out = r.p;
@@ -852,7 +852,7 @@ static int modify(struct rv_gate *g, const char *name, enum op op, uint32_t budg
         snprintf(params, sizeof(params), "op=%s user=%s", names[op], log_name(name));
     if (op != OP_SUSPEND && (rc = rv_gate_authorise(g, RV_ACT_USERS, params)) != 0)
         return rc;
-    if (!name_ok(name))
+    if (!rv_principal_name_valid(name))
         return finish(g, NULL, params, op == OP_SUSPEND ? RV_ENOTFOUND : RV_EINVAL);
     if ((rc = rv_store_begin(store_of(g), true, &t)) != 0)
         return finish(g, NULL, params, rc);
@@ -1093,7 +1093,7 @@ static int authenticate(struct rv_gate *g, const char *user, const char *passwor
     snprintf(uid, sizeof(uid), "u:%.63s", user);
     outcome[0] = '\0';
 
-    rc = name_ok(user) ? rec_get(g, user, &r) : RV_ENOTFOUND;
+    rc = rv_principal_name_valid(user) ? rec_get(g, user, &r) : RV_ENOTFOUND;
     known = rc == 0;
     if (known || rc != RV_ENOTFOUND) {
         snprintf(params, sizeof(params), "op=%s user=%s", op, user);

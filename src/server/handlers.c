@@ -906,20 +906,6 @@ static int setup_body(struct rv_exchange *x, const struct rv_srv_source *src)
     return 0;
 }
 
-/* True for a name a principal could have: 1 to 63 of [a-z0-9._-], starting with a letter. */
-static bool name_shaped(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n < 1 || n >= RV_PRINCIPAL_NAME_MAX || s[0] < 'a' || s[0] > 'z')
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
-              s[i] == '_' || s[i] == '-'))
-            return false;
-    return true;
-}
-
 /* What the audit log and the access log may say of the path. A path that is no endpoint
  * can carry anything (a donor's name and postcode typed into the address bar), so it is
  * recorded only as its length and a keyed hash (the key is the daemon's, made at start, so
@@ -935,7 +921,7 @@ static void path_label(struct rv_exchange *x, const char *allow)
                            sizeof(x->s->path_key));
         sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
         snprintf(x->path, sizeof(x->path), "(unknown-path:len=%zu,id=%s)", n, hex);
-    } else if (x->target[0] != '\0' && !name_shaped(x->target)) {
+    } else if (x->target[0] != '\0' && !rv_principal_name_valid(x->target)) {
         const char *label = x->op != OP_NONE ? rv_srv_op_label(x->op) : NULL;
         const char *sp = label != NULL ? strchr(label, ' ') : NULL;
         snprintf(x->path, sizeof(x->path), "%s", sp != NULL ? sp + 1 : "/v1/users/{name}/...");
