@@ -54,8 +54,8 @@ int rv_cli_exit_for(int err);
 int rv_cli_parse_u64(const char *verb, const char *opt, const char *val, uint64_t min, uint64_t max,
                      uint64_t *out);
 
-/* One option of a verb (src/cli/options.c): "--name VALUE" stores VALUE (borrowed from
- * argv) in *value; a flag (value NULL) sets *flag. */
+/* One option of a verb (src/cli/options.c): "--name VALUE" or "--name=VALUE" stores VALUE
+ * (borrowed from argv) in *value; a flag (value NULL) sets *flag. */
 struct rv_cli_option {
     const char *name;
     const char **value;

@@ -216,72 +216,52 @@ int rv_cmd_synth(int argc, char **argv)
     bool stats = false, force = false, have_electors = false;
     uint64_t v;
 
+    const char *electors = NULL, *areas = NULL, *seed = NULL, *months = NULL, *donations = NULL,
+               *edition = NULL;
+    const struct rv_cli_option opts[] = {
+        {"--electors", &electors, NULL},
+        {"--areas", &areas, NULL},
+        {"--seed", &seed, NULL},
+        {"--months", &months, NULL},
+        {"--donations", &donations, NULL},
+        {"--edition", &edition, NULL},
+        {"--out", &out, NULL},
+        {"--stats", NULL, &stats},
+        {"--force", NULL, &force},
+    };
+    int rc = rv_cli_options(verb, argc, argv, 1, opts, sizeof(opts) / sizeof(opts[0]), NULL, usage);
+    if (rc != RV_CLI_GO_ON)
+        return rc;
+
     o.edition = rv_date_from_ymd(2025, 12, 1);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = NULL;
-        char opt[32];
-        const char *eq = strchr(a, '=');
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return RV_EXIT_OK;
-        }
-        if (strcmp(a, "--stats") == 0) {
-            stats = true;
-            continue;
-        }
-        if (strcmp(a, "--force") == 0) {
-            force = true;
-            continue;
-        }
-        if (strncmp(a, "--", 2) != 0 || (eq != NULL && (size_t)(eq - a) >= sizeof(opt))) {
-            rv_cli_err(verb, "unexpected argument '%s' (see regvault synth --help)", a);
+    if (electors != NULL) {
+        if (rv_cli_parse_u64(verb, "--electors", electors, 1, RV_SYNTH_MAX_ELECTORS, &o.electors) !=
+            0)
             return RV_EXIT_USAGE;
-        }
-        if (eq != NULL) {
-            memcpy(opt, a, (size_t)(eq - a));
-            opt[eq - a] = '\0';
-            val = eq + 1;
-        } else {
-            snprintf(opt, sizeof(opt), "%s", a);
-            if (i + 1 >= argc) {
-                rv_cli_err(verb, "%s wants a value (see regvault synth --help)", a);
-                return RV_EXIT_USAGE;
-            }
-            val = argv[++i];
-        }
-        if (strcmp(opt, "--electors") == 0) {
-            if (rv_cli_parse_u64(verb, opt, val, 1, RV_SYNTH_MAX_ELECTORS, &o.electors) != 0)
-                return RV_EXIT_USAGE;
-            have_electors = true;
-        } else if (strcmp(opt, "--areas") == 0) {
-            if (rv_cli_parse_u64(verb, opt, val, 1, RV_SYNTH_MAX_AREAS, &v) != 0)
-                return RV_EXIT_USAGE;
-            o.areas = (unsigned)v;
-        } else if (strcmp(opt, "--seed") == 0) {
-            if (rv_cli_parse_u64(verb, opt, val, 0, UINT64_MAX, &o.seed) != 0)
-                return RV_EXIT_USAGE;
-        } else if (strcmp(opt, "--months") == 0) {
-            if (rv_cli_parse_u64(verb, opt, val, 0, RV_SYNTH_MAX_MONTHS, &v) != 0)
-                return RV_EXIT_USAGE;
-            o.months = (unsigned)v;
-        } else if (strcmp(opt, "--donations") == 0) {
-            if (rv_cli_parse_u64(verb, opt, val, 0, RV_SYNTH_MAX_DONATIONS, &o.donations) != 0)
-                return RV_EXIT_USAGE;
-        } else if (strcmp(opt, "--edition") == 0) {
-            if (rv_date_parse_iso(val, &o.edition) != 0) {
-                rv_cli_err(verb, "--edition wants a real date written YYYY-MM-DD");
-                return RV_EXIT_USAGE;
-            }
-        } else if (strcmp(opt, "--out") == 0) {
-            if (val[0] == '\0') {
-                rv_cli_err(verb, "--out wants a folder name");
-                return RV_EXIT_USAGE;
-            }
-            out = val;
-        } else {
-            rv_cli_err(verb, "unknown option %s (see regvault synth --help)", opt);
+        have_electors = true;
+    }
+    if (areas != NULL) {
+        if (rv_cli_parse_u64(verb, "--areas", areas, 1, RV_SYNTH_MAX_AREAS, &v) != 0)
             return RV_EXIT_USAGE;
-        }
+        o.areas = (unsigned)v;
+    }
+    if (seed != NULL && rv_cli_parse_u64(verb, "--seed", seed, 0, UINT64_MAX, &o.seed) != 0)
+        return RV_EXIT_USAGE;
+    if (months != NULL) {
+        if (rv_cli_parse_u64(verb, "--months", months, 0, RV_SYNTH_MAX_MONTHS, &v) != 0)
+            return RV_EXIT_USAGE;
+        o.months = (unsigned)v;
+    }
+    if (donations != NULL && rv_cli_parse_u64(verb, "--donations", donations, 0,
+                                              RV_SYNTH_MAX_DONATIONS, &o.donations) != 0)
+        return RV_EXIT_USAGE;
+    if (edition != NULL && rv_date_parse_iso(edition, &o.edition) != 0) {
+        rv_cli_err(verb, "--edition wants a real date written YYYY-MM-DD");
+        return RV_EXIT_USAGE;
+    }
+    if (out != NULL && out[0] == '\0') {
+        rv_cli_err(verb, "--out wants a folder name");
+        return RV_EXIT_USAGE;
     }
     if (!have_electors) {
         rv_cli_err(verb, "--electors is required (see regvault synth --help)");

@@ -3,7 +3,8 @@
  *
  * Most verbs take "--name VALUE" options, a few flags, --help, and (when they open a vault)
  * the unseal options. rv_cli_options reads them all from a table the verb gives, so that every
- * verb answers an unknown option, a missing value and --help the same way.
+ * verb answers an unknown option, a missing value and --help the same way. A value may also
+ * be joined to its option ("--electors=1000").
  */
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +38,18 @@ int rv_cli_options(const char *verb, int argc, char **argv, int start,
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return RV_EXIT_OK;
+        }
+        /* "--name=VALUE" is "--name VALUE" */
+        const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
+        char name[40];
+        if (eq != NULL && (size_t)(eq - a) < sizeof(name)) {
+            memcpy(name, a, (size_t)(eq - a));
+            name[eq - a] = '\0';
+            if ((o = find(opts, n, name)) != NULL && o->value != NULL) {
+                *o->value = eq + 1;
+                i++;
+                continue;
+            }
         }
         o = find(opts, n, a);
         if (o != NULL && o->flag != NULL) {
