@@ -48,6 +48,8 @@ bool rv_check_score_graded(const struct rv_check_query *q, const struct rv_check
 struct rv_check_sn_probe {
     char key[2][RV_PHONETIC_MAX]; /* primary, alternate */
     char alt[2][RV_PHONETIC_MAX];
+    uint8_t key_letters[32], alt_letters[32]; /* letters counted by their low 5 bits */
+    bool key_counted, alt_counted;            /* ASCII and short enough to be counted */
 };
 void rv_check_sn_probe_init(const struct rv_check_query *q, struct rv_check_sn_probe *p);
 /* True when a register surname, given as folded words ("smith jones", len bytes, not

@@ -35,6 +35,7 @@
  * (the first searches, the typo search, the move search). */
 #define SEARCH_MAX  4096
 #define DECRYPT_MAX 256
+#define LABEL_MEMO  8
 
 struct file_row {
     char area[16];
@@ -71,6 +72,15 @@ struct rv_check_ctx {
     unsigned slot_bits;
     uint32_t gen;
     struct rv_check_name_probe probe; /* the current query's forenames, in words */
+    /* Edition labels worked out lately (an area code and a date: no personal data), so that
+     * the many candidates of one area at one date share the work. Emptied whenever the
+     * files are read again. */
+    struct label_memo {
+        char area[16];
+        rv_date d;
+        char label[sizeof(((struct rv_check_candidate *)0)->edition)];
+    } labels[LABEL_MEMO];
+    unsigned nlabels, next_label;
 };
 
 #define SLOT_BITS_MIN 10
@@ -149,6 +159,8 @@ static int refresh(struct rv_check_ctx *c)
         return err;
     if (c->files == NULL && (c->files = malloc(sizeof(*c->files))) == NULL)
         return RV_ENOMEM; /* an empty vault: remember that it was read */
+    if (c->nfiles > 1)    /* by area, for edition_label_of */
+        qsort(c->files, c->nfiles, sizeof(*c->files), cmp_code);
     if (c->ndist > 0) {
         qsort(c->dist, c->ndist, sizeof(*c->dist), cmp_code);
         for (size_t i = 0; i < c->ndist; i++)
@@ -157,6 +169,8 @@ static int refresh(struct rv_check_ctx *c)
         c->ndist = k;
     }
     c->generation = gen;
+    c->nlabels = 0;
+    c->next_label = 0;
     return 0;
 }
 
@@ -227,24 +241,57 @@ void rv_check_ctx_close(struct rv_check_ctx *c)
 /* "2025-12-01", or "2025-12-01 + alterations to 2026-02-01": the revised register of the
  * area in force at date d, and the latest date up to d, after the edition's own, on which
  * alterations to it took effect. */
-static void edition_label(const struct rv_check_ctx *c, const char *area, rv_date d, char *buf,
-                          size_t cap)
+/* rv_date_format without the formatting library: "2025-12-01". */
+static const char *date_text(rv_date day, char buf[11])
+{
+    int y, m, d;
+
+    if (day == RV_DATE_NONE || day == RV_DATE_FOREVER)
+        return rv_date_format(day, buf);
+    rv_date_to_ymd(day, &y, &m, &d);
+    if (y < 0 || y > 9999)
+        return rv_date_format(day, buf);
+    buf[0] = (char)('0' + y / 1000);
+    buf[1] = (char)('0' + y / 100 % 10);
+    buf[2] = (char)('0' + y / 10 % 10);
+    buf[3] = (char)('0' + y % 10);
+    buf[4] = '-';
+    buf[5] = (char)('0' + m / 10);
+    buf[6] = (char)('0' + m % 10);
+    buf[7] = '-';
+    buf[8] = (char)('0' + d / 10);
+    buf[9] = (char)('0' + d % 10);
+    buf[10] = '\0';
+    return buf;
+}
+
+static void edition_label_of(const struct rv_check_ctx *c, const char *area, rv_date d, char *buf,
+                             size_t cap)
 {
     rv_date ed = RV_DATE_NONE, alt = RV_DATE_NONE;
     char a[11], b[11];
+    size_t lo = 0, hi = c->nfiles, end;
 
-    for (size_t i = 0; i < c->nfiles; i++) {
-        const struct file_row *f = &c->files[i];
-        if (strcmp(f->area, area) != 0 || f->date > d)
+    /* The area's files: refresh sorted them by area (the field comes first). */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(c->files[mid].area, area) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (end = lo; end < c->nfiles && strcmp(c->files[end].area, area) == 0; end++) {
+        const struct file_row *f = &c->files[end];
+        if (f->date > d)
             continue;
         if (f->kind == RV_FILE_EDITION && (ed == RV_DATE_NONE || f->date > ed))
             ed = f->date;
     }
-    for (size_t i = 0; i < c->nfiles && ed != RV_DATE_NONE; i++) {
+    for (size_t i = lo; i < end && ed != RV_DATE_NONE; i++) {
         const struct file_row *f = &c->files[i];
         rv_date upto;
-        if (strcmp(f->area, area) != 0 || f->kind != RV_FILE_ALTERATIONS || f->date != ed ||
-            f->eff_first == RV_DATE_NONE || f->eff_first > d)
+        if (f->kind != RV_FILE_ALTERATIONS || f->date != ed || f->eff_first == RV_DATE_NONE ||
+            f->eff_first > d)
             continue;
         /* Alterations that took effect on the edition day (or before it) are the register as
          * it stood that day: only later ones add to the label. */
@@ -257,9 +304,45 @@ static void edition_label(const struct rv_check_ctx *c, const char *area, rv_dat
     if (ed == RV_DATE_NONE)
         snprintf(buf, cap, "none in force");
     else if (alt == RV_DATE_NONE)
-        snprintf(buf, cap, "%s", rv_date_format(ed, a));
+        snprintf(buf, cap, "%s", date_text(ed, a));
     else
-        snprintf(buf, cap, "%s + alterations to %s", rv_date_format(ed, a), rv_date_format(alt, b));
+        snprintf(buf, cap, "%s + alterations to %s", date_text(ed, a), date_text(alt, b));
+}
+
+static void label_copy(char *buf, size_t cap, const char *label)
+{
+    size_t n = strnlen(label, cap - 1);
+
+    memcpy(buf, label, n);
+    buf[n] = '\0';
+}
+
+/* edition_label_of, remembered for the last few areas and dates (those of one query's
+ * candidates, mostly one area at the date of the donation). */
+static void edition_label(struct rv_check_ctx *c, const char *area, rv_date d, char *buf,
+                          size_t cap)
+{
+    struct label_memo *l;
+
+    for (unsigned i = 0; i < c->nlabels; i++) {
+        l = &c->labels[i];
+        if (l->d == d && strcmp(l->area, area) == 0) {
+            label_copy(buf, cap, l->label);
+            return;
+        }
+    }
+    if (strlen(area) >= sizeof(l->area)) {
+        edition_label_of(c, area, d, buf, cap);
+        return;
+    }
+    l = &c->labels[c->next_label];
+    c->next_label = (c->next_label + 1) % LABEL_MEMO;
+    if (c->nlabels < LABEL_MEMO)
+        c->nlabels++;
+    strcpy(l->area, area);
+    l->d = d;
+    edition_label_of(c, area, d, l->label, sizeof(l->label));
+    label_copy(buf, cap, l->label);
 }
 
 /* Starts an empty id table (a new query, or candidates re-sorted). */
@@ -671,12 +754,8 @@ static int score_one(struct rv_check_ctx *c, const struct rv_check_query *q,
     one = &(*m)[*nm];
     /* Most candidates are housemates with another name: they are dropped before the
      * address is compared. */
-    if (rv_check_score_graded(q, cand, one)) {
-        bool in_force = ver->from < q->win_to && ver->to > q->win_from;
-        edition_label(c, ver->e.area, in_force ? (q->bequest ? q->win_to - 1 : q->date) : ver->from,
-                      one->cand.edition, sizeof(one->cand.edition));
+    if (rv_check_score_graded(q, cand, one))
         (*nm)++;
-    }
     return 0;
 }
 
@@ -863,6 +942,14 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
     if ((err = score_deferred(c, q, refs, n, &m, &nm, &mcap)) != 0)
         goto out;
     err = rv_check_decide(q, m, nm, out);
+    /* Only the entries the answer shows are labelled with their edition. */
+    for (size_t i = 0; err == 0 && i < out->nmatches; i++) {
+        struct rv_check_match *s = &out->matches[i];
+        bool in_force = s->cand.from < q->win_to && s->cand.to > q->win_from;
+        edition_label(c, s->cand.elector.area,
+                      in_force ? (q->bequest ? q->win_to - 1 : q->date) : s->cand.from,
+                      s->cand.edition, sizeof(s->cand.edition));
+    }
 out:
     rv_vault_reader_end(c->r);
     if (m != NULL)

@@ -187,35 +187,102 @@ static enum rv_check_fn_level fn_level(const char *qs, const char *cs, bool simi
     return RV_FN_DIFFERENT;
 }
 
+/* The next word of s (folded, space-separated) at *p: its start and length, 0 at the end. */
+static size_t next_word(const char **p, const char **w)
+{
+    const char *s = *p;
+    size_t len;
+
+    while (*s == ' ')
+        s++;
+    len = strcspn(s, " ");
+    *w = s;
+    *p = s + len;
+    return len;
+}
+
+/* The words of s, at most MAX_TOKENS (as tokenize reads them, each cut to TOKEN_MAX - 1
+ * bytes), into w and len, without copying. */
+static unsigned split_tokens(const char *s, const char **w, size_t *len)
+{
+    unsigned n = 0;
+    size_t l;
+
+    while (n < MAX_TOKENS && (l = next_word(&s, &w[n])) != 0)
+        len[n++] = l < TOKEN_MAX ? l : TOKEN_MAX - 1;
+    return n;
+}
+
 /* Every token of the shorter list appears in the longer one. */
 static bool token_subset(const char *a, const char *b)
 {
-    struct tokens ta, tb;
-    const struct tokens *s, *l;
-    tokenize(a, &ta);
-    tokenize(b, &tb);
-    if (ta.n == 0 || tb.n == 0 || ta.n == tb.n)
+    const char *wa[MAX_TOKENS], *wb[MAX_TOKENS];
+    size_t la[MAX_TOKENS], lb[MAX_TOKENS];
+    unsigned na = split_tokens(a, wa, la), nb = split_tokens(b, wb, lb);
+    const char *const *ws, *const *wl;
+    const size_t *ls, *ll;
+    unsigned ns, nl;
+
+    if (na == 0 || nb == 0 || na == nb)
         return false;
-    s = ta.n < tb.n ? &ta : &tb;
-    l = ta.n < tb.n ? &tb : &ta;
-    for (unsigned i = 0; i < s->n; i++) {
+    ws = na < nb ? wa : wb;
+    ls = na < nb ? la : lb;
+    ns = na < nb ? na : nb;
+    wl = na < nb ? wb : wa;
+    ll = na < nb ? lb : la;
+    nl = na < nb ? nb : na;
+    for (unsigned i = 0; i < ns; i++) {
         unsigned j;
-        for (j = 0; j < l->n && strcmp(s->t[i], l->t[j]) != 0; j++)
+        for (j = 0; j < nl && !(ls[i] == ll[j] && memcmp(ws[i], wl[j], ls[i]) == 0); j++)
             ;
-        if (j == l->n)
+        if (j == nl)
             return false;
     }
     return true;
 }
 
+static bool ascii(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((uint8_t)s[i] >= 0x80)
+            return false;
+    return true;
+}
+
+/* An upper bound on the Jaro-Winkler similarity of an ASCII word a (its letters counted:
+ * a reading's first forename, or the donor's surname) and an ASCII word b: Jaro with every
+ * character they have in common matched and none transposed (characters counted by their low 5
+ * bits, which can only count more in common), raised by Winkler's bonus for their common prefix,
+ * which raises a higher Jaro more. */
+static double jw_bound(const uint8_t letters[32], const char *a, size_t la, const char *b,
+                       size_t lb)
+{
+    uint8_t count[32];
+    size_t common = 0, prefix = 0;
+    double w;
+
+    memcpy(count, letters, sizeof(count));
+    for (size_t i = 0; i < lb; i++)
+        if (count[(uint8_t)b[i] & 31] > 0) {
+            count[(uint8_t)b[i] & 31]--;
+            common++;
+        }
+    if (common == 0)
+        return 0.0;
+    while (prefix < 4 && prefix < la && prefix < lb && a[prefix] == b[prefix])
+        prefix++;
+    w = ((double)common / (double)la + (double)common / (double)lb + 1.0) / 3.0;
+    return w + (double)prefix * 0.1 * (1.0 - w);
+}
+
 /* qdm: q->surname's Double Metaphone codes (primary, alternate), or NULL to compute them. */
 static enum rv_check_sn_level sn_level_dm(const struct rv_name_key *q,
                                           const char (*qdm)[RV_PHONETIC_MAX],
-                                          const struct rv_name_key *c);
+                                          const uint8_t *letters, const struct rv_name_key *c);
 
 static enum rv_check_sn_level sn_level(const struct rv_name_key *q, const struct rv_name_key *c)
 {
-    return sn_level_dm(q, NULL, c);
+    return sn_level_dm(q, NULL, NULL, c);
 }
 
 static bool sn_dm_equal(const struct rv_name_key *q, const char (*qdm)[RV_PHONETIC_MAX],
@@ -225,12 +292,16 @@ static bool sn_dm_equal(const struct rv_name_key *q, const char (*qdm)[RV_PHONET
                        : dm_equal(q->surname, c->surname);
 }
 
+/* letters: q->surname's letters counted (jw_bound), when it is ASCII and shorter than
+ * RV_NAME_MAX, or NULL: Jaro-Winkler is then worked out only when the bound reaches the
+ * lowest bar it is held to, since below it no test below can pass on it. */
 static enum rv_check_sn_level sn_level_dm(const struct rv_name_key *q,
                                           const char (*qdm)[RV_PHONETIC_MAX],
-                                          const struct rv_name_key *c)
+                                          const uint8_t *letters, const struct rv_name_key *c)
 {
     bool both_known, edit;
     double jw;
+    size_t lq, lc;
 
     if (q->surname[0] == '\0' || c->surname[0] == '\0')
         return RV_SN_DIFFERENT;
@@ -241,8 +312,14 @@ static enum rv_check_sn_level sn_level_dm(const struct rv_name_key *q,
     /* Two different listed surnames (Thompson, Thomson; Hall, Hill) are not taken for a typo
      * of each other unless they sound alike; very close ones still count as sounding alike.
      * The lists are consulted only when the strings are close enough for it to matter. */
-    jw = rv_jaro_winkler(q->surname, c->surname);
-    edit = strlen(q->surname) >= 4 && strlen(c->surname) >= 4 && one_edit(q->surname, c->surname);
+    lq = strlen(q->surname);
+    lc = strlen(c->surname);
+    if (letters != NULL && lc < RV_NAME_MAX && ascii(c->surname, lc) &&
+        jw_bound(letters, q->surname, lq, c->surname, lc) < SN_TYPO_JW - 1e-9)
+        jw = 0.0; /* below every bar */
+    else
+        jw = rv_jaro_winkler(q->surname, c->surname);
+    edit = lq >= 4 && lc >= 4 && one_edit(q->surname, c->surname);
     both_known = (jw >= SN_TYPO_JW || edit) && rv_check_known_surname(q->surname) &&
                  rv_check_known_surname(c->surname);
     if (jw >= SN_TYPO_JW && (!both_known || sn_dm_equal(q, qdm, c)))
@@ -254,12 +331,30 @@ static enum rv_check_sn_level sn_level_dm(const struct rv_name_key *q,
     return RV_SN_DIFFERENT;
 }
 
+/* Counts an ASCII surname's letters by their low 5 bits for jw_bound; false when it is not
+ * ASCII or too long for it. */
+static bool count_letters(const char *s, uint8_t letters[32])
+{
+    size_t n = strlen(s);
+
+    memset(letters, 0, 32);
+    if (n >= RV_NAME_MAX || !ascii(s, n))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        letters[(uint8_t)s[i] & 31]++;
+    return true;
+}
+
 void rv_check_sn_probe_init(const struct rv_check_query *q, struct rv_check_sn_probe *p)
 {
     rv_double_metaphone(q->key.surname, p->key[0], p->key[1]);
+    p->key_counted = count_letters(q->key.surname, p->key_letters);
     p->alt[0][0] = p->alt[1][0] = '\0';
-    if (q->alt.surname[0] != '\0')
+    p->alt_counted = false;
+    if (q->alt.surname[0] != '\0') {
         rv_double_metaphone(q->alt.surname, p->alt[0], p->alt[1]);
+        p->alt_counted = count_letters(q->alt.surname, p->alt_letters);
+    }
 }
 
 bool rv_check_surname_close(const struct rv_check_query *q, const struct rv_check_sn_probe *p,
@@ -276,9 +371,9 @@ bool rv_check_surname_close(const struct rv_check_query *q, const struct rv_chec
     for (size_t i = 0; i < len; i++)
         if (words[i] != ' ')
             ck.surname[o++] = words[i];
-    a = sn_level_dm(&q->key, p->key, &ck);
+    a = sn_level_dm(&q->key, p->key, p->key_counted ? p->key_letters : NULL, &ck);
     if (q->alt.surname[0] != '\0')
-        b = sn_level_dm(&q->alt, p->alt, &ck);
+        b = sn_level_dm(&q->alt, p->alt, p->alt_counted ? p->alt_letters : NULL, &ck);
     sodium_memzero(&ck, sizeof(ck));
     return (a != RV_SN_DIFFERENT && a != RV_SN_EXACT) || (b != RV_SN_DIFFERENT && b != RV_SN_EXACT);
 }
@@ -324,7 +419,8 @@ static enum rv_check_addr_level addr_level(const struct rv_check_query *q,
     if ((e->markers.known & RV_MARK_F) != 0 || (!have_lines && e->postcode.canon[0] == '\0'))
         return RV_ADDR_OVERSEAS;
     memset(&c, 0, sizeof(c));
-    if (have_lines && rv_address_key(lines, RV_ADDR_LINES, &c) == 0)
+    /* The entry's address lines are read only against the donor's own. */
+    if (q->has_address && have_lines && rv_address_key(lines, RV_ADDR_LINES, &c) == 0)
         c_ok = true;
     if (q->has_postcode && e->postcode.canon[0] != '\0') {
         pc_same = strcmp(q->postcode.canon, e->postcode.canon) == 0;
@@ -634,14 +730,6 @@ static inline bool word_eq(const char *a, size_t la, const char *b, size_t lb)
     return la == lb && a[0] == b[0] && memcmp(a, b, la) == 0;
 }
 
-static bool ascii(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if ((uint8_t)s[i] >= 0x80)
-            return false;
-    return true;
-}
-
 void rv_check_name_probe_init(const struct rv_check_query *q, struct rv_check_name_probe *p)
 {
     const struct rv_name_key *k[3] = {&q->key, &q->swap, &q->alt};
@@ -667,32 +755,6 @@ void rv_check_name_probe_init(const struct rv_check_query *q, struct rv_check_na
         for (size_t j = 0; j < p->r[i].nnick; j++)
             p->r[i].nick_mask |= 1ull << ((uint8_t)p->r[i].nick[j].s[0] % 64);
     }
-}
-
-/* An upper bound on the Jaro-Winkler similarity of a reading's first word (its letters
- * counted) and an ASCII word b: Jaro with every character they have in common matched and
- * none transposed (characters counted by their low 5 bits, which can only count more in
- * common), raised by Winkler's bonus for their common prefix, which raises a higher Jaro
- * more. */
-static double jw_bound(const uint8_t letters[32], const char *a, size_t la, const char *b,
-                       size_t lb)
-{
-    uint8_t count[32];
-    size_t common = 0, prefix = 0;
-    double w;
-
-    memcpy(count, letters, sizeof(count));
-    for (size_t i = 0; i < lb; i++)
-        if (count[(uint8_t)b[i] & 31] > 0) {
-            count[(uint8_t)b[i] & 31]--;
-            common++;
-        }
-    if (common == 0)
-        return 0.0;
-    while (prefix < 4 && prefix < la && prefix < lb && a[prefix] == b[prefix])
-        prefix++;
-    w = ((double)common / (double)la + (double)common / (double)lb + 1.0) / 3.0;
-    return w + (double)prefix * 0.1 * (1.0 - w);
 }
 
 /* A necessary condition for fn_level (without `similar`) to give exact, middle, nickname,
