@@ -72,6 +72,11 @@ RV_NODISCARD int rv_store_append(struct rv_txn *t, const void *key, size_t klen,
  * instead of from the root. Any order is correct; ascending is what makes it fast. */
 RV_NODISCARD int rv_store_put_run(struct rv_txn *t, const void *key, size_t klen, const void *val,
                                   size_t vlen) RV_NONNULL(1, 2);
+/* As rv_store_get, through the position rv_store_put_run keeps: for keys in ascending
+ * order, a key on the page of the one before is found without a descent from the root. A
+ * later rv_store_put_run of the same key writes where this found it. */
+RV_NODISCARD int rv_store_get_run(struct rv_txn *t, const void *key, size_t klen, const void **val,
+                                  size_t *vlen) RV_NONNULL(1, 2, 4, 5);
 /* Deletes key. RV_ENOTFOUND if absent. */
 RV_NODISCARD int rv_store_del(struct rv_txn *t, const void *key, size_t klen) RV_NONNULL(1, 2);
 

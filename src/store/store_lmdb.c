@@ -257,6 +257,23 @@ int rv_store_put_run(struct rv_txn *t, const void *key, size_t klen, const void 
     return put_with(t, &t->rc, key, klen, val, vlen, 0);
 }
 
+int rv_store_get_run(struct rv_txn *t, const void *key, size_t klen, const void **val, size_t *vlen)
+{
+    MDB_val k = {klen, (void *)key}, v;
+    int rc;
+
+    if (klen == 0 || klen > 511)
+        return RV_EINVAL;
+    if (t->rc == NULL && (rc = mdb_cursor_open(t->txn, t->s->dbi, &t->rc)) != 0)
+        return map_err(rc);
+    rc = mdb_cursor_get(t->rc, &k, &v, MDB_SET_KEY);
+    if (rc != 0)
+        return map_err(rc);
+    *val = v.mv_data;
+    *vlen = v.mv_size;
+    return 0;
+}
+
 int rv_store_put(struct rv_txn *t, const void *key, size_t klen, const void *val, size_t vlen)
 {
     return put(t, key, klen, val, vlen, 0);

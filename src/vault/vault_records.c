@@ -21,6 +21,7 @@
  */
 #include "vault/vault_internal.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 
 #define REC_HDR   54
@@ -1262,10 +1263,12 @@ int rv_vault_prepare_cached(const struct rv_vault *v, struct rv_vault_prep_cache
     /* The namesake list of the entry's initial, surname and outward code. */
     out->has_ns = false;
     if (out->has_pc && q.initial != 0) {
-        uint8_t nkey[17];
         size_t fl = strlen(nk.forenames);
-        if (ns_listkey(v, q.initial, q.surname, q.postcode, nkey) == 0) {
-            memcpy(out->ns_key, nkey + 1, 16);
+        /* The list's key is the family's truncated value, computed above. */
+        if (out->idx_present & (1u << (RV_IDX_INITIAL_SURNAME_OUTWARD - 1))) {
+            memset(out->ns_key, 0, 16);
+            memcpy(out->ns_key, out->idx[RV_IDX_INITIAL_SURNAME_OUTWARD - 1],
+                   (v->index_bits + 7) / 8);
             out->ns_flen = fl < RV_VAULT_PC_SURNAME ? (uint8_t)fl : RV_VAULT_PC_LONG;
             if (fl >= RV_VAULT_PC_SURNAME)
                 fl = RV_VAULT_PC_SURNAME - 1;
@@ -1388,6 +1391,10 @@ struct qentry {
     char f[RV_NAME_MAX]; /* folded forenames */
     bool address;        /* address lines, not marked overseas */
 };
+/* list_order reads the key and the id of each at these places. */
+_Static_assert(offsetof(struct pentry, id) == 16 && offsetof(struct rentry, id) == 16 &&
+                   offsetof(struct qentry, id) == 16,
+               "list entries start with key[16] and id");
 
 struct rv_vault_batch {
     struct rv_vault *v;
@@ -1409,11 +1416,13 @@ struct rv_vault_batch {
     struct area_state as;
     struct rv_file_stats fs;
     uint64_t next_id, first_new_id, max_appended;
-    /* sodium memory: [0] the workers' sealer, [1] the applier's for other buckets */
+    /* sodium memory: [0] the workers' sealer, [1] the applier's for other buckets, [2] the
+     * lists' subkey (list_seal) */
     struct rv_vault_sealer *sealers;
     uint8_t nonce_prefix[16];
-    bool area_was_empty; /* no version in force in the area when the batch began */
-    char (*dist)[8];     /* outward codes of the versions stored, for the district list */
+    uint8_t list_nonce[24]; /* random per batch; bytes 16..23 count the lists sealed */
+    bool area_was_empty;    /* no version in force in the area when the batch began */
+    char (*dist)[8];        /* outward codes of the versions stored, for the district list */
     size_t ndist, dcap;
     char dlast[8];       /* the last one added (register files go street by street) */
     struct pentry *pbuf; /* versions stored, for the postcode lists (personal data) */
@@ -1727,12 +1736,13 @@ int rv_vault_batch_begin(struct rv_vault *v, const char *area, enum rv_file_kind
         return RV_ENOMEM;
     b->v = v;
     randombytes_buf(b->nonce_prefix, sizeof(b->nonce_prefix));
-    b->sealers = sodium_malloc(2 * sizeof(*b->sealers));
+    randombytes_buf(b->list_nonce, 16);
+    b->sealers = sodium_malloc(3 * sizeof(*b->sealers));
     if (b->sealers == NULL) {
         rc = RV_ENOMEM;
         goto out;
     }
-    sodium_memzero(b->sealers, 2 * sizeof(*b->sealers)); /* bucket 0: not yet made */
+    sodium_memzero(b->sealers, 3 * sizeof(*b->sealers)); /* bucket 0: not yet made */
     rc = rv_vault_area_key(area, b->area);
     if (rc != 0)
         goto out;
@@ -1799,7 +1809,7 @@ void rv_vault_batch_abort(struct rv_vault_batch *b)
         return;
     rv_store_abort(b->t);
     if (b->sealers != NULL) {
-        sodium_memzero(b->sealers, 2 * sizeof(*b->sealers));
+        sodium_memzero(b->sealers, 3 * sizeof(*b->sealers));
         sodium_free(b->sealers);
     }
     free(b->ibuf);
@@ -2082,13 +2092,81 @@ out:
  * into the lists at its end, postcode by postcode in key order. The matcher reads the list
  * of a donor's postcode to find a mistyped surname among the few there.
  */
-static int cmp_pentry(const void *x, const void *y)
+/* Seals a list's body into val: nonce[24] || ciphertext || tag[16], with
+ * XChaCha20-Poly1305 under key 40. The nonce is the batch's random prefix and a count of
+ * the lists it sealed, unique without asking the kernel for randomness once per list; as
+ * in seal(), the XChaCha20 subkey of that prefix is derived once per batch (held in the
+ * batch's sodium memory), and each list needs only the ChaCha20-Poly1305 (IETF) step with
+ * nonce 0^4 || count: the same bytes as crypto_aead_xchacha20poly1305_ietf_encrypt. */
+static void list_seal(struct rv_vault_batch *b, const uint8_t *body, size_t blen,
+                      const uint8_t ad[36], uint8_t *val)
 {
-    const struct pentry *a = x, *b = y;
-    int c = memcmp(a->key, b->key, 16);
-    if (c != 0)
-        return c;
-    return a->id < b->id ? -1 : a->id > b->id;
+    struct rv_vault_sealer *s = &b->sealers[2];
+    uint8_t npub[crypto_aead_chacha20poly1305_ietf_NPUBBYTES] = {0};
+    uint64_t n = rv_get_u64le(b->list_nonce + 16);
+
+    if (s->bucket == 0) {
+        crypto_core_hchacha20(s->subkey, b->list_nonce, b->v->k->pclist, NULL);
+        s->bucket = 1; /* made */
+    }
+    memcpy(val, b->list_nonce, 24);
+    rv_put_u64le(b->list_nonce + 16, n + 1);
+    memcpy(npub + 4, val + 16, 8);
+    crypto_aead_chacha20poly1305_ietf_encrypt(val + PCL_HDR, NULL, body, blen, ad, 36, NULL, npub,
+                                              s->subkey);
+}
+
+/* The order of n list entries (stride bytes apart, each starting with its list's key[16]
+ * and then its record id, u64) by key, then id: a counting sort on the key's first two
+ * bytes (keyed hashes, so uniform), then insertion sort within each small bucket. Entries
+ * arrive mostly in id order, so the insertion sort rarely moves anything. NULL when out of
+ * memory. */
+#define LIST_BUCKETS (1u << 16)
+static uint32_t *list_order(const void *base, size_t n, size_t stride)
+{
+    const uint8_t *p = base;
+    uint32_t *cnt = calloc(LIST_BUCKETS + 1, sizeof(*cnt)), *ord = malloc(n * sizeof(*ord));
+    size_t start = 0;
+
+    if (cnt == NULL || ord == NULL) {
+        free(cnt);
+        free(ord);
+        return NULL;
+    }
+#define LB(i) ((uint32_t)p[(size_t)(i)*stride] << 8 | p[(size_t)(i)*stride + 1])
+    for (size_t i = 0; i < n; i++)
+        cnt[LB(i) + 1]++;
+    for (size_t i = 1; i <= LIST_BUCKETS; i++)
+        cnt[i] += cnt[i - 1];
+    for (size_t i = 0; i < n; i++)
+        ord[cnt[LB(i)]++] = (uint32_t)i;
+#undef LB
+    for (size_t bk = 0; bk < LIST_BUCKETS; bk++) {
+        size_t end = cnt[bk];
+        for (size_t i = start + 1; i < end; i++) {
+            uint32_t t = ord[i];
+            const uint8_t *te = p + (size_t)t * stride;
+            size_t j = i;
+            while (j > start) {
+                const uint8_t *pe = p + (size_t)ord[j - 1] * stride;
+                int c = memcmp(pe, te, 16);
+                uint64_t pid, tid;
+                if (c == 0) {
+                    memcpy(&pid, pe + 16, 8);
+                    memcpy(&tid, te + 16, 8);
+                    c = pid > tid ? 1 : -1;
+                }
+                if (c < 0)
+                    break;
+                ord[j] = ord[j - 1];
+                j--;
+            }
+            ord[j] = t;
+        }
+        start = end;
+    }
+    free(cnt);
+    return ord;
 }
 
 /* Merges the waiting versions into their postcodes' lists. */
@@ -2096,6 +2174,7 @@ static int pc_flush(struct rv_vault_batch *b)
 {
     uint8_t key[17], ad[36];
     uint8_t *body = NULL, *val = NULL;
+    uint32_t *ord = NULL;
     size_t i = 0;
     int rc = 0;
 
@@ -2107,19 +2186,23 @@ static int pc_flush(struct rv_vault_batch *b)
         rc = RV_ENOMEM;
         goto out;
     }
-    qsort(b->pbuf, b->pn, sizeof(*b->pbuf), cmp_pentry);
+    ord = list_order(b->pbuf, b->pn, sizeof(*b->pbuf));
+    if (ord == NULL) {
+        rc = RV_ENOMEM;
+        goto out;
+    }
     key[0] = 'P';
     while (i < b->pn && rc == 0) {
         const void *old;
         size_t olen, blen = 0, j = i;
-        memcpy(key + 1, b->pbuf[i].key, 16);
-        rc = rv_store_get(b->t, key, sizeof(key), &old, &olen);
+        memcpy(key + 1, b->pbuf[ord[i]].key, 16);
+        rc = rv_store_get_run(b->t, key, sizeof(key), &old, &olen);
         if (rc == 0)
             rc = pc_open(b->v, key, old, olen, body, &blen);
         else if (rc == RV_ENOTFOUND)
             rc = 0;
-        for (; j < b->pn && memcmp(b->pbuf[j].key, key + 1, 16) == 0; j++) {
-            const struct pentry *e = &b->pbuf[j];
+        for (; j < b->pn && memcmp(b->pbuf[ord[j]].key, key + 1, 16) == 0; j++) {
+            const struct pentry *e = &b->pbuf[ord[j]];
             size_t l = e->len == RV_VAULT_PC_LONG ? RV_VAULT_PC_SURNAME - 1 : e->len;
             size_t pl = strlen(e->pc);
             if (blen + 10 + pl + l > PCL_BODY)
@@ -2133,10 +2216,8 @@ static int pc_flush(struct rv_vault_batch *b)
             blen += 1 + l;
         }
         if (rc == 0) {
-            randombytes_buf(val, PCL_HDR);
             pc_ad(b->v, key, ad);
-            crypto_aead_xchacha20poly1305_ietf_encrypt(val + PCL_HDR, NULL, body, blen, ad,
-                                                       sizeof(ad), NULL, val, b->v->k->pclist);
+            list_seal(b, body, blen, ad, val);
             rc = rv_store_put_run(b->t, key, sizeof(key), val, PCL_HDR + blen + 16);
         }
         sodium_memzero(body, blen);
@@ -2145,6 +2226,7 @@ static int pc_flush(struct rv_vault_batch *b)
     sodium_memzero(b->pbuf, b->pn * sizeof(*b->pbuf));
     b->pn = 0;
 out:
+    free(ord);
     free(body);
     free(val);
     return rc;
@@ -2190,19 +2272,11 @@ static int pc_add(struct rv_vault_batch *b, const struct rv_prepared *p, uint64_
  * id || keyed name. The initial + surname + outward index finds the same versions; the list lets
  * the matcher leave out, without decrypting them, the namesakes across a district whose forenames
  * cannot match. */
-static int cmp_rentry(const void *x, const void *y)
-{
-    const struct rentry *a = x, *b = y;
-    int c = memcmp(a->key, b->key, 16);
-    if (c != 0)
-        return c;
-    return a->id < b->id ? -1 : a->id > b->id;
-}
-
 static int ns_flush(struct rv_vault_batch *b)
 {
     uint8_t key[17], ad[36];
     uint8_t *body = NULL, *val = NULL;
+    uint32_t *ord = NULL;
     size_t i = 0;
     int rc = 0;
 
@@ -2214,19 +2288,23 @@ static int ns_flush(struct rv_vault_batch *b)
         rc = RV_ENOMEM;
         goto out;
     }
-    qsort(b->rbuf, b->rn, sizeof(*b->rbuf), cmp_rentry);
+    ord = list_order(b->rbuf, b->rn, sizeof(*b->rbuf));
+    if (ord == NULL) {
+        rc = RV_ENOMEM;
+        goto out;
+    }
     key[0] = 'R';
     while (i < b->rn && rc == 0) {
         const void *old;
         size_t olen, blen = 0, j = i;
-        memcpy(key + 1, b->rbuf[i].key, 16);
-        rc = rv_store_get(b->t, key, sizeof(key), &old, &olen);
+        memcpy(key + 1, b->rbuf[ord[i]].key, 16);
+        rc = rv_store_get_run(b->t, key, sizeof(key), &old, &olen);
         if (rc == 0)
             rc = ns_open(b->v, key, old, olen, body, &blen);
         else if (rc == RV_ENOTFOUND)
             rc = 0;
-        for (; j < b->rn && memcmp(b->rbuf[j].key, key + 1, 16) == 0; j++) {
-            const struct rentry *e = &b->rbuf[j];
+        for (; j < b->rn && memcmp(b->rbuf[ord[j]].key, key + 1, 16) == 0; j++) {
+            const struct rentry *e = &b->rbuf[ord[j]];
             size_t pl = strlen(e->pc), sl = ns_len(e->slen), fl = ns_len(e->flen);
             if (blen + 11 + pl + sl + fl > PCL_BODY)
                 continue; /* full: later ones are found by the index alone */
@@ -2242,10 +2320,8 @@ static int ns_flush(struct rv_vault_batch *b)
             blen += 1 + fl;
         }
         if (rc == 0) {
-            randombytes_buf(val, PCL_HDR);
             ns_ad(b->v, key, ad);
-            crypto_aead_xchacha20poly1305_ietf_encrypt(val + PCL_HDR, NULL, body, blen, ad,
-                                                       sizeof(ad), NULL, val, b->v->k->pclist);
+            list_seal(b, body, blen, ad, val);
             rc = rv_store_put_run(b->t, key, sizeof(key), val, PCL_HDR + blen + 16);
         }
         sodium_memzero(body, blen);
@@ -2254,6 +2330,7 @@ static int ns_flush(struct rv_vault_batch *b)
     sodium_memzero(b->rbuf, b->rn * sizeof(*b->rbuf));
     b->rn = 0;
 out:
+    free(ord);
     free(body);
     free(val);
     return rc;
@@ -2301,19 +2378,11 @@ static int ns_add(struct rv_vault_batch *b, const struct rv_prepared *p, uint64_
  * the postcode lists are (key 40) with additional data "rvqs" || vault id || keyed
  * surname. Overseas electors are a few in a thousand, but a common surname has hundreds of
  * them in a national register, and the matcher would otherwise decrypt every one. */
-static int cmp_qentry(const void *x, const void *y)
-{
-    const struct qentry *a = x, *b = y;
-    int c = memcmp(a->key, b->key, 16);
-    if (c != 0)
-        return c;
-    return a->id < b->id ? -1 : a->id > b->id;
-}
-
 static int nopc_flush(struct rv_vault_batch *b)
 {
     uint8_t key[17], ad[36];
     uint8_t *body = NULL, *val = NULL;
+    uint32_t *ord = NULL;
     size_t i = 0;
     int rc = 0;
 
@@ -2325,19 +2394,23 @@ static int nopc_flush(struct rv_vault_batch *b)
         rc = RV_ENOMEM;
         goto out;
     }
-    qsort(b->qbuf, b->qn, sizeof(*b->qbuf), cmp_qentry);
+    ord = list_order(b->qbuf, b->qn, sizeof(*b->qbuf));
+    if (ord == NULL) {
+        rc = RV_ENOMEM;
+        goto out;
+    }
     key[0] = 'Q';
     while (i < b->qn && rc == 0) {
         const void *old;
         size_t olen, blen = 0, j = i;
-        memcpy(key + 1, b->qbuf[i].key, 16);
-        rc = rv_store_get(b->t, key, sizeof(key), &old, &olen);
+        memcpy(key + 1, b->qbuf[ord[i]].key, 16);
+        rc = rv_store_get_run(b->t, key, sizeof(key), &old, &olen);
         if (rc == 0)
             rc = nopc_open(b->v, key, old, olen, body, &blen);
         else if (rc == RV_ENOTFOUND)
             rc = 0;
-        for (; j < b->qn && memcmp(b->qbuf[j].key, key + 1, 16) == 0; j++) {
-            const struct qentry *e = &b->qbuf[j];
+        for (; j < b->qn && memcmp(b->qbuf[ord[j]].key, key + 1, 16) == 0; j++) {
+            const struct qentry *e = &b->qbuf[ord[j]];
             size_t sl = strlen(e->s), fl = strlen(e->f);
             if (blen + 10 + sl + fl > PCL_BODY)
                 continue; /* full: later namesakes are found by the surname index alone */
@@ -2349,10 +2422,8 @@ static int nopc_flush(struct rv_vault_batch *b)
             blen += 10 + sl + fl;
         }
         if (rc == 0) {
-            randombytes_buf(val, PCL_HDR);
             nopc_ad(b->v, key, ad);
-            crypto_aead_xchacha20poly1305_ietf_encrypt(val + PCL_HDR, NULL, body, blen, ad,
-                                                       sizeof(ad), NULL, val, b->v->k->pclist);
+            list_seal(b, body, blen, ad, val);
             rc = rv_store_put_run(b->t, key, sizeof(key), val, PCL_HDR + blen + 16);
         }
         sodium_memzero(body, blen);
@@ -2361,6 +2432,7 @@ static int nopc_flush(struct rv_vault_batch *b)
     sodium_memzero(b->qbuf, b->qn * sizeof(*b->qbuf));
     b->qn = 0;
 out:
+    free(ord);
     free(body);
     free(val);
     return rc;
