@@ -71,6 +71,16 @@ struct rv_unseal_opts;
 int rv_cli_options(const char *verb, int argc, char **argv, int start,
                    const struct rv_cli_option *opts, size_t n, struct rv_unseal_opts *uo,
                    void (*usage)(FILE *));
+/* The arguments that are not options, in order (borrowed from argv): room for max in v. */
+struct rv_cli_args {
+    const char **v;
+    size_t n, max;
+};
+/* rv_cli_options, also taking arguments that are not options into args (refused with a usage
+ * error past args->max, or always when args is NULL). */
+int rv_cli_options_args(const char *verb, int argc, char **argv, int start,
+                        const struct rv_cli_option *opts, size_t n, struct rv_unseal_opts *uo,
+                        void (*usage)(FILE *), struct rv_cli_args *args);
 
 /* ------------------------------------------------------------------------------------------
  * Unsealing (src/cli/unseal.c). Every verb that needs the vault's keys unseals the same way:

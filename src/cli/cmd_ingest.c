@@ -341,73 +341,56 @@ int rv_cmd_ingest(int argc, char **argv)
     char **files = NULL;
     size_t nfiles = 0, njobs = 0;
     rv_date edition = RV_DATE_NONE;
-    int i = 1, rc = RV_EXIT_OK;
+    int rc = RV_EXIT_OK;
 
     memset(&o, 0, sizeof(o));
     memset(&run, 0, sizeof(run));
     files = calloc((size_t)argc, sizeof(*files));
     if (files == NULL)
         return RV_EXIT_FAIL;
-    while (i < argc) {
-        const char *a = argv[i];
-        int u = rv_cli_unseal_option(VERB, argc, argv, &i, &uo);
-        if (u < 0) {
-            rc = RV_EXIT_USAGE;
-            goto out;
-        }
-        if (u > 0)
-            continue;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            goto out;
-        } else if (strcmp(a, "--vault") == 0 && i + 1 < argc) {
-            dir = argv[++i];
-        } else if (strcmp(a, "--area") == 0 && i + 1 < argc) {
-            area = argv[++i];
-            if (!valid_area(area)) {
-                rv_cli_err(VERB, "--area wants 1 to 15 of A-Z a-z 0-9 _ -");
-                rc = RV_EXIT_USAGE;
-                goto out;
-            }
-        } else if (strcmp(a, "--edition") == 0 && i + 1 < argc) {
-            if (rv_date_parse_iso(argv[++i], &edition) != 0) {
-                rv_cli_err(VERB, "--edition wants a date as YYYY-MM-DD");
-                rc = RV_EXIT_USAGE;
-                goto out;
-            }
-        } else if (strcmp(a, "--alterations") == 0) {
-            o.alterations = true;
-        } else if (strcmp(a, "--encoding") == 0 && i + 1 < argc) {
-            const char *e = argv[++i];
-            if (strcmp(e, "auto") == 0)
-                o.enc = RV_ENC_AUTO;
-            else if (strcmp(e, "utf8") == 0 || strcmp(e, "utf-8") == 0)
-                o.enc = RV_ENC_UTF8;
-            else if (strcmp(e, "cp1252") == 0 || strcmp(e, "windows-1252") == 0)
-                o.enc = RV_ENC_CP1252;
-            else {
-                rv_cli_err(VERB, "--encoding wants auto, utf8 or cp1252");
-                rc = RV_EXIT_USAGE;
-                goto out;
-            }
-        } else if (strcmp(a, "--max-errors") == 0 && i + 1 < argc) {
-            if (rv_cli_parse_u64(VERB, a, argv[++i], 0, UINT64_MAX - 1, &o.max_errors) != 0) {
-                rc = RV_EXIT_USAGE;
-                goto out;
-            }
-        } else if (strcmp(a, "--json") == 0) {
-            run.json = true;
-        } else if (strcmp(a, "--single-thread") == 0) {
-            o.single_thread = true;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            rv_cli_err(VERB, "unknown or incomplete option '%s' (see regvault ingest --help)", a);
-            rc = RV_EXIT_USAGE;
-            goto out;
-        } else {
-            files[nfiles++] = argv[i];
-        }
-        i++;
+    const char *edition_s = NULL, *encoding = NULL, *max_errors = NULL;
+    bool alterations = false, single_thread = false;
+    const struct rv_cli_option opts[] = {
+        {"--vault", &dir, NULL},
+        {"--area", &area, NULL},
+        {"--edition", &edition_s, NULL},
+        {"--encoding", &encoding, NULL},
+        {"--max-errors", &max_errors, NULL},
+        {"--alterations", NULL, &alterations},
+        {"--json", NULL, &run.json},
+        {"--single-thread", NULL, &single_thread},
+    };
+    struct rv_cli_args args = {.v = (const char **)files, .max = (size_t)argc};
+    rc = rv_cli_options_args(VERB, argc, argv, 1, opts, sizeof(opts) / sizeof(opts[0]), &uo, usage,
+                             &args);
+    if (rc != RV_CLI_GO_ON)
+        goto out;
+    rc = RV_EXIT_USAGE;
+    nfiles = args.n;
+    o.alterations = alterations;
+    o.single_thread = single_thread;
+    if (area != NULL && !valid_area(area)) {
+        rv_cli_err(VERB, "--area wants 1 to 15 of A-Z a-z 0-9 _ -");
+        goto out;
     }
+    if (edition_s != NULL && rv_date_parse_iso(edition_s, &edition) != 0) {
+        rv_cli_err(VERB, "--edition wants a date as YYYY-MM-DD");
+        goto out;
+    }
+    if (encoding == NULL || strcmp(encoding, "auto") == 0) {
+        o.enc = RV_ENC_AUTO;
+    } else if (strcmp(encoding, "utf8") == 0 || strcmp(encoding, "utf-8") == 0) {
+        o.enc = RV_ENC_UTF8;
+    } else if (strcmp(encoding, "cp1252") == 0 || strcmp(encoding, "windows-1252") == 0) {
+        o.enc = RV_ENC_CP1252;
+    } else {
+        rv_cli_err(VERB, "--encoding wants auto, utf8 or cp1252");
+        goto out;
+    }
+    if (max_errors != NULL &&
+        rv_cli_parse_u64(VERB, "--max-errors", max_errors, 0, UINT64_MAX - 1, &o.max_errors) != 0)
+        goto out;
+    rc = RV_EXIT_OK;
     if (dir == NULL || nfiles == 0) {
         rv_cli_err(VERB, "--vault DIR and at least one FILE or SYNTH_DIR are required (see "
                          "regvault ingest --help)");

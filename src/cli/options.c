@@ -4,7 +4,8 @@
  * Most verbs take "--name VALUE" options, a few flags, --help, and (when they open a vault)
  * the unseal options. rv_cli_options reads them all from a table the verb gives, so that every
  * verb answers an unknown option, a missing value and --help the same way. A value may also
- * be joined to its option ("--electors=1000").
+ * be joined to its option ("--electors=1000"). A verb that takes arguments besides options
+ * (files) gets them in order through rv_cli_options_args; "-" alone is an argument.
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,7 +25,16 @@ int rv_cli_options(const char *verb, int argc, char **argv, int start,
                    const struct rv_cli_option *opts, size_t n, struct rv_unseal_opts *uo,
                    void (*usage)(FILE *))
 {
+    return rv_cli_options_args(verb, argc, argv, start, opts, n, uo, usage, NULL);
+}
+
+int rv_cli_options_args(const char *verb, int argc, char **argv, int start,
+                        const struct rv_cli_option *opts, size_t n, struct rv_unseal_opts *uo,
+                        void (*usage)(FILE *), struct rv_cli_args *args)
+{
     int i = start;
+    if (args != NULL)
+        args->n = 0;
     while (i < argc) {
         const char *a = argv[i];
         const struct rv_cli_option *o;
@@ -59,6 +69,12 @@ int rv_cli_options(const char *verb, int argc, char **argv, int start,
         } else if (o != NULL) {
             rv_cli_err(verb, "option '%s' needs a value (see regvault %s --help)", a, verb);
             return RV_EXIT_USAGE;
+        } else if (args != NULL && (a[0] != '-' || a[1] == '\0')) {
+            if (args->n == args->max) {
+                rv_cli_err(verb, "too many arguments (see regvault %s --help)", verb);
+                return RV_EXIT_USAGE;
+            }
+            args->v[args->n++] = a;
         } else {
             rv_cli_err(verb, "unknown option '%s' (see regvault %s --help)", a, verb);
             return RV_EXIT_USAGE;
