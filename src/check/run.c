@@ -81,6 +81,7 @@ struct rv_check_ctx {
         char label[sizeof(((struct rv_check_candidate *)0)->edition)];
     } labels[LABEL_MEMO];
     unsigned nlabels, next_label;
+    bool fetched; /* ver and cand held a version during this check */
 };
 
 #define SLOT_BITS_MIN 10
@@ -709,9 +710,18 @@ static int search_nearby(struct rv_check_ctx *c, const struct rv_check_query *q,
     memset(&iq, 0, sizeof(iq));
     iq.surname = q->key.surname;
     iq.initial = q->key.initial;
-    for (size_t i = 0; i < c->ndist && err == 0; i++) {
+    /* The districts are sorted: those of the area follow the first code not before it. */
+    size_t lo = 0, hi = c->ndist;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(c->dist[mid], area) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < c->ndist && err == 0 && strncmp(c->dist[i], area, al) == 0; i++) {
         const char *d = c->dist[i];
-        if (strncmp(d, area, al) != 0 || d[al] < '0' || d[al] > '9' || strcmp(d, own) == 0)
+        if (d[al] < '0' || d[al] > '9' || strcmp(d, own) == 0)
             continue;    /* another area (L is not LS), or the donor's own district */
         iq.postcode = d; /* an outward code alone: all this family uses */
         err = search_namesakes(c, q, &iq, RV_CHECK_BY_NEARBY, refs, n, cap);
@@ -729,6 +739,7 @@ static int score_one(struct rv_check_ctx *c, const struct rv_check_query *q,
     struct rv_check_match *one;
     int err;
 
+    c->fetched = true;
     if ((err = rv_vault_reader_fetch(c->r, ref->id, ver)) != 0)
         return err;
     if (*nm == *mcap) {
@@ -954,8 +965,11 @@ out:
     rv_vault_reader_end(c->r);
     if (m != NULL)
         sodium_memzero(m, (nm < mcap ? nm + 1 : mcap) * sizeof(*m));
-    sodium_memzero(c->ver, sizeof(*c->ver));
-    sodium_memzero(c->cand, sizeof(*c->cand));
+    if (c->fetched) { /* register data passed through them */
+        sodium_memzero(c->ver, sizeof(*c->ver));
+        sodium_memzero(c->cand, sizeof(*c->cand));
+        c->fetched = false;
+    }
     sodium_memzero(&c->probe, sizeof(c->probe));
     c->refs = refs;
     c->refs_cap = cap;

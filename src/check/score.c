@@ -53,16 +53,28 @@ static void tokenize(const char *s, struct tokens *out)
 }
 
 /* Double Metaphone codes equal, a's codes given (pa primary, aa alternate). */
-static bool dm_equal_codes(const char *pa, const char *aa, const char *b)
+static bool dm_codes_equal(const char *pa, const char *aa, const char *pb, const char *ab)
 {
-    char pb[RV_PHONETIC_MAX], ab[RV_PHONETIC_MAX];
-    rv_double_metaphone(b, pb, ab);
     if (pa[0] == '\0' || pb[0] == '\0')
         return false;
     return strcmp(pa, pb) == 0 || (ab[0] != '\0' && strcmp(ab, pb) == 0) ||
            (aa[0] != '\0' && strcmp(aa, pb) == 0) ||
            (aa[0] != '\0' && ab[0] != '\0' && strcmp(aa, ab) == 0);
 }
+
+static bool dm_equal_codes(const char *pa, const char *aa, const char *b)
+{
+    char pb[RV_PHONETIC_MAX], ab[RV_PHONETIC_MAX];
+    rv_double_metaphone(b, pb, ab);
+    return dm_codes_equal(pa, aa, pb, ab);
+}
+
+/* A register surname's Double Metaphone codes, worked out once for both readings of the
+ * donor's name. */
+struct dm_memo {
+    bool done;
+    char p[RV_PHONETIC_MAX], a[RV_PHONETIC_MAX];
+};
 
 static bool dm_equal(const char *a, const char *b)
 {
@@ -218,11 +230,15 @@ static bool token_subset(const char *a, const char *b)
 {
     const char *wa[MAX_TOKENS], *wb[MAX_TOKENS];
     size_t la[MAX_TOKENS], lb[MAX_TOKENS];
-    unsigned na = split_tokens(a, wa, la), nb = split_tokens(b, wb, lb);
+    unsigned na, nb;
     const char *const *ws, *const *wl;
     const size_t *ls, *ll;
     unsigned ns, nl;
 
+    if (strchr(a, ' ') == NULL && strchr(b, ' ') == NULL)
+        return false; /* a word at most on each side: none, or as many */
+    na = split_tokens(a, wa, la);
+    nb = split_tokens(b, wb, lb);
     if (na == 0 || nb == 0 || na == nb)
         return false;
     ws = na < nb ? wa : wb;
@@ -278,18 +294,27 @@ static double jw_bound(const uint8_t letters[32], const char *a, size_t la, cons
 /* qdm: q->surname's Double Metaphone codes (primary, alternate), or NULL to compute them. */
 static enum rv_check_sn_level sn_level_dm(const struct rv_name_key *q,
                                           const char (*qdm)[RV_PHONETIC_MAX],
-                                          const uint8_t *letters, const struct rv_name_key *c);
+                                          const uint8_t *letters, struct dm_memo *cdm,
+                                          const struct rv_name_key *c);
 
 static enum rv_check_sn_level sn_level(const struct rv_name_key *q, const struct rv_name_key *c)
 {
-    return sn_level_dm(q, NULL, NULL, c);
+    return sn_level_dm(q, NULL, NULL, NULL, c);
 }
 
+/* cdm, when not NULL, keeps c->surname's codes for the next call. */
 static bool sn_dm_equal(const struct rv_name_key *q, const char (*qdm)[RV_PHONETIC_MAX],
-                        const struct rv_name_key *c)
+                        struct dm_memo *cdm, const struct rv_name_key *c)
 {
-    return qdm != NULL ? dm_equal_codes(qdm[0], qdm[1], c->surname)
-                       : dm_equal(q->surname, c->surname);
+    if (qdm == NULL)
+        return dm_equal(q->surname, c->surname);
+    if (cdm == NULL)
+        return dm_equal_codes(qdm[0], qdm[1], c->surname);
+    if (!cdm->done) {
+        rv_double_metaphone(c->surname, cdm->p, cdm->a);
+        cdm->done = true;
+    }
+    return dm_codes_equal(qdm[0], qdm[1], cdm->p, cdm->a);
 }
 
 /* letters: q->surname's letters counted (jw_bound), when it is ASCII and shorter than
@@ -297,7 +322,8 @@ static bool sn_dm_equal(const struct rv_name_key *q, const char (*qdm)[RV_PHONET
  * lowest bar it is held to, since below it no test below can pass on it. */
 static enum rv_check_sn_level sn_level_dm(const struct rv_name_key *q,
                                           const char (*qdm)[RV_PHONETIC_MAX],
-                                          const uint8_t *letters, const struct rv_name_key *c)
+                                          const uint8_t *letters, struct dm_memo *cdm,
+                                          const struct rv_name_key *c)
 {
     bool both_known, edit;
     double jw;
@@ -322,11 +348,11 @@ static enum rv_check_sn_level sn_level_dm(const struct rv_name_key *q,
     edit = lq >= 4 && lc >= 4 && one_edit(q->surname, c->surname);
     both_known = (jw >= SN_TYPO_JW || edit) && rv_check_known_surname(q->surname) &&
                  rv_check_known_surname(c->surname);
-    if (jw >= SN_TYPO_JW && (!both_known || sn_dm_equal(q, qdm, c)))
+    if (jw >= SN_TYPO_JW && (!both_known || sn_dm_equal(q, qdm, cdm, c)))
         return RV_SN_TYPO;
     if (!both_known && edit)
         return RV_SN_TYPO;
-    if ((both_known && jw >= FN_TYPO_JW) || sn_dm_equal(q, qdm, c))
+    if ((both_known && jw >= FN_TYPO_JW) || sn_dm_equal(q, qdm, cdm, c))
         return RV_SN_PHONETIC;
     return RV_SN_DIFFERENT;
 }
@@ -361,6 +387,7 @@ bool rv_check_surname_close(const struct rv_check_query *q, const struct rv_chec
                             const char *words, size_t len)
 {
     struct rv_name_key ck;
+    struct dm_memo cdm = {false, "", ""};
     size_t o = 0;
     enum rv_check_sn_level a, b = RV_SN_DIFFERENT;
 
@@ -371,10 +398,11 @@ bool rv_check_surname_close(const struct rv_check_query *q, const struct rv_chec
     for (size_t i = 0; i < len; i++)
         if (words[i] != ' ')
             ck.surname[o++] = words[i];
-    a = sn_level_dm(&q->key, p->key, p->key_counted ? p->key_letters : NULL, &ck);
+    a = sn_level_dm(&q->key, p->key, p->key_counted ? p->key_letters : NULL, &cdm, &ck);
     if (q->alt.surname[0] != '\0')
-        b = sn_level_dm(&q->alt, p->alt, p->alt_counted ? p->alt_letters : NULL, &ck);
+        b = sn_level_dm(&q->alt, p->alt, p->alt_counted ? p->alt_letters : NULL, &cdm, &ck);
     sodium_memzero(&ck, sizeof(ck));
+    sodium_memzero(&cdm, sizeof(cdm));
     return (a != RV_SN_DIFFERENT && a != RV_SN_EXACT) || (b != RV_SN_DIFFERENT && b != RV_SN_EXACT);
 }
 
