@@ -344,6 +344,9 @@ struct rv_prepared {
     uint64_t sealed_id;                     /* record id it is sealed for */
     rv_date sealed_from;                    /* from date it is sealed for */
     size_t sealed_len;                      /* bytes of sealed[] in use: the whole stored record */
+    bool tags_masked; /* with the seal: idx_tag and part_tag masked for record sealed_id */
+    uint8_t idx_mtag[RV_IDX_COUNT][4];
+    uint8_t part_mtag[RV_VAULT_PARTS][4];
     uint8_t sealed[30 + 24 + RV_ELECTOR_WIRE_MAX + 16];
 };
 

@@ -1213,13 +1213,14 @@ int rv_vault_prepare_cached(const struct rv_vault *v, struct rv_vault_prep_cache
     struct rv_name_key nk;
     struct rv_address_key ak;
     struct rv_index_query q;
-    size_t len;
+    size_t len, ilen = (v->index_bits + 7) / 8;
     long wlen;
     int rc;
 
     out->idx_present = 0;
     out->sealed_bucket = 0;
     out->sealed_len = 0;
+    out->tags_masked = false;
     if (&out->e != e)
         memcpy(&out->e, e, sizeof(*e));
     rc = number_key(v, e->area, &e->number, out->numkey);
@@ -1309,6 +1310,16 @@ int rv_vault_prepare_cached(const struct rv_vault *v, struct rv_vault_prep_cache
         out->sealed_bucket = sealer->bucket;
         out->sealed_id = seal_id;
         out->sealed_from = sealer->from;
+        /* The index entries' check tags for that record id, so that the batch only copies
+         * them. */
+        for (int f = 1; f <= RV_IDX_COUNT; f++)
+            if (out->idx_present & (1u << (f - 1)))
+                rv_vault_index_tag(v, (uint8_t)f, out->idx[f - 1], ilen, seal_id,
+                                   out->idx_tag[f - 1], out->idx_mtag[f - 1]);
+        for (unsigned i = 0; i < out->nparts; i++)
+            rv_vault_index_tag(v, out->part_family, out->part[i], ilen, seal_id, out->part_tag[i],
+                               out->part_mtag[i]);
+        out->tags_masked = true;
     }
     sodium_memzero(wire, sizeof(wire));
     sodium_memzero(&nk, sizeof(nk));
@@ -1820,17 +1831,17 @@ void rv_vault_batch_abort(struct rv_vault_batch *b)
         sodium_memzero(b->orun, b->orun_n * sizeof(*b->orun));
     free(b->orun);
     if (b->obuf != NULL)
-        sodium_memzero(b->obuf, OBUF_MAX * sizeof(*b->obuf));
+        sodium_memzero(b->obuf, b->on * sizeof(*b->obuf));
     free(b->obuf);
     free(b->otab);
     if (b->pbuf != NULL)
-        sodium_memzero(b->pbuf, b->pcap * sizeof(*b->pbuf));
+        sodium_memzero(b->pbuf, b->pn * sizeof(*b->pbuf)); /* flushes wipe the rest */
     free(b->pbuf);
     if (b->qbuf != NULL)
-        sodium_memzero(b->qbuf, b->qcap * sizeof(*b->qbuf));
+        sodium_memzero(b->qbuf, b->qn * sizeof(*b->qbuf));
     free(b->qbuf);
     if (b->rbuf != NULL)
-        sodium_memzero(b->rbuf, b->rcap * sizeof(*b->rbuf));
+        sodium_memzero(b->rbuf, b->rn * sizeof(*b->rbuf));
     free(b->rbuf);
     if (b->dist != NULL)
         sodium_memzero(b->dist, b->dcap * sizeof(*b->dist));
@@ -2587,7 +2598,7 @@ static int store_version(struct rv_vault_batch *b, struct rv_prepared *p, rv_dat
         return rc;
     for (int f = 1; f <= RV_IDX_COUNT + RV_VAULT_PARTS; f++) {
         struct ientry *ie;
-        const uint8_t *ival, *raw;
+        const uint8_t *ival, *raw, *masked;
         uint8_t fam;
         if (f <= RV_IDX_COUNT) {
             if (!(p->idx_present & (1u << (f - 1))))
@@ -2595,12 +2606,14 @@ static int store_version(struct rv_vault_batch *b, struct rv_prepared *p, rv_dat
             fam = (uint8_t)f;
             ival = p->idx[f - 1];
             raw = p->idx_tag[f - 1];
+            masked = p->idx_mtag[f - 1];
         } else {
             if (f - RV_IDX_COUNT > p->nparts)
                 break;
             fam = p->part_family;
             ival = p->part[f - RV_IDX_COUNT - 1];
             raw = p->part_tag[f - RV_IDX_COUNT - 1];
+            masked = p->part_mtag[f - RV_IDX_COUNT - 1];
         }
         if (b->in == IBUF_MAX && (rc = sort_index(b)) != 0)
             return rc;
@@ -2611,7 +2624,10 @@ static int store_version(struct rv_vault_batch *b, struct rv_prepared *p, rv_dat
         ie->k[1] = fam;
         memcpy(ie->k + 2, ival, ilen);
         rv_put_u64be(ie->k + 2 + ilen, id);
-        rv_vault_index_tag(b->v, fam, ival, ilen, id, raw, ie->tag);
+        if (presealed && p->tags_masked)
+            memcpy(ie->tag, masked, 4);
+        else
+            rv_vault_index_tag(b->v, fam, ival, ilen, id, raw, ie->tag);
     }
     if ((rc = district_add(b, &p->e.postcode)) != 0)
         return rc;
