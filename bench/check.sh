@@ -5,8 +5,18 @@
 #   bench/check.sh [ELECTORS] [DONATIONS] [SINGLE]     defaults 1000000, 100000, 20000
 #
 # REGVAULT=<build>/regvault selects the build (default build/; a Release or RelWithDebInfo
-# build). On a synthetic register (8 areas, a revised register and 6 months of
-# alterations) and DONATIONS synthetic donations it measures:
+# build). AREAS=K sets the number of registers (areas); by default one per 125,000 electors
+# and at least 8 (8 at 1 million, 80 at 10 million), near the average UK registration area
+# (about 120,000 electors), so that postcode districts hold 10,000 to 60,000 people as real
+# ones do (synth gives about 14,500 per district at 10 million in 80 areas). Figures taken
+# with 8 areas at 10 million (before this default) had 1.27 million electors in each area,
+# more than the largest real one (Birmingham, about 750,000), and 24 districts of about
+# 53,000 each, every one at the top of the real range.
+# KEEP=DIR keeps the synthetic register and its vault in DIR and, when DIR already holds
+# them (from an earlier run with the same ELECTORS and AREAS), reuses them instead of
+# generating and ingesting again (the ingest line is then left out).
+# On a synthetic register (a revised register and 6 months of alterations per area) and
+# DONATIONS synthetic donations it measures:
 #   1. ingest speed (rows/s);
 #   2. single checks in process: bench/check_bench.c, linked against the build's
 #      libregvault.a, times rv_check_run for SINGLE random donors on one open context (no
@@ -28,6 +38,9 @@ here=$(dirname "$(realpath "$0")")
 electors=${1:-1000000}
 donations=${2:-100000}
 single=${3:-20000}
+areas=${AREAS:-$(((electors + 62500) / 125000))}
+[ "$areas" -ge 8 ] || areas=8
+[ "$areas" -le 400 ] || areas=400 # synth's most
 rv=$(realpath "${REGVAULT:-$here/../build/regvault}")
 build=$(dirname "$rv")
 lib=$build/libregvault.a
@@ -36,6 +49,11 @@ pgport=${PGPORT_BENCH:-54329}
 [ -f "$lib" ] || { echo "check.sh: no $lib; build first" >&2; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/rv-check-bench.XXXXXX")
 chmod 755 "$work"
+data=$work
+if [ -n "${KEEP:-}" ]; then
+    mkdir -p "$KEEP" && chmod 755 "$KEEP"
+    data=$(realpath "$KEEP")
+fi
 pg_stop() {
     if [ -f "$work/pg/postmaster.pid" ]; then
         runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
@@ -47,27 +65,34 @@ cc -O2 -std=c17 -D_GNU_SOURCE -I"$here/../src" "$here/check_bench.c" "$lib" \
     $(pkg-config --libs libsodium lmdb jansson libutf8proc) -lpthread -lm -o "$work/check_bench"
 
 echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# $electors electors in 8 areas, 6 months of alterations, $donations donations"
-head -c 32 /dev/urandom >"$work/key"
-"$rv" synth --electors "$electors" --areas 8 --months 6 --donations "$donations" --seed 7 \
-    --out "$work/s" >/dev/null
-"$rv" init --vault "$work/v" --key-file "$work/key" --expected-electors "$electors" >/dev/null 2>&1
-t0=$(date +%s.%N)
-"$rv" ingest --vault "$work/v" --key-file "$work/key" "$work/s" >"$work/ingest.out" 2>&1
-t1=$(date +%s.%N)
-echo "ingest: $(tail -1 "$work/ingest.out") [wall $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s]"
+echo "# $electors electors in $areas areas (about $((electors / areas)) per area), 6 months of alterations, $donations donations"
+shape="$electors $areas $donations"
+if [ -f "$data/ready" ] && [ "$(cat "$data/ready")" = "$shape" ]; then
+    echo "ingest: reusing the vault in $data"
+else
+    rm -rf "$data/s" "$data/v" "$data/ready"
+    head -c 32 /dev/urandom >"$data/key"
+    "$rv" synth --electors "$electors" --areas "$areas" --months 6 --donations "$donations" \
+        --seed 7 --out "$data/s" >/dev/null
+    "$rv" init --vault "$data/v" --key-file "$data/key" --expected-electors "$electors" >/dev/null 2>&1
+    t0=$(date +%s.%N)
+    "$rv" ingest --vault "$data/v" --key-file "$data/key" "$data/s" >"$work/ingest.out" 2>&1
+    t1=$(date +%s.%N)
+    echo "ingest: $(tail -1 "$work/ingest.out") [wall $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s]"
+    echo "$shape" >"$data/ready"
+fi
 
-"$work/check_bench" "$work/v" "$work/key" "$work/s/donations.csv" "$single" | tee "$work/single.txt"
+"$work/check_bench" "$data/v" "$data/key" "$data/s/donations.csv" "$single" | tee "$work/single.txt"
 
 t0=$(date +%s.%N)
-"$rv" check --vault "$work/v" --key-file "$work/key" --batch "$work/s/donations.csv" \
+"$rv" check --vault "$data/v" --key-file "$data/key" --batch "$data/s/donations.csv" \
     --out "$work/answers.csv" 2>"$work/check.err"
 t1=$(date +%s.%N)
 batch_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 echo "batch: $donations donations in $batch_s s ($(awk -v s="$batch_s" -v n="$donations" 'BEGIN { printf "%.0f", n / s }') donations/s), audited in chunks of 256 [$(tail -1 "$work/check.err" | sed 's/^regvault check: //')]"
 
 # PostgreSQL 15 on the same register and the same donors.
-python3 "$here/check_pgload.py" "$work/s" "$work/register.tsv" "$work/donors.tsv" >/dev/null
+python3 "$here/check_pgload.py" "$data/s" "$work/register.tsv" "$work/donors.tsv" >/dev/null
 chmod 644 "$work/register.tsv" "$work/donors.tsv"
 ndonors=$(wc -l <"$work/donors.tsv")
 mkdir "$work/pg" && chown postgres "$work/pg"
