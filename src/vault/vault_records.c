@@ -2253,7 +2253,9 @@ static int pc_add(struct rv_vault_batch *b, const struct rv_prepared *p, uint64_
     if (b->pn == PBUF_MAX && (rc = pc_flush(b)) != 0)
         return rc;
     if (b->pn == b->pcap) {
-        size_t nc = b->pcap != 0 ? b->pcap * 2 : 4096;
+        /* The most a batch holds at once, allocated whole: only the pages used are ever
+         * touched, and the buffer is neither copied nor faulted in twice as it grows. */
+        size_t nc = PBUF_MAX;
         struct pentry *np = malloc(nc * sizeof(*np));
         if (np == NULL)
             return RV_ENOMEM;
@@ -2358,7 +2360,7 @@ static int ns_add(struct rv_vault_batch *b, const struct rv_prepared *p, uint64_
     if (b->rn == RBUF_MAX && (rc = ns_flush(b)) != 0)
         return rc;
     if (b->rn == b->rcap) {
-        size_t nc = b->rcap != 0 ? b->rcap * 2 : 4096;
+        size_t nc = RBUF_MAX; /* as for pbuf */
         struct rentry *nr = malloc(nc * sizeof(*nr));
         if (nr == NULL)
             return RV_ENOMEM;
