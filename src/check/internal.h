@@ -78,7 +78,8 @@ struct rv_check_name_probe {
         const char *w[RV_CHECK_PROBE_WORDS];
         size_t len[RV_CHECK_PROBE_WORDS];
         unsigned n;       /* 0: no such reading, or no forenames in it */
-        bool first_again; /* its first word is an earlier reading's: tested there */
+        bool first_again; /* its first word is an earlier reading's */
+        int8_t same_as;   /* the first earlier reading with that first word, or -1 */
         char first[RV_NAME_MAX];
         bool first_ascii;
         uint8_t letters[32]; /* first's bytes counted by their low 5 bits, when ASCII */

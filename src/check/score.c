@@ -766,16 +766,16 @@ void rv_check_name_probe_init(const struct rv_check_query *q, struct rv_check_na
     memset(p, 0, sizeof(*p));
     p->q = q;
     for (int i = 0; i < 3; i++) {
+        p->r[i].same_as = -1;
         if (k[i]->surname[0] == '\0' ||
             (p->r[i].n = split_words(k[i]->forenames, p->r[i].w, p->r[i].len, &end)) == 0)
             continue;
         memcpy(p->r[i].first, p->r[i].w[0], p->r[i].len[0]); /* shorter than the field */
         p->r[i].first[p->r[i].len[0]] = '\0';
-        for (int j = 0; j < i; j++)
+        for (int j = i - 1; j >= 0; j--)
             if (p->r[j].n > 0 && strcmp(p->r[j].first, p->r[i].first) == 0)
-                p->r[i].first_again = true;
-        if (p->r[i].first_again)
-            continue;
+                p->r[i].same_as = (int8_t)j;
+        p->r[i].first_again = p->r[i].same_as >= 0;
         p->r[i].first_ascii = ascii(p->r[i].first, p->r[i].len[0]);
         for (size_t j = 0; j < p->r[i].len[0]; j++)
             p->r[i].letters[(uint8_t)p->r[i].first[j] & 31]++;
@@ -791,8 +791,8 @@ void rv_check_name_probe_init(const struct rv_check_query *q, struct rv_check_na
  * to those levels: a word of one equal to the other's first (exact, middle, middle only),
  * the first forename mistyped with every later one agreeing, first forenames close enough
  * in spelling for a typo, or a nickname of the donor's first forename. */
-static bool words_may_agree(const struct rv_check_name_probe *p, int r, const char *const *cw,
-                            const size_t *cl, unsigned cn)
+static bool words_may_agree(const struct rv_check_name_probe *p, int r, bool again,
+                            const char *const *cw, const size_t *cl, unsigned cn)
 {
     const char *const *qw = p->r[r].w;
     const size_t *ql = p->r[r].len;
@@ -814,7 +814,7 @@ static bool words_may_agree(const struct rv_check_name_probe *p, int r, const ch
         if (i == qn)
             return true;
     }
-    if (p->r[r].first_again)
+    if (again)
         return false;             /* the typo and nickname tests are an earlier reading's */
     if (ql[0] > 1 && cl[0] > 1) { /* neither an initial: a typo is possible */
         if (p->r[r].first_ascii && ascii(cw[0], cl[0])) {
@@ -842,6 +842,23 @@ static bool words_may_agree(const struct rv_check_name_probe *p, int r, const ch
     return agree;
 }
 
+/* True when folded surname words, joined without their spaces, are s: only then is the
+ * surname-first reading of the donor's name (whose surname is the first forename written)
+ * compared at all (name_levels' `swapped`), so only then can its forenames matter. */
+static bool joined_eq(const char *words, const char *s)
+{
+    if (s[0] == '\0')
+        return false;
+    for (; *words != '\0'; words++) {
+        if (*words == ' ')
+            continue;
+        if (*words != *s)
+            return false;
+        s++;
+    }
+    return *s == '\0';
+}
+
 bool rv_check_name_probe_may(const struct rv_check_name_probe *p, const char *surname_words,
                              const char *forenames)
 {
@@ -851,10 +868,18 @@ bool rv_check_name_probe_may(const struct rv_check_name_probe *p, const char *su
 
     if (strlen(surname_words) >= RV_NAME_MAX ||
         (size_t)(end - forenames) + strlen(end) >= RV_NAME_MAX)
-        return true; /* rv_check_name_could_grade cannot judge it either */
-    for (int i = 0; i < 3; i++)
-        if (words_may_agree(p, i, cw, cl, cn))
+        return true;                        /* rv_check_name_could_grade cannot judge it either */
+    bool tested[3] = {false, false, false}; /* the reading's first word had every test */
+
+    for (int i = 0; i < 3; i++) {
+        int same = p->r[i].same_as;
+        if (i == 1 && !joined_eq(surname_words, p->q->swap.surname))
+            continue;
+        /* A first word an earlier reading tested in full is not tested again. */
+        if (words_may_agree(p, i, same >= 0 && tested[same], cw, cl, cn))
             return true;
+        tested[i] = true;
+    }
     return false;
 }
 
