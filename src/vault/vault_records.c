@@ -2098,8 +2098,8 @@ out:
  * PC_BITS_LESS bits fewer than the indexes (so each list holds a few postcodes), every
  * version ever stored at those postcodes, as record id (u64 LE), compact postcode (u8
  * length, bytes), surname length (u8) and folded surname words, sealed with
- * XChaCha20-Poly1305 (key 40, a random nonce each write, additional data "rvpc" || vault
- * id || key). A batch collects its versions and merges them
+ * XChaCha20-Poly1305 (key 40, a nonce unique to each write: see list_seal, additional
+ * data "rvpc" || vault id || key). A batch collects its versions and merges them
  * into the lists at its end, postcode by postcode in key order. The matcher reads the list
  * of a donor's postcode to find a mistyped surname among the few there.
  */

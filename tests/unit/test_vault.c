@@ -737,6 +737,54 @@ static void test_reader(void **state)
     rv_vault_close(v);
 }
 
+struct nonces {
+    uint8_t n[64][24];
+    size_t cnt;
+};
+
+static int collect_nonce(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+                         size_t vlen)
+{
+    struct nonces *ns = ctx;
+    (void)key;
+    (void)klen;
+    assert_true(vlen > 24 + 16);
+    assert_true(ns->cnt < 64);
+    memcpy(ns->n[ns->cnt++], val, 24);
+    return 0;
+}
+
+/* The sealed lists (postcodes, namesakes, no postcode) never share a nonce, within a batch
+ * or across batches, though a batch counts its nonces from one random prefix. */
+static void test_list_nonces(void **state)
+{
+    struct rv_vault *v = open_vault();
+    struct rv_elector es[4];
+    struct rv_txn *t = NULL;
+    struct nonces ns = {.cnt = 0};
+    const char kinds[] = "PQR";
+
+    (void)state;
+    mk(&es[0], "LDS", "AB1", 1, "Smith, John", "LS1 4AB", "10 High Street", "");
+    mk(&es[1], "LDS", "AB1", 2, "Patel, Ravi", "LS2 7DB", "3 Park Lane", "");
+    mk(&es[2], "LDS", "AB1", 3, "Okafor, Chidi", "EC1A 1BB", "5 Mill Road", "");
+    mk(&es[3], "LDS", "AB1", 4, "Bray, Sian", "", "", "F");
+    edition(v, D(2025, 12, 1), es, 4, 1, NULL);
+    mk(&es[0], "YRK", "CD1", 1, "Jones, Ann", "YO1 7HH", "1 Stonegate", "");
+    mk(&es[1], "YRK", "CD1", 2, "Khan, Aisha", "YO10 5DD", "2 Heslington Road", "");
+    mk(&es[2], "YRK", "CD1", 3, "Lewis, Tom", "", "", "F");
+    edition(v, D(2025, 12, 1), es, 3, 2, NULL);
+    assert_int_equal(rv_store_begin(rv_vault_store(v), false, &t), 0);
+    for (size_t k = 0; k < 3; k++)
+        assert_int_equal(rv_store_scan(t, &kinds[k], 1, collect_nonce, &ns), 0);
+    rv_store_abort(t);
+    assert_true(ns.cnt >= 12); /* 5 postcode, 5 namesake and 2 surname lists at least */
+    for (size_t i = 0; i < ns.cnt; i++)
+        for (size_t j = i + 1; j < ns.cnt; j++)
+            assert_memory_not_equal(ns.n[i], ns.n[j], 24);
+    rv_vault_close(v);
+}
+
 static void test_prepare_cache(void **state)
 {
     struct rv_vault *v = open_vault();
@@ -783,6 +831,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_round_trip_and_lookup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prepare_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_nonces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampering_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_temporal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_and_abort, setup, teardown),
