@@ -11,13 +11,17 @@
  * files, and on reopen the log rebuilds the index and hashes of the records after it from
  * the entry file, and cuts the files back to the last whole record.
  *
- * Group commit. Appenders encode and hash their entry on their own thread, then queue it
- * under the mutex. The first thread to find no leader becomes leader, takes the whole
- * queue, writes and syncs it with the mutex released, wakes everyone whose entry it
- * covered and hands the lead to one thread of the batch that queued meanwhile. Checkpoints
- * are signed by a separate thread, so they never hold up an append. Any write or sync
- * failure sets a sticky RV_EAUDIT: every waiting and later append fails at once, and
- * nothing more is written until the log is reopened.
+ * Group commit. Appenders encode and hash their entry on their own thread, then push a
+ * small waiter (on their own stack) onto a lock-free queue and sleep. One committer thread
+ * per log takes the whole queue at once, writes it (records, index slots, hashes), syncs
+ * it, answers every waiter it took and wakes exactly those threads, with one futex call;
+ * appends that arrive during the sync join the next queue, which the committer takes as
+ * soon as it is done. So an append costs its caller one sleep and one wake-up, and no
+ * thread ever waits for a lock held across a write. There are two queues, by parity of a
+ * generation number, each with its own futex word, so a wake-up reaches only the threads
+ * whose entries are durable. Checkpoints are signed by a separate thread, so they never
+ * hold up an append. Any write or sync failure sets a sticky RV_EAUDIT: every waiting and
+ * later append fails, and nothing more is written until the log is reopened.
  */
 #include "audit/audit.h"
 
@@ -42,7 +46,6 @@
 #define FORMAT_VERSION 1
 #define TRAILER_LEN    8 /* leading bytes of the leaf hash after each entry record */
 #define REC_OVERHEAD   (4 + TRAILER_LEN)
-#define BATCH_BYTES    (8u << 20)
 #define PREALLOC_BYTES (4u << 20) /* entries file grows in zero-filled steps of this */
 #define DEFAULT_EVERY  1000
 #define DEFAULT_MS     10000
@@ -60,6 +63,18 @@ struct batch {
     size_t n, ncap;
 };
 
+/* One call's entries, on its caller's stack until the committer has answered it. The caller
+ * fills it before pushing it; the committer reads it, sets first and then state, and never
+ * touches it after that (the caller may return at once). */
+struct waiter {
+    struct waiter *next;
+    const uint8_t *recs; /* framed records */
+    size_t len, n;
+    const uint8_t (*leaves)[32];
+    uint64_t first;    /* entry number of the first of them */
+    _Atomic int state; /* 0 while waiting, then 1 (durable) or a negative RV_E* code */
+};
+
 struct rv_audit_log {
     char *dir;
     bool writable;
@@ -70,20 +85,24 @@ struct rv_audit_log {
     uint32_t every_ms;
 
     pthread_mutex_t mu;
-    pthread_mutex_t cpmu;      /* one checkpoint at a time */
-    _Atomic uint32_t epoch[2]; /* by parity of gen: bumped and futex-woken when that batch is
-                                  done, should elect a leader, or the log fails */
-    _Atomic uint64_t durable;  /* = size, readable without mu */
-    _Atomic int failed;        /* = err != 0, readable without mu */
-    pthread_cond_t space;      /* the pending batch was taken */
-    uint64_t gen;              /* generation of the pending batch */
-    uint64_t size;             /* durable entries */
-    uint64_t next;             /* next entry number to hand out */
-    int err;                   /* sticky RV_EAUDIT */
-    bool leader;
-    struct batch pend, flush;
+    pthread_mutex_t cpmu;              /* one checkpoint at a time */
+    _Atomic(struct waiter *) queue[2]; /* by parity of qgen: appends not yet taken, newest
+                                          first */
+    _Atomic uint32_t qgen;             /* new appends join queue[qgen & 1] */
+    _Atomic uint32_t epoch[2];         /* by parity: bumped and futex-woken once every append
+                                          taken from that queue has its answer */
+    _Atomic uint32_t kick;             /* bumped and futex-woken to rouse an idle committer */
+    _Atomic int idle;                  /* the committer found both queues empty */
+    _Atomic bool cstop;                /* the committer should end once the queues are empty */
+    _Atomic uint64_t durable;          /* = size, readable without mu */
+    _Atomic int failed;                /* = err != 0, readable without mu */
+    uint64_t size;                     /* durable entries */
+    int err;                           /* sticky RV_EAUDIT */
+    pthread_t committer;
+    bool committer_started;
 
-    /* Leader-only state. */
+    /* Committer-only state. */
+    struct batch flush;
     uint64_t end_off;   /* end of the last durable record in entries */
     uint64_t alloc_end; /* entries is zero-filled up to here */
     uint64_t cps_end;   /* end of the last checkpoint record */
@@ -118,26 +137,24 @@ struct rv_audit_log {
 
 static int64_t now_ms(void);
 
-/* Appenders sleep on their batch's epoch word without holding mu, so the threads of a
- * finished batch return without fighting over the mutex, and the next batch sleeps on. */
-static void epoch_wait(struct rv_audit_log *log, uint64_t gen, uint32_t seen)
+/* Sleeps while *w still holds seen (or until a signal or spurious wake-up). */
+static void futex_wait(_Atomic uint32_t *w, uint32_t seen)
 {
-    syscall(SYS_futex, &log->epoch[gen & 1], FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+    syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
 }
 
-static void epoch_bump(struct rv_audit_log *log, uint64_t gen, int nwake)
+static void futex_bump(_Atomic uint32_t *w, int nwake)
 {
-    atomic_fetch_add(&log->epoch[gen & 1], 1);
-    syscall(SYS_futex, &log->epoch[gen & 1], FUTEX_WAKE_PRIVATE, nwake, NULL, NULL, 0);
+    atomic_fetch_add(w, 1);
+    syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, nwake, NULL, NULL, 0);
 }
 
-/* Wakes every waiting appender after a failure. Called with mu held. */
+/* Makes the failure sticky and rouses the committer, which answers every waiting append
+ * with RV_EAUDIT without writing. Called with mu held. */
 static void fail_all(struct rv_audit_log *log)
 {
     atomic_store(&log->failed, 1);
-    epoch_bump(log, 0, INT_MAX);
-    epoch_bump(log, 1, INT_MAX);
-    pthread_cond_broadcast(&log->space);
+    futex_bump(&log->kick, 1);
 }
 
 static int64_t now_ms(void)
@@ -530,7 +547,7 @@ static int batch_reserve(struct batch *b, size_t bytes, size_t n)
     return 0;
 }
 
-/* Writes log->flush (entries n0 ...) and syncs it. Leader only, mutex not held. */
+/* Writes log->flush (entries n0 ...) and syncs it. Committer only, mutex not held. */
 static int flush_batch(struct rv_audit_log *log, uint64_t n0)
 {
     struct batch *b = &log->flush;
@@ -592,42 +609,106 @@ static bool checkpoint_due(struct rv_audit_log *log)
            now_ms() - log->cp_time_ms >= (int64_t)log->every_ms;
 }
 
-/* Runs one leader turn: flush the whole queue, wake the threads it covered, hand the lead to
- * a thread of the next batch, and ask the ticker for a checkpoint if one is due. Called and
- * returns with mu held. */
-static void lead(struct rv_audit_log *log)
+/* Answers the appends of one queue (list, oldest first), taken from queue[p]: numbers
+ * them, writes and syncs them as one batch unless the log has failed, publishes the new
+ * size, sets every waiter's state and wakes their threads. Committer only. */
+static void commit(struct rv_audit_log *log, struct waiter *list, uint32_t p)
 {
-    struct batch tmp;
-    uint64_t n0 = log->size, gen = log->gen;
-    int rc;
+    struct batch *b = &log->flush;
+    struct waiter *w, *nx;
+    uint64_t n0 = log->size; /* only this thread changes it */
+    size_t bytes = 0, n = 0;
+    int rc = atomic_load(&log->failed) ? RV_EAUDIT : 0, state;
 
-    log->leader = true;
-    tmp = log->flush;
-    log->flush = log->pend;
-    log->pend = tmp;
-    log->pend.n = 0;
-    log->pend.len = 0;
-    log->gen++;
-    pthread_cond_broadcast(&log->space);
-    pthread_mutex_unlock(&log->mu);
-    rc = flush_batch(log, n0);
-    pthread_mutex_lock(&log->mu);
-    if (rc != 0) {
-        log->err = RV_EAUDIT;
-        fail_all(log);
-    } else {
-        log->size = n0 + log->flush.n;
+    for (w = list; w != NULL; w = w->next) {
+        bytes += w->len;
+        n += w->n;
     }
-    log->flush.n = 0;
-    log->flush.len = 0;
-    log->leader = false;
+    b->len = 0;
+    b->n = 0;
+    if (rc == 0)
+        rc = batch_reserve(b, bytes, n);
+    if (rc == 0) {
+        for (w = list; w != NULL; w = w->next) {
+            memcpy(b->buf + b->len, w->recs, w->len);
+            b->len += w->len;
+            memcpy(b->leaf + b->n, w->leaves, w->n * 32);
+            w->first = n0 + b->n;
+            b->n += w->n;
+        }
+        if (flush_batch(log, n0) != 0)
+            rc = RV_EAUDIT;
+    }
+    pthread_mutex_lock(&log->mu);
+    if (rc == RV_EAUDIT && log->err == 0) {
+        log->err = RV_EAUDIT;
+        atomic_store(&log->failed, 1);
+    }
+    if (rc == 0)
+        log->size = n0 + b->n;
     atomic_store(&log->durable, log->size);
-    /* Wake this batch's threads, which return, and one of the next batch's, to lead it. */
-    epoch_bump(log, gen, INT_MAX);
-    if (log->pend.n > 0)
-        epoch_bump(log, gen + 1, 1);
+    if (rc == 0 && log->err != 0)
+        rc = RV_EAUDIT; /* durable, but the log failed meanwhile: fail closed */
     if (log->err == 0 && log->size - log->cp_size >= log->every)
         pthread_cond_signal(&log->tick);
+    pthread_mutex_unlock(&log->mu);
+    /* A waiter may return as soon as its state is set: read next first. */
+    state = rc == 0 ? 1 : rc;
+    for (w = list; w != NULL; w = nx) {
+        nx = w->next;
+        atomic_store_explicit(&w->state, state, memory_order_release);
+    }
+    futex_bump(&log->epoch[p], INT_MAX);
+}
+
+/* The committer: takes a whole queue at a time, oldest first, and commits it; sleeps when
+ * both queues are empty until an append rouses it; ends when asked to, once they are
+ * empty. */
+static void *committer_main(void *arg)
+{
+    struct rv_audit_log *log = arg;
+
+    for (;;) {
+        uint32_t g = atomic_load(&log->qgen), p = g & 1, seen;
+        struct waiter *w, *list = NULL, *nx;
+
+        /* New appends now join the other queue; one that read qgen just before this and
+         * still pushes here is taken next time round but one. */
+        atomic_store(&log->qgen, g + 1);
+        w = atomic_exchange(&log->queue[p], NULL);
+        if (w != NULL) {
+            for (; w != NULL; w = nx) {
+                nx = w->next;
+                w->next = list;
+                list = w;
+            }
+            commit(log, list, p);
+            continue;
+        }
+        if (atomic_load(&log->queue[p ^ 1]) != NULL)
+            continue;
+        if (atomic_load(&log->cstop))
+            break;
+        /* An appender pushes, then reads idle; we set idle, then read the queues: one of
+         * us sees the other, so an append never sleeps with the committer asleep. */
+        seen = atomic_load(&log->kick);
+        atomic_store(&log->idle, 1);
+        if (atomic_load(&log->queue[0]) == NULL && atomic_load(&log->queue[1]) == NULL &&
+            !atomic_load(&log->cstop))
+            futex_wait(&log->kick, seen);
+        atomic_store(&log->idle, 0);
+    }
+    return NULL;
+}
+
+static void committer_stop(struct rv_audit_log *log)
+{
+    if (!log->committer_started)
+        return;
+    atomic_store(&log->cstop, true);
+    futex_bump(&log->kick, 1);
+    pthread_join(log->committer, NULL);
+    log->committer_started = false;
 }
 
 /* One entry of up to this many bytes (a check's, with its few subjects) is encoded on the
@@ -640,7 +721,8 @@ int rv_audit_append_batch(struct rv_audit_log *log, const struct rv_audit_entry 
     uint8_t small[REC_OVERHEAD + SMALL_ENTRY], small_leaf[32];
     uint8_t *recs = NULL, (*leaves)[32] = NULL;
     size_t len = 0, cap;
-    uint64_t mine = 0, gen;
+    struct waiter w;
+    uint32_t q;
     int64_t now = 0;
     int rc;
 
@@ -698,45 +780,35 @@ int rv_audit_append_batch(struct rv_audit_log *log, const struct rv_audit_entry 
     }
 
 queue:
-    pthread_mutex_lock(&log->mu);
-    while (log->err == 0 && log->pend.len > 0 && log->pend.len + len > BATCH_BYTES)
-        pthread_cond_wait(&log->space, &log->mu);
-    if (log->err != 0) {
-        rc = RV_EAUDIT;
-        goto unlock;
+    if (atomic_load(&log->failed)) {
+        rc = RV_EAUDIT; /* sticky: refuse at once, without writing */
+        goto out;
     }
-    rc = batch_reserve(&log->pend, len, n);
-    if (rc != 0)
-        goto unlock;
-    memcpy(log->pend.buf + log->pend.len, recs, len);
-    log->pend.len += len;
-    memcpy(log->pend.leaf + log->pend.n, leaves, n * 32);
-    log->pend.n += n;
-    log->next += n;
-    mine = log->next - 1;
-    gen = log->gen;
-    /* Wait until a leader has made our batch durable; lead it ourselves if nobody is. */
-    while (log->size <= mine && log->err == 0) {
-        uint32_t seen;
-        if (!log->leader && log->gen == gen) {
-            lead(log);
-            continue;
-        }
-        seen = atomic_load(&log->epoch[gen & 1]);
-        pthread_mutex_unlock(&log->mu);
-        epoch_wait(log, gen, seen);
-        if (atomic_load(&log->durable) > mine || atomic_load(&log->failed)) {
-            rc = atomic_load(&log->durable) > mine ? 0 : RV_EAUDIT;
-            goto done;
-        }
-        pthread_mutex_lock(&log->mu);
+    w.recs = recs;
+    w.len = len;
+    w.leaves = (const uint8_t(*)[32])leaves;
+    w.n = n;
+    w.first = 0;
+    atomic_init(&w.state, 0);
+    q = atomic_load(&log->qgen) & 1;
+    w.next = atomic_load(&log->queue[q]);
+    while (!atomic_compare_exchange_weak(&log->queue[q], &w.next, &w))
+        ;
+    if (atomic_load(&log->idle) && atomic_exchange(&log->idle, 0))
+        futex_bump(&log->kick, 1);
+    /* Sleep until the committer has answered; only its wake-up for our queue reaches us. */
+    for (;;) {
+        uint32_t seen = atomic_load(&log->epoch[q]);
+        rc = atomic_load_explicit(&w.state, memory_order_acquire);
+        if (rc != 0)
+            break;
+        futex_wait(&log->epoch[q], seen);
     }
-    rc = log->size > mine ? 0 : RV_EAUDIT;
-unlock:
-    pthread_mutex_unlock(&log->mu);
-done:
-    if (rc == 0 && first != NULL)
-        *first = mine + 1 - n;
+    if (rc == 1) {
+        rc = 0;
+        if (first != NULL)
+            *first = w.first;
+    }
 out:
     if (recs != small) {
         free(leaves);
@@ -757,7 +829,7 @@ int rv_audit_checkpoint(struct rv_audit_log *log)
     return do_checkpoint(log);
 }
 
-/* Signs checkpoints off the append path: when a leader finds one due by count, and when
+/* Signs checkpoints off the append path: when the committer finds one due by count, and when
  * entries have waited checkpoint_ms without one. */
 static void *ticker_main(void *arg)
 {
@@ -942,7 +1014,6 @@ static int recover(struct rv_audit_log *log)
     }
     log->size = n;
     atomic_store(&log->durable, n);
-    log->next = n;
     log->end_off = off;
     log->alloc_end = log->writable ? off : ent_size;
     rc = 0;
@@ -1004,7 +1075,6 @@ static int log_new(const char *dir, bool writable, struct rv_audit_log **out)
     log->fd_ent = log->fd_idx = log->fd_hash = log->fd_cps = log->fd_lock = -1;
     pthread_mutex_init(&log->mu, NULL);
     pthread_mutex_init(&log->cpmu, NULL);
-    pthread_cond_init(&log->space, NULL);
     pthread_cond_init(&log->tick, NULL);
     *out = log;
     return log->dir != NULL ? 0 : RV_ENOMEM;
@@ -1021,8 +1091,6 @@ static void log_free(struct rv_audit_log *log)
             close(*fds[i]);
     if (log->sk != NULL)
         sodium_free(log->sk); /* sodium_free wipes */
-    free(log->pend.buf);
-    free(log->pend.leaf);
     free(log->flush.buf);
     free(log->flush.leaf);
     free(log->hbuf);
@@ -1030,7 +1098,6 @@ static void log_free(struct rv_audit_log *log)
     free(log->cpfile);
     free(log->dir);
     pthread_cond_destroy(&log->tick);
-    pthread_cond_destroy(&log->space);
     pthread_mutex_destroy(&log->cpmu);
     pthread_mutex_destroy(&log->mu);
     free(log);
@@ -1140,7 +1207,13 @@ int rv_audit_open(const char *dir, const uint8_t seed[32], const struct rv_audit
         if (rc != 0)
             goto out;
     }
+    if (pthread_create(&log->committer, NULL, committer_main, log) != 0) {
+        rc = RV_ENOMEM;
+        goto out;
+    }
+    log->committer_started = true;
     if (pthread_create(&log->ticker, NULL, ticker_main, log) != 0) {
+        committer_stop(log);
         rc = RV_ENOMEM;
         goto out;
     }
@@ -1206,6 +1279,7 @@ int rv_audit_close(struct rv_audit_log *log)
         pthread_mutex_unlock(&log->mu);
         pthread_join(log->ticker, NULL);
     }
+    committer_stop(log);
     if (log->writable) {
         if (log->err != 0)
             rc = RV_EAUDIT;

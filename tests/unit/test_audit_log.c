@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -404,6 +405,96 @@ static void test_group_commit_threads(void **state)
     assert_int_equal(rv_audit_verify(log, NULL, NULL, &r), 0);
     assert_int_equal(rv_audit_close(log), 0);
     free(seen);
+    rmtree(dir);
+    free(dir);
+}
+
+/* Many more threads than cores, each appending one entry per call, some of them batches:
+ * every call must be answered with a durable number of its own, the numbers must cover the
+ * log without a gap, each thread's numbers must rise (an append is numbered after the one
+ * it waited for), and each number must hold the entry that call appended. */
+struct many {
+    struct rv_audit_log *log;
+    int id;
+    uint64_t got[40];
+    int rc;
+};
+
+static void *many_appender(void *arg)
+{
+    struct many *m = arg;
+
+    for (int i = 0; i < 40 && m->rc == 0; i++) {
+        char params[64];
+        uint8_t subj[2][32];
+        struct rv_audit_entry e[3];
+        size_t k = (i % 10 == 9) ? 3 : 1; /* now and then a batch of three */
+        char bp[2][64];
+        uint8_t bs[2][2][32];
+        make_entry((uint64_t)(m->id * 1000 + i), params, subj, &e[0]);
+        for (size_t j = 1; j < k; j++)
+            make_entry((uint64_t)(m->id * 1000 + 500 + i * 2 + (int)j), bp[j - 1], bs[j - 1],
+                       &e[j]);
+        m->rc = k == 1 ? rv_audit_append(m->log, e, &m->got[i])
+                       : rv_audit_append_batch(m->log, e, k, &m->got[i]);
+    }
+    return NULL;
+}
+
+static void test_group_commit_many_threads(void **state)
+{
+    enum { NT = 96, PER = 40 };
+    char *dir = tmpdir();
+    struct rv_audit_log *log = open_log(dir, 500);
+    pthread_t th[NT];
+    struct many *m = calloc(NT, sizeof(*m));
+    uint64_t total = 0;
+    uint8_t *seen;
+    struct rv_audit_report r;
+    (void)state;
+
+    assert_non_null(m);
+    for (int i = 0; i < NT; i++) {
+        m[i].log = log;
+        m[i].id = i;
+        assert_int_equal(pthread_create(&th[i], NULL, many_appender, &m[i]), 0);
+    }
+    for (int i = 0; i < NT; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < NT; i++) {
+        assert_int_equal(m[i].rc, 0);
+        for (int j = 0; j < PER; j++)
+            total += (j % 10 == 9) ? 3 : 1;
+    }
+    assert_int_equal(rv_audit_size(log), total);
+    seen = calloc(total, 1);
+    assert_non_null(seen);
+    for (int i = 0; i < NT; i++) {
+        for (int j = 0; j < PER; j++) {
+            uint64_t x = m[i].got[j], k = (j % 10 == 9) ? 3 : 1;
+            struct rv_audit_record rec;
+            char want[64];
+            assert_true(x + k <= total);
+            if (j > 0)
+                assert_true(x > m[i].got[j - 1]);
+            for (uint64_t q = x; q < x + k; q++) {
+                assert_int_equal(seen[q], 0);
+                seen[q] = 1;
+            }
+            assert_int_equal(rv_audit_get(log, x, &rec), 0);
+            snprintf(want, sizeof(want), "{\"seq\":%d}", i * 1000 + j);
+            assert_string_equal(rec.e.params, want);
+            rv_audit_record_free(&rec);
+        }
+    }
+    for (uint64_t q = 0; q < total; q++)
+        assert_int_equal(seen[q], 1);
+    assert_int_equal(rv_audit_verify(log, NULL, NULL, &r), 0);
+    assert_int_equal(rv_audit_close(log), 0);
+    assert_int_equal(verify_dir(dir, NULL, NULL, &r), 0);
+    assert_int_equal(r.size, total);
+    free(seen);
+    free(m);
     rmtree(dir);
     free(dir);
 }
@@ -990,6 +1081,110 @@ static void test_closed_fd_fails_closed(void **state)
     free(dir);
 }
 
+/* Appends until one fails, and says how it ended. */
+struct until {
+    struct rv_audit_log *log;
+    int id;
+    _Atomic unsigned *ok;
+    int rc;
+};
+
+static void *append_until_failure(void *arg)
+{
+    struct until *u = arg;
+
+    for (int i = 0; u->rc == 0; i++) {
+        char params[64];
+        uint8_t subj[2][32];
+        struct rv_audit_entry e;
+        make_entry((uint64_t)(u->id * 1000000 + i), params, subj, &e);
+        u->rc = rv_audit_append(u->log, &e, NULL);
+        if (u->rc == 0)
+            atomic_fetch_add(u->ok, 1);
+    }
+    return NULL;
+}
+
+/* A write failure while a hundred threads wait for their group's sync: every one of them
+ * must be woken with RV_EAUDIT (none may hang, none may see another answer), later appends
+ * must fail at once, and what was acknowledged before must survive a reopen. In a child, so
+ * that a hang is caught by alarm() and the descriptors can be swapped freely. */
+static void test_failure_wakes_every_waiter(void **state)
+{
+    enum { NT = 100 };
+    char *dir = tmpdir();
+    pid_t pid;
+    int status = 0;
+    (void)state;
+
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rv_audit_opts o = {"regvault.test/audit", 1000, 0};
+        struct rv_audit_log *log = NULL;
+        struct until u[NT];
+        pthread_t th[NT];
+        _Atomic unsigned ok = 0;
+        char *entries = sub(dir, "entries"), link[4096], fdpath[64];
+        int swapped = 0;
+        alarm(30); /* a hang fails the test */
+        if (rv_audit_open(dir, SEED, &o, &log) != 0)
+            _exit(10);
+        for (int i = 0; i < NT; i++) {
+            u[i] = (struct until){log, i, &ok, 0};
+            if (pthread_create(&th[i], NULL, append_until_failure, &u[i]) != 0)
+                _exit(11);
+        }
+        while (atomic_load(&ok) < 2000)
+            usleep(1000);
+        /* Every descriptor of the entry file now refuses writes. */
+        for (int fd = 0; fd < 4096; fd++) {
+            ssize_t n;
+            snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+            n = readlink(fdpath, link, sizeof(link) - 1);
+            if (n <= 0)
+                continue;
+            link[n] = '\0';
+            if (strcmp(link, entries) == 0) {
+                int ro = open("/dev/null", O_RDONLY);
+                if (ro < 0 || dup2(ro, fd) != fd)
+                    _exit(12);
+                close(ro);
+                swapped++;
+            }
+        }
+        if (swapped == 0)
+            _exit(13);
+        for (int i = 0; i < NT; i++) {
+            pthread_join(th[i], NULL);
+            if (u[i].rc != RV_EAUDIT)
+                _exit(14);
+        }
+        {
+            struct rv_audit_entry e = {0, "u", "checker", "check", "", "ok", "local", NULL, 0};
+            if (rv_audit_append(log, &e, NULL) != RV_EAUDIT)
+                _exit(15);
+        }
+        if (rv_audit_close(log) != RV_EAUDIT)
+            _exit(16);
+        free(entries);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    {
+        struct rv_audit_log *log = NULL;
+        struct rv_audit_report r;
+        assert_int_equal(rv_audit_open(dir, SEED, NULL, &log), 0);
+        assert_true(rv_audit_size(log) >= 2000);
+        assert_int_equal(rv_audit_close(log), 0);
+        assert_int_equal(verify_dir(dir, NULL, NULL, &r), 0);
+    }
+    rmtree(dir);
+    free(dir);
+}
+
 static void test_unwritable_dir(void **state)
 {
     struct rv_audit_log *log = NULL;
@@ -1049,6 +1244,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_checkpoints_and_reopen),
         cmocka_unit_test(test_checkpoint_by_time),
         cmocka_unit_test(test_group_commit_threads),
+        cmocka_unit_test(test_group_commit_many_threads),
         cmocka_unit_test(test_append_batch),
         cmocka_unit_test(test_verify_while_appending),
         cmocka_unit_test(test_subject_search),
@@ -1058,6 +1254,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_kill9_durability),
         cmocka_unit_test(test_full_disk_fails_closed),
         cmocka_unit_test(test_closed_fd_fails_closed),
+        cmocka_unit_test(test_failure_wakes_every_waiter),
         cmocka_unit_test(test_unwritable_dir),
     };
 
