@@ -28,7 +28,7 @@ struct opts {
     const char *checkpoint;                             /* verify: trusted checkpoint file */
     const char *name, *postcode;
     const char *index, *size, *from, *to;
-    bool json, help;
+    bool json;
 };
 
 static const char *const usage_text =
@@ -65,58 +65,47 @@ static int usage_error(const char *fmt, const char *arg)
     return RV_EXIT_USAGE;
 }
 
-/* Parses options after the command word. Returns -1 on success, else an exit code. */
-static int parse(int argc, char **argv, struct opts *o, const char *allowed)
-{
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        const char **slot = NULL;
-        char flag[32];
+/* The help of the command being read, for rv_cli_options' --help. */
+static const char *cmd_help;
 
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            o->help = true;
-            continue;
-        }
-        if (strcmp(a, "--json") == 0 && strstr(allowed, "json") != NULL) {
-            o->json = true;
-            continue;
-        }
-        if (strncmp(a, "--", 2) != 0 || strlen(a) > 20)
-            return usage_error("unexpected argument '%s'", a);
-        snprintf(flag, sizeof(flag), " %s ", a + 2);
-        if (strcmp(a, "--vault") == 0)
-            slot = &o->vault;
-        else if (strstr(allowed, flag) == NULL)
-            return usage_error("option %s does not apply to this command", a);
-        else if (strcmp(a, "--trusted-key") == 0)
-            slot = &o->key;
-        else if (strcmp(a, "--trusted-key-file") == 0)
-            slot = &o->key_file;
-        else if (strcmp(a, "--passphrase-file") == 0)
-            slot = &o->vault_passphrase_file;
-        else if (strcmp(a, "--key-file") == 0)
-            slot = &o->vault_key_file;
-        else if (strcmp(a, "--checkpoint") == 0)
-            slot = &o->checkpoint;
-        else if (strcmp(a, "--name") == 0)
-            slot = &o->name;
-        else if (strcmp(a, "--postcode") == 0)
-            slot = &o->postcode;
-        else if (strcmp(a, "--index") == 0)
-            slot = &o->index;
-        else if (strcmp(a, "--size") == 0)
-            slot = &o->size;
-        else if (strcmp(a, "--from") == 0)
-            slot = &o->from;
-        else if (strcmp(a, "--to") == 0)
-            slot = &o->to;
-        if (slot == NULL)
-            return usage_error("unknown option %s", a);
-        if (i + 1 >= argc)
-            return usage_error("option %s needs a value", a);
-        *slot = argv[++i];
+static void cmd_usage(FILE *f)
+{
+    fputs(cmd_help, f);
+}
+
+/* Parses the options after the command word: --vault and those the command allows (the words
+ * in allowed, each between spaces). Returns RV_CLI_GO_ON, or the exit code to return. */
+static int parse(int argc, char **argv, struct opts *o, const char *allowed, const char *help)
+{
+    const struct {
+        const char *word;
+        struct rv_cli_option opt;
+    } all[] = {
+        {"vault", {"--vault", &o->vault, NULL}},
+        {"trusted-key", {"--trusted-key", &o->key, NULL}},
+        {"trusted-key-file", {"--trusted-key-file", &o->key_file, NULL}},
+        {"passphrase-file", {"--passphrase-file", &o->vault_passphrase_file, NULL}},
+        {"key-file", {"--key-file", &o->vault_key_file, NULL}},
+        {"checkpoint", {"--checkpoint", &o->checkpoint, NULL}},
+        {"name", {"--name", &o->name, NULL}},
+        {"postcode", {"--postcode", &o->postcode, NULL}},
+        {"index", {"--index", &o->index, NULL}},
+        {"size", {"--size", &o->size, NULL}},
+        {"from", {"--from", &o->from, NULL}},
+        {"to", {"--to", &o->to, NULL}},
+        {"json", {"--json", NULL, &o->json}},
+    };
+    struct rv_cli_option opts[sizeof(all) / sizeof(all[0])];
+    size_t n = 0;
+    char word[32];
+
+    for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++) {
+        snprintf(word, sizeof(word), " %s ", all[k].word);
+        if (k == 0 || strstr(allowed, word) != NULL)
+            opts[n++] = all[k].opt;
     }
-    return -1;
+    cmd_help = help;
+    return rv_cli_options(VERB, argc, argv, 2, opts, n, NULL, cmd_usage);
 }
 
 static int open_log(const struct opts *o, struct rv_audit_log **log)
@@ -177,7 +166,7 @@ static int cmd_verify(struct rv_audit_log *log, const struct opts *o)
     int rc, ex = RV_EXIT_FAIL;
 
     if (o->key != NULL && o->key_file != NULL)
-        return usage_error("%s", "give --key or --key-file, not both");
+        return usage_error("%s", "give --trusted-key or --trusted-key-file, not both");
     if (o->key != NULL)
         vkey = strdup(o->key);
     else if (o->key_file != NULL && (vkey = slurp(o->key_file, RV_AUDIT_VKEY_MAX)) == NULL)
@@ -188,7 +177,7 @@ static int cmd_verify(struct rv_audit_log *log, const struct opts *o)
         goto out;
     rc = rv_audit_verify(log, vkey, note, &r);
     if (rc == RV_EINVAL) {
-        ex = usage_error("%s", "the --key value is not a verifier key (name+keyid+key)");
+        ex = usage_error("%s", "the --trusted-key value is not a verifier key (name+keyid+key)");
         goto out;
     }
     if (rc == RV_ENOMEM || rc == RV_EIO) {
@@ -493,12 +482,8 @@ int rv_cmd_audit(int argc, char **argv)
             break;
     if (c == sizeof(cmds) / sizeof(cmds[0]))
         return usage_error("'%s' is not an audit command", argv[1]);
-    if ((ex = parse(argc, argv, &o, cmds[c].allowed)) >= 0)
+    if ((ex = parse(argc, argv, &o, cmds[c].allowed, cmds[c].help)) != RV_CLI_GO_ON)
         return ex;
-    if (o.help) {
-        fputs(cmds[c].help, stdout);
-        return RV_EXIT_OK;
-    }
     if (strcmp(cmds[c].name, "subject") == 0) {
         if (o.vault == NULL || o.name == NULL || o.postcode == NULL)
             return usage_error("%s", "subject needs --vault DIR --name NAME --postcode PC");
