@@ -2,7 +2,8 @@
  * fuzz_check_query.c - libFuzzer target for the query parser and scorer: the input is split
  * at newlines into name, address, postcode and a register entry's forenames, surname and
  * address lines; the query is parsed, scored against the entry (and against itself as an
- * entry), decided and rendered, as a donation and as a bequest.
+ * entry), decided and rendered, as a donation and as a bequest. The daemon's JSON text
+ * renderer must give the same bytes as jansson's compact dump of the answer's tree.
  */
 #include "check/check.h"
 
@@ -67,8 +68,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             rv_check_reasons(&q, &a.matches[i], true, reasons, sizeof(reasons));
             rv_check_mask(&a.matches[i].cand.elector, mask, sizeof(mask));
         }
-        if (rv_check_answer_json(&q, &a, &j) == 0)
+        if (rv_check_answer_json(&q, &a, &j) == 0) {
+            /* The daemon's renderer must give the very bytes of jansson's compact dump. */
+            char *dump = json_dumps(j, JSON_COMPACT), *text = NULL;
+            size_t len = 0;
+            if (dump != NULL && rv_check_answer_text(&q, &a, &text, &len) == 0 &&
+                (len != strlen(dump) || memcmp(text, dump, len) != 0))
+                abort();
+            free(text);
+            free(dump);
             json_decref(j);
+        }
         if (rv_check_answer_csv(&q, &a, &csv) == 0)
             free(csv);
         rv_check_answer_free(&a);
