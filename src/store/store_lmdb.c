@@ -29,6 +29,8 @@ struct rv_txn {
     MDB_txn *txn;
     MDB_cursor *wc; /* write cursor: puts near the previous one skip the descent from root */
     MDB_cursor *rc; /* the same for rv_store_put_run */
+    MDB_cursor *sc; /* rv_store_scan's, opened once per transaction: a reader scans often */
+    bool sc_busy;   /* a scan is using sc (a callback that scans again opens its own) */
     bool write;
 };
 
@@ -199,6 +201,8 @@ int rv_store_commit(struct rv_txn *t)
 {
     int rc;
 
+    if (t->sc != NULL)
+        mdb_cursor_close(t->sc);
     if (t->rc != NULL)
         mdb_cursor_close(t->rc);
     if (t->wc != NULL)
@@ -212,6 +216,8 @@ void rv_store_abort(struct rv_txn *t)
 {
     if (t == NULL)
         return;
+    if (t->sc != NULL)
+        mdb_cursor_close(t->sc);
     if (t->rc != NULL)
         mdb_cursor_close(t->rc);
     if (t->wc != NULL)
@@ -363,25 +369,48 @@ void rv_store_cursor_close(struct rv_cursor *c)
 
 int rv_store_scan(struct rv_txn *t, const void *prefix, size_t plen, rv_store_scan_fn fn, void *ctx)
 {
-    struct rv_cursor *c = NULL;
-    const uint8_t *k, *v;
-    size_t kl, vl;
+    MDB_cursor *cur = NULL;
+    MDB_val k = {plen, (void *)prefix}, v;
+    bool own = t->sc_busy;
     int rc;
 
-    rc = rv_store_cursor_open(t, prefix, plen, &c);
-    if (rc != 0)
-        return rc;
+    if (plen > 511)
+        return RV_EINVAL;
+    if (own || t->sc == NULL) {
+        rc = mdb_cursor_open(t->txn, t->s->dbi, &cur);
+        if (rc != 0)
+            return map_err(rc);
+        if (!own)
+            t->sc = cur;
+    } else {
+        cur = t->sc;
+    }
+    if (!own)
+        t->sc_busy = true;
+    rc = plen > 0 ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)
+                  : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     for (;;) {
-        rc = rv_store_cursor_next(c, &k, &kl, &v, &vl);
-        if (rc <= 0)
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
             break;
-        rc = fn(ctx, k, kl, v, vl);
+        }
+        if (rc != 0) {
+            rc = map_err(rc);
+            break;
+        }
+        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+            break;
+        rc = fn(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
         if (rc != 0) {
             if (rc > 0)
                 rc = 0;
             break;
         }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
-    rv_store_cursor_close(c);
+    if (own)
+        mdb_cursor_close(cur);
+    else
+        t->sc_busy = false;
     return rc;
 }

@@ -142,6 +142,85 @@ static void test_scan_prefix_and_cursor_delete(void **state)
     rv_store_close(s);
 }
 
+/* A scan's callback may scan again (the inner scan takes its own cursor, the outer one goes
+ * on where it was); scans one after another in a transaction, on a write transaction
+ * between puts and in a read-only one, each see their own prefix whole; and
+ * rv_store_get_run finds keys as rv_store_get does. */
+struct nested {
+    struct rv_txn *t;
+    int outer, inner;
+};
+
+static int count_inner(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    (void)k;
+    (void)kl;
+    (void)v;
+    (void)vl;
+    ((struct nested *)ctx)->inner++;
+    return 0;
+}
+
+static int scan_again(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    struct nested *n = ctx;
+    (void)k;
+    (void)kl;
+    (void)v;
+    (void)vl;
+    n->outer++;
+    return rv_store_scan(n->t, "c", 1, count_inner, n);
+}
+
+static void test_scan_reuse_nested_and_get_run(void **state)
+{
+    struct rv_store *s = NULL;
+    struct rv_txn *t = NULL;
+    struct seen seen = {0};
+    struct nested n = {0};
+    const void *v;
+    size_t vl;
+
+    (void)state;
+    assert_int_equal(rv_store_open(dir, &s), 0);
+    assert_int_equal(rv_store_begin(s, true, &t), 0);
+    put_str(t, "b1", "x");
+    put_str(t, "b2", "x");
+    put_str(t, "b3", "x");
+    put_str(t, "c1", "x");
+    put_str(t, "c2", "x");
+    n.t = t;
+    assert_int_equal(rv_store_scan(t, "b", 1, scan_again, &n), 0);
+    assert_int_equal(n.outer, 3);
+    assert_int_equal(n.inner, 6);
+    put_str(t, "b0", "x");
+    assert_int_equal(rv_store_scan(t, "b", 1, collect, &seen), 0);
+    assert_int_equal(seen.n, 4);
+    assert_string_equal(seen.keys[0], "b0");
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(rv_store_scan(t, "c", 1, collect, &seen), 0);
+    assert_int_equal(seen.n, 2);
+    assert_int_equal(rv_store_get_run(t, "b2", 2, &v, &vl), 0);
+    assert_int_equal(vl, 1);
+    assert_int_equal(rv_store_get_run(t, "b25", 3, &v, &vl), RV_ENOTFOUND);
+    assert_int_equal(rv_store_put_run(t, "b25", 3, "yy", 2), 0);
+    assert_int_equal(rv_store_get_run(t, "b25", 3, &v, &vl), 0);
+    assert_int_equal(vl, 2);
+    assert_int_equal(rv_store_get_run(t, "a", 1, &v, &vl), RV_ENOTFOUND);
+    assert_int_equal(rv_store_commit(t), 0);
+    assert_int_equal(rv_store_begin(s, false, &t), 0);
+    for (int i = 0; i < 3; i++) {
+        memset(&seen, 0, sizeof(seen));
+        assert_int_equal(rv_store_scan(t, i == 1 ? "c" : "b", 1, collect, &seen), 0);
+        assert_int_equal(seen.n, i == 1 ? 2 : 5);
+    }
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(rv_store_scan(t, "", 0, collect, &seen), 0);
+    assert_int_equal(seen.n, 7);
+    rv_store_abort(t);
+    rv_store_close(s);
+}
+
 /* A run of ascending puts interleaved with appends and ordinary puts (enough to split
  * pages under both cursors) stores every key, and survives the commit. */
 static void test_put_run_interleaved(void **state)
@@ -220,6 +299,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_abort_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_prefix_and_cursor_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_run_interleaved, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_reuse_nested_and_get_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_full_then_grow, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
