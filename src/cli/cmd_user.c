@@ -329,53 +329,50 @@ static int fail(const char *dir, const char *name, int err)
 
 struct opts {
     const char *dir, *role, *cert, *pw_file, *new_pw_file, *budget;
-    bool json, qr, service, help;
+    bool json, qr, service;
     const char *pos[4];
-    int npos;
+    size_t npos;
 };
 
+/* The arguments read so far, so that --help after a command word describes that command. */
+static const struct rv_cli_args *help_args;
+
+static void user_usage(FILE *f)
+{
+    for (size_t c = 0; help_args != NULL && help_args->n > 0 && c < NCMDS; c++)
+        if (strcmp(help_args->v[0], CMDS[c].name) == 0) {
+            fprintf(f,
+                    "usage: regvault user --vault DIR [--passphrase-file F | --key-file F]\n"
+                    "       %s",
+                    CMDS[c].usage);
+            return;
+        }
+    usage(f);
+}
+
+/* Reads the options and the command's words. Returns RV_CLI_GO_ON or the exit code. */
 static int parse(int argc, char **argv, struct opts *o, struct rv_unseal_opts *uo)
 {
-    static const char *const valued[] = {"--vault",         "--role",   "--cert-sha256",
-                                         "--password-file", "--budget", "--new-password-file"};
-    int i = 1, rc;
+    const struct rv_cli_option opts[] = {
+        {"--vault", &o->dir, NULL},
+        {"--role", &o->role, NULL},
+        {"--cert-sha256", &o->cert, NULL},
+        {"--password-file", &o->pw_file, NULL},
+        {"--new-password-file", &o->new_pw_file, NULL},
+        {"--budget", &o->budget, NULL},
+        {"--json", NULL, &o->json},
+        {"--qr", NULL, &o->qr},
+        {"--service", NULL, &o->service},
+    };
+    struct rv_cli_args args = {.v = o->pos, .max = sizeof(o->pos) / sizeof(o->pos[0])};
+    int rc;
 
-    while (i < argc) {
-        const char *a = argv[i];
-        rc = rv_cli_unseal_option(VERB, argc, argv, &i, uo);
-        if (rc < 0)
-            return RV_EXIT_USAGE;
-        if (rc > 0)
-            continue;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            o->help = true;
-        } else if (strcmp(a, "--json") == 0) {
-            o->json = true;
-        } else if (strcmp(a, "--qr") == 0) {
-            o->qr = true;
-        } else if (strcmp(a, "--service") == 0) {
-            o->service = true;
-        } else if (a[0] == '-' && a[1] == '-') {
-            const char **slot[] = {&o->dir,     &o->role,   &o->cert,
-                                   &o->pw_file, &o->budget, &o->new_pw_file};
-            size_t k = 0;
-            while (k < sizeof(valued) / sizeof(valued[0]) && strcmp(a, valued[k]) != 0)
-                k++;
-            if (k == sizeof(valued) / sizeof(valued[0]) || i + 1 >= argc) {
-                rv_cli_err(VERB, "unknown or incomplete option '%s' (see regvault user --help)", a);
-                return RV_EXIT_USAGE;
-            }
-            *slot[k] = argv[++i];
-        } else {
-            if (o->npos == 4) {
-                rv_cli_err(VERB, "too many arguments (see regvault user --help)");
-                return RV_EXIT_USAGE;
-            }
-            o->pos[o->npos++] = a;
-        }
-        i++;
-    }
-    return RV_EXIT_OK;
+    help_args = &args;
+    rc = rv_cli_options_args(VERB, argc, argv, 1, opts, sizeof(opts) / sizeof(opts[0]), uo,
+                             user_usage, &args);
+    help_args = NULL;
+    o->npos = args.n;
+    return rc;
 }
 
 static int run(struct rv_gate *g, const struct opts *o, enum cmd cmd)
@@ -508,20 +505,11 @@ int rv_cmd_user(int argc, char **argv)
     int rc;
 
     memset(&o, 0, sizeof(o));
-    if ((rc = parse(argc, argv, &o, &uo)) != RV_EXIT_OK)
+    if ((rc = parse(argc, argv, &o, &uo)) != RV_CLI_GO_ON)
         return rc;
     if (o.npos > 0)
         for (c = 0; c < NCMDS && strcmp(o.pos[0], CMDS[c].name) != 0; c++)
             ;
-    if (o.help) {
-        if (c < NCMDS)
-            printf("usage: regvault user --vault DIR [--passphrase-file F | --key-file F]\n"
-                   "       %s",
-                   CMDS[c].usage);
-        else
-            usage(stdout);
-        return RV_EXIT_OK;
-    }
     if (o.npos == 0) {
         usage(stderr);
         return RV_EXIT_USAGE;
@@ -530,7 +518,7 @@ int rv_cmd_user(int argc, char **argv)
         rv_cli_err(VERB, "unknown command '%s' (see regvault user --help)", o.pos[0]);
         return RV_EXIT_USAGE;
     }
-    if (o.npos - 1 != CMDS[c].args) {
+    if ((int)o.npos - 1 != CMDS[c].args) {
         rv_cli_err(VERB, "%s takes %d argument%s: regvault user %.*s (see regvault user %s --help)",
                    CMDS[c].name, CMDS[c].args, CMDS[c].args == 1 ? "" : "s",
                    (int)strcspn(CMDS[c].usage, "\n"), CMDS[c].usage, CMDS[c].name);
