@@ -40,6 +40,11 @@ RV_NODISCARD int rv_store_reserve(struct rv_store *s, uint64_t bytes) RV_NONNULL
 /* Bytes of the store currently in use (pages written), for reports. */
 uint64_t rv_store_used(struct rv_store *s);
 
+/* Asks the kernel to read the pages in use into the page cache, in the background, and
+ * returns at once: for a long-running reader (the daemon) at start, so that its first
+ * reads do not each wait for the disk. Only a hint; 0, or RV_EIO if the kernel refuses. */
+int rv_store_prefetch(struct rv_store *s) RV_NONNULL(1);
+
 /* Begins a transaction: read-only when write is false. The transaction is owned by the
  * caller until rv_store_commit or rv_store_abort, which free it. */
 RV_NODISCARD int rv_store_begin(struct rv_store *s, bool write, struct rv_txn **out)

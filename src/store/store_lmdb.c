@@ -15,6 +15,7 @@
 #include <lmdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define MAP_INITIAL  (64ull << 20)
 #define MAP_STEP_MIN (256ull << 20)
@@ -146,6 +147,18 @@ uint64_t rv_store_used(struct rv_store *s)
     if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
         return 0;
     return ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+}
+
+int rv_store_prefetch(struct rv_store *s)
+{
+    MDB_envinfo info;
+    uint64_t used = rv_store_used(s);
+
+    if (mdb_env_info(s->env, &info) != 0 || info.me_mapaddr == NULL || used == 0)
+        return 0;
+    if (used > info.me_mapsize)
+        used = info.me_mapsize;
+    return madvise(info.me_mapaddr, (size_t)used, MADV_WILLNEED) == 0 ? 0 : RV_EIO;
 }
 
 int rv_store_reserve(struct rv_store *s, uint64_t bytes)

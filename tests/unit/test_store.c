@@ -208,6 +208,7 @@ static void test_scan_reuse_nested_and_get_run(void **state)
     assert_int_equal(vl, 2);
     assert_int_equal(rv_store_get_run(t, "a", 1, &v, &vl), RV_ENOTFOUND);
     assert_int_equal(rv_store_commit(t), 0);
+    assert_int_equal(rv_store_prefetch(s), 0); /* a hint the kernel takes */
     assert_int_equal(rv_store_begin(s, false, &t), 0);
     for (int i = 0; i < 3; i++) {
         memset(&seen, 0, sizeof(seen));
