@@ -167,6 +167,14 @@ int rv_store_reserve(struct rv_store *s, uint64_t bytes)
     uint64_t need, size;
     int rc;
 
+    /* Setting the map size maps the whole file again, and every page of it then faults in
+     * afresh: do it only to grow. */
+    rc = mdb_env_info(s->env, &info);
+    if (rc != 0)
+        return map_err(rc);
+    need = rv_store_used(s) + bytes + (bytes / 4) + (16ull << 20);
+    if (need <= info.me_mapsize)
+        return 0;
     /* Another process may have grown the map: adopt its size first. */
     rc = mdb_env_set_mapsize(s->env, 0);
     if (rc != 0)
