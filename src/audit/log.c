@@ -12,14 +12,17 @@
  * the entry file, and cuts the files back to the last whole record.
  *
  * Group commit. Appenders encode and hash their entry on their own thread, then push a
- * small waiter (on their own stack) onto a lock-free queue and sleep. One committer thread
- * per log takes the whole queue at once, writes it (records, index slots, hashes), syncs
- * it, answers every waiter it took and wakes exactly those threads, with one futex call;
- * appends that arrive during the sync join the next queue, which the committer takes as
- * soon as it is done. So an append costs its caller one sleep and one wake-up, and no
- * thread ever waits for a lock held across a write. There are two queues, by parity of a
- * generation number, each with its own futex word, so a wake-up reaches only the threads
- * whose entries are durable. Checkpoints are signed by a separate thread, so they never
+ * small waiter (on their own stack) onto a lock-free queue. Whoever holds the commit turn
+ * takes the whole queue at once, writes it (records, index slots, hashes), syncs it,
+ * answers every waiter it took and wakes exactly those threads, with one futex call;
+ * appends that arrive during the sync join the next queue. An appender that finds the turn
+ * free takes it and commits inline until its own call is answered (a lone or lightly
+ * loaded appender thus pays no hand-over); if work is left when it gives the turn up, it
+ * rouses the log's committer thread, which keeps the turn for as long as the queue refills
+ * during each sync. Under load an append so costs its caller one sleep and one wake-up,
+ * and no thread ever waits for a lock held across a write. There are two queues, by
+ * parity of a generation number, each with its own futex word, so a wake-up reaches only
+ * the threads whose entries are durable. Checkpoints are signed by a separate thread, so they never
  * hold up an append. Any write or sync failure sets a sticky RV_EAUDIT: every waiting and
  * later append fails, and nothing more is written until the log is reopened.
  */
@@ -91,8 +94,8 @@ struct rv_audit_log {
     _Atomic uint32_t qgen;             /* new appends join queue[qgen & 1] */
     _Atomic uint32_t epoch[2];         /* by parity: bumped and futex-woken once every append
                                           taken from that queue has its answer */
-    _Atomic uint32_t kick;             /* bumped and futex-woken to rouse an idle committer */
-    _Atomic int idle;                  /* the committer found both queues empty */
+    _Atomic int busy;                  /* the commit turn: only its holder takes a queue */
+    _Atomic uint32_t kick;             /* bumped and futex-woken to rouse the committer */
     _Atomic bool cstop;                /* the committer should end once the queues are empty */
     _Atomic uint64_t durable;          /* = size, readable without mu */
     _Atomic int failed;                /* = err != 0, readable without mu */
@@ -661,42 +664,67 @@ static void commit(struct rv_audit_log *log, struct waiter *list, uint32_t p)
     futex_bump(&log->epoch[p], INT_MAX);
 }
 
-/* The committer: takes a whole queue at a time, oldest first, and commits it; sleeps when
- * both queues are empty until an append rouses it; ends when asked to, once they are
- * empty. */
+/* Takes the current queue (new appends then join the other one) and commits it. False if
+ * both queues were empty. Holder of the commit turn only. */
+static bool commit_next(struct rv_audit_log *log)
+{
+    uint32_t g = atomic_load(&log->qgen), p = g & 1;
+    struct waiter *w, *list = NULL, *nx;
+
+    /* An append that read qgen just before this and still pushes here is taken next time
+     * round but one. */
+    atomic_store(&log->qgen, g + 1);
+    w = atomic_exchange(&log->queue[p], NULL);
+    if (w == NULL)
+        return atomic_load(&log->queue[p ^ 1]) != NULL;
+    for (; w != NULL; w = nx) {
+        nx = w->next;
+        w->next = list;
+        list = w;
+    }
+    commit(log, list, p);
+    return true;
+}
+
+static bool queued(struct rv_audit_log *log)
+{
+    return atomic_load(&log->queue[0]) != NULL || atomic_load(&log->queue[1]) != NULL;
+}
+
+static bool take_turn(struct rv_audit_log *log)
+{
+    int zero = 0;
+
+    return atomic_load(&log->busy) == 0 && atomic_compare_exchange_strong(&log->busy, &zero, 1);
+}
+
+/* The committer thread: takes the turn whenever appends are queued and nobody holds it,
+ * and keeps it until the queue stays empty through a commit; ends when asked to, once the
+ * queues are empty.
+ *
+ * No append is left behind: whoever gives up the turn (store busy = 0) then looks at the
+ * queues, and an appender pushes, then tries to take the turn. So either the one leaving
+ * sees the entry (the committer loops; an inline leader kicks the committer), or the
+ * appender takes the turn itself. The committer sleeps only after reading kick, so a kick
+ * after that read is never missed. */
 static void *committer_main(void *arg)
 {
     struct rv_audit_log *log = arg;
 
     for (;;) {
-        uint32_t g = atomic_load(&log->qgen), p = g & 1, seen;
-        struct waiter *w, *list = NULL, *nx;
+        uint32_t seen = atomic_load(&log->kick);
 
-        /* New appends now join the other queue; one that read qgen just before this and
-         * still pushes here is taken next time round but one. */
-        atomic_store(&log->qgen, g + 1);
-        w = atomic_exchange(&log->queue[p], NULL);
-        if (w != NULL) {
-            for (; w != NULL; w = nx) {
-                nx = w->next;
-                w->next = list;
-                list = w;
+        if (queued(log)) {
+            if (take_turn(log)) {
+                while (commit_next(log))
+                    ;
+                atomic_store(&log->busy, 0);
+                continue;
             }
-            commit(log, list, p);
-            continue;
-        }
-        if (atomic_load(&log->queue[p ^ 1]) != NULL)
-            continue;
-        if (atomic_load(&log->cstop))
+        } else if (atomic_load(&log->cstop)) {
             break;
-        /* An appender pushes, then reads idle; we set idle, then read the queues: one of
-         * us sees the other, so an append never sleeps with the committer asleep. */
-        seen = atomic_load(&log->kick);
-        atomic_store(&log->idle, 1);
-        if (atomic_load(&log->queue[0]) == NULL && atomic_load(&log->queue[1]) == NULL &&
-            !atomic_load(&log->cstop))
-            futex_wait(&log->kick, seen);
-        atomic_store(&log->idle, 0);
+        }
+        futex_wait(&log->kick, seen);
     }
     return NULL;
 }
@@ -794,8 +822,15 @@ queue:
     w.next = atomic_load(&log->queue[q]);
     while (!atomic_compare_exchange_weak(&log->queue[q], &w.next, &w))
         ;
-    if (atomic_load(&log->idle) && atomic_exchange(&log->idle, 0))
-        futex_bump(&log->kick, 1);
+    if (take_turn(log)) {
+        /* Commit inline until this call is answered, then hand any work left over to the
+         * committer thread. */
+        while (atomic_load_explicit(&w.state, memory_order_acquire) == 0)
+            (void)commit_next(log);
+        atomic_store(&log->busy, 0);
+        if (queued(log))
+            futex_bump(&log->kick, 1);
+    }
     /* Sleep until the committer has answered; only its wake-up for our queue reaches us. */
     for (;;) {
         uint32_t seen = atomic_load(&log->epoch[q]);
