@@ -60,6 +60,10 @@ static const struct rv_server_config_key keys[] = {
      "largest body of POST /v1/ingest (held in memory while ingested)", SC(body_max_ingest)},
     {"body_max_json", RV_CFG_SIZE, 16, GIB, "64k", "largest JSON body of the other endpoints",
      SC(body_max_json)},
+    {"upload_memory_max", RV_CFG_SIZE, 1024, 1024 * GIB, "4G",
+     "uploads (batches, register files) held in memory at once, in all; past it an upload "
+     "is refused with 503 busy",
+     SC(upload_memory_max)},
     {"session_idle", RV_CFG_UINT, 10, 86400, "900", "seconds a session lives without use",
      SC(session_idle)},
     {"session_max", RV_CFG_UINT, 10, 604800, "28800", "seconds a session lives after login",

@@ -798,6 +798,14 @@ static int open_spool(struct rv_exchange *x, const char *name)
     return 0;
 }
 
+/* An upload that would take the uploads held in memory past upload_memory_max. */
+static int upload_busy(struct rv_exchange *x)
+{
+    x->r.retry_after = 5;
+    return refuse(x, 503, "busy", "503 uploads busy",
+                  "too many uploads are held in memory at once: try again later (Retry-After)");
+}
+
 /* Content type, length and query of the op; opens the spool file. */
 static int setup_body(struct rv_exchange *x, const struct rv_srv_source *src)
 {
@@ -899,11 +907,18 @@ static int setup_body(struct rv_exchange *x, const struct rv_srv_source *src)
         return refuse(x, 413, "body_too_large", "413 too large",
                       "the body is larger than this endpoint takes (%llu bytes)",
                       (unsigned long long)x->cap);
-    if (x->op == OP_BATCH)
-        return open_spool(x, "regvault-batch");
-    if (x->op == OP_INGEST)
-        return open_spool(x, "regvault-ingest");
-    return 0;
+    if (x->op != OP_BATCH && x->op != OP_INGEST)
+        return 0;
+    /* Every upload in memory shares one cap (upload_memory_max). A declared length is
+     * counted whole now, so that the refusal is an answer before the body is sent; a body
+     * without one is counted as it arrives (rv_srv_body). */
+    if (cl != NULL && parse_u64(cl, &n)) {
+        x->spooled = n;
+        x->declared = true;
+        if (atomic_fetch_add(&x->s->upload_bytes, n) + n > x->s->cfg.upload_memory_max)
+            return upload_busy(x);
+    }
+    return open_spool(x, x->op == OP_BATCH ? "regvault-batch" : "regvault-ingest");
 }
 
 /* What the audit log and the access log may say of the path. A path that is no endpoint
@@ -993,6 +1008,11 @@ int rv_srv_body(struct rv_exchange *x, const char *data, size_t len)
         return 0;
     x->got += len;
     if (x->spool_fd >= 0) {
+        if (!x->declared) {
+            x->spooled += len;
+            if (atomic_fetch_add(&x->s->upload_bytes, len) + len > x->s->cfg.upload_memory_max)
+                return upload_busy(x);
+        }
         while (len > 0) {
             ssize_t w = write(x->spool_fd, data, len);
             if (w < 0 && errno == EINTR)
@@ -1972,6 +1992,8 @@ void rv_srv_finish(struct rv_exchange *x)
         (void)ftruncate(x->spool_fd, 0);
         close(x->spool_fd);
     }
+    atomic_fetch_sub(&x->s->upload_bytes, x->spooled);
+    x->spooled = 0;
     x->spool_fd = -1;
     x->spool_path[0] = '\0';
     if (x->view != NULL)

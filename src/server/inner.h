@@ -105,6 +105,7 @@ struct rv_server {
     /* http.c */
     void *mhd;
     _Atomic long inflight;
+    _Atomic uint64_t upload_bytes; /* bytes of uploads held in memory now, in all */
     pthread_mutex_t conn_lock;
     struct rv_srv_conn *conns;
     char *cert_pem, *key_pem, *ca_pem;
@@ -164,6 +165,8 @@ struct rv_exchange {
     int64_t since_ms;
     /* body */
     uint64_t cap, got;
+    uint64_t spooled; /* bytes of this upload counted in s->upload_bytes */
+    bool declared;    /* spooled is its declared Content-Length, counted before the body */
     char *buf;
     size_t len, bufcap;
     int spool_fd;

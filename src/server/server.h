@@ -80,6 +80,7 @@ struct rv_server_config {
     uint64_t body_max_batch;
     uint64_t body_max_ingest;
     uint64_t body_max_json;
+    uint64_t upload_memory_max;        /* bytes of uploads held in memory at once, in all */
     uint32_t session_idle;             /* s */
     uint32_t session_max;              /* s */
     char log_file[RV_SERVER_PATH_MAX]; /* "" = stderr */

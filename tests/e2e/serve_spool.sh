@@ -6,13 +6,16 @@
 # answer, every file under the vault's folder (records, indexes, the audit log, any spool)
 # is searched for the upload's donor names, surnames and postcodes (with and without the
 # space): none may be there. The search is first shown to work: a file planted in the
-# vault's folder with one of the needles is found, and removed. Prints counts only.
+# vault's folder with one of the needles is found, and removed. Then the shared cap on
+# uploads held in memory (upload_memory_max) refuses an upload past it, 503 busy, and frees
+# what each upload held. Prints counts only.
 set -euo pipefail
 . "$(dirname "$(realpath "$0")")/lib/serve.sh"
 serve_init spool
 
 serve_vault 2000 2 20
 user_add sp-chk checker
+user_add sp-chk2 checker  # for the second daemon: a TOTP step is never offered twice
 user_add sp-reg registrar
 serve_config rate_principal=1000 burst_principal=1000 rate_client=10000 burst_client=10000 \
     budget_checker=100000 probe_sector_max=100000 probe_sweep_run=100000 \
@@ -148,5 +151,73 @@ if bad:
     sys.exit(1)
 PY
 serve_alive "after the uploads"
+serve_stop
+
+# All uploads in memory share one cap (upload_memory_max): with 40k, a 30,000-byte batch
+# half sent holds 15,000 bytes, so a second whole one is refused 503 busy while it waits;
+# the first then completes, and once both are gone the second is taken (nothing leaked).
+serve_config rate_principal=1000 burst_principal=1000 rate_client=10000 burst_client=10000 \
+    budget_checker=100000 probe_sector_max=100000 probe_sweep_run=100000 probe_nomatch_ratio=1 \
+    probe_alerts_suspend=1000 alert_syslog=no "alert_file=$work/alerts.log" upload_memory_max=40k
+serve_start
+python3 - <<'PY'
+import http.client, socket, sys, time
+import rvhttp
+from rvhttp import ready_token
+
+chk = ready_token("sp-chk2")
+rows = ["id,name,address,postcode,date"]
+while sum(len(r) + 1 for r in rows) < 30000:
+    rows.append("m%d,Zebedee Quixotic,,ZZ99 9ZZ,2026-01-10" % len(rows))
+body = ("\n".join(rows) + "\n").encode()
+
+
+def open_upload(n):
+    """Headers and the first n bytes of the batch, on a connection of its own."""
+    raw = socket.create_connection(("127.0.0.1", rvhttp.PORT), timeout=60)
+    s = rvhttp._ctx.wrap_socket(raw)
+    s.sendall(("POST /v1/checks/batch?format=plain HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+               "Authorization: Bearer %s\r\nContent-Type: text/csv\r\nContent-Length: %d\r\n"
+               "Connection: close\r\n\r\n" % (rvhttp.PORT, chk, len(body))).encode())
+    s.sendall(body[:n])
+    return s
+
+
+def finish(s, n):
+    """Sends the rest of the batch and reads the answer: its status."""
+    s.sendall(body[n:])
+    r = http.client.HTTPResponse(s, method="POST")
+    r.begin()
+    r.read()
+    s.close()
+    return r.status
+
+
+def whole():
+    """The batch at once on a fresh connection (rvhttp.request stops sending when an answer
+    comes early)."""
+    return rvhttp.request("POST", "/v1/checks/batch?format=plain", body, token=chk,
+                          ctype="text/csv")
+
+
+bad = []
+a = open_upload(len(body) // 2)
+time.sleep(1)  # the daemon holds the first half now
+r = whole()
+if r.status != 503 or "retry-after" not in r.headers:
+    bad.append("a second upload past upload_memory_max: %d, want 503 with Retry-After" % r.status)
+status = finish(a, len(body) // 2)
+if status != 200:
+    bad.append("the first upload: %d, want 200" % status)
+r = whole()
+if r.status != 200:
+    bad.append("the second upload once the first is done: %d, want 200" % r.status)
+print("spool: upload_memory_max checked with a %d-byte batch" % len(body))
+if bad:
+    for x in bad:
+        print("MISMATCH " + x, file=sys.stderr)
+    sys.exit(1)
+PY
+serve_alive "after the shared upload cap"
 serve_stop
 echo "serve_spool: all checks passed"
