@@ -11,7 +11,8 @@
 #   - a honeytoken (`regvault honeytoken create --format env`): its API token and its user
 #     name and password get 401 like any bad credential, and each first use raises an alert
 #     ("honeytoken", high) naming the client address it came from, in `regvault alerts
-#     --json` and in GET /v1/alerts.
+#     --json` and in GET /v1/alerts;
+#   - `regvault user reset` run on the host while the daemon holds the vault is refused.
 # Each scenario comes from its own loopback address (127.0.0.x, the daemon listens on
 # 127.0.0.1), so that per-address lockouts of one do not disturb another. Prints statuses
 # and counts only.
@@ -201,5 +202,14 @@ if bad:
     sys.exit(1)
 PY
 serve_alive "after the logins"
+
+# While the daemon runs it holds the vault: a local `regvault user reset` is refused (so no
+# principal changes behind the daemon's sessions) and changes nothing.
+set +e
+"$rv" user --vault "$work/v" --key-file "$work/key" reset mfa-ok >/dev/null 2>"$work/reset.err"
+rc=$?
+set -e
+[ "$rc" -ne 0 ] && grep -q "busy" "$work/reset.err" ||
+    fail "regvault user reset while the daemon runs: exit $rc, want a refusal saying the vault is busy"
 serve_stop
 echo "serve_mfa: all checks passed"
