@@ -66,9 +66,9 @@ struct batch {
     size_t n, ncap;
 };
 
-/* One call's entries, on its caller's stack until the committer has answered it. The caller
- * fills it before pushing it; the committer reads it, sets first and then state, and never
- * touches it after that (the caller may return at once). */
+/* One call's entries, on its caller's stack until a commit has answered it. The caller
+ * fills it before pushing it; the commit that takes it reads it, sets first and then state,
+ * and never touches it after that (the caller may return at once). */
 struct waiter {
     struct waiter *next;
     const uint8_t *recs; /* framed records */
@@ -104,7 +104,7 @@ struct rv_audit_log {
     pthread_t committer;
     bool committer_started;
 
-    /* Committer-only state. */
+    /* Used only by the holder of the commit turn (busy), handed on with it. */
     struct batch flush;
     uint64_t end_off;   /* end of the last durable record in entries */
     uint64_t alloc_end; /* entries is zero-filled up to here */
@@ -152,8 +152,8 @@ static void futex_bump(_Atomic uint32_t *w, int nwake)
     syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, nwake, NULL, NULL, 0);
 }
 
-/* Makes the failure sticky and rouses the committer, which answers every waiting append
- * with RV_EAUDIT without writing. Called with mu held. */
+/* Makes the failure sticky: appends fail at once, and every commit after this answers its
+ * waiters with RV_EAUDIT without writing. Called with mu held. */
 static void fail_all(struct rv_audit_log *log)
 {
     atomic_store(&log->failed, 1);
@@ -550,7 +550,8 @@ static int batch_reserve(struct batch *b, size_t bytes, size_t n)
     return 0;
 }
 
-/* Writes log->flush (entries n0 ...) and syncs it. Committer only, mutex not held. */
+/* Writes log->flush (entries n0 ...) and syncs it. Holder of the commit turn only, mutex not
+ * held. */
 static int flush_batch(struct rv_audit_log *log, uint64_t n0)
 {
     struct batch *b = &log->flush;
@@ -614,12 +615,13 @@ static bool checkpoint_due(struct rv_audit_log *log)
 
 /* Answers the appends of one queue (list, oldest first), taken from queue[p]: numbers
  * them, writes and syncs them as one batch unless the log has failed, publishes the new
- * size, sets every waiter's state and wakes their threads. Committer only. */
+ * size, sets every waiter's state and wakes their threads. Holder of the commit turn
+ * only. */
 static void commit(struct rv_audit_log *log, struct waiter *list, uint32_t p)
 {
     struct batch *b = &log->flush;
     struct waiter *w, *nx;
-    uint64_t n0 = log->size; /* only this thread changes it */
+    uint64_t n0 = log->size; /* only the turn's holder changes it */
     size_t bytes = 0, n = 0;
     int rc = atomic_load(&log->failed) ? RV_EAUDIT : 0, state;
 
@@ -831,7 +833,7 @@ queue:
         if (queued(log))
             futex_bump(&log->kick, 1);
     }
-    /* Sleep until the committer has answered; only its wake-up for our queue reaches us. */
+    /* Sleep until a commit has answered; only the wake-up for our queue reaches us. */
     for (;;) {
         uint32_t seen = atomic_load(&log->epoch[q]);
         rc = atomic_load_explicit(&w.state, memory_order_acquire);
