@@ -254,7 +254,14 @@ PY
 n=$(wc -l <"$work/surnames")
 [ "$n" -ge 100 ] || fail "only $n surnames sampled"
 grep -Fqi -f "$work/surnames" -r "$work/s" || fail "the surnames are not in the register files"
-hits=$({ grep -rFil -f "$work/surnames" "$work/v" || true; } | wc -l)
+# The audit log holds the honeytoken alert, which names the decoy user on purpose: mask it
+# there as in the outputs.
+hits=0
+while IFS= read -r -d '' f; do
+    mask_decoy "$f" "$work/vault-file.masked"
+    if grep -Fqi -f "$work/surnames" "$work/vault-file.masked"; then hits=$((hits + 1)); fi
+done < <(find "$work/v" -type f -print0)
+rm -f "$work/vault-file.masked"
 [ "$hits" -eq 0 ] || fail "$hits files in the vault folder hold register surnames in plaintext"
 echo "vault folder: none of $n surnames in $(find "$work/v" -type f | wc -l) files"
 echo "serve_secrets: all checks passed"
