@@ -407,6 +407,7 @@ int rv_cmd_serve(int argc, char **argv)
         rc = rv_cli_open_error(VERB, cfg.vault, err);
         goto out;
     }
+    rv_policy_prefetch(gate);
     rv_diag_clear(&d);
     if ((err = rv_policy_configure(gate, &cfg.policy, &d)) != 0) {
         rc = config_error(&d);

@@ -13,6 +13,8 @@
  */
 #include "policy/inner.h"
 
+#include "store/store.h"
+
 #include <arpa/inet.h>
 #include <math.h>
 #include <sodium.h>
@@ -208,6 +210,12 @@ int rv_policy_open(const char *dir, const struct rv_vault_secret *secret,
     if ((rc = gate_new(v, dir, who, out)) != 0)
         rv_vault_close(v);
     return rc;
+}
+
+void rv_policy_prefetch(struct rv_gate *g)
+{
+    if (g->sh->vault != NULL && rv_store_prefetch(rv_vault_store(g->sh->vault)) != 0)
+        return; /* only a hint */
 }
 
 int rv_policy_close(struct rv_gate *g)
