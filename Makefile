@@ -15,8 +15,10 @@ build: bootstrap
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKEOPTS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# A test that hangs fails after 15 minutes instead of holding the run (the longest takes
+# about a minute).
 test: build
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	@cd $(BUILD) && ctest --output-on-failure --timeout 900 -j $(JOBS)
 
 demo: build
 	@./scripts/demo $(BUILD)/regvault
@@ -25,7 +27,7 @@ demo: build
 asan: bootstrap
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DREGVAULT_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j $(JOBS)
-	@cd build-asan && ctest --output-on-failure -j $(JOBS) -L 'unit|fuzz'
+	@cd build-asan && ctest --output-on-failure --timeout 900 -j $(JOBS) -L 'unit|fuzz'
 
 werror: bootstrap
 	@cmake -S . -B build-werror -DREGVAULT_WERROR=ON >/dev/null
