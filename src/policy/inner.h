@@ -48,12 +48,6 @@ RV_NODISCARD int rv_gate_authorise(struct rv_gate *g, enum rv_action a, const ch
 /* True when the actor is the local operator (client "local"), who holds the secret. */
 bool rv_gate_is_local(const struct rv_gate *g);
 
-/* The key by which the rate limits and lockouts count a client address: an IPv4 address
- * as it is (an IPv4-mapped IPv6 address as its IPv4 address), an IPv6 address as its /64
- * ("2001:db8:1:2::/64"), anything else as given (truncated). */
-#define RV_CLIENT_KEY_MAX 64
-void rv_client_key(const char *client, char out[RV_CLIENT_KEY_MAX]);
-
 /* principal.c */
 RV_NODISCARD int rv_principals_new(struct rv_gate_shared *sh, struct rv_principals **out);
 void rv_principals_free(struct rv_principals *p);

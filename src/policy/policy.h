@@ -66,6 +66,13 @@ RV_NODISCARD int rv_policy_create(const char *dir, const struct rv_vault_secret 
 RV_NODISCARD int rv_policy_open(const char *dir, const struct rv_vault_secret *secret,
                                 const struct rv_actor *who, struct rv_gate **out)
     RV_NONNULL(1, 2, 3, 4);
+/* The key by which a client address is counted (rate limits, lockouts, the daemon's
+ * connections per client): an IPv4 address as it is (an IPv4-mapped IPv6 address as its IPv4
+ * address), an IPv6 address as its /64 ("2001:db8:1:2::/64"), since one subscriber holds a
+ * whole /64, and anything else as given (truncated). */
+#define RV_CLIENT_KEY_MAX 64
+void rv_client_key(const char *client, char out[RV_CLIENT_KEY_MAX]);
+
 /* Asks the kernel to read the vault's store into the page cache in the background, so that
  * a daemon's first checks after it starts do not each wait on the disk. A hint: it returns
  * at once and cannot fail. */

@@ -9,7 +9,8 @@
  * holding its thread while it waits. Each request in flight takes a policy view (with its
  * own check context) from a pool and gives it back when answered.
  *
- * Limits: a total and a per-address connection cap, an idle timeout (libmicrohttpd's
+ * Limits: a total and a per-client connection cap (a client as the rate limits count one:
+ * an IPv6 address by its /64; admit_connection), an idle timeout (libmicrohttpd's
  * connection timeout), a header deadline enforced by rv_server_tick (a connection that has
  * not completed its first request's headers header_timeout seconds after it was accepted,
  * or the next request's within idle + header timeout of the last answer, is shut down),
@@ -41,7 +42,8 @@ struct rv_srv_conn {
     bool cert_checked;
     char cert[65]; /* "" = none */
     char client[64];
-    int64_t deadline_ms; /* 0 while a request is being handled */
+    char client_key[RV_CLIENT_KEY_MAX]; /* what counts as one client (an IPv6 /64) */
+    int64_t deadline_ms;                /* 0 while a request is being handled */
     struct rv_srv_certauth certauth;
 };
 
@@ -76,6 +78,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         k->s = s;
         ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         client_text(ci != NULL ? ci->client_addr : NULL, k->client, sizeof(k->client));
+        rv_client_key(k->client, k->client_key);
         ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         k->fd = ci != NULL ? ci->connect_fd : -1;
         k->deadline_ms = mono_ms() + (int64_t)s->cfg.header_timeout * 1000;
@@ -100,6 +103,28 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     pthread_mutex_unlock(&s->conn_lock);
     free(k);
     *socket_context = NULL;
+}
+
+/* Admits a new connection while its client (an IPv4 address, or an IPv6 address's /64, as
+ * the rate limits count it) holds fewer than max_connections_per_client. libmicrohttpd's
+ * own per-address limit would count every address of a /64 apart. The count is read off
+ * the list of open connections, which on_connection keeps. */
+static enum MHD_Result admit_connection(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+    struct rv_server *s = cls;
+    char client[64], key[RV_CLIENT_KEY_MAX];
+    uint32_t n = 0;
+
+    (void)len;
+    client_text(addr, client, sizeof(client));
+    rv_client_key(client, key);
+    pthread_mutex_lock(&s->conn_lock);
+    for (struct rv_srv_conn *k = s->conns; k != NULL && n < s->cfg.max_connections_per_client;
+         k = k->next)
+        if (strcmp(k->client_key, key) == 0)
+            n++;
+    pthread_mutex_unlock(&s->conn_lock);
+    return n < s->cfg.max_connections_per_client ? MHD_YES : MHD_NO;
 }
 
 static struct rv_srv_conn *conn_of(struct MHD_Connection *c)
@@ -349,7 +374,6 @@ int rv_server_start(struct rv_server *s, int listen_fd, const char *cert_pem, co
     if (s->ca_pem != NULL)
         OPT(MHD_OPTION_HTTPS_MEM_TRUST, 0, s->ca_pem);
     OPT(MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_connections, NULL);
-    OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.max_connections_per_client, NULL);
     OPT(MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.idle_timeout, NULL);
     OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, 16 * 1024, NULL);
     OPT(MHD_OPTION_NOTIFY_COMPLETED, on_completed, s);
@@ -361,7 +385,7 @@ int rv_server_start(struct rv_server *s, int listen_fd, const char *cert_pem, co
         OPT(MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads, NULL);
     OPT(MHD_OPTION_END, 0, NULL);
 #undef OPT
-    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts,
+    s->mhd = MHD_start_daemon(flags, 0, admit_connection, s, on_request, s, MHD_OPTION_ARRAY, opts,
                               MHD_OPTION_END);
     if (s->mhd == NULL) {
         rv_diag_set(d, "", 0, 0,

@@ -8,7 +8,7 @@
 # space): none may be there. The search is first shown to work: a file planted in the
 # vault's folder with one of the needles is found, and removed. Then the shared cap on
 # uploads held in memory (upload_memory_max) refuses an upload past it, 503 busy, and frees
-# what each upload held. Prints counts only.
+# what each upload held; and a client's connections are capped. Prints counts only.
 set -euo pipefail
 . "$(dirname "$(realpath "$0")")/lib/serve.sh"
 serve_init spool
@@ -158,7 +158,8 @@ serve_stop
 # the first then completes, and once both are gone the second is taken (nothing leaked).
 serve_config rate_principal=1000 burst_principal=1000 rate_client=10000 burst_client=10000 \
     budget_checker=100000 probe_sector_max=100000 probe_sweep_run=100000 probe_nomatch_ratio=1 \
-    probe_alerts_suspend=1000 alert_syslog=no "alert_file=$work/alerts.log" upload_memory_max=40k
+    probe_alerts_suspend=1000 alert_syslog=no "alert_file=$work/alerts.log" upload_memory_max=40k \
+    max_connections_per_client=3
 serve_start
 python3 - <<'PY'
 import http.client, socket, sys, time
@@ -219,5 +220,39 @@ if bad:
     sys.exit(1)
 PY
 serve_alive "after the shared upload cap"
+
+# Connections per client (max_connections_per_client = 3 here): a fourth from the same
+# address is closed before its TLS handshake; once one of the three closes, a new one is
+# taken and answered.
+python3 - <<'PY'
+import socket, ssl, sys, time
+import rvhttp
+
+
+def connect():
+    raw = socket.create_connection(("127.0.0.1", rvhttp.PORT), timeout=10)
+    return rvhttp._ctx.wrap_socket(raw)
+
+
+held = [connect() for _ in range(3)]
+time.sleep(0.3)
+try:
+    extra = connect()
+    extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    got = extra.recv(64)
+    extra.close()
+    if got:
+        sys.exit("FAIL: a fourth connection from one client was answered")
+except (OSError, ssl.SSLError):
+    pass
+held.pop().close()
+time.sleep(0.5)
+r = rvhttp.request("GET", "/healthz")
+if r.status != 200:
+    sys.exit("FAIL: a connection after one of the three closed: %d, want 200" % r.status)
+for c in held:
+    c.close()
+print("spool: a fourth connection from one client refused, a new one taken once one closed")
+PY
 serve_stop
 echo "serve_spool: all checks passed"
