@@ -61,8 +61,13 @@ static void alt_reading(const struct rv_name_key *k, struct rv_name_key *alt)
     alt->forenames[lead] = '\0';
     memcpy(alt->first, alt->forenames, strcspn(alt->forenames, " "));
     alt->initial = alt->first[0];
-    snprintf(alt->surname, sizeof(alt->surname), "%s%s", join, k->surname);
-    snprintf(alt->surname_tokens, sizeof(alt->surname_tokens), "%s %s", w, k->surname_tokens);
+    /* Both fit (checked above): copied by length. */
+    size_t jn = strlen(join), sn = strlen(k->surname), tn = strlen(k->surname_tokens);
+    memcpy(alt->surname, join, jn);
+    memcpy(alt->surname + jn, k->surname, sn + 1);
+    memcpy(alt->surname_tokens, w, wn);
+    alt->surname_tokens[wn] = ' ';
+    memcpy(alt->surname_tokens + wn + 1, k->surname_tokens, tn + 1);
     alt->nsurname_tokens = k->nsurname_tokens + 1;
 }
 
