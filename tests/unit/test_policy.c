@@ -105,14 +105,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static const char *fixture_file(const char *name)
-{
-    static char path[1024];
-    const char *d = getenv("RV_TEST_DATA");
-    snprintf(path, sizeof(path), "%s/%s", d != NULL ? d : "tests/data", name);
-    return path;
-}
-
 static uint64_t log_size(struct fixture *f)
 {
     struct rv_actor auditor = {"tester", "auditor", "local"};
@@ -146,7 +138,7 @@ static void test_wrong_role_refused_and_recorded(void **state)
     int files = 0;
 
     assert_int_equal(rv_policy_open(f->dir, &f->secret, &checker, &g), 0);
-    assert_int_equal(rv_policy_ingest(g, fixture_file("ingest/full-small.csv"), &o, &res),
+    assert_int_equal(rv_policy_ingest(g, rv_test_data_file("ingest/full-small.csv"), &o, &res),
                      RV_EDENIED);
     assert_int_equal(rv_policy_stats(g, count_stats, &files), RV_EDENIED);
     assert_int_equal(rv_audit_get(rv_policy_audit(g), before, &rec), 0);
@@ -180,7 +172,7 @@ static void test_ingest_recorded(void **state)
 
     assert_int_equal(rv_policy_open(f->dir, &f->secret, &registrar, &g), 0);
     n = rv_audit_size(rv_policy_audit(g));
-    assert_int_equal(rv_policy_ingest(g, fixture_file("ingest/full-small.csv"), &o, &res), 0);
+    assert_int_equal(rv_policy_ingest(g, rv_test_data_file("ingest/full-small.csv"), &o, &res), 0);
     assert_false(res.rejected);
     assert_true(res.st.stored > 0);
     assert_int_equal(rv_audit_size(rv_policy_audit(g)), n + 2);
@@ -209,7 +201,7 @@ static void test_fail_closed(void **state)
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
     tiny.rlim_max = old.rlim_max;
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &tiny), 0);
-    assert_int_equal(rv_policy_ingest(g, fixture_file("ingest/full-small.csv"), &o, &res),
+    assert_int_equal(rv_policy_ingest(g, rv_test_data_file("ingest/full-small.csv"), &o, &res),
                      RV_EAUDIT);
     /* Sticky: later actions are refused too. */
     assert_int_equal(rv_policy_stats(g, count_stats, &files), RV_EAUDIT);

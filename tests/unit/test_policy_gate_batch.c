@@ -20,14 +20,6 @@
 
 #define NQ 96
 
-static const char *fixture_file(const char *name)
-{
-    static char path[1024];
-    const char *d = getenv("RV_TEST_DATA");
-    snprintf(path, sizeof(path), "%s/%s", d != NULL ? d : "tests/data", name);
-    return path;
-}
-
 struct run {
     struct rv_check_answer a[NQ];
     struct rv_audit_record rec;
@@ -77,7 +69,7 @@ static void test_local_batch_matches_view(void **state)
     snprintf(dir, sizeof(dir), "%s/vault", tmp);
     assert_int_equal(rv_policy_create(dir, &secret, 1000, &admin), 0);
     assert_int_equal(rv_policy_open(dir, &secret, &reg, &g), 0);
-    assert_int_equal(rv_policy_ingest(g, fixture_file("ingest/full-small.csv"), &o, &res), 0);
+    assert_int_equal(rv_policy_ingest(g, rv_test_data_file("ingest/full-small.csv"), &o, &res), 0);
     rv_policy_set_actor(g, &op);
     for (size_t i = 0; i < NQ; i++) {
         size_t k = (i * 5 + i / 7) % (sizeof(names) / sizeof(names[0]));

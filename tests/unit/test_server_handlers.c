@@ -46,14 +46,6 @@ struct fixture {
 
 enum { ADMIN = 0, CHECKER, REGISTRAR, AUDITOR };
 
-static const char *fixture_file(const char *name)
-{
-    static char path[1024];
-    const char *d = getenv("RV_TEST_DATA");
-    snprintf(path, sizeof(path), "%s/%s", d != NULL ? d : "tests/data", name);
-    return path;
-}
-
 static int req(struct fixture *f, const char *method, const char *url, const char *token,
                const char *ctype, const char *body, struct rv_server_response *out)
 {
@@ -370,7 +362,8 @@ static void test_registrar_auditor_admin(void **state)
     json_t *j;
 
     login(f, reg);
-    assert_int_equal(rv_server_read_file(fixture_file("ingest/full-small.csv"), &csv, &len), 0);
+    assert_int_equal(rv_server_read_file(rv_test_data_file("ingest/full-small.csv"), &csv, &len),
+                     0);
     assert_int_equal(
         call(f, "POST", "/v1/ingest?edition=2025-12-01", reg->token, "text/csv", csv, NULL, 0),
         400);

@@ -51,14 +51,6 @@ struct fixture {
     int log_fd;
 };
 
-static const char *fixture_file(const char *name)
-{
-    static char path[1024];
-    const char *d = getenv("RV_TEST_DATA");
-    snprintf(path, sizeof(path), "%s/%s", d != NULL ? d : "tests/data", name);
-    return path;
-}
-
 static int req(struct fixture *f, const char *method, const char *url, const char *token,
                const char *ctype, const char *body, struct rv_server_response *out)
 {
@@ -168,7 +160,7 @@ static int setup(void **state)
     f->secret.keyfile = f->key;
     if (rv_policy_create(f->dir, &f->secret, 100000, &admin) != 0 ||
         rv_policy_open(f->dir, &f->secret, &reg, &f->gate) != 0 ||
-        rv_policy_ingest(f->gate, fixture_file("ingest/full-small.csv"), &o, &res) != 0)
+        rv_policy_ingest(f->gate, rv_test_data_file("ingest/full-small.csv"), &o, &res) != 0)
         return -1;
     rv_policy_set_actor(f->gate, &admin);
     for (int i = 0; i < NUSERS; i++) {

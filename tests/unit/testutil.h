@@ -1,5 +1,6 @@
 /*
- * testutil.h - small helpers the unit tests share: a fresh temporary folder and its removal.
+ * testutil.h - small helpers the unit tests share: a fresh temporary folder and its removal,
+ * and the path of a file under the test data folder.
  * Header-only (static inline), because each test is built from one source file.
  */
 #ifndef RV_TESTUTIL_H
@@ -11,6 +12,16 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* The path of name under the test data folder ($RV_TEST_DATA, which CTest sets, else
+ * tests/data), in a static buffer overwritten by the next call. */
+static inline const char *rv_test_data_file(const char *name)
+{
+    static char path[1024];
+    const char *d = getenv("RV_TEST_DATA");
+    snprintf(path, sizeof(path), "%s/%s", d != NULL ? d : "tests/data", name);
+    return path;
+}
 
 /* Creates /tmp/<prefix>-XXXXXX and returns its path (free with free()), or NULL. */
 static inline char *rv_test_tmpdir(const char *prefix)
