@@ -18,6 +18,7 @@
 #include "vault/vault.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,47 +216,119 @@ static int flush_chunk(struct rv_gate *g, struct rv_check_row *rows, size_t n, b
     return err;
 }
 
+/* The batch file is read and parsed on a thread of its own, a chunk ahead of the checks,
+ * so that the cores checking one chunk do not wait while the next is parsed. Two chunk
+ * buffers go back and forth between the reader and the checker, in order. */
+struct feed {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct rv_check_batch *b;
+    bool bequest;
+    struct rv_check_row *buf[2];
+    size_t n[2];
+    bool full[2];
+    bool done, stop; /* the reader has read its last chunk; the checker gives up */
+    int rc;          /* the reader's: 0, or the batch reader's error (diag in d) */
+    uint64_t offset; /* bytes read when the last chunk was handed over */
+    struct rv_diag d;
+};
+
+static void *read_chunks(void *arg)
+{
+    struct feed *f = arg;
+    int rc = 1;
+
+    for (int i = 0; rc == 1; i ^= 1) {
+        size_t n = 0;
+        pthread_mutex_lock(&f->mu);
+        while (f->full[i] && !f->stop)
+            pthread_cond_wait(&f->cv, &f->mu);
+        bool stop = f->stop;
+        pthread_mutex_unlock(&f->mu);
+        if (stop)
+            break;
+        while (n < CHUNK && (rc = rv_check_batch_next(f->b, &f->buf[i][n], &f->d)) == 1) {
+            if (f->bequest && f->buf[i][n].status == RV_ROW_OK)
+                rv_check_query_set_bequest(&f->buf[i][n].q);
+            n++;
+        }
+        pthread_mutex_lock(&f->mu);
+        f->n[i] = n;
+        f->full[i] = n > 0 && rc >= 0; /* rows before a read error are not checked */
+        f->offset = rv_check_batch_offset(f->b);
+        if (rc != 1) {
+            f->done = true;
+            f->rc = rc < 0 ? rc : 0;
+        }
+        pthread_cond_broadcast(&f->cv);
+        pthread_mutex_unlock(&f->mu);
+    }
+    pthread_mutex_lock(&f->mu);
+    f->done = true;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    return NULL;
+}
+
 static int run_batch(struct rv_gate *g, const char *path, enum rv_check_layout layout, bool bequest,
                      bool json, FILE *out, struct tally *t)
 {
-    struct rv_check_batch *b = NULL;
-    struct rv_check_row *rows = NULL;
-    struct rv_diag d;
+    struct feed f;
+    pthread_t reader;
+    bool started = false;
     struct timespec t0;
     bool tty = isatty(2) != 0;
     uint64_t size = 0;
     struct stat st;
     char msg[512];
-    size_t n = 0;
-    int rc, err = 0;
+    int err = 0;
 
+    memset(&f, 0, sizeof(f));
+    pthread_mutex_init(&f.mu, NULL);
+    pthread_cond_init(&f.cv, NULL);
+    f.bequest = bequest;
     if (strcmp(path, "-") != 0 && stat(path, &st) == 0)
         size = (uint64_t)st.st_size;
-    rv_diag_clear(&d);
-    if ((err = rv_check_batch_open(path, layout, &b, &d)) != 0) {
-        rv_cli_err(VERB, "%s", rv_diag_format(&d, msg, sizeof(msg)));
-        return err;
+    rv_diag_clear(&f.d);
+    if ((err = rv_check_batch_open(path, layout, &f.b, &f.d)) != 0) {
+        rv_cli_err(VERB, "%s", rv_diag_format(&f.d, msg, sizeof(msg)));
+        goto out;
     }
-    if ((rows = calloc(CHUNK, sizeof(*rows))) == NULL) {
+    if ((f.buf[0] = calloc(CHUNK, sizeof(*f.buf[0]))) == NULL ||
+        (f.buf[1] = calloc(CHUNK, sizeof(*f.buf[1]))) == NULL) {
         err = RV_ENOMEM;
         goto out;
     }
     if (!json)
         fprintf(out, "%s\n", rv_check_csv_header());
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    while ((rc = rv_check_batch_next(b, &rows[n], &d)) == 1) {
-        t->rows++;
-        if (bequest && rows[n].status == RV_ROW_OK)
-            rv_check_query_set_bequest(&rows[n].q);
-        if (++n < CHUNK)
-            continue;
-        if ((err = flush_chunk(g, rows, n, json, out, t)) != 0)
+    if (pthread_create(&reader, NULL, read_chunks, &f) != 0) {
+        err = RV_ENOMEM;
+        goto out;
+    }
+    started = true;
+    for (int i = 0;; i ^= 1) {
+        uint64_t off;
+        pthread_mutex_lock(&f.mu);
+        while (!f.full[i] && !f.done)
+            pthread_cond_wait(&f.cv, &f.mu);
+        bool have = f.full[i];
+        off = f.offset;
+        pthread_mutex_unlock(&f.mu);
+        if (!have)
+            break;
+        t->rows += f.n[i];
+        err = flush_chunk(g, f.buf[i], f.n[i], json, out, t);
+        sodium_memzero(f.buf[i], f.n[i] * sizeof(*f.buf[i]));
+        pthread_mutex_lock(&f.mu);
+        f.full[i] = false;
+        f.stop = err != 0;
+        pthread_cond_broadcast(&f.cv);
+        pthread_mutex_unlock(&f.mu);
+        if (err != 0)
             goto out;
-        sodium_memzero(rows, n * sizeof(*rows));
-        n = 0;
         if (tty) {
             double s = since(&t0), rate = s > 0 ? (double)t->rows / s : 0;
-            uint64_t off = rv_check_batch_offset(b);
             if (size > 0 && off > 0 && off <= size)
                 fprintf(stderr, "\r%lu rows, %.0f rows/s, about %.0f s left   ", t->rows, rate,
                         s * (double)(size - off) / (double)off);
@@ -263,21 +336,29 @@ static int run_batch(struct rv_gate *g, const char *path, enum rv_check_layout l
                 fprintf(stderr, "\r%lu rows, %.0f rows/s   ", t->rows, rate);
         }
     }
-    if (rc < 0) {
-        rv_cli_err(VERB, "%s", rv_diag_format(&d, msg, sizeof(msg)));
-        err = rc;
+    if (f.rc < 0) {
+        rv_cli_err(VERB, "%s", rv_diag_format(&f.d, msg, sizeof(msg)));
+        err = f.rc;
         goto out;
     }
-    if (n > 0)
-        err = flush_chunk(g, rows, n, json, out, t);
     if (tty)
         fprintf(stderr, "\r%60s\r", "");
 out:
-    if (rows != NULL) {
-        sodium_memzero(rows, CHUNK * sizeof(*rows));
-        free(rows);
+    if (started) {
+        pthread_mutex_lock(&f.mu);
+        f.stop = true;
+        pthread_cond_broadcast(&f.cv);
+        pthread_mutex_unlock(&f.mu);
+        pthread_join(reader, NULL);
     }
-    rv_check_batch_close(b);
+    for (int i = 0; i < 2; i++)
+        if (f.buf[i] != NULL) {
+            sodium_memzero(f.buf[i], CHUNK * sizeof(*f.buf[i]));
+            free(f.buf[i]);
+        }
+    rv_check_batch_close(f.b);
+    pthread_cond_destroy(&f.cv);
+    pthread_mutex_destroy(&f.mu);
     return err;
 }
 
