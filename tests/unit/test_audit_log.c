@@ -969,13 +969,29 @@ static void test_kill9_durability(void **state)
 
 /* ---- fail-closed ---------------------------------------------------------------------- */
 
+/* The child that failed the log under its appenders (pid) exited 0, and the log in dir
+ * reopens with at least min entries, the acknowledged ones, and verifies. */
+static void child_ok_then_intact(pid_t pid, const char *dir, uint64_t min)
+{
+    struct rv_audit_log *log = NULL;
+    struct rv_audit_report r;
+    int status;
+
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(rv_audit_open(dir, SEED, NULL, &log), 0);
+    assert_true(rv_audit_size(log) >= min);
+    assert_int_equal(rv_audit_close(log), 0);
+    assert_int_equal(verify_dir(dir, NULL, NULL, &r), 0);
+}
+
 /* In a child (RLIMIT_FSIZE is per process): the entry file may not grow past its current
  * size plus a little. Appends must fail with RV_EAUDIT, promptly, and keep failing. */
 static void test_full_disk_fails_closed(void **state)
 {
     char *dir = tmpdir();
     pid_t pid;
-    int status = 0;
     (void)state;
 
     build(dir, 5, 1000);
@@ -1010,18 +1026,8 @@ static void test_full_disk_fails_closed(void **state)
             _exit(14);
         _exit(0);
     }
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
     /* What was acknowledged before the failure is intact after reopening. */
-    {
-        struct rv_audit_log *log = NULL;
-        struct rv_audit_report r;
-        assert_int_equal(rv_audit_open(dir, SEED, NULL, &log), 0);
-        assert_true(rv_audit_size(log) >= 5);
-        assert_int_equal(rv_audit_close(log), 0);
-        assert_int_equal(verify_dir(dir, NULL, NULL, &r), 0);
-    }
+    child_ok_then_intact(pid, dir, 5);
     rmtree(dir);
     free(dir);
 }
@@ -1114,7 +1120,6 @@ static void test_failure_wakes_every_waiter(void **state)
     enum { NT = 100 };
     char *dir = tmpdir();
     pid_t pid;
-    int status = 0;
     (void)state;
 
     pid = fork();
@@ -1170,17 +1175,7 @@ static void test_failure_wakes_every_waiter(void **state)
         free(entries);
         _exit(0);
     }
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-    {
-        struct rv_audit_log *log = NULL;
-        struct rv_audit_report r;
-        assert_int_equal(rv_audit_open(dir, SEED, NULL, &log), 0);
-        assert_true(rv_audit_size(log) >= 2000);
-        assert_int_equal(rv_audit_close(log), 0);
-        assert_int_equal(verify_dir(dir, NULL, NULL, &r), 0);
-    }
+    child_ok_then_intact(pid, dir, 2000);
     rmtree(dir);
     free(dir);
 }
