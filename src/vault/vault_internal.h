@@ -201,4 +201,98 @@ int rv_vault_new_data_key(struct rv_vault *v, struct rv_txn *t, uint32_t bucket)
 int rv_vault_counter_get(struct rv_txn *t, const char *name, uint64_t *out);
 int rv_vault_counter_put(struct rv_txn *t, const char *name, uint64_t val);
 
+/* ------------------------------------------------------------------------------------------
+ * Records, blind indexes and sealed lists: formats in vault_records.c, shared by the reader
+ * (vault_reader.c) and the writer (vault_write.c).
+ */
+#define REC_HDR   54 /* bytes before a record's ciphertext */
+#define REC_MACED 14 /* bytes of the header the MAC covers */
+
+#define DIST_MAX  4096 /* codes per area: a UK postcode area has fewer than 100 */
+#define DIST_HDR  24
+#define DIST_BODY (2 + DIST_MAX * 5)
+
+#define PCL_HDR  24
+#define PCL_BODY (256u << 10) /* most plaintext bytes one list holds */
+
+/* What one preparing thread remembers of its last entry (see rv_vault_prep_cache_new). */
+struct rv_vault_prep_cache {
+    bool addr_valid;
+    char lines[RV_ADDR_LINES][RV_ADDR_LINE_MAX];
+    int addr_rc;
+    struct rv_address_key ak;
+    char mp_surname[RV_NAME_MAX]; /* "" = nothing cached */
+    char mp_prim[RV_PHONETIC_MAX], mp_alt[RV_PHONETIC_MAX];
+    struct {
+        size_t len; /* 0 = nothing cached */
+        uint8_t in[600];
+        uint8_t full[16];
+    } idx[RV_IDX_COUNT];
+};
+
+/* "SW1A 1AA" -> "SW1A1AA" and outward "SW1A". */
+int rv_split_postcode(const char *pc, char compact[9], char outward[9]);
+/* The truncated value of a family for q into out (*outlen bytes) and, when tag is not
+ * NULL, the entry's raw check bits (bytes 8..11 of the full hash). */
+int rv_index_value_cached(const struct rv_vault *v, struct rv_vault_prep_cache *c,
+                          enum rv_index family, const struct rv_index_query *q, uint8_t *out,
+                          size_t *outlen, uint8_t *tag);
+/* The record ids a family's blind index holds for q, in transaction t: up to cap into
+ * ids, *n the number found (which may exceed cap). */
+int rv_index_lookup_txn(struct rv_vault *v, struct rv_txn *t, enum rv_index family,
+                        const struct rv_index_query *q, uint64_t *ids, size_t cap, size_t *n);
+/* A record's store key: 0xff || id (u64 BE). */
+void rv_rec_key(uint64_t id, uint8_t key[9]);
+/* The MAC over a record's metadata (bytes 0..13). */
+void rv_rec_mac(const struct rv_vault *v, uint64_t id, const uint8_t *rec, uint8_t mac[16]);
+/* The AEAD's additional data for a record. */
+void rv_rec_ad(const struct rv_vault *v, uint64_t id, uint32_t bucket, rv_date from,
+               uint8_t ad[36]);
+/* Seals wire bytes into nonce || ciphertext || tag with XChaCha20-Poly1305. The nonce is
+ * the batch's random prefix and the record id, unique under any key since each id is
+ * sealed once per batch. XChaCha20 derives its key from the first 16 bytes of the nonce,
+ * which every record of the batch shares, so the sealer holds that subkey and each record
+ * needs only the ChaCha20-Poly1305 (IETF) step, with nonce 0^4 || id: the same bytes as
+ * crypto_aead_xchacha20poly1305_ietf_encrypt. */
+void rv_rec_seal(const struct rv_vault *v, const struct rv_vault_sealer *s, uint64_t id,
+                 const uint8_t *wire, size_t wlen, uint8_t *out, size_t *outlen);
+/* The 30 bytes in front of a new record: format, bucket, from, to (open), MAC. */
+void rv_rec_header(const struct rv_vault *v, uint64_t id, uint32_t bucket, rv_date from,
+                   uint8_t *rec);
+/* Checks a stored record's format and MAC; fills bucket/from/to. */
+int rv_rec_check(const struct rv_vault *v, uint64_t id, const uint8_t *val, size_t vlen,
+                 uint32_t *bucket, rv_date *from, rv_date *to);
+/* District lists: additional data, opening, and the order of codes in them. */
+void rv_district_ad(const struct rv_vault *v, const uint8_t area[RV_AREA_LEN], uint8_t ad[36]);
+/* Opens a sealed list (key 'D' area) into body (DIST_BODY bytes, caller's): *blen gets
+ * its length. RV_ECORRUPT when it fails authentication or is malformed. */
+int rv_district_open(const struct rv_vault *v, const uint8_t area[RV_AREA_LEN], const uint8_t *val,
+                     size_t vlen, uint8_t *body, size_t *blen);
+int rv_district_cmp(const void *x, const void *y);
+/* Postcode lists: a list's key and additional data. */
+int rv_pc_list_key(const struct rv_vault *v, const char *canon, uint8_t key[17]);
+void rv_pc_list_ad(const struct rv_vault *v, const uint8_t key[17], uint8_t ad[36]);
+/* Opens a sealed list into body (at least vlen bytes, caller's); *blen gets its length.
+ * RV_ECORRUPT when it fails authentication or is malformed. */
+int rv_pc_list_open(const struct rv_vault *v, const uint8_t key[17], const uint8_t *val,
+                    size_t vlen, uint8_t *body, size_t *blen);
+/* Lists of versions with no postcode, by surname: key and opening. */
+int rv_nopc_list_key(const struct rv_vault *v, const char *surname, size_t n, uint8_t key[17]);
+void rv_nopc_list_ad(const struct rv_vault *v, const uint8_t key[17], uint8_t ad[36]);
+int rv_nopc_list_open(const struct rv_vault *v, const uint8_t key[17], const uint8_t *val,
+                      size_t vlen, uint8_t *body, size_t *blen);
+/* Namesake lists (initial + surname + outward code): key and opening. */
+int rv_ns_list_key(const struct rv_vault *v, char initial, const char *surname,
+                   const char *postcode, uint8_t key[17]);
+void rv_ns_list_ad(const struct rv_vault *v, const uint8_t key[17], uint8_t ad[36]);
+/* The length of a listed name field from its length byte. */
+size_t rv_ns_len(uint8_t b);
+int rv_ns_list_open(const struct rv_vault *v, const uint8_t key[17], const uint8_t *val,
+                    size_t vlen, uint8_t *body, size_t *blen);
+/* True when surname words ("smith jones") joined are `joined` ("smithjones"). */
+bool rv_words_joined_equal(const char *words, const char *joined);
+/* True when a listed surname (words) is `surname`, whole or as one of the parts indexed for
+ * it (as rv_vault_prepare chooses them: up to RV_VAULT_PARTS words of 3 letters or more). */
+bool rv_words_name(const char *words, const char *surname);
+
 #endif /* RV_VAULT_INTERNAL_H */

@@ -1,0 +1,411 @@
+/*
+ * vault_reader.c - readers: many reads in one store snapshot, for a thread that reads a
+ * lot (the matcher).
+ *
+ * A reader keeps its own copies of the keys it needs in sodium memory (XChaCha20 subkeys by
+ * bucket and batch, wiped on close), remembers the records whose span it read in this
+ * snapshot so that fetching one next does not search the store again, and opens the sealed
+ * lists (districts, postcodes, namesakes, entries without a postcode) that the matcher
+ * searches before it fetches records. Record and list formats are in vault_records.c.
+ */
+#include "vault/vault_internal.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+
+#define RK_SLOTS 64
+
+struct rv_vault_reader {
+    struct rv_vault *v;
+    struct rv_txn *t; /* the snapshot, or NULL */
+    /* sodium memory, wiped on close */
+    struct reader_keys {
+        /* XChaCha20's subkeys (HChaCha20 of a bucket's data key and a batch's nonce prefix)
+         * by (bucket, prefix): every record sealed by one batch for one bucket shares one,
+         * so a reader derives it once and decrypts each record with ChaCha20-Poly1305. */
+        uint32_t bucket[RK_SLOTS]; /* 0 = empty */
+        uint8_t prefix[RK_SLOTS][16];
+        uint8_t sub[RK_SLOTS][32];
+        uint8_t dk[32];                   /* a data key while deriving */
+        uint8_t buf[RV_ELECTOR_WIRE_MAX]; /* plaintext while decoding */
+        uint8_t dist[DIST_BODY];          /* a district list while reading it */
+    } * k;
+    uint8_t *pcbuf; /* sodium memory: a postcode list while reading it */
+    size_t pcbuf_cap;
+    /* Records whose span was read in this snapshot (checked, borrowed from it), so that
+     * fetching one of them next does not search the store again. */
+    struct {
+        uint64_t id; /* 0 = empty */
+        const uint8_t *val;
+        size_t vlen;
+        uint32_t bucket;
+        rv_date from, to;
+    } seen[RK_SLOTS];
+};
+
+static size_t seen_slot(uint64_t id)
+{
+    return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 58) % RK_SLOTS;
+}
+
+int rv_vault_reader_open(struct rv_vault *v, struct rv_vault_reader **out)
+{
+    struct rv_vault_reader *r = calloc(1, sizeof(*r));
+
+    *out = NULL;
+    if (r == NULL)
+        return RV_ENOMEM;
+    r->v = v;
+    r->k = sodium_malloc(sizeof(*r->k));
+    if (r->k == NULL) {
+        free(r);
+        return RV_ENOMEM;
+    }
+    sodium_memzero(r->k, sizeof(*r->k));
+    *out = r;
+    return 0;
+}
+
+void rv_vault_reader_close(struct rv_vault_reader *r)
+{
+    if (r == NULL)
+        return;
+    rv_vault_reader_end(r);
+    sodium_memzero(r->k, sizeof(*r->k));
+    sodium_free(r->k);
+    if (r->pcbuf != NULL) {
+        sodium_memzero(r->pcbuf, r->pcbuf_cap);
+        sodium_free(r->pcbuf);
+    }
+    free(r);
+}
+
+int rv_vault_reader_begin(struct rv_vault_reader *r)
+{
+    if (r->t != NULL)
+        return RV_EINVAL;
+    for (size_t i = 0; i < RK_SLOTS; i++)
+        r->seen[i].id = 0;
+    return rv_store_begin(r->v->store, false, &r->t);
+}
+
+void rv_vault_reader_end(struct rv_vault_reader *r)
+{
+    if (r->t == NULL)
+        return;
+    rv_store_abort(r->t);
+    r->t = NULL;
+}
+
+int rv_vault_reader_lookup(struct rv_vault_reader *r, enum rv_index family,
+                           const struct rv_index_query *q, uint64_t *ids, size_t cap, size_t *n)
+{
+    *n = 0;
+    if (r->t == NULL || family < 1 || family > RV_IDX_COUNT)
+        return RV_EINVAL;
+    return rv_index_lookup_txn(r->v, r->t, family, q, ids, cap, n);
+}
+
+int rv_vault_reader_span(struct rv_vault_reader *r, uint64_t id, rv_date *from, rv_date *to)
+{
+    uint8_t key[9];
+    const void *val;
+    size_t vlen;
+    uint32_t bucket;
+    int rc;
+
+    if (r->t == NULL)
+        return RV_EINVAL;
+    rv_rec_key(id, key);
+    rc = rv_store_get(r->t, key, sizeof(key), &val, &vlen);
+    if (rc == 0)
+        rc = rv_rec_check(r->v, id, val, vlen, &bucket, from, to);
+    if (rc == 0 && id != 0) {
+        size_t h = seen_slot(id);
+        r->seen[h].id = id;
+        r->seen[h].val = val;
+        r->seen[h].vlen = vlen;
+        r->seen[h].bucket = bucket;
+        r->seen[h].from = *from;
+        r->seen[h].to = *to;
+    }
+    return rc;
+}
+
+/* The XChaCha20 subkey for a record of bucket sealed with nonce prefix, from the reader's
+ * table or derived (and kept) now. */
+static int reader_subkey(struct rv_vault_reader *r, uint32_t bucket, const uint8_t prefix[16],
+                         const uint8_t **sub)
+{
+    struct reader_keys *k = r->k;
+    size_t slot = (bucket * 0x9e3779b1u ^ rv_get_u32le(prefix)) % RK_SLOTS;
+    int rc;
+
+    if (k->bucket[slot] != bucket || memcmp(k->prefix[slot], prefix, 16) != 0) {
+        k->bucket[slot] = 0;
+        rc = rv_vault_data_key(r->v, r->t, bucket, k->dk);
+        if (rc != 0)
+            return rc;
+        crypto_core_hchacha20(k->sub[slot], prefix, k->dk, NULL);
+        sodium_memzero(k->dk, sizeof(k->dk));
+        memcpy(k->prefix[slot], prefix, 16);
+        k->bucket[slot] = bucket;
+    }
+    *sub = k->sub[slot];
+    return 0;
+}
+
+int rv_vault_reader_fetch(struct rv_vault_reader *r, uint64_t id, struct rv_version *out)
+{
+    uint8_t key[9], ad[36], npub[crypto_aead_chacha20poly1305_ietf_NPUBBYTES] = {0};
+    const uint8_t *val, *sub;
+    const void *vp;
+    size_t vlen;
+    unsigned long long plen = 0;
+    uint32_t bucket;
+    rv_date from, to;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (r->t == NULL)
+        return RV_EINVAL;
+    if (id != 0 && r->seen[seen_slot(id)].id == id) {
+        size_t h = seen_slot(id);
+        val = r->seen[h].val;
+        vlen = r->seen[h].vlen;
+        bucket = r->seen[h].bucket;
+        from = r->seen[h].from;
+        to = r->seen[h].to;
+    } else {
+        rv_rec_key(id, key);
+        rc = rv_store_get(r->t, key, sizeof(key), &vp, &vlen);
+        if (rc != 0)
+            return rc;
+        val = vp;
+        rc = rv_rec_check(r->v, id, val, vlen, &bucket, &from, &to);
+        if (rc != 0)
+            return rc;
+    }
+    if (vlen - REC_HDR - 16 > RV_ELECTOR_WIRE_MAX)
+        return RV_ECORRUPT;
+    rc = reader_subkey(r, bucket, val + 30, &sub);
+    if (rc != 0)
+        return rc;
+    rv_rec_ad(r->v, id, bucket, from, ad);
+    memcpy(npub + 4, val + 30 + 16, 8);
+    /* The second step of XChaCha20-Poly1305 (the first is the subkey): the same bytes. */
+    if (crypto_aead_chacha20poly1305_ietf_decrypt(r->k->buf, &plen, NULL, val + REC_HDR,
+                                                  vlen - REC_HDR, ad, sizeof(ad), npub, sub) != 0)
+        return RV_ECORRUPT;
+    rc = rv_elector_decode(r->k->buf, (size_t)plen, &out->e);
+    sodium_memzero(r->k->buf, (size_t)plen);
+    if (rc != 0) {
+        sodium_memzero(out, sizeof(*out));
+        return RV_ECORRUPT;
+    }
+    out->id = id;
+    out->from = from;
+    out->to = to;
+    return 0;
+}
+
+int rv_vault_reader_generation(struct rv_vault_reader *r, uint64_t *out)
+{
+    *out = 0;
+    if (r->t == NULL)
+        return RV_EINVAL;
+    return rv_vault_counter_get(r->t, "seq", out);
+}
+
+struct districts_ctx {
+    struct rv_vault_reader *r;
+    rv_vault_district_fn fn;
+    void *ctx;
+};
+
+static int districts_one(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+                         size_t vlen)
+{
+    struct districts_ctx *d = ctx;
+    uint8_t *body = d->r->k->dist;
+    size_t blen, pos = 2;
+    char code[8];
+    int rc;
+
+    if (klen != 1 + RV_AREA_LEN)
+        return RV_ECORRUPT;
+    rc = rv_district_open(d->r->v, key + 1, val, vlen, body, &blen);
+    for (size_t i = 0, cnt = (size_t)body[0] | (size_t)body[1] << 8; rc == 0 && i < cnt; i++) {
+        memcpy(code, body + pos + 1, body[pos]);
+        code[body[pos]] = '\0';
+        pos += 1 + body[pos];
+        rc = d->fn(d->ctx, code);
+    }
+    sodium_memzero(body, DIST_BODY);
+    return rc;
+}
+
+int rv_vault_reader_districts(struct rv_vault_reader *r, rv_vault_district_fn fn, void *ctx)
+{
+    struct districts_ctx d = {r, fn, ctx};
+
+    if (r->t == NULL)
+        return RV_EINVAL;
+    return rv_store_scan(r->t, "D", 1, districts_one, &d);
+}
+
+int rv_vault_reader_postcode(struct rv_vault_reader *r, const char *postcode,
+                             rv_vault_postcode_fn fn, void *ctx)
+{
+    uint8_t key[17];
+    const void *val;
+    size_t vlen, blen = 0, pos = 0;
+    int rc;
+
+    char compact[9], outward[9];
+
+    if (r->t == NULL || rv_pc_list_key(r->v, postcode, key) != 0 ||
+        rv_split_postcode(postcode, compact, outward) != 0)
+        return RV_EINVAL;
+    rc = rv_store_get(r->t, key, sizeof(key), &val, &vlen);
+    if (rc == RV_ENOTFOUND)
+        return 0;
+    if (rc != 0)
+        return rc;
+    if (vlen > r->pcbuf_cap) {
+        size_t cap = vlen < 4096 ? 4096 : vlen;
+        uint8_t *nb = sodium_malloc(cap);
+        if (nb == NULL)
+            return RV_ENOMEM;
+        if (r->pcbuf != NULL) {
+            sodium_memzero(r->pcbuf, r->pcbuf_cap);
+            sodium_free(r->pcbuf);
+        }
+        r->pcbuf = nb;
+        r->pcbuf_cap = cap;
+    }
+    rc = rv_pc_list_open(r->v, key, val, vlen, r->pcbuf, &blen);
+    while (rc == 0 && pos < blen) {
+        const uint8_t *e = r->pcbuf + pos, *sl = e + 9 + e[8];
+        size_t l = sl[0] == RV_VAULT_PC_LONG ? RV_VAULT_PC_SURNAME - 1 : sl[0];
+        /* The list holds the postcodes that share its truncated key: only this one's. */
+        if (e[8] == strlen(compact) && memcmp(e + 9, compact, e[8]) == 0)
+            rc = fn(ctx, rv_get_u64le(e), (const char *)sl + 1,
+                    sl[0] == RV_VAULT_PC_LONG ? sl[0] : l);
+        pos += 9 + e[8] + 1 + l;
+    }
+    sodium_memzero(r->pcbuf, blen);
+    return rc < 0 ? rc : 0;
+}
+
+int rv_vault_reader_no_postcode(struct rv_vault_reader *r, const char *surname, rv_vault_nopc_fn fn,
+                                void *ctx)
+{
+    uint8_t key[17];
+    const void *val;
+    size_t vlen, blen = 0, pos = 0, n = strlen(surname);
+    char sw[RV_NAME_MAX], fo[RV_NAME_MAX];
+    int rc;
+
+    if (r->t == NULL || n == 0 || n >= RV_NAME_MAX || rv_nopc_list_key(r->v, surname, n, key) != 0)
+        return RV_EINVAL;
+    rc = rv_store_get(r->t, key, sizeof(key), &val, &vlen);
+    if (rc == RV_ENOTFOUND)
+        return 0;
+    if (rc != 0)
+        return rc;
+    if (vlen > r->pcbuf_cap) {
+        size_t cap = vlen < 4096 ? 4096 : vlen;
+        uint8_t *nb = sodium_malloc(cap);
+        if (nb == NULL)
+            return RV_ENOMEM;
+        if (r->pcbuf != NULL) {
+            sodium_memzero(r->pcbuf, r->pcbuf_cap);
+            sodium_free(r->pcbuf);
+        }
+        r->pcbuf = nb;
+        r->pcbuf_cap = cap;
+    }
+    rc = rv_nopc_list_open(r->v, key, val, vlen, r->pcbuf, &blen);
+    while (rc == 0 && pos < blen) {
+        const uint8_t *e = r->pcbuf + pos;
+        uint64_t id = rv_get_u64le(e);
+        size_t sl = e[8] & 0x7f;
+        bool address = (e[8] & 0x80) != 0;
+        memcpy(sw, e + 9, sl);
+        sw[sl] = '\0';
+        pos += 9 + sl;
+        memcpy(fo, r->pcbuf + pos + 1, r->pcbuf[pos]);
+        fo[r->pcbuf[pos]] = '\0';
+        pos += 1 + r->pcbuf[pos];
+        /* The list holds the surnames that share its truncated key: only this one's. */
+        if (rv_words_name(sw, surname))
+            rc = fn(ctx, id, sw, fo, address);
+    }
+    sodium_memzero(r->pcbuf, blen);
+    sodium_memzero(sw, sizeof(sw));
+    sodium_memzero(fo, sizeof(fo));
+    return rc < 0 ? rc : 0;
+}
+
+int rv_vault_reader_namesakes(struct rv_vault_reader *r, const struct rv_index_query *q,
+                              rv_vault_namesake_fn fn, void *ctx)
+{
+    uint8_t key[17];
+    const void *val;
+    size_t vlen, blen = 0, pos = 0;
+    char pc[9], sw[RV_VAULT_PC_SURNAME], fo[RV_VAULT_PC_SURNAME];
+    int rc;
+
+    char compact[9], outward[9];
+
+    if (r->t == NULL || q->surname == NULL || q->postcode == NULL ||
+        rv_ns_list_key(r->v, q->initial, q->surname, q->postcode, key) != 0 ||
+        rv_split_postcode(q->postcode, compact, outward) != 0)
+        return RV_EINVAL;
+    rc = rv_store_get(r->t, key, sizeof(key), &val, &vlen);
+    if (rc == RV_ENOTFOUND)
+        return 0;
+    if (rc != 0)
+        return rc;
+    if (vlen > r->pcbuf_cap) {
+        size_t cap = vlen < 4096 ? 4096 : vlen;
+        uint8_t *nb = sodium_malloc(cap);
+        if (nb == NULL)
+            return RV_ENOMEM;
+        if (r->pcbuf != NULL) {
+            sodium_memzero(r->pcbuf, r->pcbuf_cap);
+            sodium_free(r->pcbuf);
+        }
+        r->pcbuf = nb;
+        r->pcbuf_cap = cap;
+    }
+    rc = rv_ns_list_open(r->v, key, val, vlen, r->pcbuf, &blen);
+    while (rc == 0 && pos < blen) {
+        const uint8_t *e = r->pcbuf + pos;
+        uint64_t id = rv_get_u64le(e);
+        bool scut, fcut;
+        memcpy(pc, e + 9, e[8]);
+        pc[e[8]] = '\0';
+        pos += 9 + e[8];
+        scut = r->pcbuf[pos] == RV_VAULT_PC_LONG;
+        memcpy(sw, r->pcbuf + pos + 1, rv_ns_len(r->pcbuf[pos]));
+        sw[rv_ns_len(r->pcbuf[pos])] = '\0';
+        pos += 1 + rv_ns_len(r->pcbuf[pos]);
+        fcut = r->pcbuf[pos] == RV_VAULT_PC_LONG;
+        memcpy(fo, r->pcbuf + pos + 1, rv_ns_len(r->pcbuf[pos]));
+        fo[rv_ns_len(r->pcbuf[pos])] = '\0';
+        pos += 1 + rv_ns_len(r->pcbuf[pos]);
+        /* The list holds the names that share its truncated key: only these, wherever the
+         * listed name is whole enough to tell. */
+        if ((scut || rv_words_joined_equal(sw, q->surname)) && fo[0] == q->initial &&
+            strncmp(pc, outward, strlen(outward)) == 0 &&
+            (pc[strlen(outward)] >= '0' && pc[strlen(outward)] <= '9') &&
+            strlen(pc) == strlen(outward) + 3)
+            rc = fn(ctx, id, pc, scut ? NULL : sw, fcut ? NULL : fo);
+    }
+    sodium_memzero(r->pcbuf, blen);
+    sodium_memzero(sw, sizeof(sw));
+    sodium_memzero(fo, sizeof(fo));
+    return rc < 0 ? rc : 0;
+}
