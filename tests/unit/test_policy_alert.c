@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "testutil.h"
+#include "testvault.h"
 
 #include "policy/inner.h"
 
@@ -24,24 +25,14 @@
 #include <unistd.h>
 
 struct fixture {
-    char *tmp;
-    char dir[512];
-    uint8_t *key;
-    struct rv_vault_secret secret;
+    struct rv_test_vault tv;
 };
 
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    struct rv_actor admin = {"tester", "admin", "local"};
 
-    if (f == NULL || sodium_init() < 0 || (f->tmp = rv_test_tmpdir("rv-alert")) == NULL)
-        return -1;
-    snprintf(f->dir, sizeof(f->dir), "%s/vault", f->tmp);
-    f->key = sodium_malloc(32);
-    randombytes_buf(f->key, 32);
-    f->secret.keyfile = f->key;
-    if (rv_policy_create(f->dir, &f->secret, 10000, &admin) != 0)
+    if (f == NULL || sodium_init() < 0 || rv_test_vault_create(&f->tv, "rv-alert", 10000) != 0)
         return -1;
     *state = f;
     return 0;
@@ -51,9 +42,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
-    rv_test_rmtree(f->tmp);
-    free(f->tmp);
-    sodium_free(f->key);
+    rv_test_vault_remove(&f->tv);
     free(f);
     return 0;
 }
@@ -81,7 +70,7 @@ static struct rv_gate *open_gate(struct fixture *f, const char *file, const char
     struct rv_diag d;
     struct rv_gate *g = NULL;
 
-    assert_int_equal(rv_policy_open(f->dir, &f->secret, &who, &g), 0);
+    assert_int_equal(rv_policy_open(f->tv.dir, &f->tv.secret, &who, &g), 0);
     rv_policy_config_defaults(&c);
     c.alert_syslog = false;
     c.alert_file = file;
@@ -183,7 +172,7 @@ static void test_log_and_file(void **state)
     rv_audit_record_free(&rec);
     assert_int_equal(rv_policy_close(g), 0);
 
-    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
     assert_int_equal(s.n, 1);
     assert_int_equal(s.index[0], n - 1);
     assert_int_equal(s.sev[0], RV_ALERT_HIGH);
@@ -192,7 +181,7 @@ static void test_log_and_file(void **state)
     assert_string_equal(s.client[0], "192.0.2.7");
     assert_string_equal(s.detail[0], a.detail);
 
-    snprintf(path, sizeof(path), "%s/alerts.log", f->dir);
+    snprintf(path, sizeof(path), "%s/alerts.log", f->tv.dir);
     text = slurp(path);
     assert_non_null(text);
     assert_int_equal(count_lines(text), 1);
@@ -226,17 +215,17 @@ static void test_since(void **state)
     assert_int_equal(rv_policy_alert(g, &a), 0);
     assert_int_equal(rv_policy_close(g), 0);
 
-    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
     assert_int_equal(s.n, 2);
     memset(&s, 0, sizeof(s));
-    assert_int_equal(rv_policy_alerts_read(f->dir, mid, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, mid, collect, &s), 0);
     assert_int_equal(s.n, 1);
     assert_string_equal(s.detail[0], "two");
     assert_int_equal(s.sev[0], RV_ALERT_MEDIUM);
     /* Unset principal and client read back as "-". */
     assert_string_equal(s.principal[0], "-");
     memset(&s, 0, sizeof(s));
-    assert_int_equal(rv_policy_alerts_read(f->dir, now_ms() + 60000, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, now_ms() + 60000, collect, &s), 0);
     assert_int_equal(s.n, 0);
 }
 
@@ -253,8 +242,8 @@ static void test_hook_stdin(void **state)
     struct rv_gate *g;
     json_t *j;
 
-    snprintf(out, sizeof(out), "%s/hook.out", f->tmp);
-    snprintf(file, sizeof(file), "%s/custom-alerts.log", f->tmp);
+    snprintf(out, sizeof(out), "%s/hook.out", f->tv.tmp);
+    snprintf(file, sizeof(file), "%s/custom-alerts.log", f->tv.tmp);
     snprintf(cmd, sizeof(cmd), "cat > '%s.tmp' && mv '%s.tmp' '%s'", out, out, out);
     g = open_gate(f, file, cmd, 5000);
     assert_int_equal(rv_policy_alert(g, &a), 0);
@@ -296,7 +285,7 @@ static void test_hook_queue_full(void **state)
     uint64_t high_failed = 0, medium_failed = 0;
 
     rv_alert_test_queue_max(2, 2);
-    snprintf(out, sizeof(out), "%s/hook.out", f->tmp);
+    snprintf(out, sizeof(out), "%s/hook.out", f->tv.tmp);
     /* One JSON line per run, appended; slow enough that the queues fill. */
     snprintf(cmd, sizeof(cmd), "sleep 0.3; (cat; echo) >> '%s'", out);
     g = open_gate(f, NULL, cmd, 10000);
@@ -342,7 +331,7 @@ static void test_hook_queue_full(void **state)
     assert_true(strstr(text, "high-1") < med);
     free(text);
     /* The log says what the hook missed. */
-    assert_int_equal(rv_policy_alerts_read(f->dir, 0, count_failed, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, count_failed, &s), 0);
     high_failed = s.index[RV_ALERT_HIGH];
     medium_failed = s.index[RV_ALERT_MEDIUM];
     assert_true(high_failed >= 1);
@@ -368,12 +357,12 @@ static void test_hook_hangs(void **state)
     assert_int_equal(rv_policy_close(g), 0);
     assert_true(mono_ms() - t0 < 5000);
 
-    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
     assert_int_equal(s.n, 2);
     assert_string_equal(s.kind[0], "canary");
     assert_string_equal(s.kind[1], "hook.failed");
     assert_non_null(strstr(s.detail[1], "timed out"));
-    snprintf(path, sizeof(path), "%s/alerts.log", f->dir);
+    snprintf(path, sizeof(path), "%s/alerts.log", f->tv.dir);
     text = slurp(path);
     assert_int_equal(count_lines(text), 2);
     assert_non_null(strstr(text, "hook.failed"));
@@ -390,12 +379,12 @@ static void test_hook_fails(void **state)
     struct rv_gate *g;
     char *text;
 
-    snprintf(count, sizeof(count), "%s/runs", f->tmp);
+    snprintf(count, sizeof(count), "%s/runs", f->tv.tmp);
     snprintf(cmd, sizeof(cmd), "echo run >> '%s'; exit 3", count);
     g = open_gate(f, NULL, cmd, 5000);
     assert_int_equal(rv_policy_alert(g, &a), 0);
     assert_int_equal(rv_policy_close(g), 0);
-    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
     assert_int_equal(s.n, 2);
     assert_string_equal(s.kind[1], "hook.failed");
     assert_non_null(strstr(s.detail[1], "status 3"));
@@ -439,7 +428,7 @@ static void test_threads(void **state)
         assert_int_equal(rv_policy_close(b[i].view), 0);
     }
     assert_int_equal(rv_policy_close(g), 0);
-    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
     assert_int_equal(s.n, 15);
 }
 
@@ -456,7 +445,7 @@ static void test_long_detail(void **state)
     detail[5000] = '\0';
     assert_int_equal(rv_policy_alert(g, &a), 0);
     assert_int_equal(rv_policy_close(g), 0);
-    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
     assert_int_equal(s.n, 1);
     assert_string_equal(s.kind[0], "anomaly.client");
     assert_true(strlen(s.detail[0]) > 100 && strncmp(s.detail[0], "xxxx", 4) == 0);

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "testutil.h"
+#include "testvault.h"
 
 #include "policy/policy.h"
 #include "store/store.h"
@@ -29,11 +30,8 @@
 #define NCANARY 6
 
 struct fixture {
-    char *tmp;
-    char dir[512];
+    struct rv_test_vault tv;
     char area[16];
-    uint8_t *key;
-    struct rv_vault_secret secret;
     uint64_t *before; /* record ids valid before the canaries */
     size_t nbefore;
     struct rv_version *canary; /* sodium memory */
@@ -63,7 +61,7 @@ static void list_ids(struct fixture *f, struct idlist *l)
 {
     struct rv_vault *v = NULL;
     memset(l, 0, sizeof(*l));
-    assert_int_equal(rv_vault_open(f->dir, &f->secret, &v), 0);
+    assert_int_equal(rv_vault_open(f->tv.dir, &f->tv.secret, &v), 0);
     assert_int_equal(rv_vault_scan_valid(v, rv_date_today(), collect_id, l), 0);
     rv_vault_close(v);
 }
@@ -71,7 +69,6 @@ static void list_ids(struct fixture *f, struct idlist *l)
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    struct rv_actor admin = {"tester", "admin", "local"};
     struct rv_actor registrar = {"rita", "registrar", "local"};
     struct rv_synth_opts so = {
         .electors = 400, .areas = 1, .seed = 11, .edition = rv_date_from_ymd(2025, 12, 1)};
@@ -83,21 +80,15 @@ static int setup(void **state)
     struct idlist l;
     char sdir[600], file[700];
 
-    if (f == NULL || sodium_init() < 0 || (f->tmp = rv_test_tmpdir("rv-canary")) == NULL)
+    if (f == NULL || sodium_init() < 0 || rv_test_vault_create(&f->tv, "rv-canary", 1000) != 0)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "%s/vault", f->tmp);
-    snprintf(sdir, sizeof(sdir), "%s/synth", f->tmp);
+    snprintf(sdir, sizeof(sdir), "%s/synth", f->tv.tmp);
     mkdir(sdir, 0700);
     if (rv_synth_run(&so, sdir, &st, &d) != 0)
         return -1;
     rv_synth_area_code(0, f->area);
     snprintf(file, sizeof(file), "%s/%s/full-2025-12-01.csv", sdir, f->area);
-    f->key = sodium_malloc(32);
-    randombytes_buf(f->key, 32);
-    f->secret.keyfile = f->key;
-    if (rv_policy_create(f->dir, &f->secret, 1000, &admin) != 0)
-        return -1;
-    if (rv_policy_open(f->dir, &f->secret, &registrar, &g) != 0)
+    if (rv_policy_open(f->tv.dir, &f->tv.secret, &registrar, &g) != 0)
         return -1;
     io.area = f->area;
     io.edition = so.edition;
@@ -116,8 +107,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
-    rv_test_rmtree(f->tmp);
-    free(f->tmp);
+    rv_test_vault_remove(&f->tv);
     free(f->before);
     if (f->canary != NULL) {
         sodium_memzero(f->canary, NCANARY * sizeof(*f->canary));
@@ -127,7 +117,6 @@ static int teardown(void **state)
         sodium_memzero(f->real, sizeof(*f->real));
         sodium_free(f->real);
     }
-    sodium_free(f->key);
     free(f);
     return 0;
 }
@@ -149,7 +138,7 @@ static void add_and_find(struct fixture *f)
     struct idlist l;
     unsigned added = 0;
 
-    assert_int_equal(rv_policy_open(f->dir, &f->secret, &admin, &g), 0);
+    assert_int_equal(rv_policy_open(f->tv.dir, &f->tv.secret, &admin, &g), 0);
     assert_int_equal(rv_policy_canary_add(g, NCANARY, NULL, &added), 0);
     assert_int_equal(added, NCANARY);
     assert_int_equal(rv_policy_close(g), 0);
@@ -158,7 +147,7 @@ static void add_and_find(struct fixture *f)
     assert_int_equal(l.n, f->nbefore + NCANARY);
     f->canary = sodium_allocarray(NCANARY, sizeof(*f->canary));
     f->real = sodium_malloc(sizeof(*f->real));
-    assert_int_equal(rv_vault_open(f->dir, &f->secret, &v), 0);
+    assert_int_equal(rv_vault_open(f->tv.dir, &f->tv.secret, &v), 0);
     for (size_t i = 0; i < l.n; i++)
         if (!was_before(f, l.ids[i])) {
             assert_true(f->ncanary < NCANARY);
@@ -216,7 +205,7 @@ static json_t *check_one(struct fixture *f, const struct rv_elector *e,
     assert_int_equal(rv_check_query_init(name, e->address[0], e->postcode.canon,
                                          rv_date_from_ymd(2026, 1, 15), q, &d),
                      0);
-    assert_int_equal(rv_policy_open(f->dir, &f->secret, &checker, &g), 0);
+    assert_int_equal(rv_policy_open(f->tv.dir, &f->tv.secret, &checker, &g), 0);
     rv_policy_config_defaults(&c);
     c.alert_syslog = false;
     assert_int_equal(rv_policy_configure(g, &c, &d), 0);
@@ -267,13 +256,13 @@ static void test_canary_check_alerts(void **state)
     add_and_find(f);
 
     /* Nothing before. */
-    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
     assert_int_equal(s.n, 0);
 
     /* A real elector: permissible, no alert. */
     jr = check_one(f, &f->real->e, &vr, numr, sizeof(numr));
     assert_int_equal(vr, RV_VERDICT_PERMISSIBLE);
-    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
     assert_int_equal(s.n, 0);
 
     /* A canary: found, answered in the same shape, with the canary's own number. */
@@ -290,7 +279,7 @@ static void test_canary_check_alerts(void **state)
     json_decref(jr);
 
     /* One high alert, naming the principal and client, with no personal data. */
-    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
     assert_int_equal(s.n, 1);
     assert_string_equal(s.kind[0], "canary");
     assert_int_equal(s.sev[0], RV_ALERT_HIGH);
@@ -306,7 +295,7 @@ static void test_canary_check_alerts(void **state)
         assert_int_equal(vc, RV_VERDICT_PERMISSIBLE);
     }
     memset(&s, 0, sizeof(s));
-    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
     assert_int_equal(s.n, (int)f->ncanary);
 }
 
@@ -318,7 +307,7 @@ static void test_canary_looks_real(void **state)
     struct rv_vault *v = NULL;
 
     add_and_find(f);
-    assert_int_equal(rv_vault_open(f->dir, &f->secret, &v), 0);
+    assert_int_equal(rv_vault_open(f->tv.dir, &f->tv.secret, &v), 0);
     for (size_t i = 0; i < f->ncanary; i++) {
         const struct rv_version *c = &f->canary[i];
         bool prefix = false, postcode = false;
@@ -408,11 +397,11 @@ static void test_no_plaintext(void **state)
     for (size_t i = 0; i < f->ncanary; i++) {
         const struct rv_elector *e = &f->canary[i].e;
         rv_name_format(&e->name, name, sizeof(name));
-        assert_false(tree_contains(f->dir, name));
-        assert_false(tree_contains(f->dir, e->address[0]));
-        assert_false(tree_contains(f->dir, e->postcode.canon));
+        assert_false(tree_contains(f->tv.dir, name));
+        assert_false(tree_contains(f->tv.dir, e->address[0]));
+        assert_false(tree_contains(f->tv.dir, e->postcode.canon));
         if (strlen(e->name.surname) >= 6)
-            assert_false(tree_contains(f->dir, e->name.surname));
+            assert_false(tree_contains(f->tv.dir, e->name.surname));
     }
     sodium_memzero(name, sizeof(name));
 }
@@ -473,7 +462,7 @@ static void test_set_needs_key(void **state)
     uint8_t *sub = sodium_malloc(32), guess[32], id[32];
 
     add_and_find(f);
-    assert_int_equal(rv_vault_open(f->dir, &f->secret, &v), 0);
+    assert_int_equal(rv_vault_open(f->tv.dir, &f->tv.secret, &v), 0);
     assert_int_equal(rv_store_begin(rv_vault_store(v), false, &t), 0);
     assert_int_equal(rv_store_scan(t, &prefix, 1, collect_key, &s), 0);
     rv_store_abort(t);
@@ -543,7 +532,7 @@ static void test_threads(void **state)
     struct seen s = {0};
 
     add_and_find(f);
-    assert_int_equal(rv_policy_open(f->dir, &f->secret, &root, &g), 0);
+    assert_int_equal(rv_policy_open(f->tv.dir, &f->tv.secret, &root, &g), 0);
     rv_policy_config_defaults(&c);
     c.alert_syslog = false;
     assert_int_equal(rv_policy_configure(g, &c, &d), 0);
@@ -558,7 +547,7 @@ static void test_threads(void **state)
         assert_int_equal(rv_policy_close(w[i].view), 0);
     }
     assert_int_equal(rv_policy_close(g), 0);
-    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
     assert_int_equal(s.n, 9); /* 3 canaries x 3 checks; the first 8 are kept */
     for (int i = 0; i < 8; i++) {
         assert_string_equal(s.kind[i], "canary");
@@ -575,7 +564,7 @@ static void test_admin_only(void **state)
     struct idlist l;
     unsigned added = 7;
 
-    assert_int_equal(rv_policy_open(f->dir, &f->secret, &checker, &g), 0);
+    assert_int_equal(rv_policy_open(f->tv.dir, &f->tv.secret, &checker, &g), 0);
     assert_int_equal(rv_policy_canary_add(g, 3, NULL, &added), RV_EDENIED);
     assert_int_equal(added, 0);
     assert_int_equal(rv_policy_close(g), 0);

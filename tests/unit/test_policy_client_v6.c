@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "testutil.h"
+#include "testvault.h"
 
 #include "policy/inner.h"
 
@@ -42,10 +43,7 @@ static void test_key(void **state)
 }
 
 struct fixture {
-    char *tmp;
-    char dir[512];
-    uint8_t *key;
-    struct rv_vault_secret secret;
+    struct rv_test_vault tv;
     struct rv_gate *g;
 };
 
@@ -56,14 +54,9 @@ static int setup(void **state)
     struct rv_policy_config c;
     struct rv_diag d;
 
-    if (f == NULL || sodium_init() < 0 || (f->tmp = rv_test_tmpdir("rv-v6")) == NULL)
+    if (f == NULL || sodium_init() < 0 || rv_test_vault_create(&f->tv, "rv-v6", 1000) != 0)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "%s/vault", f->tmp);
-    f->key = sodium_malloc(32);
-    randombytes_buf(f->key, 32);
-    f->secret.keyfile = f->key;
-    if (rv_policy_create(f->dir, &f->secret, 1000, &admin) != 0 ||
-        rv_policy_open(f->dir, &f->secret, &admin, &f->g) != 0)
+    if (rv_policy_open(f->tv.dir, &f->tv.secret, &admin, &f->g) != 0)
         return -1;
     rv_policy_config_defaults(&c);
     c.rate_client = 0.001; /* one token in 1000 s: no refill during the test */
@@ -80,9 +73,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
 
     (void)rv_policy_close(f->g);
-    rv_test_rmtree(f->tmp);
-    free(f->tmp);
-    sodium_free(f->key);
+    rv_test_vault_remove(&f->tv);
     free(f);
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "testutil.h"
+#include "testvault.h"
 
 #include "policy/inner.h"
 
@@ -23,24 +24,14 @@
 #define LABEL "finance file share"
 
 struct fixture {
-    char *tmp;
-    char dir[512];
-    uint8_t *key;
-    struct rv_vault_secret secret;
+    struct rv_test_vault tv;
 };
 
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    struct rv_actor admin = {"tester", "admin", "local"};
 
-    if (f == NULL || sodium_init() < 0 || (f->tmp = rv_test_tmpdir("rv-honey")) == NULL)
-        return -1;
-    snprintf(f->dir, sizeof(f->dir), "%s/vault", f->tmp);
-    f->key = sodium_malloc(32);
-    randombytes_buf(f->key, 32);
-    f->secret.keyfile = f->key;
-    if (rv_policy_create(f->dir, &f->secret, 1000, &admin) != 0)
+    if (f == NULL || sodium_init() < 0 || rv_test_vault_create(&f->tv, "rv-honey", 1000) != 0)
         return -1;
     *state = f;
     return 0;
@@ -50,9 +41,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
-    rv_test_rmtree(f->tmp);
-    free(f->tmp);
-    sodium_free(f->key);
+    rv_test_vault_remove(&f->tv);
     free(f);
     return 0;
 }
@@ -67,7 +56,7 @@ static struct rv_gate *open_as(struct fixture *f, const char *role)
     who.principal = "alice";
     who.role = role;
     who.client = "local";
-    assert_int_equal(rv_policy_open(f->dir, &f->secret, &who, &g), 0);
+    assert_int_equal(rv_policy_open(f->tv.dir, &f->tv.secret, &who, &g), 0);
     rv_policy_config_defaults(&c);
     c.alert_syslog = false;
     assert_int_equal(rv_policy_configure(g, &c, &d), 0);
@@ -232,7 +221,7 @@ static void test_use_alerts(void **state)
     snprintf(other, sizeof(other), "%s", tok);
     other[10] = other[10] == 'A' ? 'B' : 'A';
     assert_int_equal(rv_policy_honeytoken_token(g, other, "203.0.113.5"), 0);
-    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
     assert_int_equal(s.n, 0);
 
     /* A decoy's name cannot be taken by a real principal (which would silence it), and
@@ -251,7 +240,7 @@ static void test_use_alerts(void **state)
         assert_int_equal(rv_policy_user_add(g, &p, &cred), RV_EEXIST);
     }
     assert_int_equal(rv_policy_close(g), 0);
-    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
     assert_int_equal(s.n, 0);
 
     g = open_as(f, "checker");
@@ -259,7 +248,7 @@ static void test_use_alerts(void **state)
     assert_int_equal(rv_policy_honeytoken_token(g, tok, "198.51.100.23"), 1);
     assert_int_equal(rv_policy_close(g), 0);
 
-    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
     assert_int_equal(s.n, 2);
     assert_string_equal(s.kind[0], "honeytoken");
     assert_int_equal(s.sev[0], RV_ALERT_HIGH);
@@ -353,11 +342,11 @@ static void test_nothing_on_disk(void **state)
     assert_true(find_value(env, "REGVAULT_TOKEN=", tok, sizeof(tok)));
     assert_true(find_value(env, "REGVAULT_PASSWORD=", pw, sizeof(pw)));
     free_text(env);
-    assert_false(tree_contains(f->dir, LABEL));
-    assert_false(tree_contains(f->dir, user));
-    assert_false(tree_contains(f->dir, pw));
-    assert_false(tree_contains(f->dir, tok));
-    assert_false(tree_contains(f->dir, tok + 4));
+    assert_false(tree_contains(f->tv.dir, LABEL));
+    assert_false(tree_contains(f->tv.dir, user));
+    assert_false(tree_contains(f->tv.dir, pw));
+    assert_false(tree_contains(f->tv.dir, tok));
+    assert_false(tree_contains(f->tv.dir, tok + 4));
 }
 
 /* Through the real login: the decoy is refused like any bad credential (RV_EAUTH), and the
@@ -394,7 +383,7 @@ static void test_login(void **state)
     free_text(env);
     assert_int_equal(rv_policy_login(g, user, pw, "123456", "192.0.2.44", &out, &retry), RV_EAUTH);
     assert_int_equal(rv_policy_close(g), 0);
-    assert_int_equal(rv_policy_alerts_read(f->dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
     assert_true(s.n >= 1);
     assert_string_equal(s.kind[0], "honeytoken");
     assert_string_equal(s.principal[0], user);
@@ -465,7 +454,7 @@ static void test_login_password_and_locked(void **state)
     assert_int_equal(rv_policy_login(g, user, "x", "123456", "192.0.2.70", &out, &retry),
                      RV_ELOCKED);
     assert_int_equal(rv_policy_close(g), 0);
-    assert_int_equal(rv_policy_alerts_read(f->dir, 0, count_honey, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, count_honey, &s), 0);
     assert_int_equal(s.n, 4);
     assert_string_equal(s.client[0], "192.0.2.61");
     assert_string_equal(s.client[1], "192.0.2.62");

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "testutil.h"
+#include "testvault.h"
 
 #include "policy/inner.h"
 #include "store/store.h"
@@ -71,10 +72,7 @@ static size_t alerts(const char *kind, const char *principal)
 
 /* One vault with a small synthetic register for the whole file. */
 struct fixture {
-    char *tmp;
-    char dir[512];
-    uint8_t *key;
-    struct rv_vault_secret secret;
+    struct rv_test_vault tv;
     struct rv_check_query *don; /* the donations that are individuals' */
     size_t ndon;
 };
@@ -84,7 +82,6 @@ static struct fixture *F;
 static int group_setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    struct rv_actor admin = {"tester", "admin", "local"};
     struct rv_actor registrar = {"rita", "registrar", "local"};
     struct rv_synth_opts so = {.electors = 40000,
                                .areas = 1,
@@ -99,17 +96,12 @@ static int group_setup(void **state)
     char syn[600], path[700], area[16];
     int rc;
 
-    if (f == NULL || sodium_init() < 0 || (f->tmp = rv_test_tmpdir("rv-limits")) == NULL)
+    if (f == NULL || sodium_init() < 0 || rv_test_vault_create(&f->tv, "rv-limits", 10000) != 0)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "%s/vault", f->tmp);
-    snprintf(syn, sizeof(syn), "%s/synth", f->tmp);
+    snprintf(syn, sizeof(syn), "%s/synth", f->tv.tmp);
     if (mkdir(syn, 0700) != 0 || rv_synth_run(&so, syn, &st, &d) != 0)
         return -1;
-    f->key = sodium_malloc(32);
-    randombytes_buf(f->key, 32);
-    f->secret.keyfile = f->key;
-    if (rv_policy_create(f->dir, &f->secret, 10000, &admin) != 0 ||
-        rv_policy_open(f->dir, &f->secret, &registrar, &g) != 0)
+    if (rv_policy_open(f->tv.dir, &f->tv.secret, &registrar, &g) != 0)
         return -1;
     for (unsigned i = 0; i < so.areas; i++) {
         struct rv_ingest_opts o = {.area = rv_synth_area_code(i, area), .edition = so.edition};
@@ -144,9 +136,7 @@ static int group_teardown(void **state)
     rv_limits_test_hooks(NULL, NULL);
     sodium_memzero(f->don, f->ndon * sizeof(*f->don));
     free(f->don);
-    rv_test_rmtree(f->tmp);
-    free(f->tmp);
-    sodium_free(f->key);
+    rv_test_vault_remove(&f->tv);
     free(f);
     return 0;
 }
@@ -165,7 +155,7 @@ static struct rv_gate *open_as(const char *principal, const char *client,
     struct rv_gate *g = NULL;
     struct rv_diag d;
 
-    assert_int_equal(rv_policy_open(F->dir, &F->secret, &who, &g), 0);
+    assert_int_equal(rv_policy_open(F->tv.dir, &F->tv.secret, &who, &g), 0);
     if (cfg != NULL)
         assert_int_equal(rv_policy_configure(g, cfg, &d), 0);
     return g;
@@ -284,7 +274,7 @@ static void test_budget_through_the_gate(void **state)
 
     /* The local operator is not limited. */
     struct rv_actor local = {"op", "checker", "local"};
-    assert_int_equal(rv_policy_open(F->dir, &F->secret, &local, &g), 0);
+    assert_int_equal(rv_policy_open(F->tv.dir, &F->tv.secret, &local, &g), 0);
     assert_int_equal(rv_policy_configure(g, &c, &d), 0);
     for (k = 0; k < 40; k++) {
         qs[0] = &F->don[k];

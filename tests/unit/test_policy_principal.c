@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "testutil.h"
+#include "testvault.h"
 
 #include "policy/inner.h"
 #include "store/store.h"
@@ -33,10 +34,7 @@
 #include <unistd.h>
 
 struct fixture {
-    char *tmp;
-    char dir[256];
-    uint8_t *key;
-    struct rv_vault_secret secret;
+    struct rv_test_vault tv;
     struct rv_gate *g;
 };
 
@@ -46,15 +44,9 @@ static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
 
-    if (f == NULL || sodium_init() < 0 || (f->tmp = rv_test_tmpdir("rv-principal")) == NULL)
+    if (f == NULL || sodium_init() < 0 || rv_test_vault_create(&f->tv, "rv-principal", 100000) != 0)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "%s/vault", f->tmp);
-    f->key = sodium_malloc(32);
-    randombytes_buf(f->key, 32);
-    f->secret.keyfile = f->key;
-    if (rv_policy_create(f->dir, &f->secret, 100000, &ADMIN) != 0)
-        return -1;
-    if (rv_policy_open(f->dir, &f->secret, &ADMIN, &f->g) != 0)
+    if (rv_policy_open(f->tv.dir, &f->tv.secret, &ADMIN, &f->g) != 0)
         return -1;
     *state = f;
     return 0;
@@ -65,9 +57,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
 
     (void)rv_policy_close(f->g);
-    rv_test_rmtree(f->tmp);
-    free(f->tmp);
-    sodium_free(f->key);
+    rv_test_vault_remove(&f->tv);
     free(f);
     return 0;
 }
@@ -76,7 +66,7 @@ static void reopen(struct fixture *f)
 {
     assert_int_equal(rv_policy_close(f->g), 0);
     f->g = NULL;
-    assert_int_equal(rv_policy_open(f->dir, &f->secret, &ADMIN, &f->g), 0);
+    assert_int_equal(rv_policy_open(f->tv.dir, &f->tv.secret, &ADMIN, &f->g), 0);
 }
 
 /* The TOTP code of the secret in uri at time t. */
@@ -809,7 +799,7 @@ static void store_value(struct fixture *f, const char *name, uint8_t *buf, size_
     memcpy(key + sizeof(prefix), name, strlen(name));
     assert_int_equal(rv_policy_close(f->g), 0);
     f->g = NULL;
-    assert_int_equal(rv_vault_open(f->dir, &f->secret, &v), 0);
+    assert_int_equal(rv_vault_open(f->tv.dir, &f->tv.secret, &v), 0);
     assert_int_equal(rv_store_begin(rv_vault_store(v), put, &t), 0);
     if (put) {
         assert_int_equal(rv_store_put(t, key, klen, buf, *len), 0);
@@ -822,7 +812,7 @@ static void store_value(struct fixture *f, const char *name, uint8_t *buf, size_
         rv_store_abort(t);
     }
     rv_vault_close(v);
-    assert_int_equal(rv_policy_open(f->dir, &f->secret, &ADMIN, &f->g), 0);
+    assert_int_equal(rv_policy_open(f->tv.dir, &f->tv.secret, &ADMIN, &f->g), 0);
 }
 
 static void test_tampered_record(void **state)
