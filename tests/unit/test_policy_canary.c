@@ -333,55 +333,6 @@ static void test_canary_looks_real(void **state)
     rv_vault_close(v);
 }
 
-static bool file_contains(const char *path, const char *needle)
-{
-    FILE *fp = fopen(path, "rb");
-    size_t nl = strlen(needle), cap = 1 << 20, len = 0;
-    char *buf = malloc(cap);
-    bool hit = false;
-    size_t r;
-
-    if (fp == NULL || buf == NULL || nl == 0) {
-        if (fp != NULL)
-            fclose(fp);
-        free(buf);
-        return false;
-    }
-    while ((r = fread(buf + len, 1, cap - len, fp)) > 0) {
-        len += r;
-        if (len == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-        }
-    }
-    fclose(fp);
-    hit = memmem(buf, len, needle, nl) != NULL;
-    free(buf);
-    return hit;
-}
-
-static bool tree_contains(const char *dir, const char *needle)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    bool hit = false;
-
-    if (d == NULL)
-        return false;
-    while (!hit && (e = readdir(d)) != NULL) {
-        char p[1024];
-        struct stat st;
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        if (lstat(p, &st) != 0)
-            continue;
-        hit = S_ISDIR(st.st_mode) ? tree_contains(p, needle) : file_contains(p, needle);
-    }
-    closedir(d);
-    return hit;
-}
-
 /* No canary's name, address line or postcode in any vault file, even after a check that
  * fired an alert. */
 static void test_no_plaintext(void **state)
@@ -397,11 +348,11 @@ static void test_no_plaintext(void **state)
     for (size_t i = 0; i < f->ncanary; i++) {
         const struct rv_elector *e = &f->canary[i].e;
         rv_name_format(&e->name, name, sizeof(name));
-        assert_false(tree_contains(f->tv.dir, name));
-        assert_false(tree_contains(f->tv.dir, e->address[0]));
-        assert_false(tree_contains(f->tv.dir, e->postcode.canon));
+        assert_false(rv_test_tree_contains(f->tv.dir, name));
+        assert_false(rv_test_tree_contains(f->tv.dir, e->address[0]));
+        assert_false(rv_test_tree_contains(f->tv.dir, e->postcode.canon));
         if (strlen(e->name.surname) >= 6)
-            assert_false(tree_contains(f->tv.dir, e->name.surname));
+            assert_false(rv_test_tree_contains(f->tv.dir, e->name.surname));
     }
     sodium_memzero(name, sizeof(name));
 }

@@ -282,50 +282,6 @@ static void test_admin_only(void **state)
     assert_int_equal(rv_policy_close(g), 0);
 }
 
-static bool file_contains(const char *path, const char *needle)
-{
-    FILE *fp = fopen(path, "rb");
-    size_t nl = strlen(needle), cap = 1 << 20, len = 0, r;
-    char *buf = malloc(cap);
-    bool hit;
-
-    if (fp == NULL) {
-        free(buf);
-        return false;
-    }
-    while ((r = fread(buf + len, 1, cap - len, fp)) > 0) {
-        len += r;
-        if (len == cap)
-            buf = realloc(buf, cap *= 2);
-    }
-    fclose(fp);
-    hit = memmem(buf, len, needle, nl) != NULL;
-    free(buf);
-    return hit;
-}
-
-static bool tree_contains(const char *dir, const char *needle)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    bool hit = false;
-
-    if (d == NULL)
-        return false;
-    while (!hit && (e = readdir(d)) != NULL) {
-        char p[1024];
-        struct stat st;
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        if (lstat(p, &st) != 0)
-            continue;
-        hit = S_ISDIR(st.st_mode) ? tree_contains(p, needle) : file_contains(p, needle);
-    }
-    closedir(d);
-    return hit;
-}
-
 /* Before any use, no vault file (audit log included) holds the label, the user name, the
  * password or the token. */
 static void test_nothing_on_disk(void **state)
@@ -342,11 +298,11 @@ static void test_nothing_on_disk(void **state)
     assert_true(find_value(env, "REGVAULT_TOKEN=", tok, sizeof(tok)));
     assert_true(find_value(env, "REGVAULT_PASSWORD=", pw, sizeof(pw)));
     free_text(env);
-    assert_false(tree_contains(f->tv.dir, LABEL));
-    assert_false(tree_contains(f->tv.dir, user));
-    assert_false(tree_contains(f->tv.dir, pw));
-    assert_false(tree_contains(f->tv.dir, tok));
-    assert_false(tree_contains(f->tv.dir, tok + 4));
+    assert_false(rv_test_tree_contains(f->tv.dir, LABEL));
+    assert_false(rv_test_tree_contains(f->tv.dir, user));
+    assert_false(rv_test_tree_contains(f->tv.dir, pw));
+    assert_false(rv_test_tree_contains(f->tv.dir, tok));
+    assert_false(rv_test_tree_contains(f->tv.dir, tok + 4));
 }
 
 /* Through the real login: the decoy is refused like any bad credential (RV_EAUTH), and the
