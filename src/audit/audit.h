@@ -264,6 +264,48 @@ RV_NODISCARD int rv_audit_append(struct rv_audit_log *log, const struct rv_audit
 #define RV_AUDIT_BATCH_MAX 65536
 RV_NODISCARD int rv_audit_append_batch(struct rv_audit_log *log, const struct rv_audit_entry *e,
                                        size_t n, uint64_t *first) RV_NONNULL(1, 2);
+
+/* Asynchronous appends, for a front end that answers from an event loop and must not hold a
+ * thread while an entry is made durable. fn is called exactly once, after the group commit
+ * that took the entry has fdatasync'd it (rc 0, index its entry number) or has failed (rc
+ * RV_EAUDIT or RV_ENOMEM, index UINT64_MAX; the log is then failed as for rv_audit_append),
+ * on whichever thread commits it (the log's committer, or a thread committing its own
+ * rv_audit_append inline), never inside this call. fn must be quick and must not append to
+ * the same log synchronously. Returns 0 when the entry is queued; otherwise (RV_EINVAL, a
+ * failed log's RV_EAUDIT at once, RV_ENOMEM, RV_EUNSUPPORTED on a read-only handle) fn is
+ * never called. e is borrowed for the call. rv_audit_close answers every queued entry
+ * before it returns. */
+typedef void (*rv_audit_done_fn)(void *ctx, int rc, uint64_t index);
+RV_NODISCARD int rv_audit_append_async(struct rv_audit_log *log, const struct rv_audit_entry *e,
+                                       rv_audit_done_fn fn, void *ctx) RV_NONNULL(1, 2, 3);
+
+/* Groups: deferring a thread's synchronous appends. Code above the log (the access gate)
+ * records an action with rv_audit_append and acts on its answer; a daemon that withholds the
+ * whole answer until its entries are durable can let that call return at once. While a
+ * group is the calling thread's group (rv_audit_group_enter), rv_audit_append of one entry
+ * with index NULL, on that thread and any log, queues the entry as rv_audit_append_async
+ * does and returns 0 (or its immediate error) without waiting; the group counts it. Appends
+ * with an index, batches and the other threads' appends wait as before. The holder of the
+ * group must send nothing that depends on those entries until the group's result is known,
+ * and must treat a failed group as a failed append (nothing but an error answer). */
+struct rv_audit_group;
+/* fn(ctx, rc) is called once after rv_audit_group_close if entries were still in flight:
+ * rc 0 when every entry the group took is durable, else the first failure. *out: ended by
+ * rv_audit_group_close (which frees it, at once or after fn). */
+typedef void (*rv_audit_group_fn)(void *ctx, int rc);
+RV_NODISCARD int rv_audit_group_new(rv_audit_group_fn fn, void *ctx, struct rv_audit_group **out)
+    RV_NONNULL(1, 3);
+/* Makes g the calling thread's group (NULL: none, appends wait again); returns the one it
+ * replaces. g is borrowed until it is left. */
+struct rv_audit_group *rv_audit_group_enter(struct rv_audit_group *g);
+/* True when every entry g took so far has been answered (durable or failed). */
+bool rv_audit_group_settled(struct rv_audit_group *g) RV_NONNULL(1);
+/* Ends the holder's use of g, which must not be any thread's group any more. Returns 0 when
+ * nothing is in flight: *rc receives the group's result, fn is never called and g is freed.
+ * Returns 1 when entries are still in flight: fn will be called (perhaps already running on
+ * another thread) and g freed after it. */
+RV_NODISCARD int rv_audit_group_close(struct rv_audit_group *g, int *rc) RV_NONNULL(1, 2);
+
 /* Signs a checkpoint of the current tree now (no-op if the latest already covers it). */
 RV_NODISCARD int rv_audit_checkpoint(struct rv_audit_log *log) RV_NONNULL(1);
 /* Number of durable entries. */

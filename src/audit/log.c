@@ -22,8 +22,12 @@
  * during each sync. Under load an append so costs its caller one sleep and one wake-up,
  * and no thread ever waits for a lock held across a write. There are two queues, by
  * parity of a generation number, each with its own futex word, so a wake-up reaches only
- * the threads whose entries are durable. Checkpoints are signed by a separate thread, so they never
- * hold up an append. Any write or sync failure sets a sticky RV_EAUDIT: every waiting and
+ * the threads whose entries are durable. An asynchronous append (rv_audit_append_async)
+ * pushes a waiter of its own in the heap, rouses the committer if nobody holds the turn, and
+ * returns; the commit that answers it calls its callback after waking the sleepers, and
+ * frees it. A thread's group (rv_audit_group_enter) turns its single appends into
+ * asynchronous ones counted by the group. Checkpoints are signed by a separate thread, so they
+ * never hold up an append. Any write or sync failure sets a sticky RV_EAUDIT: every waiting and
  * later append fails, and nothing more is written until the log is reopened.
  */
 #include "audit/audit.h"
@@ -76,6 +80,11 @@ struct waiter {
     const uint8_t (*leaves)[32];
     uint64_t first;    /* entry number of the first of them */
     _Atomic int state; /* 0 while waiting, then 1 (durable) or a negative RV_E* code */
+    /* An asynchronous append (rv_audit_append_async): the waiter and its records live in
+     * one heap block that the commit answering it hands to done and then frees; nobody
+     * waits on state. NULL for a caller that sleeps until state is set. */
+    rv_audit_done_fn done;
+    void *done_ctx;
 };
 
 struct rv_audit_log {
@@ -620,7 +629,7 @@ static bool checkpoint_due(struct rv_audit_log *log)
 static void commit(struct rv_audit_log *log, struct waiter *list, uint32_t p)
 {
     struct batch *b = &log->flush;
-    struct waiter *w, *nx;
+    struct waiter *w, *nx, *async = NULL;
     uint64_t n0 = log->size; /* only the turn's holder changes it */
     size_t bytes = 0, n = 0;
     int rc = atomic_load(&log->failed) ? RV_EAUDIT : 0, state;
@@ -657,13 +666,24 @@ static void commit(struct rv_audit_log *log, struct waiter *list, uint32_t p)
     if (log->err == 0 && log->size - log->cp_size >= log->every)
         pthread_cond_signal(&log->tick);
     pthread_mutex_unlock(&log->mu);
-    /* A waiter may return as soon as its state is set: read next first. */
+    /* A waiter may return as soon as its state is set: read next first. Asynchronous
+     * appends are kept aside and answered after the sleepers are woken. */
     state = rc == 0 ? 1 : rc;
     for (w = list; w != NULL; w = nx) {
         nx = w->next;
+        if (w->done != NULL) {
+            w->next = async;
+            async = w;
+            continue;
+        }
         atomic_store_explicit(&w->state, state, memory_order_release);
     }
     futex_bump(&log->epoch[p], INT_MAX);
+    for (w = async; w != NULL; w = nx) {
+        nx = w->next;
+        w->done(w->done_ctx, rc == 0 ? 0 : rc, rc == 0 ? w->first : UINT64_MAX);
+        free(w);
+    }
 }
 
 /* Takes the current queue (new appends then join the other one) and commits it. False if
@@ -745,6 +765,149 @@ static void committer_stop(struct rv_audit_log *log)
  * stack; a larger one, or a batch, in the heap. */
 #define SMALL_ENTRY 2048
 
+/* Pushes w onto the current queue; returns its parity. */
+static uint32_t push(struct rv_audit_log *log, struct waiter *w)
+{
+    uint32_t q = atomic_load(&log->qgen) & 1;
+
+    w->next = atomic_load(&log->queue[q]);
+    while (!atomic_compare_exchange_weak(&log->queue[q], &w->next, w))
+        ;
+    return q;
+}
+
+int rv_audit_append_async(struct rv_audit_log *log, const struct rv_audit_entry *e,
+                          rv_audit_done_fn fn, void *ctx)
+{
+    uint8_t small[REC_OVERHEAD + SMALL_ENTRY], *big = NULL, *src = small, *recs, *leaf;
+    struct rv_audit_entry copy = *e;
+    struct waiter *w = NULL;
+    size_t elen = 0, len;
+    int rc;
+
+    if (!log->writable)
+        return RV_EUNSUPPORTED;
+    if (copy.time_ms == 0)
+        copy.time_ms = now_ms();
+    rc = rv_audit_entry_encode(&copy, small + 4, SMALL_ENTRY, &elen);
+    if (rc == RV_ETOOBIG) {
+        if ((big = malloc(REC_OVERHEAD + RV_AUDIT_ENTRY_MAX)) == NULL)
+            return RV_ENOMEM;
+        src = big;
+        rc = rv_audit_entry_encode(&copy, big + 4, RV_AUDIT_ENTRY_MAX, &elen);
+    }
+    if (rc != 0)
+        goto out;
+    if (atomic_load(&log->failed)) {
+        rc = RV_EAUDIT; /* sticky: refuse at once, without writing */
+        goto out;
+    }
+    /* The waiter, the leaf hash and the framed record in one block, freed by the commit. */
+    len = REC_OVERHEAD + elen;
+    if ((w = malloc(sizeof(*w) + 32 + len)) == NULL) {
+        rc = RV_ENOMEM;
+        goto out;
+    }
+    leaf = (uint8_t *)(w + 1);
+    recs = leaf + 32;
+    put_u32(recs, (uint32_t)elen);
+    memcpy(recs + 4, src + 4, elen);
+    rv_audit_leaf_hash(recs + 4, elen, leaf);
+    memcpy(recs + 4 + elen, leaf, TRAILER_LEN);
+    w->recs = recs;
+    w->len = len;
+    w->leaves = (const uint8_t(*)[32])leaf;
+    w->n = 1;
+    w->first = 0;
+    atomic_init(&w->state, 0);
+    w->done = fn;
+    w->done_ctx = ctx;
+    (void)push(log, w);
+    /* The committer thread writes it: rouse it unless someone holds the turn, who then looks
+     * at the queues again after giving the turn up (see committer_main). */
+    if (atomic_load(&log->busy) == 0)
+        futex_bump(&log->kick, 1);
+out:
+    if (big != NULL) {
+        sodium_memzero(big, REC_OVERHEAD + RV_AUDIT_ENTRY_MAX);
+        free(big);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Groups: a thread's single appends that join a group do not wait (rv_audit_group_enter).
+ */
+struct rv_audit_group {
+    _Atomic long refs; /* one per entry in flight, one for the creator until close */
+    _Atomic int rc;    /* the first failure, or 0 */
+    rv_audit_group_fn fn;
+    void *ctx;
+};
+
+static _Thread_local struct rv_audit_group *thread_group;
+
+int rv_audit_group_new(rv_audit_group_fn fn, void *ctx, struct rv_audit_group **out)
+{
+    struct rv_audit_group *g = malloc(sizeof(*g));
+
+    *out = NULL;
+    if (g == NULL)
+        return RV_ENOMEM;
+    atomic_init(&g->refs, 1);
+    atomic_init(&g->rc, 0);
+    g->fn = fn;
+    g->ctx = ctx;
+    *out = g;
+    return 0;
+}
+
+struct rv_audit_group *rv_audit_group_enter(struct rv_audit_group *g)
+{
+    struct rv_audit_group *old = thread_group;
+
+    thread_group = g;
+    return old;
+}
+
+bool rv_audit_group_settled(struct rv_audit_group *g)
+{
+    return atomic_load(&g->refs) == 1;
+}
+
+static void group_drop(struct rv_audit_group *g)
+{
+    if (atomic_fetch_sub(&g->refs, 1) == 1) {
+        g->fn(g->ctx, atomic_load(&g->rc));
+        free(g);
+    }
+}
+
+static void group_one_done(void *ctx, int rc, uint64_t index)
+{
+    struct rv_audit_group *g = ctx;
+    int zero = 0;
+
+    (void)index;
+    if (rc != 0)
+        (void)atomic_compare_exchange_strong(&g->rc, &zero, rc);
+    group_drop(g);
+}
+
+int rv_audit_group_close(struct rv_audit_group *g, int *rc)
+{
+    long one = 1;
+
+    /* Last reference: nothing in flight, so answer here and never call fn. */
+    if (atomic_compare_exchange_strong(&g->refs, &one, 0)) {
+        *rc = atomic_load(&g->rc);
+        free(g);
+        return 0;
+    }
+    group_drop(g);
+    return 1;
+}
+
 int rv_audit_append_batch(struct rv_audit_log *log, const struct rv_audit_entry *e, size_t n,
                           uint64_t *first)
 {
@@ -760,6 +923,13 @@ int rv_audit_append_batch(struct rv_audit_log *log, const struct rv_audit_entry 
         return RV_EUNSUPPORTED;
     if (n == 0 || n > RV_AUDIT_BATCH_MAX)
         return RV_EINVAL;
+    if (thread_group != NULL && n == 1 && first == NULL) {
+        struct rv_audit_group *g = thread_group;
+        atomic_fetch_add(&g->refs, 1);
+        if ((rc = rv_audit_append_async(log, e, group_one_done, g)) != 0)
+            atomic_fetch_sub(&g->refs, 1); /* never the last: the creator holds one */
+        return rc;
+    }
     /* Encode and hash on the caller's thread, outside the lock. */
     if (n == 1) {
         struct rv_audit_entry copy = e[0];
@@ -820,10 +990,9 @@ queue:
     w.n = n;
     w.first = 0;
     atomic_init(&w.state, 0);
-    q = atomic_load(&log->qgen) & 1;
-    w.next = atomic_load(&log->queue[q]);
-    while (!atomic_compare_exchange_weak(&log->queue[q], &w.next, &w))
-        ;
+    w.done = NULL;
+    w.done_ctx = NULL;
+    q = push(log, &w);
     if (take_turn(log)) {
         /* Commit inline until this call is answered, then hand any work left over to the
          * committer thread. */

@@ -6,7 +6,8 @@
  * must make verify fail and name the entry or checkpoint); truncation and rollback against
  * the latest and a trusted checkpoint; checkpoints under another key; kill -9 at random
  * moments during appends (every acknowledged entry must survive and verify must pass); and
- * fail-closed appends when the files cannot be written.
+ * fail-closed appends when the files cannot be written; asynchronous appends and groups
+ * (answered once, only after the entry is durable, failures reported).
  *
  * Also a helper for tests/e2e/audit_cli.sh, which cannot create a log through the command:
  *   test_audit_log --make-fixture DIR N    writes a log of N entries into DIR/audit.
@@ -1180,6 +1181,364 @@ static void test_failure_wakes_every_waiter(void **state)
     free(dir);
 }
 
+/* ---- asynchronous appends and groups -------------------------------------------------- */
+
+/* What the callbacks of one test saw. */
+struct async_seen {
+    struct rv_audit_log *log;
+    _Atomic unsigned answered, bad;
+    _Atomic uint64_t acked; /* highest durable index acknowledged + 1 */
+    uint64_t *index;        /* by call number */
+    _Atomic int *rc;
+};
+
+struct async_call {
+    struct async_seen *seen;
+    unsigned no;
+};
+
+/* The callback of one asynchronous append: it must come only once the entry is durable, so
+ * the log's size already counts it, and it must come once. */
+static void async_done(void *ctx, int rc, uint64_t index)
+{
+    struct async_call *c = ctx;
+    struct async_seen *v = c->seen;
+
+    if (atomic_exchange(&v->rc[c->no], rc == 0 ? 1 : rc) != 0)
+        atomic_fetch_add(&v->bad, 1); /* called twice */
+    if (rc == 0) {
+        uint64_t a = atomic_load(&v->acked);
+        v->index[c->no] = index;
+        if (index >= rv_audit_size(v->log))
+            atomic_fetch_add(&v->bad, 1); /* answered before it was durable */
+        while (a < index + 1 && !atomic_compare_exchange_weak(&v->acked, &a, index + 1))
+            ;
+    } else if (index != UINT64_MAX) {
+        atomic_fetch_add(&v->bad, 1);
+    }
+    atomic_fetch_add(&v->answered, 1);
+}
+
+struct async_thr {
+    struct async_seen *seen;
+    struct async_call *calls;
+    unsigned from, n;
+};
+
+/* Every third call waits (rv_audit_append), the others do not. */
+static void *async_appender(void *arg)
+{
+    struct async_thr *t = arg;
+
+    for (unsigned i = t->from; i < t->from + t->n; i++) {
+        char params[64];
+        uint8_t subj[2][32];
+        struct rv_audit_entry e;
+        make_entry(i, params, subj, &e);
+        t->calls[i] = (struct async_call){t->seen, i};
+        if (i % 3 == 0) {
+            uint64_t idx = UINT64_MAX;
+            if (rv_audit_append(t->seen->log, &e, &idx) != 0)
+                atomic_fetch_add(&t->seen->bad, 1);
+            t->seen->index[i] = idx;
+            atomic_store(&t->seen->rc[i], 1);
+            atomic_fetch_add(&t->seen->answered, 1);
+        } else if (rv_audit_append_async(t->seen->log, &e, async_done, &t->calls[i]) != 0) {
+            atomic_fetch_add(&t->seen->bad, 1);
+        }
+    }
+    return NULL;
+}
+
+static void wait_answered(struct async_seen *v, unsigned n)
+{
+    for (int i = 0; i < 20000 && atomic_load(&v->answered) < n; i++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&v->answered), n);
+}
+
+/* Asynchronous appends from four threads, mixed with appends that wait: each callback comes
+ * once, after its entry is durable, with a number of its own that holds that entry; the log
+ * verifies. */
+static void test_async_appends(void **state)
+{
+    enum { NT = 4, PER = 600 };
+    char *dir = tmpdir();
+    struct async_seen v = {0};
+    struct async_call *calls = calloc(NT * PER, sizeof(*calls));
+    struct async_thr t[NT];
+    pthread_t th[NT];
+    uint8_t *used = calloc(NT * PER, 1);
+    struct rv_audit_report r;
+    (void)state;
+
+    v.log = open_log(dir, 100);
+    v.index = calloc(NT * PER, sizeof(uint64_t));
+    v.rc = calloc(NT * PER, sizeof(*v.rc));
+    assert_non_null(calls);
+    assert_non_null(v.index);
+    assert_non_null(v.rc);
+    for (int i = 0; i < NT; i++) {
+        t[i] = (struct async_thr){&v, calls, (unsigned)i * PER, PER};
+        assert_int_equal(pthread_create(&th[i], NULL, async_appender, &t[i]), 0);
+    }
+    for (int i = 0; i < NT; i++)
+        pthread_join(th[i], NULL);
+    wait_answered(&v, NT * PER);
+    assert_int_equal(atomic_load(&v.bad), 0);
+    assert_int_equal(rv_audit_size(v.log), NT * PER);
+    for (unsigned i = 0; i < NT * PER; i++) {
+        struct rv_audit_record rec;
+        char want[64];
+        assert_int_equal(atomic_load(&v.rc[i]), 1);
+        assert_true(v.index[i] < NT * PER);
+        assert_int_equal(used[v.index[i]], 0);
+        used[v.index[i]] = 1;
+        assert_int_equal(rv_audit_get(v.log, v.index[i], &rec), 0);
+        snprintf(want, sizeof(want), "{\"seq\":%u}", i);
+        assert_string_equal(rec.e.params, want);
+        rv_audit_record_free(&rec);
+    }
+    /* Queued entries are answered by close at the latest. */
+    {
+        struct rv_audit_entry e = {0, "u", "checker", "check", "", "ok", "local", NULL, 0};
+        struct async_seen w = {0};
+        struct async_call c = {&w, 0};
+        uint64_t idx = 0;
+        _Atomic int rc1 = 0;
+        w.log = v.log;
+        w.index = &idx;
+        w.rc = &rc1;
+        assert_int_equal(rv_audit_append_async(v.log, &e, async_done, &c), 0);
+        assert_int_equal(rv_audit_close(v.log), 0);
+        assert_int_equal(atomic_load(&w.answered), 1);
+        assert_int_equal(atomic_load(&rc1), 1);
+        assert_int_equal(idx, NT * PER);
+    }
+    assert_int_equal(verify_dir(dir, NULL, NULL, &r), 0);
+    assert_int_equal(r.size, NT * PER + 1);
+    free(used);
+    free(calls);
+    free(v.index);
+    free((void *)v.rc);
+    rmtree(dir);
+    free(dir);
+}
+
+/* A bad entry is refused at once, and its callback never comes; a read-only log refuses. */
+static void test_async_refusals(void **state)
+{
+    char *dir = tmpdir();
+    struct rv_audit_log *log = open_log(dir, 100), *ro = NULL;
+    struct async_seen v = {0};
+    struct async_call c = {&v, 0};
+    uint64_t idx = 0;
+    _Atomic int rc1 = 0;
+    struct rv_audit_entry bad = {0, "u", "checker", "check\n", "", "ok", "local", NULL, 0};
+    struct rv_audit_entry good = {0, "u", "checker", "check", "", "ok", "local", NULL, 0};
+    (void)state;
+
+    v.log = log;
+    v.index = &idx;
+    v.rc = &rc1;
+    assert_int_equal(rv_audit_append_async(log, &bad, async_done, &c), RV_EINVAL);
+    assert_int_equal(rv_audit_close(log), 0);
+    assert_int_equal(atomic_load(&v.answered), 0);
+    assert_int_equal(rv_audit_open_ro(dir, &ro), 0);
+    assert_int_equal(rv_audit_append_async(ro, &good, async_done, &c), RV_EUNSUPPORTED);
+    rv_audit_close(ro);
+    assert_int_equal(atomic_load(&v.answered), 0);
+    rmtree(dir);
+    free(dir);
+}
+
+/* In a child whose entry file cannot grow: asynchronous appends until the log fails. Every
+ * callback after the failure reports it, none reports success for an entry that is not on
+ * the disk, appends after it are refused at once, and what was acknowledged is there when
+ * the log is reopened. */
+static void test_async_fails_closed(void **state)
+{
+    char *dir = tmpdir();
+    pid_t pid;
+    (void)state;
+
+    build(dir, 5, 1000);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        enum { N = 100000 };
+        struct async_seen v = {0};
+        struct async_call *calls = calloc(N, sizeof(*calls));
+        struct rv_audit_log *ro = NULL;
+        struct rlimit rl;
+        struct stat st;
+        char *h = sub(dir, "hashes");
+        unsigned issued = 0, failed_seen = 0;
+        int rc = 0;
+        signal(SIGXFSZ, SIG_IGN);
+        alarm(30); /* a hang fails the test */
+        v.index = calloc(N, sizeof(uint64_t));
+        v.rc = calloc(N, sizeof(*v.rc));
+        if (calls == NULL || v.index == NULL || v.rc == NULL ||
+            rv_audit_open(dir, SEED, NULL, &v.log) != 0 || stat(h, &st) != 0)
+            _exit(10);
+        rl.rlim_cur = rl.rlim_max = (rlim_t)st.st_size + 2000;
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+            _exit(11);
+        while (issued < N) {
+            struct rv_audit_entry en = {0, "u", "checker", "check", "", "ok", "local", NULL, 0};
+            calls[issued] = (struct async_call){&v, issued};
+            rc = rv_audit_append_async(v.log, &en, async_done, &calls[issued]);
+            if (rc != 0)
+                break;
+            issued++;
+        }
+        if (rc != RV_EAUDIT)
+            _exit(12);
+        while (atomic_load(&v.answered) < issued)
+            usleep(1000);
+        if (atomic_load(&v.bad) != 0)
+            _exit(13);
+        /* Once one failed, every later one failed too. */
+        for (unsigned i = 0; i < issued; i++) {
+            int r = atomic_load(&v.rc[i]);
+            if (r == RV_EAUDIT)
+                failed_seen = 1;
+            else if (r != 1 || failed_seen)
+                _exit(14);
+        }
+        if (!failed_seen || rv_audit_close(v.log) != RV_EAUDIT)
+            _exit(15);
+        if (rv_audit_open_ro(dir, &ro) != 0 || rv_audit_size(ro) < atomic_load(&v.acked))
+            _exit(16);
+        rv_audit_close(ro);
+        _exit(0);
+    }
+    child_ok_then_intact(pid, dir, 5);
+    rmtree(dir);
+    free(dir);
+}
+
+struct group_seen {
+    _Atomic int calls, rc;
+};
+
+static void group_done(void *ctx, int rc)
+{
+    struct group_seen *g = ctx;
+
+    atomic_store(&g->rc, rc);
+    atomic_fetch_add(&g->calls, 1);
+}
+
+/* Closes g and waits for its answer: 0 or the first failure. fn is called once, or never
+ * when close already knew the answer. */
+static int group_result(struct rv_audit_group *g, struct group_seen *seen)
+{
+    int rc = 1;
+
+    if (rv_audit_group_close(g, &rc) == 0) {
+        assert_int_equal(atomic_load(&seen->calls), 0);
+        return rc;
+    }
+    for (int i = 0; i < 20000 && atomic_load(&seen->calls) == 0; i++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&seen->calls), 1);
+    return atomic_load(&seen->rc);
+}
+
+/* A thread's group: its single appends without an index return at once and are counted;
+ * those with an index still wait; the group's answer comes once all are durable; other
+ * threads are not affected, and leaving the group restores waiting appends. */
+static void test_group_defers_appends(void **state)
+{
+    char *dir = tmpdir();
+    struct rv_audit_log *log = open_log(dir, 100);
+    struct rv_audit_group *g = NULL;
+    struct group_seen seen = {0};
+    struct rv_audit_entry e = {0, "u", "checker", "check", "", "ok", "local", NULL, 0};
+    uint64_t idx = UINT64_MAX;
+    int rc = 1;
+    (void)state;
+
+    /* An empty group answers at close, without its callback. */
+    assert_int_equal(rv_audit_group_new(group_done, &seen, &g), 0);
+    assert_true(rv_audit_group_settled(g));
+    assert_int_equal(rv_audit_group_close(g, &rc), 0);
+    assert_int_equal(rc, 0);
+    assert_int_equal(atomic_load(&seen.calls), 0);
+
+    assert_int_equal(rv_audit_group_new(group_done, &seen, &g), 0);
+    assert_null(rv_audit_group_enter(g));
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(rv_audit_append(log, &e, NULL), 0);
+    /* With an index, the call waits, and numbers come in order. */
+    assert_int_equal(rv_audit_append(log, &e, &idx), 0);
+    assert_int_equal(idx, 50);
+    assert_true(rv_audit_size(log) >= 51);
+    assert_ptr_equal(rv_audit_group_enter(NULL), g);
+    assert_int_equal(group_result(g, &seen), 0);
+    assert_int_equal(rv_audit_size(log), 51);
+    /* Outside the group, an append waits again. */
+    assert_int_equal(rv_audit_append(log, &e, NULL), 0);
+    assert_int_equal(rv_audit_size(log), 52);
+    assert_int_equal(rv_audit_close(log), 0);
+    rmtree(dir);
+    free(dir);
+}
+
+/* In a child whose entry file cannot grow: a group's appends keep returning 0 until the log
+ * is known to have failed, but the group's answer is the failure, never success. */
+static void test_group_fails_closed(void **state)
+{
+    char *dir = tmpdir();
+    pid_t pid;
+    (void)state;
+
+    build(dir, 5, 1000);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rv_audit_log *log = NULL;
+        struct rv_audit_group *g = NULL;
+        struct group_seen seen = {0};
+        struct rlimit rl;
+        struct stat st;
+        char *h = sub(dir, "hashes");
+        int rc = 0, i;
+        signal(SIGXFSZ, SIG_IGN);
+        alarm(30);
+        if (rv_audit_open(dir, SEED, NULL, &log) != 0 || stat(h, &st) != 0 ||
+            rv_audit_group_new(group_done, &seen, &g) != 0)
+            _exit(10);
+        rl.rlim_cur = rl.rlim_max = (rlim_t)st.st_size + 2000;
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+            _exit(11);
+        (void)rv_audit_group_enter(g);
+        for (i = 0; i < 100000 && rc == 0; i++) {
+            struct rv_audit_entry en = {0, "u", "checker", "check", "", "ok", "local", NULL, 0};
+            rc = rv_audit_append(log, &en, NULL);
+        }
+        (void)rv_audit_group_enter(NULL);
+        if (rc != RV_EAUDIT)
+            _exit(12);
+        rc = 1;
+        if (rv_audit_group_close(g, &rc) == 1) {
+            while (atomic_load(&seen.calls) == 0)
+                usleep(1000);
+            rc = atomic_load(&seen.rc);
+        }
+        if (rc != RV_EAUDIT || atomic_load(&seen.calls) > 1)
+            _exit(13);
+        if (rv_audit_close(log) != RV_EAUDIT)
+            _exit(14);
+        _exit(0);
+    }
+    child_ok_then_intact(pid, dir, 5);
+    rmtree(dir);
+    free(dir);
+}
+
 static void test_unwritable_dir(void **state)
 {
     struct rv_audit_log *log = NULL;
@@ -1251,6 +1610,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_closed_fd_fails_closed),
         cmocka_unit_test(test_failure_wakes_every_waiter),
         cmocka_unit_test(test_unwritable_dir),
+        cmocka_unit_test(test_async_appends),
+        cmocka_unit_test(test_async_refusals),
+        cmocka_unit_test(test_async_fails_closed),
+        cmocka_unit_test(test_group_defers_appends),
+        cmocka_unit_test(test_group_fails_closed),
     };
 
     if (sodium_init() < 0)
