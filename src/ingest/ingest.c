@@ -1,15 +1,22 @@
 /*
- * ingest.c - one register file into the vault, as one atomic batch, on two threads.
+ * ingest.c - register files into the vault, each as one atomic batch, on two threads;
+ * several files in one store transaction (a load).
  *
- * The file is first hashed (keyed) to see whether it was ingested before. Then a reader
+ * Each file is first hashed (keyed) to see whether it was ingested before. Then a reader
  * thread parses rows, maps them to entries and prepares them (normalised keys, blind-index
  * values, content hash, and for editions the sealed payload), filling fixed-size chunks;
  * the calling thread applies the chunks in file order to the vault batch, which owns the
  * store's write transaction, and while no chunk is ready lets the batch write its sorted
  * index and open-entry runs (rv_vault_batch_idle), so that they do not wait for the commit
  * with the reader idle. Each thread keeps a small cache of the last household it prepared.
- * Memory is a few chunks, whatever the file's size. When the
- * store's map fills up, the batch is abandoned, the map grown, and the file read again.
+ * Memory is a few chunks, whatever the file's size.
+ *
+ * A load applies its files' batches one after another in one write transaction, so that
+ * the index and list pages that every file touches (keyed hashes spread them over the
+ * whole store) are copied and written once per load instead of once per file. There are
+ * no nested transactions: when a file is refused after its batch began, the load is
+ * abandoned and redone without it, the files before it read again. When the store's map
+ * fills up, the load is abandoned, the map grown, and the files read again.
  */
 #include "ingest/ingest.h"
 #include "store/store.h"
@@ -317,9 +324,12 @@ static const char *outcome_rule(enum rv_apply a)
     }
 }
 
-/* One attempt at the whole file. Returns 0, or a negative code (RV_ETOOBIG: grow, retry). */
-static int attempt(struct rv_vault *v, const char *path, const struct rv_ingest_opts *o,
-                   const uint8_t hash[32], uint64_t size, struct rv_ingest_result *res)
+/* One attempt at the whole file, in load l. Returns 0, or a negative code (RV_ETOOBIG: grow,
+ * retry). *began is set once the file's batch began: unless the file was then stored
+ * (0, not rejected), the load is dead. */
+static int attempt(struct rv_vault *v, struct rv_vault_load *l, const char *path,
+                   const struct rv_ingest_opts *o, const uint8_t hash[32], uint64_t size,
+                   struct rv_ingest_result *res, bool *began)
 {
     struct rv_csv_opts copts = {0, o->enc, 0, 0};
     struct reader r;
@@ -372,10 +382,11 @@ static int attempt(struct rv_vault *v, const char *path, const struct rv_ingest_
         goto out;
     }
 
-    rc = rv_vault_batch_begin(v, o->area, o->alterations ? RV_FILE_ALTERATIONS : RV_FILE_EDITION,
-                              o->edition, hash, &b);
+    rc = rv_vault_batch_begin_in(l, o->area, o->alterations ? RV_FILE_ALTERATIONS : RV_FILE_EDITION,
+                                 o->edition, hash, &b);
     if (rc != 0)
         goto out;
+    *began = true;
     if (!o->alterations) {
         rc = rv_vault_batch_presealing(b, size + 1, &r.sealer, &r.first_id);
         if (rc != 0)
@@ -505,46 +516,155 @@ out:
     return rc;
 }
 
+/* What a load keeps of each file between its attempts. */
+struct load_file {
+    uint8_t hash[32];
+    uint64_t size;
+};
+
+/* One attempt at files[0, *limit) in one load. Returns 0 when the load committed (or held
+ * nothing to commit), RV_ETOOBIG when the map filled up (grow, redo), another negative code
+ * when the load failed, or 1 when a file stopped the load after its batch began. When a
+ * file stops the load, *limit becomes its index, its outcome goes to *stop_rc and
+ * *stop_res, and *stopped is set; with 1, the load is redone without it. */
+static int load_attempt(struct rv_vault *v, struct rv_ingest_file *files,
+                        const struct load_file *lf, size_t *limit, int *stop_rc,
+                        struct rv_ingest_result *stop_res, bool *stopped)
+{
+    struct rv_vault_load *l = NULL;
+    bool any = false;
+    int rc;
+
+    rc = rv_vault_load_begin(v, &l);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < *limit; i++) {
+        struct rv_ingest_file *f = &files[i];
+        bool began = false;
+        memset(&f->res, 0, sizeof(f->res));
+        f->rc = 0;
+        rc = rv_vault_load_file_seen(l, lf[i].hash, &f->res.st);
+        if (rc == 0) {
+            f->res.already = true;
+            continue;
+        }
+        if (rc != RV_ENOTFOUND)
+            goto out; /* the load's own failure */
+        rc = attempt(v, l, f->path, &f->o, lf[i].hash, lf[i].size, &f->res, &began);
+        if (rc == RV_ETOOBIG && f->res.first_error.msg[0] == '\0')
+            goto out; /* the map is full: grow and redo the load */
+        if (rc == 0 && !f->res.rejected) {
+            any = true;
+            continue;
+        }
+        /* The file stops the load: the files before it are kept, it and those after are
+         * not tried. */
+        *stop_rc = rc;
+        *stop_res = f->res;
+        *stopped = true;
+        *limit = i;
+        if (began) {
+            rc = 1; /* its batch wrote to the load: redo the load without it */
+            goto out;
+        }
+        break;
+    }
+    if (!any) {
+        rc = 0; /* nothing to store */
+        goto out;
+    }
+    rc = rv_vault_load_commit(l);
+    l = NULL;
+out:
+    rv_vault_load_abort(l);
+    return rc;
+}
+
+int rv_ingest_load(struct rv_vault *v, struct rv_ingest_file *files, size_t n, size_t *done)
+{
+    struct load_file *lf = NULL;
+    struct rv_ingest_result stop_res;
+    size_t limit = n;
+    uint64_t reserve = 64ull << 20;
+    bool stopped = false;
+    int rc = 0, stop_rc = 0;
+
+    *done = 0;
+    for (size_t i = 0; i < n; i++) {
+        memset(&files[i].res, 0, sizeof(files[i].res));
+        files[i].rc = 0;
+    }
+    if (n == 0)
+        return 0;
+    lf = calloc(n, sizeof(*lf));
+    if (lf == NULL) {
+        files[0].rc = RV_ENOMEM;
+        *done = 1;
+        return RV_ENOMEM;
+    }
+    /* Each file's keyed hash and size first: a file that cannot be read stops the load
+     * before anything is written. */
+    for (size_t i = 0; i < n && !stopped; i++) {
+        struct rv_ingest_file *f = &files[i];
+        memset(&stop_res, 0, sizeof(stop_res));
+        if (f->o.area == NULL || f->o.edition == RV_DATE_NONE) {
+            stop_rc = RV_EINVAL;
+        } else if ((stop_rc = hash_file(v, f->path, lf[i].hash, &lf[i].size)) != 0) {
+            rv_diag_set(&stop_res.first_error, f->path, 0, 0, "cannot read the file");
+        }
+        if (stop_rc != 0) {
+            stopped = true;
+            limit = i;
+            break;
+        }
+        /* About 12 bytes of store per byte of register file, doubled on each retry. */
+        reserve += lf[i].size * 12;
+    }
+    for (int tries = 0; tries < 6;) {
+        rc = rv_store_reserve(rv_vault_store(v), reserve);
+        if (rc != 0)
+            break;
+        rc = load_attempt(v, files, lf, &limit, &stop_rc, &stop_res, &stopped);
+        if (rc == 1)
+            continue; /* redo without the file that stopped it (limit shrank) */
+        if (rc != RV_ETOOBIG)
+            break;
+        reserve *= 2;
+        tries++;
+    }
+    *done = limit;
+    if (rc != 0) {
+        /* The load failed as a whole: none of its files is stored. */
+        for (size_t i = 0; i < limit; i++)
+            if (files[i].rc == 0 && !files[i].res.already) {
+                memset(&files[i].res, 0, sizeof(files[i].res));
+                files[i].rc = rc;
+            }
+    }
+    if (stopped) {
+        files[limit].rc = stop_rc;
+        files[limit].res = stop_res;
+        *done = limit + 1;
+    }
+    rc = 0;
+    for (size_t i = 0; i < *done && rc == 0; i++)
+        rc = files[i].rc;
+    sodium_memzero(lf, n * sizeof(*lf));
+    free(lf);
+    return rc;
+}
+
 int rv_ingest_file(struct rv_vault *v, const char *path, const struct rv_ingest_opts *o,
                    struct rv_ingest_result *out)
 {
-    uint8_t hash[32];
-    uint64_t size, reserve;
+    struct rv_ingest_file f;
+    size_t done;
     int rc;
 
-    memset(out, 0, sizeof(*out));
-    if (o->area == NULL || o->edition == RV_DATE_NONE)
-        return RV_EINVAL;
-    rc = hash_file(v, path, hash, &size);
-    if (rc != 0) {
-        rv_diag_set(&out->first_error, path, 0, 0, "cannot read the file");
-        return rc;
-    }
-    rc = rv_vault_file_seen(v, hash, &out->st);
-    if (rc == 0) {
-        out->already = true;
-        return 0;
-    }
-    if (rc != RV_ENOTFOUND)
-        return rc;
-    /* About 12 bytes of store per byte of register file, doubled on each retry. */
-    reserve = size * 12 + (64ull << 20);
-    for (int tries = 0; tries < 6; tries++) {
-        rc = rv_store_reserve(rv_vault_store(v), reserve);
-        if (rc != 0)
-            return rc;
-        memset(out, 0, sizeof(*out));
-        rc = attempt(v, path, o, hash, size, out);
-        if (rc != RV_ETOOBIG || out->first_error.msg[0] != '\0')
-            break;
-        reserve *= 2;
-    }
-    if (rc == RV_EEXIST) {
-        /* Ingested by another process meanwhile. */
-        if (rv_vault_file_seen(v, hash, &out->st) == 0) {
-            out->already = true;
-            rc = 0;
-        }
-    }
+    memset(&f, 0, sizeof(f));
+    f.path = path;
+    f.o = *o;
+    rc = rv_ingest_load(v, &f, 1, &done);
+    *out = f.res;
     return rc;
 }

@@ -4,7 +4,9 @@
  *
  * A file is read as a stream (memory does not grow with it), its header mapped to columns
  * by name, each row turned into an rv_elector, and the whole file applied to the vault in
- * one atomic batch: it is wholly stored or not at all. Anonymous entries are counted and
+ * one atomic batch: it is wholly stored or not at all. Several files can share one store
+ * transaction (a load, rv_ingest_load): each is still wholly stored or not at all, and
+ * they become durable together. Anonymous entries are counted and
  * never stored. Rows that cannot be read are reported by file, line and rule (never by
  * value), and the file is refused once they exceed the caller's limit. A file already
  * ingested (same keyed content hash) changes nothing.
@@ -117,5 +119,32 @@ struct rv_ingest_result {
 RV_NODISCARD int rv_ingest_file(struct rv_vault *v, const char *path,
                                 const struct rv_ingest_opts *o, struct rv_ingest_result *out)
     RV_NONNULL(1, 2, 3, 4);
+
+/* One file of a load: what to ingest, and what became of it. */
+struct rv_ingest_file {
+    const char *path;            /* borrowed for the call */
+    struct rv_ingest_opts o;     /* the file's area, edition and kind, and the other options */
+    int rc;                      /* out: as rv_ingest_file returns */
+    struct rv_ingest_result res; /* out: as rv_ingest_file fills it */
+};
+
+/* Ingests files[0..n) in order in one store write transaction (a load), so that the pages
+ * of the blind indexes and sealed lists that every file touches are written once for all
+ * of them. Each file is applied as rv_ingest_file would, and sees the files before it: the
+ * same content twice is `already` the second time, an edition older than an earlier one of
+ * its area is refused, and alterations amend the edition loaded before them. The load
+ * stops at the first file that fails (rc != 0) or is rejected: the files before it are
+ * stored (the load is redone without it, reading them again), it and those after are not.
+ * The files stored become durable together when the load commits, at the end; a crash
+ * before leaves none of them. When the store fills up, the map is grown and the load
+ * redone. Memory stays that of one file.
+ *
+ * *done gets the number of files with an outcome in files[].rc and .res: n, or the files
+ * up to and including the one that stopped the load. Returns 0 when every one of those has
+ * rc 0 (stored, already ingested, or rejected: see .res), else the first nonzero rc; a
+ * failure of the load's own commit is the rc of every file it held. Only files with rc 0,
+ * neither already nor rejected, changed the vault. */
+RV_NODISCARD int rv_ingest_load(struct rv_vault *v, struct rv_ingest_file *files, size_t n,
+                                size_t *done) RV_NONNULL(1, 2, 4);
 
 #endif /* RV_INGEST_H */

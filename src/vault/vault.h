@@ -15,7 +15,8 @@
  * called from any thread; one struct rv_vault may be shared by threads for reading. A reader
  * (struct rv_vault_reader, below) does many reads in one snapshot, with its own copies of
  * the keys it needs: it is what a thread that reads a lot (the matcher) should use. Writing
- * goes through a batch (one atomic write transaction per input file), used by one thread.
+ * goes through a batch per input file, inside a load (one atomic write transaction for one
+ * or more files), used by one thread.
  */
 #ifndef RV_VAULT_H
 #define RV_VAULT_H
@@ -382,6 +383,38 @@ RV_NODISCARD int rv_vault_prepare_cached(const struct rv_vault *v, struct rv_vau
                                          const struct rv_vault_sealer *seal, uint64_t seal_id,
                                          struct rv_prepared *out) RV_NONNULL(1, 3, 6);
 
+/* A load: one store write transaction in which the batches of several files are applied
+ * one after another, so that a page of the blind indexes or the sealed lists is copied once
+ * per load rather than once per file. Each batch sees what the ones before it wrote (the
+ * files' hashes, the areas' latest editions and counters). Nothing of a load is durable
+ * until rv_vault_load_commit, and then all of it is: a crash before leaves none of its
+ * files, after leaves all of them. There are no nested transactions: a batch that fails or
+ * is abandoned once it has begun leaves the load dead (RV_EINVAL from then on), and the
+ * caller aborts the load and redoes the files it wants kept in a new one. The load is
+ * owned by the caller until rv_vault_load_commit or rv_vault_load_abort, which free it; one
+ * thread uses it, with at most one batch open at a time. */
+struct rv_vault_load;
+RV_NODISCARD int rv_vault_load_begin(struct rv_vault *v, struct rv_vault_load **out)
+    RV_NONNULL(1, 2);
+/* Looks up a file by its keyed content hash in the load (its own files included), as
+ * rv_vault_file_seen. */
+RV_NODISCARD int rv_vault_load_file_seen(struct rv_vault_load *l, const uint8_t hash[32],
+                                         struct rv_file_stats *st) RV_NONNULL(1, 2, 3);
+/* Commits the load durably and frees it. On failure nothing of it is stored: RV_ETOOBIG
+ * when the store filled up (reserve more and redo it), RV_EINVAL when a batch left it
+ * dead. */
+RV_NODISCARD int rv_vault_load_commit(struct rv_vault_load *l) RV_NONNULL(1);
+/* Abandons the load (nothing of it is stored) and frees it. NULL is allowed. */
+void rv_vault_load_abort(struct rv_vault_load *l);
+
+/* Begins the batch of one file inside a load. Refused before anything is written (the load
+ * stays usable): RV_EEXIST when a file of that hash was ingested (before, or earlier in the
+ * load), RV_EINVAL for an edition older than the area's latest, or a batch already open. */
+RV_NODISCARD int rv_vault_batch_begin_in(struct rv_vault_load *l, const char *area,
+                                         enum rv_file_kind kind, rv_date date,
+                                         const uint8_t file_hash[32], struct rv_vault_batch **out)
+    RV_NONNULL(1, 2, 5, 6);
+/* A batch in a load of its own: rv_vault_batch_commit commits it. */
 RV_NODISCARD int rv_vault_batch_begin(struct rv_vault *v, const char *area, enum rv_file_kind kind,
                                       rv_date date, const uint8_t file_hash[32],
                                       struct rv_vault_batch **out) RV_NONNULL(1, 2, 5, 6);
@@ -419,11 +452,15 @@ RV_NODISCARD int rv_vault_batch_idle(struct rv_vault_batch *b, size_t max) RV_NO
 void rv_vault_batch_count(struct rv_vault_batch *b, uint64_t rows, uint64_t anonymous,
                           uint64_t invalid) RV_NONNULL(1);
 /* Ends the batch: for an edition, versions in force that the file did not contain are
- * closed at the edition date; then counters are written and the transaction committed
- * durably. The batch is freed whatever the outcome; *st (optional) gets the file's
- * statistics. RV_ETOOBIG when the store filled up: nothing was stored. */
+ * closed at the edition date; then its buffers are written and its counters, statistics
+ * and hash recorded. A batch begun with rv_vault_batch_begin is then committed durably; one
+ * begun in a load waits for the load's commit (and on failure leaves the load dead). The
+ * batch is freed whatever the outcome; *st (optional) gets the file's statistics.
+ * RV_ETOOBIG when the store filled up: nothing was stored. */
 RV_NODISCARD int rv_vault_batch_commit(struct rv_vault_batch *b, struct rv_file_stats *st)
     RV_NONNULL(1);
+/* Abandons the batch and frees it: nothing of its file is stored. A batch begun in a load
+ * leaves the load dead. NULL is allowed. */
 void rv_vault_batch_abort(struct rv_vault_batch *b);
 
 #endif /* RV_VAULT_H */

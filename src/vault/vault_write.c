@@ -1,7 +1,7 @@
 /*
  * vault_write.c - writing the vault: entries prepared (blind-index values, keyed hashes,
- * sealing) on any thread, then applied in file order inside a batch, one atomic store
- * transaction per input file.
+ * sealing) on any thread, then applied in file order inside a batch per input file, the
+ * batches of one or more files in a load: one atomic store transaction.
  *
  * A batch decides for each row whether it is new, changed, unchanged or deleted against
  * the versions in force in its area, stores sealed versions, buffers blind-index entries
@@ -342,6 +342,17 @@ struct rv_vault_batch {
     struct bucket_slot buckets[8];
     size_t nbuckets;
     int err; /* sticky */
+    struct rv_vault_load *load;
+    bool own_load; /* begun by rv_vault_batch_begin: committed with the batch */
+    bool ended;    /* rv_vault_batch_commit wrote it all: freeing it leaves the load alive */
+};
+
+/* A load: the write transaction that the batches of its files share. */
+struct rv_vault_load {
+    struct rv_vault *v;
+    struct rv_txn *t;
+    bool batch_open;
+    int err; /* sticky: a batch began and did not end */
 };
 
 /* The open-version entry ('O'). */
@@ -606,8 +617,19 @@ static int bucket_for(struct rv_vault_batch *b, rv_date from, uint32_t *out)
         *out = (uint32_t)(n + 1);
         rv_put_u32le(val, *out);
         rc = rv_vault_counter_put(b->t, "bkt", n + 1);
-        if (rc == 0)
+        if (rc == 0) {
+            /* A bucket of this number may have been made by a load that was abandoned
+             * (redone without a refused file, or with more room): its key, never stored,
+             * may still be in the cache of data keys, and must not seal anything now. */
+            size_t slot = *out % RV_KEYCACHE;
+            pthread_mutex_lock(&b->v->cache_lock);
+            if (b->v->cache_bucket[slot] == *out) {
+                b->v->cache_bucket[slot] = 0;
+                sodium_memzero(b->v->k->cache[slot], 32);
+            }
+            pthread_mutex_unlock(&b->v->cache_lock);
             rc = rv_vault_new_data_key(b->v, b->t, *out);
+        }
         if (rc == 0)
             rc = rv_store_put(b->t, key, sizeof(key), val, sizeof(val));
         if (rc != 0)
@@ -623,9 +645,75 @@ static int bucket_for(struct rv_vault_batch *b, rv_date from, uint32_t *out)
     return 0;
 }
 
+int rv_vault_load_begin(struct rv_vault *v, struct rv_vault_load **out)
+{
+    struct rv_vault_load *l = calloc(1, sizeof(*l));
+    int rc;
+
+    *out = NULL;
+    if (l == NULL)
+        return RV_ENOMEM;
+    l->v = v;
+    rc = rv_store_begin(v->store, true, &l->t);
+    if (rc != 0) {
+        free(l);
+        return rc;
+    }
+    *out = l;
+    return 0;
+}
+
+int rv_vault_load_file_seen(struct rv_vault_load *l, const uint8_t hash[32],
+                            struct rv_file_stats *st)
+{
+    if (l->err != 0)
+        return l->err;
+    return file_seen_txn(l->t, hash, st);
+}
+
+int rv_vault_load_commit(struct rv_vault_load *l)
+{
+    int rc = l->err != 0 ? l->err : l->batch_open ? RV_EINVAL : 0;
+
+    if (rc == 0) {
+        rc = rv_store_commit(l->t);
+        l->t = NULL;
+    }
+    rv_vault_load_abort(l);
+    return rc;
+}
+
+void rv_vault_load_abort(struct rv_vault_load *l)
+{
+    if (l == NULL)
+        return;
+    rv_store_abort(l->t);
+    free(l);
+}
+
 int rv_vault_batch_begin(struct rv_vault *v, const char *area, enum rv_file_kind kind, rv_date date,
                          const uint8_t file_hash[32], struct rv_vault_batch **out)
 {
+    struct rv_vault_load *l = NULL;
+    int rc;
+
+    *out = NULL;
+    rc = rv_vault_load_begin(v, &l);
+    if (rc != 0)
+        return rc;
+    rc = rv_vault_batch_begin_in(l, area, kind, date, file_hash, out);
+    if (rc != 0) {
+        rv_vault_load_abort(l);
+        return rc;
+    }
+    (*out)->own_load = true;
+    return 0;
+}
+
+int rv_vault_batch_begin_in(struct rv_vault_load *l, const char *area, enum rv_file_kind kind,
+                            rv_date date, const uint8_t file_hash[32], struct rv_vault_batch **out)
+{
+    struct rv_vault *v = l->v;
     struct rv_vault_batch *b = NULL;
     uint8_t key[1 + RV_AREA_LEN];
     struct rv_file_stats seen;
@@ -635,6 +723,10 @@ int rv_vault_batch_begin(struct rv_vault *v, const char *area, enum rv_file_kind
     int rc;
 
     *out = NULL;
+    if (l->err != 0)
+        return l->err;
+    if (l->batch_open)
+        return RV_EINVAL;
     if (kind != RV_FILE_EDITION && kind != RV_FILE_ALTERATIONS)
         return RV_EINVAL;
     if (date == RV_DATE_NONE || date == RV_DATE_FOREVER)
@@ -643,6 +735,9 @@ int rv_vault_batch_begin(struct rv_vault *v, const char *area, enum rv_file_kind
     if (b == NULL)
         return RV_ENOMEM;
     b->v = v;
+    b->load = l;
+    b->ended = true; /* until it is handed out: nothing written */
+    b->t = l->t;
     randombytes_buf(b->nonce_prefix, sizeof(b->nonce_prefix));
     randombytes_buf(b->list_nonce, 16);
     b->sealers = sodium_malloc(3 * sizeof(*b->sealers));
@@ -652,9 +747,6 @@ int rv_vault_batch_begin(struct rv_vault *v, const char *area, enum rv_file_kind
     }
     sodium_memzero(b->sealers, 3 * sizeof(*b->sealers)); /* bucket 0: not yet made */
     rc = rv_vault_area_key(area, b->area);
-    if (rc != 0)
-        goto out;
-    rc = rv_store_begin(v->store, true, &b->t);
     if (rc != 0)
         goto out;
     rc = file_seen_txn(b->t, file_hash, &seen);
@@ -703,6 +795,8 @@ int rv_vault_batch_begin(struct rv_vault *v, const char *area, enum rv_file_kind
     b->fs.eff_first = RV_DATE_NONE;
     b->fs.eff_last = RV_DATE_NONE;
     memcpy(b->fs.file_hash, file_hash, 32);
+    b->ended = false;
+    l->batch_open = true;
     *out = b;
     b = NULL;
 out:
@@ -715,7 +809,13 @@ void rv_vault_batch_abort(struct rv_vault_batch *b)
 {
     if (b == NULL)
         return;
-    rv_store_abort(b->t);
+    if (!b->ended) {
+        b->load->batch_open = false;
+        if (b->load->err == 0)
+            b->load->err = RV_EINVAL;
+    }
+    if (b->own_load)
+        rv_vault_load_abort(b->load);
     if (b->sealers != NULL) {
         sodium_memzero(b->sealers, 3 * sizeof(*b->sealers));
         sodium_free(b->sealers);
@@ -1929,8 +2029,12 @@ int rv_vault_batch_commit(struct rv_vault_batch *b, struct rv_file_stats *st)
         rc = rv_vault_counter_put(b->t, "seq", b->fs.seq);
     if (rc != 0)
         goto out;
-    rc = rv_store_commit(b->t);
-    b->t = NULL;
+    b->ended = true;
+    b->load->batch_open = false;
+    if (b->own_load) {
+        b->own_load = false;
+        rc = rv_vault_load_commit(b->load);
+    }
     if (rc == 0 && st != NULL)
         *st = b->fs;
 out:
