@@ -82,6 +82,12 @@ struct rv_check_ctx {
     } labels[LABEL_MEMO];
     unsigned nlabels, next_label;
     bool fetched; /* ver and cand held a version during this check */
+    /* Candidates in id order, for reading their spans (ids and positions only). */
+    struct span_order {
+        uint64_t id;
+        size_t i;
+    } * order;
+    size_t order_cap;
 };
 
 #define SLOT_BITS_MIN 10
@@ -224,6 +230,7 @@ void rv_check_ctx_close(struct rv_check_ctx *c)
     free(c->ids);
     free(c->slot);
     free(c->refs);
+    free(c->order);
     if (c->m != NULL) {
         sodium_memzero(c->m, c->mcap * sizeof(*c->m));
         free(c->m);
@@ -770,6 +777,46 @@ static int score_one(struct rv_check_ctx *c, const struct rv_check_query *q,
     return 0;
 }
 
+static int cmp_span_order(const void *x, const void *y)
+{
+    const struct span_order *a = x, *b = y;
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* Reads the validity spans of refs[from..n), in ascending id order: the records of one
+ * household or street sit side by side in the store, and the reader finds one on the page
+ * of the one before without a descent from the root. */
+static int read_spans(struct rv_check_ctx *c, const struct rv_check_query *q, struct cand_ref *refs,
+                      size_t from, size_t n)
+{
+    struct span_order *o;
+    int err;
+
+    if (n - from > c->order_cap) {
+        size_t cap = c->order_cap != 0 ? c->order_cap : 64;
+        while (cap < n - from)
+            cap *= 2;
+        if ((o = realloc(c->order, cap * sizeof(*o))) == NULL)
+            return RV_ENOMEM;
+        c->order = o;
+        c->order_cap = cap;
+    }
+    o = c->order;
+    for (size_t i = from; i < n; i++) {
+        o[i - from].id = refs[i].id;
+        o[i - from].i = i;
+    }
+    if (n - from > 1)
+        qsort(o, n - from, sizeof(*o), cmp_span_order);
+    for (size_t k = 0; k < n - from; k++) {
+        struct cand_ref *r = &refs[o[k].i];
+        if ((err = rv_vault_reader_span(c->r, r->id, &r->from, &r->to)) != 0)
+            return err;
+        r->in_force = r->from < q->win_to && r->to > q->win_from;
+    }
+    return 0;
+}
+
 /* Reads the spans of refs[spans_from..n) (those before were read already) and orders
  * refs[from..n): versions in force at the date first,
  * then those more searches agree on. Of those that fit the budget, decrypts and scores the
@@ -781,11 +828,8 @@ static int score_refs(struct rv_check_ctx *c, const struct rv_check_query *q, st
 {
     int err = 0;
 
-    for (size_t i = spans_from; i < n; i++) {
-        if ((err = rv_vault_reader_span(c->r, refs[i].id, &refs[i].from, &refs[i].to)) != 0)
-            return err;
-        refs[i].in_force = refs[i].from < q->win_to && refs[i].to > q->win_from;
-    }
+    if ((err = read_spans(c, q, refs, spans_from, n)) != 0)
+        return err;
     for (size_t i = from; i < n; i++)
         refs[i].deferred = false;
     if (n - from > 1) {

@@ -57,6 +57,18 @@ RV_NODISCARD int rv_store_commit(struct rv_txn *t) RV_NONNULL(1);
 /* Abandons and frees the transaction. NULL is allowed. */
 void rv_store_abort(struct rv_txn *t);
 
+/* Ends a read-only transaction but keeps it, with its cursors and its reader slot, for
+ * rv_store_renew: for a reader that begins many short snapshots (the matcher, one per
+ * check), renewing costs less than beginning afresh. Results borrowed from it are invalid
+ * from here. Free it with rv_store_abort, reset or not. */
+void rv_store_reset(struct rv_txn *t) RV_NONNULL(1);
+/* Starts a new snapshot in a transaction that rv_store_reset ended. On failure the
+ * transaction stays reset (only rv_store_abort is then valid, or another renew). */
+RV_NODISCARD int rv_store_renew(struct rv_txn *t) RV_NONNULL(1);
+/* The snapshot's id: two read transactions with the same id see the same committed data
+ * (any commit makes a greater one). */
+uint64_t rv_store_snapshot_id(struct rv_txn *t) RV_NONNULL(1);
+
 /* Looks key up. On success *val and *vlen point into the store, borrowed until the
  * transaction ends or the next write in it. RV_ENOTFOUND if absent. */
 RV_NODISCARD int rv_store_get(struct rv_txn *t, const void *key, size_t klen, const void **val,

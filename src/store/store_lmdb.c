@@ -247,6 +247,40 @@ void rv_store_abort(struct rv_txn *t)
     free(t);
 }
 
+void rv_store_reset(struct rv_txn *t)
+{
+    if (!t->write)
+        mdb_txn_reset(t->txn);
+}
+
+int rv_store_renew(struct rv_txn *t)
+{
+    int rc;
+
+    if (t->write)
+        return RV_EINVAL;
+    rc = mdb_txn_renew(t->txn);
+    if (rc == MDB_MAP_RESIZED) {
+        /* Another process grew the map; adopt its size and retry once. */
+        rc = mdb_env_set_mapsize(t->s->env, 0);
+        if (rc == 0)
+            rc = mdb_txn_renew(t->txn);
+    }
+    /* A read-only transaction's cursors outlive a reset, to be renewed with it. */
+    if (rc == 0 && t->sc != NULL)
+        rc = mdb_cursor_renew(t->txn, t->sc);
+    if (rc == 0 && t->rc != NULL)
+        rc = mdb_cursor_renew(t->txn, t->rc);
+    if (rc != 0)
+        mdb_txn_reset(t->txn);
+    return map_err(rc);
+}
+
+uint64_t rv_store_snapshot_id(struct rv_txn *t)
+{
+    return (uint64_t)mdb_txn_id(t->txn);
+}
+
 int rv_store_get(struct rv_txn *t, const void *key, size_t klen, const void **val, size_t *vlen)
 {
     MDB_val k = {klen, (void *)key}, v;

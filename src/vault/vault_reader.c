@@ -17,7 +17,12 @@
 
 struct rv_vault_reader {
     struct rv_vault *v;
-    struct rv_txn *t; /* the snapshot, or NULL */
+    struct rv_txn *t;    /* the snapshot, or NULL */
+    struct rv_txn *held; /* between snapshots: the last one, reset, to renew */
+    /* The files-ingested counter as read in the snapshot with id gen_snap (gen_known):
+     * a snapshot with the same id holds the same counter. */
+    uint64_t gen, gen_snap;
+    bool gen_known;
     /* sodium memory, wiped on close */
     struct reader_keys {
         /* XChaCha20's subkeys (HChaCha20 of a bucket's data key and a batch's nonce prefix)
@@ -71,6 +76,7 @@ void rv_vault_reader_close(struct rv_vault_reader *r)
     if (r == NULL)
         return;
     rv_vault_reader_end(r);
+    rv_store_abort(r->held);
     sodium_memzero(r->k, sizeof(*r->k));
     sodium_free(r->k);
     if (r->pcbuf != NULL) {
@@ -86,6 +92,16 @@ int rv_vault_reader_begin(struct rv_vault_reader *r)
         return RV_EINVAL;
     for (size_t i = 0; i < RK_SLOTS; i++)
         r->seen[i].id = 0;
+    if (r->held != NULL) {
+        /* The last snapshot's transaction, renewed: no reader slot to look for again. */
+        if (rv_store_renew(r->held) == 0) {
+            r->t = r->held;
+            r->held = NULL;
+            return 0;
+        }
+        rv_store_abort(r->held);
+        r->held = NULL;
+    }
     return rv_store_begin(r->v->store, false, &r->t);
 }
 
@@ -93,7 +109,8 @@ void rv_vault_reader_end(struct rv_vault_reader *r)
 {
     if (r->t == NULL)
         return;
-    rv_store_abort(r->t);
+    rv_store_reset(r->t);
+    r->held = r->t;
     r->t = NULL;
 }
 
@@ -117,7 +134,9 @@ int rv_vault_reader_span(struct rv_vault_reader *r, uint64_t id, rv_date *from, 
     if (r->t == NULL)
         return RV_EINVAL;
     rv_rec_key(id, key);
-    rc = rv_store_get(r->t, key, sizeof(key), &val, &vlen);
+    /* Through the position of the last record read: a caller reading ids in ascending order
+     * finds those on the same page without a descent from the root. */
+    rc = rv_store_get_run(r->t, key, sizeof(key), &val, &vlen);
     if (rc == 0)
         rc = rv_rec_check(r->v, id, val, vlen, &bucket, from, to);
     if (rc == 0 && id != 0) {
@@ -178,7 +197,7 @@ int rv_vault_reader_fetch(struct rv_vault_reader *r, uint64_t id, struct rv_vers
         to = r->seen[h].to;
     } else {
         rv_rec_key(id, key);
-        rc = rv_store_get(r->t, key, sizeof(key), &vp, &vlen);
+        rc = rv_store_get_run(r->t, key, sizeof(key), &vp, &vlen);
         if (rc != 0)
             return rc;
         val = vp;
@@ -211,10 +230,24 @@ int rv_vault_reader_fetch(struct rv_vault_reader *r, uint64_t id, struct rv_vers
 
 int rv_vault_reader_generation(struct rv_vault_reader *r, uint64_t *out)
 {
+    uint64_t snap;
+    int rc;
+
     *out = 0;
     if (r->t == NULL)
         return RV_EINVAL;
-    return rv_vault_counter_get(r->t, "seq", out);
+    snap = rv_store_snapshot_id(r->t);
+    if (r->gen_known && r->gen_snap == snap) {
+        *out = r->gen;
+        return 0;
+    }
+    r->gen_known = false;
+    if ((rc = rv_vault_counter_get(r->t, "seq", out)) != 0)
+        return rc;
+    r->gen = *out;
+    r->gen_snap = snap;
+    r->gen_known = true;
+    return 0;
 }
 
 struct districts_ctx {
