@@ -60,6 +60,13 @@ struct rv_check_ctx {
     size_t refs_cap;
     struct rv_check_match *m;
     size_t mcap;
+    /* The grades of the candidates scored first, when every candidate is scored again
+     * together with those found later: a candidate no later search found again earns the
+     * same, and is neither decrypted nor scored twice. Register data, wiped at the end of
+     * every check (nkept entries). */
+    struct rv_check_match *kept;
+    size_t kcap, nkept;
+    bool keeping; /* score_one records what it scores in the refs */
     struct rv_version *ver;
     struct rv_check_candidate *cand;
     /* Helpers for rv_check_run_many: contexts of their own, opened on first use. */
@@ -71,7 +78,10 @@ struct rv_check_ctx {
     uint64_t *slot;
     unsigned slot_bits;
     uint32_t gen;
-    struct rv_check_name_probe probe; /* the current query's forenames, in words */
+    /* The current query's forenames, in words: worked out on first use (many checks never
+     * compare a listed name), and wiped at the end of the check when probe_q is set. */
+    struct rv_check_name_probe probe;
+    const struct rv_check_query *probe_q;
     /* Edition labels worked out lately (an area code and a date: no personal data), so that
      * the many candidates of one area at one date share the work. Emptied whenever the
      * files are read again. */
@@ -100,6 +110,11 @@ struct cand_ref {
     bool in_force;
     bool deferred; /* not in force, within the budget: decrypted only if nothing in force
                       matches */
+    /* Scored while the first candidates were kept (ctx keeping): with the searches in
+     * kept_by, it earned kept[kept_at] (-1: no grade). */
+    bool kept;
+    unsigned kept_by;
+    long kept_at;
 };
 
 static int on_file(void *ctx, const struct rv_file_stats *st)
@@ -234,6 +249,10 @@ void rv_check_ctx_close(struct rv_check_ctx *c)
     if (c->m != NULL) {
         sodium_memzero(c->m, c->mcap * sizeof(*c->m));
         free(c->m);
+    }
+    if (c->kept != NULL) {
+        sodium_memzero(c->kept, c->kcap * sizeof(*c->kept));
+        free(c->kept);
     }
     if (c->ver != NULL) {
         sodium_memzero(c->ver, sizeof(*c->ver));
@@ -426,6 +445,7 @@ static int add_id(struct rv_check_ctx *c, uint64_t id, unsigned bit, struct cand
     (*refs)[*n].id = id;
     (*refs)[*n].found_by = bit;
     (*refs)[*n].hits = 1;
+    (*refs)[*n].kept = false;
     (*n)++;
     c->slot[h] = (uint64_t)c->gen << 32 | (uint64_t)*n;
     return 0;
@@ -488,6 +508,17 @@ static int search_surname(struct rv_check_ctx *c, const struct rv_check_query *q
     return 0;
 }
 
+/* The name probe of the current query q, worked out now if not yet in this check. */
+static const struct rv_check_name_probe *probe_of(struct rv_check_ctx *c,
+                                                  const struct rv_check_query *q)
+{
+    if (c->probe_q != q) {
+        c->probe_q = NULL;
+        c->probe_q = q;
+    }
+    return &c->probe;
+}
+
 struct nopc_ctx {
     struct rv_check_ctx *c;
     const struct rv_check_query *q;
@@ -504,7 +535,7 @@ static int on_no_postcode(void *ctx, uint64_t id, const char *surname_words, con
 
     if (t->found == SEARCH_MAX)
         return 1;
-    if (!address && !rv_check_name_probe_grade(&t->c->probe, surname_words, forenames))
+    if (!address && !rv_check_name_probe_grade(probe_of(t->c, t->q), surname_words, forenames))
         return 0; /* a namesake abroad whose forenames rule it out: scoring would drop it */
     t->found++;
     return add_id(t->c, id, t->bit, t->refs, t->n, t->cap);
@@ -546,7 +577,7 @@ static int on_namesake(void *ctx, uint64_t id, const char *postcode, const char 
     /* Elsewhere than the donor's postcode, with no street address given, the address is at
      * best the sector: only full, variant and partial names earn a grade there. */
     if (strcmp(postcode, t->compact) != 0 && surname_words != NULL && forenames != NULL &&
-        !rv_check_name_probe_grade(&t->c->probe, surname_words, forenames))
+        !rv_check_name_probe_grade(probe_of(t->c, t->q), surname_words, forenames))
         return 0;
     t->found++;
     return add_id(t->c, id, t->bit, t->refs, t->n, t->cap);
@@ -737,18 +768,22 @@ static int search_nearby(struct rv_check_ctx *c, const struct rv_check_query *q,
 }
 
 /* Decrypts and scores one candidate, appending it to m when it earns a grade. */
-static int score_one(struct rv_check_ctx *c, const struct rv_check_query *q,
-                     const struct cand_ref *ref, struct rv_check_match **m, size_t *nm,
-                     size_t *mcap)
+static int score_one(struct rv_check_ctx *c, const struct rv_check_query *q, struct cand_ref *ref,
+                     struct rv_check_match **m, size_t *nm, size_t *mcap)
 {
     struct rv_version *ver = c->ver;
     struct rv_check_candidate *cand = c->cand;
     struct rv_check_match *one;
+    bool reuse = ref->kept && ref->kept_by == ref->found_by, graded;
     int err;
 
-    c->fetched = true;
-    if ((err = rv_vault_reader_fetch(c->r, ref->id, ver)) != 0)
-        return err;
+    if (reuse && ref->kept_at < 0)
+        return 0; /* scored already, without a grade */
+    if (!reuse) {
+        c->fetched = true;
+        if ((err = rv_vault_reader_fetch(c->r, ref->id, ver)) != 0)
+            return err;
+    }
     if (*nm == *mcap) {
         size_t ncap = *mcap != 0 ? *mcap * 2 : 16;
         struct rv_check_match *nmv = calloc(ncap, sizeof(*nmv));
@@ -762,6 +797,10 @@ static int score_one(struct rv_check_ctx *c, const struct rv_check_query *q,
         *m = nmv;
         *mcap = ncap;
     }
+    if (reuse) {
+        (*m)[(*nm)++] = c->kept[ref->kept_at];
+        return 0;
+    }
     /* Every field is overwritten for each candidate (fetch clears ver first), so the
      * plaintext is wiped once, at the end of the check. */
     cand->elector = ver->e;
@@ -772,7 +811,13 @@ static int score_one(struct rv_check_ctx *c, const struct rv_check_query *q,
     one = &(*m)[*nm];
     /* Most candidates are housemates with another name: they are dropped before the
      * address is compared. */
-    if (rv_check_score_graded(q, cand, one))
+    graded = rv_check_score_graded(q, cand, one);
+    if (c->keeping) {
+        ref->kept = true;
+        ref->kept_by = ref->found_by;
+        ref->kept_at = graded ? (long)*nm : -1;
+    }
+    if (graded)
         (*nm)++;
     return 0;
 }
@@ -935,7 +980,10 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
      * the postcode's candidates had not been scored first. */
     if (may_settle(q)) {
         size_t b = budget;
-        if ((err = score_refs(c, q, refs, 0, 0, n, &b, &m, &nm, &mcap)) != 0)
+        c->keeping = true;
+        err = score_refs(c, q, refs, 0, 0, n, &b, &m, &nm, &mcap);
+        c->keeping = false;
+        if (err != 0)
             goto out;
         for (size_t i = 0; i < nm && !settled; i++)
             settled = m[i].in_force && m[i].grade >= RV_GRADE_STRONG;
@@ -962,7 +1010,14 @@ int rv_check_run(struct rv_check_ctx *c, const struct rv_check_query *q,
         }
         if (!settled || n > before) {
             if (nm > 0) {
-                sodium_memzero(m, (nm < mcap ? nm + 1 : mcap) * sizeof(*m));
+                /* Those grades are kept for the candidates scored again (score_one). */
+                struct rv_check_match *k = c->kept;
+                size_t kc = c->kcap;
+                c->kept = m;
+                c->kcap = mcap;
+                c->nkept = nm < mcap ? nm + 1 : mcap;
+                m = k;
+                mcap = kc;
                 nm = 0;
             }
             if ((err = score_refs(c, q, refs, 0, spans, n, &budget, &m, &nm, &mcap)) != 0)
@@ -1014,7 +1069,14 @@ out:
         sodium_memzero(c->cand, sizeof(*c->cand));
         c->fetched = false;
     }
-    sodium_memzero(&c->probe, sizeof(c->probe));
+    if (c->nkept > 0) {
+        sodium_memzero(c->kept, c->nkept * sizeof(*c->kept));
+        c->nkept = 0;
+    }
+    if (c->probe_q != NULL) {
+        sodium_memzero(&c->probe, sizeof(c->probe));
+        c->probe_q = NULL;
+    }
     c->refs = refs;
     c->refs_cap = cap;
     c->m = m;
