@@ -159,10 +159,30 @@ static void copy_str(char *dst, size_t cap, const char *src)
     dst[n] = '\0';
 }
 
+/* A graded match and its place among the matches, for sorting pointers rather than the
+ * matches themselves (each over a kilobyte): ties keep their order, as a stable sort of the
+ * matches would. */
+struct ranked {
+    const struct rv_check_match *m;
+    size_t i;
+};
+
+static int cmp_ranked(const void *x, const void *y)
+{
+    const struct ranked *a = x, *b = y;
+    int c = cmp_match(a->m, b->m);
+
+    if (c != 0)
+        return c;
+    return a->i < b->i ? -1 : a->i > b->i;
+}
+
+#define RANKED_STACK 64
+
 int rv_check_decide(const struct rv_check_query *q, const struct rv_check_match *matches, size_t n,
                     struct rv_check_answer *out)
 {
-    struct rv_check_match *v = NULL;
+    struct ranked stack[RANKED_STACK], *v = stack;
     size_t nv = 0, keep = 0;
     int err = 0;
 
@@ -177,20 +197,24 @@ int rv_check_decide(const struct rv_check_query *q, const struct rv_check_match 
     out->runner_up = RV_GRADE_NONE;
 
     if (n > 0) {
-        if ((v = calloc(n, sizeof(*v))) == NULL) {
+        if (n > RANKED_STACK && (v = calloc(n, sizeof(*v))) == NULL) {
             err = RV_ENOMEM;
             goto out;
         }
         /* Only entries whose levels earn a grade are worth showing. */
         for (size_t i = 0; i < n; i++)
-            if (matches[i].grade != RV_GRADE_NONE)
-                v[nv++] = matches[i];
-        qsort(v, nv, sizeof(*v), cmp_match);
+            if (matches[i].grade != RV_GRADE_NONE) {
+                v[nv].m = &matches[i];
+                v[nv].i = i;
+                nv++;
+            }
+        if (nv > 1)
+            qsort(v, nv, sizeof(*v), cmp_ranked);
         /* One line per entry: the best-scoring version of it. */
         for (size_t i = 0; i < nv; i++) {
             bool dup = false;
             for (size_t j = 0; j < keep && !dup; j++)
-                dup = same_entry(&v[j], &v[i]);
+                dup = same_entry(v[j].m, v[i].m);
             if (!dup && i != keep)
                 v[keep] = v[i];
             if (!dup)
@@ -199,16 +223,16 @@ int rv_check_decide(const struct rv_check_query *q, const struct rv_check_match 
         nv = keep;
     }
 
-    if (nv > 0 && effective(&v[0]) != RV_GRADE_NONE) {
+    if (nv > 0 && effective(v[0].m) != RV_GRADE_NONE) {
         size_t shown = 1;
-        out->grade = v[0].grade;
+        out->grade = v[0].m->grade;
         out->verdict = out->grade >= RV_GRADE_STRONG ? RV_VERDICT_PERMISSIBLE : RV_VERDICT_REVIEW;
-        if (nv > 1 && effective(&v[1]) != RV_GRADE_NONE) {
-            out->runner_up = v[1].grade;
-            out->margin = v[0].weight - v[1].weight;
+        if (nv > 1 && effective(v[1].m) != RV_GRADE_NONE) {
+            out->runner_up = v[1].m->grade;
+            out->margin = v[0].m->weight - v[1].m->weight;
         }
         /* Ties at the top grade are all shown; possible matches up to three. */
-        while (shown < nv && effective(&v[shown]) == out->grade &&
+        while (shown < nv && effective(v[shown].m) == out->grade &&
                (out->grade >= RV_GRADE_STRONG || shown < RV_CHECK_SHOW_MAX) && shown < KEEP_MAX)
             shown++;
         /* Lesser entries add nothing the margin does not already say. */
@@ -223,19 +247,18 @@ int rv_check_decide(const struct rv_check_query *q, const struct rv_check_match 
     }
 
     if (nv > 0) {
-        out->matches = calloc(nv, sizeof(*out->matches));
+        out->matches = malloc(nv * sizeof(*out->matches));
         if (out->matches == NULL) {
             err = RV_ENOMEM;
             goto out;
         }
-        memcpy(out->matches, v, nv * sizeof(*v));
+        for (size_t i = 0; i < nv; i++)
+            out->matches[i] = *v[i].m;
         out->nmatches = nv;
     }
 out:
-    if (v != NULL) {
-        sodium_memzero(v, n * sizeof(*v));
-        free(v);
-    }
+    if (v != stack)
+        free(v); /* pointers only, no register data */
     return err;
 }
 
