@@ -427,15 +427,43 @@ static const char *base_name(const char *path)
     return s != NULL ? s + 1 : path;
 }
 
+static void ingest_params(const char *path, const struct rv_ingest_opts *o, char *params,
+                          size_t len)
+{
+    char date[11];
+
+    snprintf(params, len, "area=%s edition=%s kind=%s file=%s", o->area,
+             rv_date_format(o->edition, date), o->alterations ? "alterations" : "edition",
+             base_name(path));
+}
+
+static void ingest_outcome(int rc, const struct rv_ingest_result *out, char *outcome, size_t len)
+{
+    char hash[17];
+
+    if (rc != 0) {
+        snprintf(outcome, len, "error: %s", rv_strerror(rc));
+        return;
+    }
+    sodium_bin2hex(hash, sizeof(hash), out->st.file_hash, 8);
+    snprintf(outcome, len,
+             "%s rows=%llu stored=%llu unchanged=%llu closed=%llu anonymous=%llu "
+             "invalid=%llu file_mac=%s",
+             out->already    ? "already-ingested"
+             : out->rejected ? "rejected"
+                             : "ok",
+             (unsigned long long)out->st.rows, (unsigned long long)out->st.stored,
+             (unsigned long long)out->st.unchanged, (unsigned long long)out->st.closed,
+             (unsigned long long)out->st.anonymous, (unsigned long long)out->st.invalid, hash);
+}
+
 int rv_policy_ingest(struct rv_gate *g, const char *path, const struct rv_ingest_opts *o,
                      struct rv_ingest_result *out)
 {
-    char params[512], outcome[256], date[11], hash[17];
+    char params[512], outcome[256];
     int rc, rc2;
 
-    snprintf(params, sizeof(params), "area=%s edition=%s kind=%s file=%s", o->area,
-             rv_date_format(o->edition, date), o->alterations ? "alterations" : "edition",
-             base_name(path));
+    ingest_params(path, o, params, sizeof(params));
     if ((rc = rv_gate_authorise(g, RV_ACT_INGEST, params)) != 0)
         return rc;
     if ((rc = rv_policy_record(g, RV_ACT_INGEST, params, "started", NULL, 0)) != 0)
@@ -443,22 +471,41 @@ int rv_policy_ingest(struct rv_gate *g, const char *path, const struct rv_ingest
 
     rc = rv_ingest_file(g->sh->vault, path, o, out);
 
-    if (rc != 0) {
-        snprintf(outcome, sizeof(outcome), "error: %s", rv_strerror(rc));
-    } else {
-        sodium_bin2hex(hash, sizeof(hash), out->st.file_hash, 8);
-        snprintf(outcome, sizeof(outcome),
-                 "%s rows=%llu stored=%llu unchanged=%llu closed=%llu anonymous=%llu "
-                 "invalid=%llu file_mac=%s",
-                 out->already    ? "already-ingested"
-                 : out->rejected ? "rejected"
-                                 : "ok",
-                 (unsigned long long)out->st.rows, (unsigned long long)out->st.stored,
-                 (unsigned long long)out->st.unchanged, (unsigned long long)out->st.closed,
-                 (unsigned long long)out->st.anonymous, (unsigned long long)out->st.invalid, hash);
-    }
+    ingest_outcome(rc, out, outcome, sizeof(outcome));
     rc2 = rv_policy_record(g, RV_ACT_INGEST, params, outcome, NULL, 0);
     return rc != 0 ? rc : rc2;
+}
+
+int rv_policy_ingest_load(struct rv_gate *g, struct rv_ingest_file *files, size_t n, size_t *done)
+{
+    char params[512], outcome[256];
+    int rc = 0, rc2;
+
+    *done = 0;
+    for (size_t i = 0; i < n; i++) {
+        ingest_params(files[i].path, &files[i].o, params, sizeof(params));
+        if ((rc = rv_gate_authorise(g, RV_ACT_INGEST, params)) != 0)
+            return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ingest_params(files[i].path, &files[i].o, params, sizeof(params));
+        if ((rc = rv_policy_record(g, RV_ACT_INGEST, params, "started", NULL, 0)) != 0)
+            return rc;
+    }
+
+    rc = rv_ingest_load(g->sh->vault, files, n, done);
+
+    for (size_t i = 0; i < n; i++) {
+        ingest_params(files[i].path, &files[i].o, params, sizeof(params));
+        if (i < *done)
+            ingest_outcome(files[i].rc, &files[i].res, outcome, sizeof(outcome));
+        else
+            snprintf(outcome, sizeof(outcome), "not tried: an earlier file stopped the load");
+        rc2 = rv_policy_record(g, RV_ACT_INGEST, params, outcome, NULL, 0);
+        if (rc == 0)
+            rc = rc2;
+    }
+    return rc;
 }
 
 int rv_policy_stats(struct rv_gate *g, rv_vault_stats_fn fn, void *ctx)

@@ -147,6 +147,14 @@ RV_NODISCARD int rv_policy_ingest(struct rv_gate *g, const char *path,
                                   const struct rv_ingest_opts *o, struct rv_ingest_result *out)
     RV_NONNULL(1, 2, 3, 4);
 
+/* Ingests several register files in one load (rv_ingest_load): records that each starts,
+ * then, once the load is over (committed, or stopped by a file), each file's outcome as
+ * rv_policy_ingest does, and for the files after one that stopped the load, that they were
+ * not tried. *done and the return are rv_ingest_load's (or RV_EAUDIT). Refused (and
+ * recorded) with RV_EDENIED, before anything is ingested, for a role other than registrar. */
+RV_NODISCARD int rv_policy_ingest_load(struct rv_gate *g, struct rv_ingest_file *files, size_t n,
+                                       size_t *done) RV_NONNULL(1, 2, 4);
+
 /* Statistics by area, edition and marker (rv_vault_stats), recorded first. */
 RV_NODISCARD int rv_policy_stats(struct rv_gate *g, rv_vault_stats_fn fn, void *ctx)
     RV_NONNULL(1, 2);
