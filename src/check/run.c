@@ -69,9 +69,11 @@ struct rv_check_ctx {
     bool keeping; /* score_one records what it scores in the refs */
     struct rv_version *ver;
     struct rv_check_candidate *cand;
-    /* Helpers for rv_check_run_many: contexts of their own, opened on first use. */
+    /* Helpers for rv_check_run_many: contexts of their own, opened on first use, and the
+     * threads that run them. */
     unsigned threads;
     struct rv_check_ctx **helpers;
+    struct pool *pool;
     /* Which candidate of the current query holds each record id: open addressing, a slot
      * being (generation << 32) | (index + 1), so that a new query or a re-sort starts an
      * empty table by bumping the generation. Holds ids only, no register data. */
@@ -231,10 +233,13 @@ out:
     return err;
 }
 
+static void pool_stop(struct rv_check_ctx *c);
+
 void rv_check_ctx_close(struct rv_check_ctx *c)
 {
     if (c == NULL)
         return;
+    pool_stop(c);
     if (c->helpers != NULL)
         for (unsigned i = 0; i + 1 < c->threads; i++)
             rv_check_ctx_close(c->helpers[i]);
@@ -1084,6 +1089,136 @@ out:
     return err;
 }
 
+struct many {
+    const struct rv_check_query *const *qs;
+    struct rv_check_answer *out;
+    size_t n;
+    atomic_size_t next; /* the next query to take */
+    atomic_int err;     /* the first failure, or 0 */
+    unsigned helpers;   /* how many of the pool's threads take part */
+};
+
+/* Takes queries one at a time until none is left or a check failed: the cost of a check
+ * varies tenfold, so fixed shares would leave one thread waiting. */
+static void work(struct many *m, struct rv_check_ctx *c)
+{
+    size_t i;
+
+    while (atomic_load(&m->err) == 0 && (i = atomic_fetch_add(&m->next, 1)) < m->n) {
+        int err = rv_check_run(c, m->qs[i], &m->out[i]);
+        if (err != 0) {
+            int zero = 0;
+            atomic_compare_exchange_strong(&m->err, &zero, err);
+        }
+    }
+}
+
+/* The helpers' threads, started at the first rv_check_run_many that needs them and kept
+ * until the context closes or its thread count changes: a batch hands its checks over chunk
+ * by chunk, and starting threads for every chunk cost more than the smallest chunks'
+ * checks. Each thread waits for a new job (gen moves on), works on it with its own
+ * context, and reports when done. */
+struct pool {
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    unsigned nthreads;
+    unsigned long gen; /* the current job's number */
+    struct many *job;
+    unsigned busy; /* threads not yet done with the current job */
+    bool stop;
+    struct pool_thread {
+        struct pool *p;
+        struct rv_check_ctx *c;
+        unsigned index;
+        pthread_t tid;
+    } t[RV_CHECK_THREADS_MAX];
+};
+
+static void *pool_main(void *arg)
+{
+    struct pool_thread *t = arg;
+    struct pool *p = t->p;
+    unsigned long seen = 0;
+
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && p->gen == seen)
+            pthread_cond_wait(&p->go, &p->mu);
+        if (p->stop)
+            break;
+        seen = p->gen;
+        if (t->index < p->job->helpers) {
+            struct many *m = p->job;
+            pthread_mutex_unlock(&p->mu);
+            work(m, t->c);
+            pthread_mutex_lock(&p->mu);
+        }
+        if (--p->busy == 0)
+            pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Stops and frees the pool (waiting for its threads); the helpers' contexts stay open. */
+static void pool_stop(struct rv_check_ctx *c)
+{
+    struct pool *p = c->pool;
+
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+    for (unsigned i = 0; i < p->nthreads; i++)
+        pthread_join(p->t[i].tid, NULL);
+    pthread_cond_destroy(&p->done);
+    pthread_cond_destroy(&p->go);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+    c->pool = NULL;
+}
+
+/* Starts the pool: a thread for each helper whose context opens (a helper that cannot open
+ * its context, for want of memory or of a reader slot in the store, or whose thread cannot
+ * start, leaves its share to the others: the answers are the same). */
+static int pool_start(struct rv_check_ctx *c)
+{
+    struct pool *p = calloc(1, sizeof(*p));
+
+    if (p == NULL)
+        return RV_ENOMEM;
+    if (pthread_mutex_init(&p->mu, NULL) != 0) {
+        free(p);
+        return RV_ENOMEM;
+    }
+    if (pthread_cond_init(&p->go, NULL) != 0) {
+        pthread_mutex_destroy(&p->mu);
+        free(p);
+        return RV_ENOMEM;
+    }
+    if (pthread_cond_init(&p->done, NULL) != 0) {
+        pthread_cond_destroy(&p->go);
+        pthread_mutex_destroy(&p->mu);
+        free(p);
+        return RV_ENOMEM;
+    }
+    c->pool = p;
+    for (unsigned i = 1; i < c->threads; i++) {
+        struct pool_thread *t = &p->t[p->nthreads];
+        if (c->helpers[i - 1] == NULL && rv_check_ctx_open(c->v, &c->helpers[i - 1]) != 0)
+            break;
+        t->p = p;
+        t->c = c->helpers[i - 1];
+        t->index = p->nthreads;
+        if (pthread_create(&t->tid, NULL, pool_main, t) != 0)
+            break;
+        p->nthreads++;
+    }
+    return 0;
+}
+
 int rv_check_ctx_set_threads(struct rv_check_ctx *c, unsigned n)
 {
     struct rv_check_ctx **h;
@@ -1092,6 +1227,7 @@ int rv_check_ctx_set_threads(struct rv_check_ctx *c, unsigned n)
         return RV_EINVAL;
     if (n == c->threads)
         return 0;
+    pool_stop(c); /* started again, with the new count, at the next batch */
     /* Helpers beyond the new count are closed; new ones open at the next batch. */
     if (c->helpers != NULL)
         for (unsigned i = n - 1; i + 1 < c->threads; i++)
@@ -1115,44 +1251,11 @@ int rv_check_ctx_set_threads(struct rv_check_ctx *c, unsigned n)
     return 0;
 }
 
-struct many {
-    const struct rv_check_query *const *qs;
-    struct rv_check_answer *out;
-    size_t n;
-    atomic_size_t next; /* the next query to take */
-    atomic_int err;     /* the first failure, or 0 */
-};
-
-struct worker {
-    struct many *m;
-    struct rv_check_ctx *c;
-};
-
-/* Takes queries one at a time until none is left or a check failed: the cost of a check
- * varies tenfold, so fixed shares would leave one thread waiting. */
-static void *work(void *arg)
-{
-    struct worker *w = arg;
-    struct many *m = w->m;
-    size_t i;
-
-    while (atomic_load(&m->err) == 0 && (i = atomic_fetch_add(&m->next, 1)) < m->n) {
-        int err = rv_check_run(w->c, m->qs[i], &m->out[i]);
-        if (err != 0) {
-            int zero = 0;
-            atomic_compare_exchange_strong(&m->err, &zero, err);
-        }
-    }
-    return NULL;
-}
-
 int rv_check_run_many(struct rv_check_ctx *c, const struct rv_check_query *const *qs, size_t n,
                       struct rv_check_answer *out)
 {
     struct many m;
-    struct worker w[RV_CHECK_THREADS_MAX];
-    pthread_t tid[RV_CHECK_THREADS_MAX];
-    unsigned nt = 1, started = 0;
+    unsigned nt = 1;
     int err = 0;
 
     if (n == 0)
@@ -1161,27 +1264,33 @@ int rv_check_run_many(struct rv_check_ctx *c, const struct rv_check_query *const
     m.qs = qs;
     m.out = out;
     m.n = n;
+    m.helpers = 0;
     atomic_init(&m.next, 0);
     atomic_init(&m.err, 0);
-    /* A helper is worth its start-up only with a few checks each. */
+    /* Helpers are worth waking only with a few checks each. */
     if (c->threads > 1 && n >= 8)
         nt = c->threads < n / 4 ? c->threads : (unsigned)(n / 4);
-    /* A helper that cannot open its context (no memory, or no reader slot left in the
-     * store) or its thread leaves the work to the others: the answers are the same. */
-    for (unsigned i = 1; i < nt; i++) {
-        if (c->helpers[i - 1] == NULL && rv_check_ctx_open(c->v, &c->helpers[i - 1]) != 0)
-            break;
-        w[started + 1].m = &m;
-        w[started + 1].c = c->helpers[i - 1];
-        if (pthread_create(&tid[started + 1], NULL, work, &w[started + 1]) != 0)
-            break;
-        started++;
+    if (nt > 1 && c->pool == NULL && (err = pool_start(c)) != 0)
+        return err;
+    if (nt > 1 && c->pool->nthreads > 0) {
+        struct pool *p = c->pool;
+        m.helpers = nt - 1 < p->nthreads ? nt - 1 : p->nthreads;
+        pthread_mutex_lock(&p->mu);
+        p->job = &m;
+        p->busy = p->nthreads;
+        p->gen++;
+        pthread_cond_broadcast(&p->go);
+        pthread_mutex_unlock(&p->mu);
     }
-    w[0].m = &m;
-    w[0].c = c;
-    work(&w[0]);
-    for (unsigned i = 1; i <= started; i++)
-        pthread_join(tid[i], NULL);
+    work(&m, c);
+    if (m.helpers > 0) {
+        struct pool *p = c->pool;
+        pthread_mutex_lock(&p->mu);
+        while (p->busy > 0)
+            pthread_cond_wait(&p->done, &p->mu);
+        p->job = NULL;
+        pthread_mutex_unlock(&p->mu);
+    }
     err = atomic_load(&m.err);
     if (err != 0)
         for (size_t i = 0; i < n; i++) {

@@ -327,6 +327,22 @@ static void test_run_many(void **state)
             }
             rv_check_answer_free(&many[i]);
         }
+        /* Chunk by chunk, as a batch hands them over: the same threads wake for each chunk,
+         * all of them for 20 checks, one of the two helpers for 8 (two checks each at
+         * least), none for 7. */
+        for (size_t at = 0, k = 0; at < N; k++) {
+            size_t len = k % 3 == 0 ? 20 : k % 3 == 1 ? 8 : 7;
+            if (len > N - at)
+                len = N - at;
+            assert_int_equal(rv_check_run_many(c, qp + at, len, many + at), 0);
+            at += len;
+        }
+        for (size_t i = 0; i < N; i++) {
+            assert_int_equal(many[i].verdict, one[i].verdict);
+            assert_int_equal(many[i].grade, one[i].grade);
+            assert_int_equal(many[i].nmatches, one[i].nmatches);
+            rv_check_answer_free(&many[i]);
+        }
         /* Fewer threads, then more again: helpers closed and reopened. */
         assert_int_equal(rv_check_ctx_set_threads(c, round == 0 ? 2 : 4), 0);
     }
