@@ -292,7 +292,7 @@ int rv_vault_reader_postcode(struct rv_vault_reader *r, const char *postcode,
 {
     uint8_t key[17];
     const void *val;
-    size_t vlen, blen = 0, pos = 0;
+    size_t vlen, blen = 0, pos = 0, clen;
     int rc;
 
     char compact[9], outward[9];
@@ -318,11 +318,12 @@ int rv_vault_reader_postcode(struct rv_vault_reader *r, const char *postcode,
         r->pcbuf_cap = cap;
     }
     rc = rv_pc_list_open(r->v, key, val, vlen, r->pcbuf, &blen);
+    clen = strlen(compact);
     while (rc == 0 && pos < blen) {
         const uint8_t *e = r->pcbuf + pos, *sl = e + 9 + e[8];
         size_t l = sl[0] == RV_VAULT_PC_LONG ? RV_VAULT_PC_SURNAME - 1 : sl[0];
         /* The list holds the postcodes that share its truncated key: only this one's. */
-        if (e[8] == strlen(compact) && memcmp(e + 9, compact, e[8]) == 0)
+        if (e[8] == clen && memcmp(e + 9, compact, clen) == 0)
             rc = fn(ctx, rv_get_u64le(e), (const char *)sl + 1,
                     sl[0] == RV_VAULT_PC_LONG ? sl[0] : l);
         pos += 9 + e[8] + 1 + l;
