@@ -13,7 +13,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-#define RK_SLOTS 64
+#define RK_SLOTS       64
+#define NOPC_SET_AFTER 64
 
 struct rv_vault_reader {
     struct rv_vault *v;
@@ -23,6 +24,16 @@ struct rv_vault_reader {
      * a snapshot with the same id holds the same counter. */
     uint64_t gen, gen_snap;
     bool gen_known;
+    /* The keys of the lists of versions with no postcode ('Q', 16 bytes after the kind
+     * byte, sorted), read from the snapshot with id nopc_snap once a snapshot with that id
+     * has looked such lists up NOPC_SET_AFTER times: most surnames have no such list, and a
+     * look in this set spares them the store's descent. A snapshot with another id counts
+     * afresh (a daemon's snapshots change with every recorded check and never build it). */
+    uint8_t (*nopc)[16];
+    size_t nnopc, nopc_cap;
+    uint64_t nopc_snap;
+    unsigned nopc_looks;
+    bool nopc_valid;
     /* sodium memory, wiped on close */
     struct reader_keys {
         /* XChaCha20's subkeys (HChaCha20 of a bucket's data key and a batch's nonce prefix)
@@ -77,6 +88,7 @@ void rv_vault_reader_close(struct rv_vault_reader *r)
         return;
     rv_vault_reader_end(r);
     rv_store_abort(r->held);
+    free(r->nopc);
     sodium_memzero(r->k, sizeof(*r->k));
     sodium_free(r->k);
     if (r->pcbuf != NULL) {
@@ -332,6 +344,62 @@ int rv_vault_reader_postcode(struct rv_vault_reader *r, const char *postcode,
     return rc < 0 ? rc : 0;
 }
 
+static int nopc_key_one(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+    struct rv_vault_reader *r = ctx;
+
+    (void)val;
+    (void)vlen;
+    if (klen != 17)
+        return RV_ECORRUPT;
+    if (r->nnopc == r->nopc_cap) {
+        size_t cap = r->nopc_cap != 0 ? r->nopc_cap * 2 : 1024;
+        uint8_t(*n)[16] = realloc(r->nopc, cap * sizeof(*n));
+        if (n == NULL)
+            return RV_ENOMEM;
+        r->nopc = n;
+        r->nopc_cap = cap;
+    }
+    memcpy(r->nopc[r->nnopc++], key + 1, 16);
+    return 0;
+}
+
+/* False when the snapshot certainly holds no list under key (a 'Q' key): from the set of
+ * such keys, read (in key order, so sorted) once this snapshot id has asked often. */
+static bool nopc_may_exist(struct rv_vault_reader *r, const uint8_t key[17])
+{
+    uint64_t snap = rv_store_snapshot_id(r->t);
+    size_t lo = 0, hi;
+
+    if (!r->nopc_valid || r->nopc_snap != snap) {
+        if (r->nopc_snap != snap) {
+            r->nopc_valid = false;
+            r->nopc_snap = snap;
+            r->nopc_looks = 0;
+        }
+        if (++r->nopc_looks < NOPC_SET_AFTER)
+            return true;
+        if (r->nopc_looks > NOPC_SET_AFTER)
+            return true; /* reading the set failed in this snapshot: do without */
+        r->nnopc = 0;
+        if (rv_store_scan(r->t, "Q", 1, nopc_key_one, r) != 0)
+            return true;
+        r->nopc_valid = true;
+    }
+    hi = r->nnopc;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(r->nopc[mid], key + 1, 16);
+        if (c == 0)
+            return true;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
 int rv_vault_reader_no_postcode(struct rv_vault_reader *r, const char *surname, rv_vault_nopc_fn fn,
                                 void *ctx)
 {
@@ -343,6 +411,8 @@ int rv_vault_reader_no_postcode(struct rv_vault_reader *r, const char *surname, 
 
     if (r->t == NULL || n == 0 || n >= RV_NAME_MAX || rv_nopc_list_key(r->v, surname, n, key) != 0)
         return RV_EINVAL;
+    if (!nopc_may_exist(r, key))
+        return 0;
     rc = rv_store_get(r->t, key, sizeof(key), &val, &vlen);
     if (rc == RV_ENOTFOUND)
         return 0;

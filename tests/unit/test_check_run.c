@@ -281,6 +281,21 @@ static void test_abroad(void **state)
     assert_int_equal(a.matches[1].grade, RV_GRADE_STRONG);
     assert_true(a.matches[0].addr == RV_ADDR_OVERSEAS || a.matches[1].addr == RV_ADDR_OVERSEAS);
     rv_check_answer_free(&a);
+    /* Many checks in one unchanged vault: the reader comes to know which surnames have no
+     * list of entries abroad, and still finds those that have one. */
+    for (int round = 0; round < 100; round++) {
+        check(c, "John Smith", "LS6 2QT", D(2026, 1, 15), &a);
+        assert_int_equal(a.verdict, RV_VERDICT_REVIEW);
+        assert_int_equal(a.nmatches, 1);
+        assert_int_equal(a.matches[0].addr, RV_ADDR_OVERSEAS);
+        rv_check_answer_free(&a);
+        check(c, "Olga Qwertz", "LS2 7DB", D(2026, 1, 15), &a);
+        assert_int_equal(a.nmatches, 2);
+        rv_check_answer_free(&a);
+        check(c, "Zebedee Quux", "LS6 2QT", D(2026, 1, 15), &a);
+        assert_int_equal(a.verdict, RV_VERDICT_NOT_FOUND);
+        rv_check_answer_free(&a);
+    }
     rv_check_ctx_close(c);
     rv_vault_close(v);
 }
