@@ -1,11 +1,16 @@
 /*
  * cmd_ingest.c - `regvault ingest`: loads register editions and monthly alterations into a
- * vault, one file per atomic batch.
+ * vault, each file stored whole or not at all, many files in one store transaction.
  *
  * Two forms: named files for one area and edition, or a folder as `regvault synth` writes
  * it (<area>/full-<YYYY-MM-DD>.csv and <area>/alterations-<YYYY-MM>.csv), walked area by
  * area in date order. Refused rows are reported by file, line and rule; a file with more
  * than --max-errors of them is not stored at all (exit 3), and later files are not tried.
+ *
+ * The files go to the vault in loads (rv_policy_ingest_load): one store transaction for
+ * many files, so that the index pages every file touches are written once per load rather
+ * than once per file. A load holds at most --files-per-commit files and --commit-mb of
+ * register files; a file is reported stored only once its load has committed.
  */
 #include "cli/cli.h"
 #include "policy/policy.h"
@@ -26,27 +31,33 @@ static const char *const VERB = "ingest";
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: regvault ingest --vault DIR --area CODE --edition YYYY-MM-DD\n"
-               "                       [--alterations] [options] FILE...\n"
-               "       regvault ingest --vault DIR [options] SYNTH_DIR\n\n"
-               "Loads register files into the vault. Each file is stored whole or not at all;\n"
-               "a file already ingested changes nothing. Anonymous (N) entries are counted and\n"
-               "never stored.\n\n"
-               "  --vault DIR           the vault\n"
-               "  --area CODE           register area code of the files (1-15 of A-Z a-z 0-9 _ -)\n"
-               "  --edition DATE        the edition's date; with --alterations, the edition the\n"
-               "                        alterations amend (each row brings its own date)\n"
-               "  --alterations         the files are monthly alterations\n"
-               "  --encoding E          auto (default), utf8 or cp1252\n"
-               "  --max-errors N        refused rows tolerated per file (default 0); one more and\n"
-               "                        the file is not stored\n"
-               "  --json                print a machine-readable summary on stdout\n"
-               "  --single-thread       do not use a second thread\n"
-               "  --passphrase-file F, --key-file F   how to unseal (see regvault init --help)\n\n"
-               "SYNTH_DIR holds one folder per area with full-<YYYY-MM-DD>.csv and\n"
-               "alterations-<YYYY-MM>.csv files, ingested in date order.\n"
-               "Exit: 0 done, 1 failed, 2 usage, 3 a file was refused (nothing of it stored),\n"
-               "4 wrong passphrase or key, 5 the vault is damaged.\n");
+    fprintf(f,
+            "usage: regvault ingest --vault DIR --area CODE --edition YYYY-MM-DD\n"
+            "                       [--alterations] [options] FILE...\n"
+            "       regvault ingest --vault DIR [options] SYNTH_DIR\n\n"
+            "Loads register files into the vault. Each file is stored whole or not at all;\n"
+            "a file already ingested changes nothing. Anonymous (N) entries are counted and\n"
+            "never stored.\n\n"
+            "  --vault DIR           the vault\n"
+            "  --area CODE           register area code of the files (1-15 of A-Z a-z 0-9 _ -)\n"
+            "  --edition DATE        the edition's date; with --alterations, the edition the\n"
+            "                        alterations amend (each row brings its own date)\n"
+            "  --alterations         the files are monthly alterations\n"
+            "  --encoding E          auto (default), utf8 or cp1252\n"
+            "  --max-errors N        refused rows tolerated per file (default 0); one more and\n"
+            "                        the file is not stored\n"
+            "  --files-per-commit N  files stored together in one commit (default 0: no limit);\n"
+            "                        1 commits each file on its own (slower on a large vault)\n"
+            "  --commit-mb N         MB of register files stored together in one commit at\n"
+            "                        most (default 1024; 0: no limit). A crash loses the\n"
+            "                        files of the commit under way, never part of a file\n"
+            "  --json                print a machine-readable summary on stdout\n"
+            "  --single-thread       do not use a second thread\n"
+            "  --passphrase-file F, --key-file F   how to unseal (see regvault init --help)\n\n"
+            "SYNTH_DIR holds one folder per area with full-<YYYY-MM-DD>.csv and\n"
+            "alterations-<YYYY-MM>.csv files, ingested in date order.\n"
+            "Exit: 0 done, 1 failed, 2 usage, 3 a file was refused (nothing of it stored),\n"
+            "4 wrong passphrase or key, 5 the vault is damaged.\n");
 }
 
 struct job {
@@ -55,15 +66,25 @@ struct job {
     rv_date edition;
     rv_date sort; /* walk order */
     bool alterations;
+    uint64_t size; /* bytes, for the size of a load */
 };
 
 struct run {
     bool json, tty;
     json_t *files;
-    uint64_t shown_errors, more_errors;
-    struct timespec t0;
+    struct timespec t0; /* when the file shown in progress began */
     const char *label;
     uint64_t total_rows, total_stored;
+    double last_end; /* when the latest file of the load was read through (seconds) */
+    struct timespec load_t0;
+};
+
+/* What the callbacks of one file know (the ingest options' ctx). */
+struct file_ctx {
+    struct run *run;
+    const struct job *j;
+    double end; /* seconds since the load began when the file was read through, or 0 */
+    uint64_t shown_errors, more_errors;
 };
 
 static double elapsed(const struct timespec *t0)
@@ -75,28 +96,38 @@ static double elapsed(const struct timespec *t0)
 
 static void on_error(void *ctx, const struct rv_diag *d)
 {
-    struct run *run = ctx;
+    struct file_ctx *fc = ctx;
+    struct run *run = fc->run;
     char buf[600];
 
-    if (run->shown_errors < MAX_SHOWN_ERRORS) {
+    if (fc->shown_errors < MAX_SHOWN_ERRORS) {
         if (run->tty)
             fputs("\r\033[K", stderr);
         fprintf(stderr, "regvault ingest: %s\n", rv_diag_format(d, buf, sizeof(buf)));
-        run->shown_errors++;
+        fc->shown_errors++;
     } else {
-        run->more_errors++;
+        fc->more_errors++;
     }
 }
 
 static void on_progress(void *ctx, const struct rv_ingest_progress *p)
 {
-    struct run *run = ctx;
-    double t = elapsed(&run->t0), rate = t > 0 ? (double)p->rows / t : 0;
-    double frac = p->total_bytes > 0 ? (double)p->bytes / (double)p->total_bytes : 0;
-    double eta = frac > 0.001 ? t * (1 - frac) / frac : 0;
+    struct file_ctx *fc = ctx;
+    struct run *run = fc->run;
+    double t, rate, frac, eta;
 
+    if (p->total_bytes > 0 && p->bytes >= p->total_bytes)
+        fc->end = elapsed(&run->load_t0);
+    if (run->label != fc->j->path) {
+        run->label = fc->j->path;
+        clock_gettime(CLOCK_MONOTONIC, &run->t0);
+    }
     if (!run->tty)
         return;
+    t = elapsed(&run->t0);
+    rate = t > 0 ? (double)p->rows / t : 0;
+    frac = p->total_bytes > 0 ? (double)p->bytes / (double)p->total_bytes : 0;
+    eta = frac > 0.001 ? t * (1 - frac) / frac : 0;
     fprintf(stderr, "\r\033[K%s: %llu rows, %.0f rows/s, %3.0f%%, ETA %.0fs", run->label,
             (unsigned long long)p->rows, rate, frac * 100, eta);
     fflush(stderr);
@@ -264,37 +295,22 @@ static int walk(const char *dir, struct job **out, size_t *n)
     return RV_EXIT_OK;
 }
 
-static int run_job(struct rv_gate *g, struct run *run, const struct job *j,
-                   const struct rv_ingest_opts *base)
+/* Reports the outcome of one file of a load that is over, and its exit status. */
+static int finish_job(struct run *run, const struct job *j, int err,
+                      const struct rv_ingest_result *res, struct file_ctx *fc, uint64_t max_errors)
 {
-    struct rv_ingest_opts o = *base;
-    struct rv_ingest_result res;
-    struct timespec t0;
     char buf[600];
-    double secs;
-    int err;
+    double secs = fc->end > run->last_end ? fc->end - run->last_end : 0;
 
-    o.area = j->area;
-    o.edition = j->edition;
-    o.alterations = j->alterations;
-    o.ctx = run;
-    o.on_error = on_error;
-    o.progress = on_progress;
-    run->label = j->path;
-    run->shown_errors = run->more_errors = 0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    run->t0 = t0;
-    err = rv_policy_ingest(g, j->path, &o, &res);
-    secs = elapsed(&t0);
-    if (run->tty)
-        fputs("\r\033[K", stderr);
-    if (run->more_errors > 0)
+    if (fc->end > run->last_end)
+        run->last_end = fc->end;
+    if (fc->more_errors > 0)
         fprintf(stderr, "regvault ingest: %s: %llu more refused rows not shown\n", j->path,
-                (unsigned long long)run->more_errors);
+                (unsigned long long)fc->more_errors);
     if (err != 0) {
-        if (err == RV_EPARSE || (res.first_error.msg[0] != '\0' && err != RV_EINVAL)) {
+        if (err == RV_EPARSE || (res->first_error.msg[0] != '\0' && err != RV_EINVAL)) {
             rv_cli_err(VERB, "%s; nothing of %s was stored",
-                       rv_diag_format(&res.first_error, buf, sizeof(buf)), j->path);
+                       rv_diag_format(&res->first_error, buf, sizeof(buf)), j->path);
             return RV_EXIT_INPUT;
         }
         if (err == RV_EINVAL) {
@@ -311,23 +327,68 @@ static int run_job(struct rv_gate *g, struct run *run, const struct job *j,
         rv_cli_err(VERB, "%s: %s; nothing of the file was stored", j->path, rv_strerror(err));
         return rv_cli_exit_for(err);
     }
-    if (res.already) {
-        report(run, j, &res, "already", secs);
+    if (res->already) {
+        report(run, j, res, "already", secs);
         return RV_EXIT_OK;
     }
-    if (res.rejected) {
-        report(run, j, &res, "rejected", secs);
+    if (res->rejected) {
+        report(run, j, res, "rejected", secs);
         rv_cli_err(VERB,
                    "%s: %llu rows refused, more than --max-errors %llu: nothing of the "
                    "file was stored; correct the rows above (or raise --max-errors)",
-                   j->path, (unsigned long long)res.st.invalid,
-                   (unsigned long long)base->max_errors);
+                   j->path, (unsigned long long)res->st.invalid, (unsigned long long)max_errors);
         return RV_EXIT_INPUT;
     }
-    run->total_rows += res.st.rows;
-    run->total_stored += res.st.stored;
-    report(run, j, &res, "stored", secs);
+    run->total_rows += res->st.rows;
+    run->total_stored += res->st.stored;
+    report(run, j, res, "stored", secs);
     return RV_EXIT_OK;
+}
+
+/* Ingests jobs[0, n) in one load and reports each file once the load is over. */
+static int run_load(struct rv_gate *g, struct run *run, const struct job *jobs, size_t n,
+                    const struct rv_ingest_opts *base)
+{
+    struct rv_ingest_file *files = calloc(n, sizeof(*files));
+    struct file_ctx *fcs = calloc(n, sizeof(*fcs));
+    size_t done = 0;
+    int err, rc = RV_EXIT_OK;
+
+    if (files == NULL || fcs == NULL) {
+        free(files);
+        free(fcs);
+        rv_cli_err(VERB, "out of memory");
+        return RV_EXIT_FAIL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        fcs[i].run = run;
+        fcs[i].j = &jobs[i];
+        files[i].path = jobs[i].path;
+        files[i].o = *base;
+        files[i].o.area = jobs[i].area;
+        files[i].o.edition = jobs[i].edition;
+        files[i].o.alterations = jobs[i].alterations;
+        files[i].o.ctx = &fcs[i];
+        files[i].o.on_error = on_error;
+        files[i].o.progress = on_progress;
+    }
+    run->label = NULL;
+    run->last_end = 0;
+    clock_gettime(CLOCK_MONOTONIC, &run->load_t0);
+    err = rv_policy_ingest_load(g, files, n, &done);
+    if (run->tty)
+        fputs("\r\033[K", stderr);
+    for (size_t i = 0; i < done && rc == RV_EXIT_OK; i++)
+        rc = finish_job(run, &jobs[i], files[i].rc, &files[i].res, &fcs[i], base->max_errors);
+    if (rc == RV_EXIT_OK && err != 0) {
+        /* Refused, or the audit log failed, around the load. */
+        rv_cli_err(VERB, "%s: %s%s", jobs[done < n ? done : 0].path, rv_strerror(err),
+                   done == 0 ? "; nothing of the file was stored" : "");
+        rc = rv_cli_exit_for(err);
+    }
+    free(files);
+    free(fcs);
+    return rc;
 }
 
 int rv_cmd_ingest(int argc, char **argv)
@@ -348,7 +409,9 @@ int rv_cmd_ingest(int argc, char **argv)
     files = calloc((size_t)argc, sizeof(*files));
     if (files == NULL)
         return RV_EXIT_FAIL;
-    const char *edition_s = NULL, *encoding = NULL, *max_errors = NULL;
+    const char *edition_s = NULL, *encoding = NULL, *max_errors = NULL, *per_commit = NULL;
+    const char *commit_mb = NULL;
+    uint64_t files_per_commit = 0, bytes_per_commit = 1024ull << 20;
     bool alterations = false, single_thread = false;
     const struct rv_cli_option opts[] = {
         {"--vault", &dir, NULL},
@@ -356,6 +419,8 @@ int rv_cmd_ingest(int argc, char **argv)
         {"--edition", &edition_s, NULL},
         {"--encoding", &encoding, NULL},
         {"--max-errors", &max_errors, NULL},
+        {"--files-per-commit", &per_commit, NULL},
+        {"--commit-mb", &commit_mb, NULL},
         {"--alterations", NULL, &alterations},
         {"--json", NULL, &run.json},
         {"--single-thread", NULL, &single_thread},
@@ -390,6 +455,15 @@ int rv_cmd_ingest(int argc, char **argv)
     if (max_errors != NULL &&
         rv_cli_parse_u64(VERB, "--max-errors", max_errors, 0, UINT64_MAX - 1, &o.max_errors) != 0)
         goto out;
+    if (per_commit != NULL && rv_cli_parse_u64(VERB, "--files-per-commit", per_commit, 0, 1000000,
+                                               &files_per_commit) != 0)
+        goto out;
+    if (commit_mb != NULL) {
+        uint64_t mb;
+        if (rv_cli_parse_u64(VERB, "--commit-mb", commit_mb, 0, 1ull << 30, &mb) != 0)
+            goto out;
+        bytes_per_commit = mb << 20;
+    }
     rc = RV_EXIT_OK;
     if (dir == NULL || nfiles == 0) {
         rv_cli_err(VERB, "--vault DIR and at least one FILE or SYNTH_DIR are required (see "
@@ -438,8 +512,18 @@ int rv_cmd_ingest(int argc, char **argv)
         struct timespec t0;
         double secs;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        for (size_t k = 0; k < njobs && rc == RV_EXIT_OK; k++)
-            rc = run_job(g, &run, &jobs[k], &o);
+        for (size_t k = 0; k < njobs; k++) {
+            struct stat st;
+            jobs[k].size = stat(jobs[k].path, &st) == 0 ? (uint64_t)st.st_size : 0;
+        }
+        for (size_t k = 0, m; k < njobs && rc == RV_EXIT_OK; k += m) {
+            uint64_t bytes = jobs[k].size;
+            for (m = 1; k + m < njobs && (files_per_commit == 0 || m < files_per_commit) &&
+                        (bytes_per_commit == 0 || bytes + jobs[k + m].size <= bytes_per_commit);
+                 m++)
+                bytes += jobs[k + m].size;
+            rc = run_load(g, &run, &jobs[k], m, &o);
+        }
         secs = elapsed(&t0);
         if (run.json) {
             json_t *top = json_pack("{s:o, s:I, s:I, s:f, s:f, s:s}", "files", run.files, "rows",

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# ingest_durability.sh - kill -9 at random points of a large ingest: after each kill the
-# vault opens, every file is wholly present (its statistics identical to an uninterrupted
-# run's) or wholly absent, and a final re-run ends with the same statistics as the
-# uninterrupted run.
+# ingest_durability.sh - kill -9 at random points of a large ingest that stores its files
+# three to a commit (a load): after each kill the vault opens, every file is wholly present
+# (its statistics identical to an uninterrupted run's) or wholly absent, the files present
+# are whole loads, and a final re-run ends with the same statistics as the uninterrupted run
+# (which stores all its files in one load).
 set -euo pipefail
 rv=${REGVAULT:?REGVAULT must name the regvault binary}
 work=$(mktemp -d "${TMPDIR:-/tmp}/rv-kill-e2e.XXXXXX")
@@ -24,12 +25,16 @@ full_ms=$((($(date +%s%N) - start) / 1000000))
 # Interrupted runs on a second vault.
 "$rv" init --vault "$work/v" --key-file "$work/key" 2>/dev/null
 done_kills=0
-span=$((full_ms * 2 / kills + 50))
+partial=0
+# Kill points spread over a whole run and a little more: most runs are killed somewhere in
+# a load (some while committing one), and a few finish.
+span=$((full_ms * 6 / 5 + 50))
 for i in $(seq 1 $((kills * 3))); do
     [ "$done_kills" -lt "$kills" ] || break
-    "$rv" ingest --vault "$work/v" --key-file "$work/key" "$work/synth" >/dev/null 2>&1 &
+    "$rv" ingest --vault "$work/v" --key-file "$work/key" --files-per-commit 3 "$work/synth" \
+        >/dev/null 2>&1 &
     pid=$!
-    # A random point; on average the kills span about the length of a whole run.
+    # A random point of the run.
     sleep "$(awk -v r="$RANDOM" -v s="$span" 'BEGIN { printf "%.3f", (20 + r % s) / 1000 }')"
     finished=
     if kill -9 "$pid" 2>/dev/null; then
@@ -41,10 +46,15 @@ for i in $(seq 1 $((kills * 3))); do
     pid=
     "$rv" stats --vault "$work/v" --key-file "$work/key" --json >"$work/now.json" ||
         fail "the vault does not open after kill $i"
-    python3 - "$work/ref.json" "$work/now.json" <<'PY' || fail "after kill $i a file is partly stored"
+    python3 - "$work/ref.json" "$work/now.json" "$work/count" <<'PY' || fail "after kill $i a file or a load is partly stored"
 import json, sys
 ref = {(f["area"], f["kind"], f["edition"], f["effective_to"]): f for f in json.load(open(sys.argv[1]))["files"]}
-for f in json.load(open(sys.argv[2]))["files"]:
+now = json.load(open(sys.argv[2]))["files"]
+# Files go in walk order, three to a load: what is stored is whole loads.
+if len(now) % 3 != 0 and len(now) != len(ref):
+    sys.exit("%d files stored: not whole loads of 3" % len(now))
+open(sys.argv[3], "w").write("%d %d\n" % (len(now), len(ref)))
+for f in now:
     k = (f["area"], f["kind"], f["edition"], f["effective_to"])
     r = ref.get(k)
     if r is None:
@@ -53,6 +63,8 @@ for f in json.load(open(sys.argv[2]))["files"]:
         if f[field] != r[field]:
             sys.exit("%r: %s is %r, uninterrupted %r" % (k, field, f[field], r[field]))
 PY
+    read -r nfiles nref <"$work/count"
+    [ "$nfiles" -gt 0 ] && [ "$nfiles" -lt "$nref" ] && partial=$((partial + 1))
     if [ -n "$finished" ]; then
         # The run ended before its kill: start again from an empty vault for more kills.
         rm -rf "$work/v"
@@ -60,6 +72,8 @@ PY
     fi
 done
 [ "$done_kills" -ge 20 ] || fail "only $done_kills runs were killed before finishing"
+# Kills that left some loads stored and not others: without them the test shows nothing.
+[ "$partial" -ge 3 ] || fail "only $partial kills left a vault between empty and complete"
 
 "$rv" ingest --vault "$work/v" --key-file "$work/key" "$work/synth" >/dev/null
 "$rv" stats --vault "$work/v" --key-file "$work/key" --json >"$work/final.json"
@@ -71,4 +85,4 @@ b = sorted(json.dumps(strip(f), sort_keys=True) for f in json.load(open(sys.argv
 if a != b:
     sys.exit("statistics differ")
 PY
-echo "ok: $done_kills kills, uninterrupted run ${full_ms} ms"
+echo "ok: $done_kills kills ($partial between loads), uninterrupted run ${full_ms} ms"
