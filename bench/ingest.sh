@@ -3,10 +3,15 @@
 # second, against PostgreSQL 15 loading the same files with \copy into a table that has the
 # equivalent plaintext indexes ((surname, postcode) and (address1, postcode)). Also reports
 # regvault's peak memory: the largest RSS, and the largest anonymous RSS (RSS minus the
-# pages of the mapped LMDB file), sampled every 100 ms.
+# pages of the mapped LMDB file), sampled every 100 ms, and the bytes it wrote (the kernel's
+# write_bytes, which counts each page each time it is dirtied again after being written:
+# 0 when TMPDIR is a tmpfs such as /dev/shm).
 #
 #   bench/ingest.sh [electors] [areas]   default 10000000 electors in 20 areas
 #   REGVAULT=<build>/regvault selects the build (default build/regvault).
+#   INGEST_OPTS="--files-per-commit 1" passes options to regvault ingest.
+#   TMPDIR selects where the registers, the vault and PostgreSQL go (about 3 GB per million
+#   electors at the peak).
 #
 # PostgreSQL runs throwaway: initdb in a temporary folder, a unix socket there, port 54329,
 # fsync and synchronous commit left on (as regvault's), shared_buffers 512MB; as root it is
@@ -49,10 +54,11 @@ head -c 32 /dev/urandom >"$tmp/key"
 sync
 t0=$(now)
 /usr/bin/time -v -o "$tmp/time.txt" "$rv" ingest --vault "$tmp/vault" --key-file "$tmp/key" \
-    --json "$tmp/synth" >"$tmp/ingest.json" &
+    --json ${INGEST_OPTS:-} "$tmp/synth" >"$tmp/ingest.json" &
 tpid=$!
 anon=0
 hwm=0
+wbytes=0
 while kill -0 "$tpid" 2>/dev/null; do
     p=$(pgrep -P "$tpid" regvault || true)
     if [ -n "$p" ] && [ -r "/proc/$p/status" ]; then
@@ -60,6 +66,8 @@ while kill -0 "$tpid" 2>/dev/null; do
         h=$(awk '/^VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
         [ "${a:-0}" -gt "$anon" ] && anon=$a
         [ "${h:-0}" -gt "$hwm" ] && hwm=$h
+        w=$(awk '/^write_bytes/ {print $2}' "/proc/$p/io" 2>/dev/null || echo 0)
+        [ "${w:-0}" -gt "$wbytes" ] && wbytes=$w
     fi
     sleep 0.1
 done
@@ -75,6 +83,10 @@ printf 'regvault: %d electors in %.1f s: %d electors/s (CPU %.1f s; %d versions 
     "$rows" "$rv_s" "$rv_rate" "$cpu" "$stored"
 printf 'regvault: peak RSS %d MB; peak anonymous RSS (RSS minus the LMDB map) %d MB; store %d MB on disk\n' \
     "$((maxrss / 1024))" "$((anon / 1024))" "$store_mb"
+# Pages the process dirtied (the map's included), as the kernel counts them, sampled as above:
+# each transaction rewrites every page it touches, so this grows with commits times pages.
+printf 'regvault: %d MB written (write_bytes, sampled every 100 ms); %s\n' \
+    "$((wbytes / 1000000))" "$(uptime | sed 's/.*load/load/')"
 
 # ---- PostgreSQL 15
 if [ ! -x "$pgbin/initdb" ]; then
