@@ -335,6 +335,57 @@ static void sb_put(struct sbuf *b, const char *s, size_t n)
     sb_add(b, "%.*s", (int)n, s);
 }
 
+const char *rv_check_date_text(rv_date day, char buf[11])
+{
+    int y, m, d;
+
+    if (day == RV_DATE_NONE || day == RV_DATE_FOREVER)
+        return rv_date_format(day, buf);
+    rv_date_to_ymd(day, &y, &m, &d);
+    if (y < 0 || y > 9999)
+        return rv_date_format(day, buf);
+    buf[0] = (char)('0' + y / 1000);
+    buf[1] = (char)('0' + y / 100 % 10);
+    buf[2] = (char)('0' + y / 10 % 10);
+    buf[3] = (char)('0' + y % 10);
+    buf[4] = '-';
+    buf[5] = (char)('0' + m / 10);
+    buf[6] = (char)('0' + m % 10);
+    buf[7] = '-';
+    buf[8] = (char)('0' + d / 10);
+    buf[9] = (char)('0' + d % 10);
+    buf[10] = '\0';
+    return buf;
+}
+
+/* Appends the n strings that follow, as sb_add(b, "%s%s...") would (the same bytes, cut the
+ * same way when the buffer is full): joined here, and formatted only to be cut. */
+static void sb_cat(struct sbuf *b, unsigned n, ...)
+{
+    char tmp[1024]; /* the callers' parts: names (under RV_NAME_MAX each) and words */
+    size_t len = 0;
+    va_list ap;
+
+    va_start(ap, n);
+    for (unsigned i = 0; i < n; i++) {
+        const char *s = va_arg(ap, const char *);
+        size_t l = strlen(s);
+        if (len + l >= sizeof(tmp)) { /* cannot happen with the callers' parts */
+            sb_put(b, tmp, len);
+            len = 0;
+            if (l >= sizeof(tmp)) {
+                sb_put(b, s, l);
+                continue;
+            }
+        }
+        memcpy(tmp + len, s, l);
+        len += l;
+    }
+    va_end(ap);
+    sb_put(b, tmp, len);
+    sodium_memzero(tmp, len);
+}
+
 /* The first forename as written, for "Bill <-> William". */
 static void first_word(const char *s, char *out, size_t cap)
 {
@@ -363,57 +414,56 @@ const char *rv_check_reasons(const struct rv_check_query *q, const struct rv_che
             copy_str(qa, sizeof(qa), m->sn == RV_SN_SWAPPED ? q->name.surname : q->name.forenames);
             copy_str(ca, sizeof(ca), e->name.forenames);
         }
-        sb_add(&b, "%s <-> %s: %s\n", qa, ca, rv_check_fn_level_name(m->fn));
+        sb_cat(&b, 6, qa, " <-> ", ca, ": ", rv_check_fn_level_name(m->fn), "\n");
     } else {
-        sb_add(&b, "forenames: %s\n", rv_check_fn_level_name(m->fn));
+        sb_cat(&b, 3, "forenames: ", rv_check_fn_level_name(m->fn), "\n");
     }
     /* Surname, with its weight. */
     if (reveal && m->sn != RV_SN_EXACT && m->sn != RV_SN_SWAPPED)
-        sb_add(&b, "%s <-> %s: %s\n", q->name.surname, e->name.surname,
-               rv_check_sn_level_name(m->sn));
+        sb_cat(&b, 6, q->name.surname, " <-> ", e->name.surname, ": ",
+               rv_check_sn_level_name(m->sn), "\n");
     else
-        sb_add(&b, "surname: %s\n", rv_check_sn_level_name(m->sn));
+        sb_cat(&b, 3, "surname: ", rv_check_sn_level_name(m->sn), "\n");
     if (m->sn != RV_SN_DIFFERENT)
         sb_add(&b, "surname weight %.1f bits (%s)\n", m->surname_weight,
                m->surname_weight >= 12.0  ? "rare surname"
                : m->surname_weight >= 9.0 ? "uncommon surname"
                                           : "common surname");
-    sb_add(&b, "address: %s\n", rv_check_addr_level_name(m->addr));
+    sb_cat(&b, 3, "address: ", rv_check_addr_level_name(m->addr), "\n");
 
     /* Dates. */
-    rv_date_format(m->cand.from, d1);
-    rv_date_format(m->cand.to, d2);
+    rv_check_date_text(m->cand.from, d1);
+    rv_check_date_text(m->cand.to, d2);
     if (m->in_force) {
         if (q->bequest) {
-            sb_add(&b,
-                   "on the register within the five years before the death on %s "
-                   "(entry from %s to %s)\n",
-                   rv_date_format(q->date, qa), d1, d2);
+            sb_cat(&b, 7, "on the register within the five years before the death on ",
+                   rv_check_date_text(q->date, qa), " (entry from ", d1, " to ", d2, ")\n");
         } else {
-            sb_add(&b, "on the register on %s, the date received (entry from %s to %s)\n",
-                   rv_date_format(q->date, qa), d1, d2);
+            sb_cat(&b, 7, "on the register on ", rv_check_date_text(q->date, qa),
+                   ", the date received (entry from ", d1, " to ", d2, ")\n");
         }
     } else if (m->cand.from >= q->win_to) {
-        sb_add(&b, "entered the register on %s, after %s on %s\n", d1,
-               q->bequest ? "the death" : "the donation was received", rv_date_format(q->date, qa));
+        sb_cat(&b, 7, "entered the register on ", d1, ", after ",
+               q->bequest ? "the death" : "the donation was received", " on ",
+               rv_check_date_text(q->date, qa), "\n");
     } else {
-        sb_add(&b, "left the register on %s, %s %s\n", d2,
+        sb_cat(&b, 7, "left the register on ", d2, ", ",
                q->bequest ? "more than five years before the death on"
                           : "before the donation was received on",
-               rv_date_format(q->date, qa));
+               " ", rv_check_date_text(q->date, qa), "\n");
     }
     if (restricted)
         sb_add(&b, "this entry cannot be confirmed from the register alone at that date: "
                    "check with the electoral registration office\n");
     if (m->cand.found_by != 0) {
         bool first = true;
-        sb_add(&b, "found by: ");
+        sb_cat(&b, 1, "found by: ");
         for (unsigned bit = 1; bit < (1u << RV_CHECK_BY_NSEARCHES); bit <<= 1)
             if ((m->cand.found_by & bit) != 0) {
-                sb_add(&b, "%s%s", first ? "" : ", ", rv_check_search_name(bit));
+                sb_cat(&b, 2, first ? "" : ", ", rv_check_search_name(bit));
                 first = false;
             }
-        sb_add(&b, "\n");
+        sb_cat(&b, 1, "\n");
     }
     sodium_memzero(qa, sizeof(qa));
     sodium_memzero(ca, sizeof(ca));
@@ -450,23 +500,23 @@ const char *rv_check_mask(const struct rv_elector *e, char *buf, size_t bufsz)
         if ((n = initial_of(s, ini)) == 0)
             break;
         ini[n] = '\0';
-        sb_add(&b, "%s. ", ini);
+        sb_cat(&b, 2, ini, ". ");
         s += strcspn(s, " ");
     }
     if ((n = initial_of(e->name.surname, ini)) > 0) {
         ini[n] = '\0';
-        sb_add(&b, "%s.", ini);
+        sb_cat(&b, 2, ini, ".");
     }
     for (unsigned i = 0; i < RV_ADDR_LINES; i++)
         lines[i] = e->address[i];
     memset(&k, 0, sizeof(k));
     if (e->address[0][0] != '\0' && rv_address_key(lines, RV_ADDR_LINES, &k) == 0 &&
         k.number[0] != '\0')
-        sb_add(&b, ", %s", k.number);
+        sb_cat(&b, 2, ", ", k.number);
     if (e->postcode.canon[0] != '\0')
-        sb_add(&b, ", %s", e->postcode.canon);
+        sb_cat(&b, 2, ", ", e->postcode.canon);
     else if ((e->markers.known & RV_MARK_F) != 0)
-        sb_add(&b, ", overseas elector");
+        sb_cat(&b, 1, ", overseas elector");
     sodium_memzero(&k, sizeof(k));
     return buf;
 }
@@ -491,7 +541,7 @@ static void address_of(const struct rv_elector *e, char *buf, size_t cap)
     buf[0] = '\0';
     for (unsigned i = 0; i < RV_ADDR_LINES; i++)
         if (e->address[i][0] != '\0') {
-            sb_add(&b, "%s%s", first ? "" : ", ", e->address[i]);
+            sb_cat(&b, 2, first ? "" : ", ", e->address[i]);
             first = false;
         }
 }
@@ -581,7 +631,7 @@ int rv_check_answer_json(const struct rv_check_query *q, const struct rv_check_a
     bad |= set_str(o, "verdict", rv_check_verdict_name(a->verdict));
     bad |= set_str(o, "grade", rv_check_grade_name(a->grade));
     if (a->date != RV_DATE_NONE)
-        bad |= set_str(o, a->bequest ? "death_date" : "date", rv_date_format(a->date, d));
+        bad |= set_str(o, a->bequest ? "death_date" : "date", rv_check_date_text(a->date, d));
     if (a->error[0] != '\0')
         bad |= set_str(o, "error", a->error);
     if (a->note[0] != '\0')
@@ -897,7 +947,7 @@ int rv_check_answer_text(const struct rv_check_query *q, const struct rv_check_a
     jb_kstr(&b, "verdict", rv_check_verdict_name(a->verdict), &first);
     jb_kstr(&b, "grade", rv_check_grade_name(a->grade), &first);
     if (a->date != RV_DATE_NONE)
-        jb_kstr(&b, a->bequest ? "death_date" : "date", rv_date_format(a->date, d), &first);
+        jb_kstr(&b, a->bequest ? "death_date" : "date", rv_check_date_text(a->date, d), &first);
     if (a->error[0] != '\0')
         jb_kstr(&b, "error", a->error, &first);
     if (a->note[0] != '\0')
@@ -967,6 +1017,22 @@ static void csv_field(struct sbuf *b, const char *s, bool comma)
 
 #define CSV_ROW_MAX 16384
 
+/* A line number in decimal, as "%lu" prints it, into buf (at least 21 bytes). */
+static const char *line_text(unsigned long v, char *buf)
+{
+    char rev[24];
+    size_t n = 0;
+
+    do {
+        rev[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = rev[n - 1 - i];
+    buf[n] = '\0';
+    return buf;
+}
+
 int rv_check_answer_csv(const struct rv_check_query *q, const struct rv_check_answer *a, char **out)
 {
     char *row = malloc(CSV_ROW_MAX), *tmp = NULL;
@@ -983,8 +1049,7 @@ int rv_check_answer_csv(const struct rv_check_query *q, const struct rv_check_an
     }
     row[0] = '\0';
     csv_field(&b, a->id, false);
-    snprintf(small, sizeof(small), "%lu", a->line);
-    csv_field(&b, a->line > 0 ? small : "", true);
+    csv_field(&b, a->line > 0 ? line_text(a->line, small) : "", true);
     csv_field(&b, rv_check_verdict_name(a->verdict), true);
     csv_field(&b, rv_check_grade_name(a->grade), true);
     csv_field(&b, best != NULL && best->in_force ? best->cand.elector.area : "", true);
@@ -996,7 +1061,8 @@ int rv_check_answer_csv(const struct rv_check_query *q, const struct rv_check_an
         address_of(&best->cand.elector, tmp, 4096);
     csv_field(&b, reveal ? tmp : "", true);
     csv_field(&b, reveal ? best->cand.elector.postcode.canon : "", true);
-    snprintf(small, sizeof(small), "%.2f", a->margin);
+    if (a->runner_up != RV_GRADE_NONE)
+        snprintf(small, sizeof(small), "%.2f", a->margin);
     csv_field(&b, a->runner_up != RV_GRADE_NONE ? small : "", true);
     /* Masked candidates for anything not revealed. */
     {
@@ -1006,7 +1072,7 @@ int rv_check_answer_csv(const struct rv_check_query *q, const struct rv_check_an
             char m[256];
             if (reveal_of(a, &a->matches[i]))
                 continue;
-            sb_add(&c, "%s%s", c.len > 0 ? " | " : "",
+            sb_cat(&c, 2, c.len > 0 ? " | " : "",
                    rv_check_mask(&a->matches[i].cand.elector, m, sizeof(m)));
         }
         csv_field(&b, tmp, true);

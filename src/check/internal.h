@@ -104,4 +104,8 @@ bool rv_check_name_probe_may(const struct rv_check_name_probe *p, const char *su
  * young electors is disclosed). */
 bool rv_check_restricted(const struct rv_check_query *q, const struct rv_elector *e);
 
+/* rv_date_format without the formatting library, the same text ("2025-12-01", "-",
+ * "open") into buf; returns buf. */
+const char *rv_check_date_text(rv_date day, char buf[11]);
+
 #endif /* RV_CHECK_INTERNAL_H */

@@ -273,30 +273,6 @@ void rv_check_ctx_close(struct rv_check_ctx *c)
 /* "2025-12-01", or "2025-12-01 + alterations to 2026-02-01": the revised register of the
  * area in force at date d, and the latest date up to d, after the edition's own, on which
  * alterations to it took effect. */
-/* rv_date_format without the formatting library: "2025-12-01". */
-static const char *date_text(rv_date day, char buf[11])
-{
-    int y, m, d;
-
-    if (day == RV_DATE_NONE || day == RV_DATE_FOREVER)
-        return rv_date_format(day, buf);
-    rv_date_to_ymd(day, &y, &m, &d);
-    if (y < 0 || y > 9999)
-        return rv_date_format(day, buf);
-    buf[0] = (char)('0' + y / 1000);
-    buf[1] = (char)('0' + y / 100 % 10);
-    buf[2] = (char)('0' + y / 10 % 10);
-    buf[3] = (char)('0' + y % 10);
-    buf[4] = '-';
-    buf[5] = (char)('0' + m / 10);
-    buf[6] = (char)('0' + m % 10);
-    buf[7] = '-';
-    buf[8] = (char)('0' + d / 10);
-    buf[9] = (char)('0' + d % 10);
-    buf[10] = '\0';
-    return buf;
-}
-
 static void edition_label_of(const struct rv_check_ctx *c, const char *area, rv_date d, char *buf,
                              size_t cap)
 {
@@ -336,9 +312,10 @@ static void edition_label_of(const struct rv_check_ctx *c, const char *area, rv_
     if (ed == RV_DATE_NONE)
         snprintf(buf, cap, "none in force");
     else if (alt == RV_DATE_NONE)
-        snprintf(buf, cap, "%s", date_text(ed, a));
+        snprintf(buf, cap, "%s", rv_check_date_text(ed, a));
     else
-        snprintf(buf, cap, "%s + alterations to %s", date_text(ed, a), date_text(alt, b));
+        snprintf(buf, cap, "%s + alterations to %s", rv_check_date_text(ed, a),
+                 rv_check_date_text(alt, b));
 }
 
 static void label_copy(char *buf, size_t cap, const char *label)

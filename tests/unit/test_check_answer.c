@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "check/check.h"
+#include "check/internal.h"
 
 static rv_date D(int y, int m, int d)
 {
@@ -495,6 +496,21 @@ static void test_names(void **state)
         assert_string_not_equal(rv_check_addr_level_name((enum rv_check_addr_level)i), "?");
 }
 
+/* The answers' dates are written without the formatting library: the same text as
+ * rv_date_format, for every day from before year 0 to after year 9999. */
+static void test_date_text(void **state)
+{
+    char a[11], b[11];
+
+    (void)state;
+    assert_string_equal(rv_check_date_text(RV_DATE_NONE, a), rv_date_format(RV_DATE_NONE, b));
+    assert_string_equal(rv_check_date_text(RV_DATE_FOREVER, a), rv_date_format(RV_DATE_FOREVER, b));
+    for (rv_date d = -800000; d < 3000000; d += 97)
+        assert_string_equal(rv_check_date_text(d, a), rv_date_format(d, b));
+    for (rv_date d = D(2025, 12, 25); d < D(2026, 3, 3); d++)
+        assert_string_equal(rv_check_date_text(d, a), rv_date_format(d, b));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -512,6 +528,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_golden_json),
         cmocka_unit_test(test_text_escapes),
+        cmocka_unit_test(test_date_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
