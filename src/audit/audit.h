@@ -300,6 +300,12 @@ RV_NODISCARD int rv_audit_group_new(rv_audit_group_fn fn, void *ctx, struct rv_a
 struct rv_audit_group *rv_audit_group_enter(struct rv_audit_group *g);
 /* True when every entry g took so far has been answered (durable or failed). */
 bool rv_audit_group_settled(struct rv_audit_group *g) RV_NONNULL(1);
+/* Commits g's entries on the calling thread if nobody holds the log's commit turn, as an
+ * rv_audit_append that finds the turn free does (writing and syncing whatever is queued,
+ * and calling the callbacks of other asynchronous appends it answers); returns at once,
+ * with nothing done, when the turn is taken (its holder or the committer thread will
+ * answer them). So a lightly loaded caller needs no hand-over to another thread. */
+void rv_audit_group_commit(struct rv_audit_group *g) RV_NONNULL(1);
 /* Ends the holder's use of g, which must not be any thread's group any more. Returns 0 when
  * nothing is in flight: *rc receives the group's result, fn is never called and g is freed.
  * Returns 1 when entries are still in flight: fn will be called (perhaps already running on

@@ -839,8 +839,9 @@ out:
  * Groups: a thread's single appends that join a group do not wait (rv_audit_group_enter).
  */
 struct rv_audit_group {
-    _Atomic long refs; /* one per entry in flight, one for the creator until close */
-    _Atomic int rc;    /* the first failure, or 0 */
+    _Atomic long refs;        /* one per entry in flight, one for the creator until close */
+    _Atomic int rc;           /* the first failure, or 0 */
+    struct rv_audit_log *log; /* the log of the latest entry taken (creator's thread only) */
     rv_audit_group_fn fn;
     void *ctx;
 };
@@ -856,6 +857,7 @@ int rv_audit_group_new(rv_audit_group_fn fn, void *ctx, struct rv_audit_group **
         return RV_ENOMEM;
     atomic_init(&g->refs, 1);
     atomic_init(&g->rc, 0);
+    g->log = NULL;
     g->fn = fn;
     g->ctx = ctx;
     *out = g;
@@ -873,6 +875,21 @@ struct rv_audit_group *rv_audit_group_enter(struct rv_audit_group *g)
 bool rv_audit_group_settled(struct rv_audit_group *g)
 {
     return atomic_load(&g->refs) == 1;
+}
+
+void rv_audit_group_commit(struct rv_audit_group *g)
+{
+    struct rv_audit_log *log = g->log;
+
+    if (log == NULL || rv_audit_group_settled(g) || !take_turn(log))
+        return;
+    /* As an inline rv_audit_append: commit until the group's entries are answered (they
+     * were queued before the turn was taken), then hand any work left to the committer. */
+    while (!rv_audit_group_settled(g) && commit_next(log))
+        ;
+    atomic_store(&log->busy, 0);
+    if (queued(log))
+        futex_bump(&log->kick, 1);
 }
 
 static void group_drop(struct rv_audit_group *g)
@@ -928,6 +945,8 @@ int rv_audit_append_batch(struct rv_audit_log *log, const struct rv_audit_entry 
         atomic_fetch_add(&g->refs, 1);
         if ((rc = rv_audit_append_async(log, e, group_one_done, g)) != 0)
             atomic_fetch_sub(&g->refs, 1); /* never the last: the creator holds one */
+        else
+            g->log = log;
         return rc;
     }
     /* Encode and hash on the caller's thread, outside the lock. */
