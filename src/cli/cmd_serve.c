@@ -434,6 +434,9 @@ int rv_cmd_serve(int argc, char **argv)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* A file size limit (ulimit -f) must fail the write, and so the audit log (every answer
+     * then 503), rather than kill the daemon. */
+    signal(SIGXFSZ, SIG_IGN);
     rv_diag_clear(&d);
     if (rv_server_start(srv, fd, cert, key, ca, &d) != 0) {
         rv_cli_err(VERB, "%s", d.msg);

@@ -1976,6 +1976,37 @@ void rv_srv_end(struct rv_exchange *x)
         reply_error(x, 500, "internal", "no answer");
 }
 
+bool rv_srv_defers(const struct rv_exchange *x)
+{
+    if (x->r.status != 0)
+        return true; /* answered (refused) already: rv_srv_end does nothing */
+    switch (x->op) {
+    case OP_NONE:
+    case OP_CHECK:
+    case OP_STATS:
+    case OP_HEALTHZ:
+    case OP_METRICS:
+        return true;
+    default:
+        return false;
+    }
+}
+
+void rv_srv_release_view(struct rv_exchange *x)
+{
+    if (x->view != NULL && !x->r.stream) {
+        view_put(x->s, x->view);
+        x->view = NULL;
+    }
+}
+
+void rv_srv_audit_failed(struct rv_exchange *x)
+{
+    batch_free(x->batch);
+    x->batch = NULL;
+    reply_unavailable(x);
+}
+
 void rv_srv_finish(struct rv_exchange *x)
 {
     int64_t us = rv_srv_now_us() - x->t0_us;

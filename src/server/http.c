@@ -5,9 +5,10 @@
  *
  * Threading: with threads = 0 (the default) every connection has its own thread with a
  * small stack, so that hundreds of requests can wait on the audit log's group commit at
- * once; with threads = N a pool of N threads polls the connections (epoll), each request
- * holding its thread while it waits. Each request in flight takes a policy view (with its
- * own check context) from a pool and gives it back when answered.
+ * once; with threads = N a pool of N threads polls the connections (epoll), and a request
+ * whose answer waits for the log is suspended rather than holding its thread (see "the
+ * pool" below). Each request takes a policy view (with its own check context) from a pool
+ * and gives it back once its answer is made.
  *
  * Limits: a total and a per-client connection cap (a client as the rate limits count one:
  * an IPv6 address by its /64; admit_connection), an idle timeout (libmicrohttpd's
@@ -190,6 +191,12 @@ struct req {
     struct rv_exchange x;
     bool queued;
     gnutls_session_t corked; /* held back until the answer is whole (see send_answer) */
+    /* Pool: the audit entries the answer waits for (see answer). */
+    struct MHD_Connection *c;
+    struct rv_audit_group *group; /* open while steps may still add entries */
+    bool waiting;                 /* the answer is made and waits for the log */
+    _Atomic bool orphan;          /* the request ended while its entries were in flight */
+    int audit_rc;                 /* the group's result, set before the connection resumes */
 };
 
 /* An answer of at most this many bytes is sent as one TLS record. */
@@ -276,6 +283,76 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, struct req *q)
     return ret;
 }
 
+/* ---- the pool: answers wait for the audit log without holding a thread -----------------
+ *
+ * With a pool, each step of an exchange that may record (begin, each piece of body, and the
+ * end of the endpoints rv_srv_defers names) runs with the thread's audit appends joined to
+ * the request's group: the gate's rv_audit_append then returns at once. When the answer is
+ * made, the connection is suspended unless the group is already settled, and the group's
+ * callback (run by the audit log's committer once every entry of the group is durable, or
+ * has failed) resumes it; libmicrohttpd then calls on_request again, which queues the answer,
+ * or 503 audit_unavailable in its place if an entry failed. So no byte of an answer is
+ * queued before its entries are durable, and a pool thread never sleeps on the log. */
+static void group_done(void *ctx, int rc)
+{
+    struct req *q = ctx;
+
+    if (atomic_load(&q->orphan)) {
+        free(q); /* on_completed has already finished the exchange */
+        return;
+    }
+    q->audit_rc = rc;
+    MHD_resume_connection(q->c);
+}
+
+/* Joins the calling thread's appends to q's group for one step (pool only). */
+static void defer_enter(struct rv_server *s, struct req *q)
+{
+    if (s->cfg.threads == 0)
+        return;
+    if (q->group == NULL && rv_audit_group_new(group_done, q, &q->group) != 0)
+        q->group = NULL; /* out of memory: this step's appends wait, as with no pool */
+    (void)rv_audit_group_enter(q->group);
+}
+
+static void defer_leave(struct rv_server *s)
+{
+    if (s->cfg.threads != 0)
+        (void)rv_audit_group_enter(NULL);
+}
+
+/* The answer in q->x.r is made: queue it once the request's entries are durable. */
+static enum MHD_Result answer(struct MHD_Connection *c, struct req *q)
+{
+    struct rv_server *s = q->x.s;
+    struct rv_audit_group *g = q->group;
+    int rc = 0;
+
+    if (g == NULL)
+        return send_answer(c, q);
+    q->group = NULL;
+    rv_audit_group_commit(g); /* unless another thread is committing now */
+    if (rv_audit_group_settled(g)) {
+        if (rv_audit_group_close(g, &rc) == 0) {
+            if (rc != 0)
+                rv_srv_audit_failed(&q->x);
+            return send_answer(c, q);
+        }
+        /* Not reached: a settled group has nothing in flight. */
+        return MHD_NO;
+    }
+    rv_srv_release_view(&q->x);
+    q->waiting = true;
+    atomic_fetch_add(&s->suspended, 1);
+    MHD_suspend_connection(c);
+    if (rv_audit_group_close(g, &rc) == 0) {
+        /* Settled meanwhile: nobody else will resume it. */
+        q->audit_rc = rc;
+        MHD_resume_connection(c);
+    }
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **req_cls)
@@ -287,10 +364,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (q == NULL) {
         struct rv_srv_conn *k = conn_of(c);
         struct rv_srv_source src = {mhd_header, mhd_arg, c};
+        int rc;
         if ((q = malloc(sizeof(*q))) == NULL)
             return MHD_NO;
         q->queued = false;
         q->corked = NULL;
+        q->c = c;
+        q->group = NULL;
+        q->waiting = false;
+        atomic_init(&q->orphan, false);
+        q->audit_rc = 0;
         rv_srv_init(&q->x, s);
         *req_cls = q;
         atomic_fetch_add(&s->inflight, 1);
@@ -298,23 +381,41 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             k->deadline_ms = 0;
             q->x.certauth = &k->certauth;
         }
-        if (rv_srv_begin(&q->x, method, url, k != NULL ? k->client : "-", peer_cert(s, c, k),
-                         &src) != 0)
-            return send_answer(c, q);
-        return MHD_YES;
+        defer_enter(s, q);
+        rc =
+            rv_srv_begin(&q->x, method, url, k != NULL ? k->client : "-", peer_cert(s, c, k), &src);
+        defer_leave(s);
+        return rc != 0 ? answer(c, q) : MHD_YES;
+    }
+    if (q->waiting) {
+        /* Resumed: the request's entries are durable, or the log failed. */
+        q->waiting = false;
+        atomic_fetch_sub(&s->suspended, 1);
+        *upload_data_size = 0;
+        if (q->audit_rc != 0)
+            rv_srv_audit_failed(&q->x);
+        return send_answer(c, q);
     }
     if (*upload_data_size > 0) {
-        if (!q->queued && rv_srv_body(&q->x, upload_data, *upload_data_size) != 0) {
-            *upload_data_size = 0;
-            return send_answer(c, q);
+        int rc = 0;
+        if (!q->queued) {
+            defer_enter(s, q);
+            rc = rv_srv_body(&q->x, upload_data, *upload_data_size);
+            defer_leave(s);
         }
         *upload_data_size = 0;
-        return MHD_YES;
+        return rc != 0 ? answer(c, q) : MHD_YES;
     }
     if (q->queued)
         return MHD_YES;
-    rv_srv_end(&q->x);
-    return send_answer(c, q);
+    if (rv_srv_defers(&q->x)) {
+        defer_enter(s, q);
+        rv_srv_end(&q->x);
+        defer_leave(s);
+    } else {
+        rv_srv_end(&q->x);
+    }
+    return answer(c, q);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
@@ -328,9 +429,24 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
         return;
     if (q->corked != NULL && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
         uncork(s, q->corked, k);
+    if (q->waiting) {
+        /* Resumed, but the client had gone: on_request was not called again. */
+        q->waiting = false;
+        atomic_fetch_sub(&s->suspended, 1);
+    }
     rv_srv_finish(&q->x);
-    free(q);
     *req_cls = NULL;
+    if (q->group != NULL) {
+        /* Ended before its answer was made (the client went away mid-upload) while entries
+         * are in flight: the group's callback frees q. */
+        struct rv_audit_group *g = q->group;
+        int rc;
+        atomic_store(&q->orphan, true);
+        if (rv_audit_group_close(g, &rc) == 0)
+            free(q);
+    } else {
+        free(q);
+    }
     atomic_fetch_sub(&s->inflight, 1);
     if (k != NULL)
         k->deadline_ms = mono_ms() + ((int64_t)s->cfg.idle_timeout + s->cfg.header_timeout) * 1000;
@@ -365,7 +481,7 @@ int rv_server_start(struct rv_server *s, int listen_fd, const char *cert_pem, co
     if (s->cfg.threads == 0)
         flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
     else
-        flags |= MHD_USE_EPOLL;
+        flags |= MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
     OPT(MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s);
     OPT(MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL);
     OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert_pem);
@@ -404,7 +520,9 @@ void rv_server_stop(struct rv_server *s, uint32_t wait_ms)
     if (s->mhd == NULL)
         return;
     fd = MHD_quiesce_daemon(s->mhd);
-    while (atomic_load(&s->inflight) > 0 && mono_ms() < until) {
+    /* A suspended connection waits only for the audit log, which answers every entry (or
+     * fails them all); libmicrohttpd must not be stopped while one is suspended. */
+    while ((atomic_load(&s->inflight) > 0 && mono_ms() < until) || atomic_load(&s->suspended) > 0) {
         struct timespec t = {0, 10 * 1000 * 1000};
         nanosleep(&t, NULL);
     }

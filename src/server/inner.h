@@ -14,6 +14,8 @@
 
 #include "server/server.h"
 
+#include "audit/audit.h"
+
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -105,6 +107,7 @@ struct rv_server {
     /* http.c */
     void *mhd;
     _Atomic long inflight;
+    _Atomic long suspended;        /* pool: connections whose answer waits for the audit log */
     _Atomic uint64_t upload_bytes; /* bytes of uploads held in memory now, in all */
     pthread_mutex_t conn_lock;
     struct rv_srv_conn *conns;
@@ -189,6 +192,17 @@ void rv_srv_end(struct rv_exchange *x);
 /* The next piece of a streamed body into buf: bytes written, 0 at the end, -1 on an error
  * that must cut the connection (the audit log failed). */
 ssize_t rv_srv_stream(struct rv_exchange *x, char *buf, size_t max);
+/* Whether the end of this exchange may run with its audit appends deferred (http.c's pool):
+ * true for the endpoints whose gate action, once recorded, only computes the answer, which
+ * nothing sees until the entries are durable (checks, stats, /healthz, /metrics, refusals);
+ * false for those that act on the vault or the sessions, read the log, or stream. */
+bool rv_srv_defers(const struct rv_exchange *x);
+/* Gives the exchange's view back to the pool once a whole (not streamed) answer is made,
+ * so that requests waiting for the audit log hold no view (nor its store reader). */
+void rv_srv_release_view(struct rv_exchange *x);
+/* An entry of this exchange could not be made durable: its answer is wiped and replaced by
+ * 503 audit_unavailable. */
+void rv_srv_audit_failed(struct rv_exchange *x);
 /* Counts, logs, releases the view, wipes and frees the exchange's buffers (not x). */
 void rv_srv_finish(struct rv_exchange *x);
 int64_t rv_srv_now_us(void);

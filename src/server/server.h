@@ -42,10 +42,20 @@
  *
  * Threading: threads = 0 (the default) gives each connection its own thread (512 KiB stack),
  * so that every request in flight waits for its audit entry in its own thread and the log's
- * group commit gathers them all into one fsync. A pool (threads = N, epoll) was measured and
- * is far slower, since a request waiting on the log holds its thread and every connection
- * the thread polls (GET /healthz, audited, 256 connections: 16-19k/s per connection thread,
- * 5.2k/s with 32 pool threads, 0.5k/s with 256).
+ * group commit gathers them all into one fsync. threads = N gives a pool of N threads
+ * (epoll) in which no request holds a thread while it waits for the log: the steps of an
+ * exchange that only record and compute an answer (refusals, checks, stats, /healthz,
+ * /metrics) hand their entries to the log without waiting (an audit group), the pool
+ * thread commits them itself when nobody else is committing, and otherwise the connection
+ * is suspended and resumed by the log's committer once they are durable; the answer is
+ * queued only then, or 503 audit_unavailable if an entry failed. Logins (Argon2id),
+ * password changes, ingests, batches, user administration and audit reads still run on
+ * their pool thread as before. Measured on a shared 2-core machine (bench/serve.sh, 1M
+ * electors, 256 connections) the pool costs about the same daemon CPU per check as a thread
+ * per connection and, under CPU contention, gets a smaller share of the cores (3 threads
+ * against 256), so the thread per connection stays the default. (Before, a pool request
+ * held its thread while it waited: GET /healthz, audited, 256 connections: 5.2k/s with 32
+ * pool threads, 0.5k/s with 256.)
  */
 #ifndef RV_SERVER_H
 #define RV_SERVER_H

@@ -25,7 +25,7 @@ user_add aud-aud auditor
 user_add aud-adm admin
 "$rv" audit key --vault "$work/v" >"$work/vkey"
 start=$("$rv" audit show --vault "$work/v" --json | wc -l)
-serve_config session_idle=600 rate_principal=1000 burst_principal=1000 rate_client=10000 \
+serve_config ${RV_SERVE_THREADS:+threads=$RV_SERVE_THREADS} session_idle=600 rate_principal=1000 burst_principal=1000 rate_client=10000 \
     burst_client=10000 budget_checker=100000 alert_syslog=no
 serve_start
 

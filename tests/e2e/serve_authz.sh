@@ -28,7 +28,7 @@ done
 user_add target-d researcher
 user_add target-r researcher
 user_add target-b checker
-serve_config session_idle=10 session_max=3600 rate_principal=1000 burst_principal=1000 \
+serve_config ${RV_SERVE_THREADS:+threads=$RV_SERVE_THREADS} session_idle=10 session_max=3600 rate_principal=1000 burst_principal=1000 \
     rate_client=10000 burst_client=10000 budget_checker=100000
 serve_start
 

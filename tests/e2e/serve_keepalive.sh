@@ -30,6 +30,7 @@ done
 head -c 32 /dev/urandom >"$work/key"
 "$rv" init --vault "$work/v" --key-file "$work/key" --expected-electors 1000 >/dev/null 2>&1
 printf 'rate_client = 100000\nburst_client = 100000\n' >"$work/serve.conf"
+[ -z "${RV_SERVE_THREADS:-}" ] || echo "threads = $RV_SERVE_THREADS" >>"$work/serve.conf"
 "$rv" serve --vault "$work/v" --key-file "$work/key" --dev --listen 127.0.0.1:0 \
     --config "$work/serve.conf" 2>"$work/serve.err" &
 pid=$!

@@ -27,7 +27,7 @@ user_add mfa-audit auditor
 "$rv" honeytoken create --vault "$work/v" --key-file "$work/key" --label "finance file share" \
     --format env >"$work/honey.env" 2>"$work/honey.err" ||
     fail "regvault honeytoken create failed: $(head -c 300 "$work/honey.err")"
-serve_config session_idle=600 rate_principal=1000 burst_principal=1000 rate_client=10000 \
+serve_config ${RV_SERVE_THREADS:+threads=$RV_SERVE_THREADS} session_idle=600 rate_principal=1000 burst_principal=1000 rate_client=10000 \
     burst_client=10000
 serve_start
 

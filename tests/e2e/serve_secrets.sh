@@ -30,7 +30,7 @@ user_add sec-adm admin
 user_add sec-lock researcher
 "$rv" honeytoken create --vault "$work/v" --key-file "$work/key" --label "finance file share" \
     --format env >"$work/honey.env" 2>/dev/null || fail "regvault honeytoken create failed"
-serve_config session_idle=600 rate_principal=1000 burst_principal=1000 rate_client=10000 \
+serve_config ${RV_SERVE_THREADS:+threads=$RV_SERVE_THREADS} session_idle=600 rate_principal=1000 burst_principal=1000 rate_client=10000 \
     burst_client=10000 header_timeout=2 "log_file=$work/access.log" \
     "alert_file=$work/alerts.log" alert_syslog=no body_max_check=16k
 serve_start

@@ -17,7 +17,7 @@ serve_vault 2000 2 20
 user_add sp-chk checker
 user_add sp-chk2 checker  # for the second daemon: a TOTP step is never offered twice
 user_add sp-reg registrar
-serve_config rate_principal=1000 burst_principal=1000 rate_client=10000 burst_client=10000 \
+serve_config ${RV_SERVE_THREADS:+threads=$RV_SERVE_THREADS} rate_principal=1000 burst_principal=1000 rate_client=10000 burst_client=10000 \
     budget_checker=100000 probe_sector_max=100000 probe_sweep_run=100000 \
     probe_alerts_suspend=1000 alert_syslog=no "alert_file=$work/alerts.log"
 serve_start
@@ -156,7 +156,7 @@ serve_stop
 # All uploads in memory share one cap (upload_memory_max): with 40k, a 30,000-byte batch
 # half sent holds 15,000 bytes, so a second whole one is refused 503 busy while it waits;
 # the first then completes, and once both are gone the second is taken (nothing leaked).
-serve_config rate_principal=1000 burst_principal=1000 rate_client=10000 burst_client=10000 \
+serve_config ${RV_SERVE_THREADS:+threads=$RV_SERVE_THREADS} rate_principal=1000 burst_principal=1000 rate_client=10000 burst_client=10000 \
     budget_checker=100000 probe_sector_max=100000 probe_sweep_run=100000 probe_nomatch_ratio=1 \
     probe_alerts_suspend=1000 alert_syslog=no "alert_file=$work/alerts.log" upload_memory_max=40k \
     max_connections_per_client=3

@@ -9,7 +9,7 @@ serve_init tls
 command -v openssl >/dev/null || fail "openssl is not installed"
 
 serve_vault 200 1 5
-serve_config alert_syslog=no "alert_file=$work/alerts.log"
+serve_config ${RV_SERVE_THREADS:+threads=$RV_SERVE_THREADS} alert_syslog=no "alert_file=$work/alerts.log"
 serve_start
 
 # hello ARGS...: 0 when a handshake with these s_client options completes.
