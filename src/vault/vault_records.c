@@ -142,8 +142,10 @@ int rv_index_value_cached(const struct rv_vault *v, struct rv_vault_prep_cache *
         pos = add_field(in, pos, sizeof(in), compact, strlen(compact));
         break;
     }
-    if (pos == SIZE_MAX)
+    if (pos == SIZE_MAX) {
+        sodium_memzero(in, sizeof(in)); /* the fields that did fit */
         return RV_EINVAL;
+    }
     if (c != NULL && c->idx[family - 1].len == pos && memcmp(c->idx[family - 1].in, in, pos) == 0) {
         memcpy(full, c->idx[family - 1].full, sizeof(full));
     } else {
@@ -161,7 +163,7 @@ int rv_index_value_cached(const struct rv_vault *v, struct rv_vault_prep_cache *
     *outlen = nbytes;
     if (tag != NULL)
         memcpy(tag, full + 8, 4);
-    sodium_memzero(in, sizeof(in));
+    sodium_memzero(in, pos); /* the bytes written: the fields, never past pos */
     sodium_memzero(full, sizeof(full));
     return 0;
 }
