@@ -15,6 +15,8 @@
 # KEEP=DIR keeps the synthetic register and its vault in DIR and, when DIR already holds
 # them (from an earlier run with the same ELECTORS and AREAS), reuses them instead of
 # generating and ingesting again (the ingest line is then left out).
+# ANSWERS=FILE copies the batch's answers (CSV) to FILE, so that two builds' answers can be
+# compared byte for byte (cmp) on one kept vault.
 # On a synthetic register (a revised register and 6 months of alterations per area) and
 # DONATIONS synthetic donations it measures:
 #   1. ingest speed (rows/s);
@@ -85,11 +87,14 @@ fi
 "$work/check_bench" "$data/v" "$data/key" "$data/s/donations.csv" "$single" | tee "$work/single.txt"
 
 t0=$(date +%s.%N)
-"$rv" check --vault "$data/v" --key-file "$data/key" --batch "$data/s/donations.csv" \
-    --out "$work/answers.csv" 2>"$work/check.err"
+TIMEFORMAT='%U %S' # the batch's CPU time (user, system): the machine's other load inflates wall time
+{ time "$rv" check --vault "$data/v" --key-file "$data/key" --batch "$data/s/donations.csv" \
+    --out "$work/answers.csv" 2>"$work/check.err"; } 2>"$work/batch.cpu"
 t1=$(date +%s.%N)
 batch_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-echo "batch: $donations donations in $batch_s s ($(awk -v s="$batch_s" -v n="$donations" 'BEGIN { printf "%.0f", n / s }') donations/s), audited in chunks of 256 [$(tail -1 "$work/check.err" | sed 's/^regvault check: //')]"
+batch_cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$work/batch.cpu")
+[ -z "${ANSWERS:-}" ] || cp "$work/answers.csv" "$ANSWERS"
+echo "batch: $donations donations in $batch_s s, cpu $batch_cpu s ($(awk -v s="$batch_s" -v n="$donations" 'BEGIN { printf "%.0f", n / s }') donations/s), audited in chunks of 256 [$(tail -1 "$work/check.err" | sed 's/^regvault check: //')]"
 
 # PostgreSQL 15 on the same register and the same donors.
 python3 "$here/check_pgload.py" "$data/s" "$work/register.tsv" "$work/donors.tsv" >/dev/null
