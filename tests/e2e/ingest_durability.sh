@@ -26,10 +26,10 @@ full_ms=$((($(date +%s%N) - start) / 1000000))
 "$rv" init --vault "$work/v" --key-file "$work/key" 2>/dev/null
 done_kills=0
 partial=0
-# Kill points spread over a whole run and a little more: most runs are killed somewhere in
-# a load (some while committing one), and a few finish.
-span=$((full_ms * 6 / 5 + 50))
-for i in $(seq 1 $((kills * 3))); do
+# Kill points spread over most of a whole run: runs are killed somewhere in a load (some
+# while committing one), and a run that resumes with little left to do finishes.
+span=$((full_ms * 9 / 10 + 50))
+for i in $(seq 1 $((kills * 5))); do
     [ "$done_kills" -lt "$kills" ] || break
     "$rv" ingest --vault "$work/v" --key-file "$work/key" --files-per-commit 3 "$work/synth" \
         >/dev/null 2>&1 &
