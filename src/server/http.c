@@ -203,10 +203,14 @@ struct req {
 #define CORK_MAX (12 * 1024)
 
 /* Sends what the TLS session held back, waiting for the socket as long as the idle timeout
- * allows; a client that will not read by then is cut off. */
+ * allows (a thread per connection) or at most POOL_UNCORK_MS (a pool thread, which serves
+ * other connections); a client that will not read by then is cut off. The socket is full
+ * only for a client that sends requests without reading its answers. */
+#define POOL_UNCORK_MS 100
 static void uncork(struct rv_server *s, gnutls_session_t t, struct rv_srv_conn *k)
 {
-    int64_t until = mono_ms() + (int64_t)s->cfg.idle_timeout * 1000;
+    int64_t until =
+        mono_ms() + (s->cfg.threads == 0 ? (int64_t)s->cfg.idle_timeout * 1000 : POOL_UNCORK_MS);
 
     for (;;) {
         int rc = gnutls_record_uncork(t, 0), left, off = 0;
@@ -253,10 +257,10 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, struct req *q)
     if (resp == NULL)
         return MHD_NO;
     /* libmicrohttpd sends the head and the body of an answer as two TLS records, in two
-     * system calls, which the client must take apart again. With a thread per connection,
-     * a small answer is held in the session and sent whole as one record when the request
-     * completes (on_completed), before the thread reads the connection again. */
-    if (x->s->cfg.threads == 0 && !x->r.stream && x->r.len <= CORK_MAX) {
+     * system calls, which the client must take apart again. A small answer is held in the
+     * session and sent whole as one record when the request completes (on_completed),
+     * before the thread reads the connection again. */
+    if (!x->r.stream && x->r.len <= CORK_MAX) {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
         if (ci != NULL && ci->tls_session != NULL) {
