@@ -9,7 +9,9 @@
 #    exactly one entry per request of each kind, and `regvault audit verify` passes.
 # 2. The log then fails under the daemon (its file size limit is cut to one byte with
 #    prlimit, so the next write fails): checks whose answers are already made must be
-#    answered 503 audit_unavailable, never 200 with a result, and so must /healthz.
+#    answered 503 audit_unavailable, never 200 with a result, and so must /healthz; an
+#    admin's new user and budget change are refused 503 and, read from the vault after the
+#    daemon is gone, were not made.
 # 3. The pool also passes serve_audit.sh (every kind of request, accepted or refused, on the
 #    log) and serve_spool.sh (uploads and streamed batches).
 # Prints counts only.
@@ -21,6 +23,7 @@ command -v prlimit >/dev/null || fail "prlimit is not installed (util-linux)"
 
 serve_vault 2000 1 50
 user_add pool-chk checker
+user_add pool-adm admin
 "$rv" user --vault "$work/v" --key-file "$work/key" budget pool-chk 1000000 >/dev/null 2>&1 ||
     fail "regvault user budget failed"
 serve_config threads=2 session_idle=600 rate_principal=100000 burst_principal=100000 \
@@ -45,6 +48,7 @@ for e in rows:
                    "date": "2026-01-10"})
 token = ready_token("pool-chk")
 open(work + "/token", "w").write(token)
+open(work + "/admtoken", "w").write(ready_token("pool-adm"))
 N, PER = 48, 30
 sent = {"check": 0, "healthz": 0, "401": 0, "404": 0}
 bad, lock = [], threading.Lock()
@@ -134,14 +138,34 @@ for t in ts:
     t.start()
 for t in ts:
     t.join()
+adm = open(work + "/admtoken").read().strip()
+r = request("POST", "/v1/users", {"name": "pool-new", "role": "checker"}, token=adm)
+if r.status != 503 or r.error() != "audit_unavailable":
+    bad.append("a new user under a failed log: %d %s" % (r.status, r.error()))
+r = request("PUT", "/v1/users/pool-chk/budget", {"budget": 5}, token=adm)
+if r.status != 503 or r.error() != "audit_unavailable":
+    bad.append("a budget change under a failed log: %d %s" % (r.status, r.error()))
 if bad:
-    print("MISMATCH", len(bad), "of 16:", bad[0], file=sys.stderr)
+    print("MISMATCH", len(bad), "of 18:", bad[0], file=sys.stderr)
     sys.exit(1)
-print("after the log failed: 16 of 16 answered 503 audit_unavailable")
+print("after the log failed: 18 of 18 answered 503 audit_unavailable")
 PY
 kill -KILL "$serve_pid" 2>/dev/null || true
 wait "$serve_pid" 2>/dev/null || true
 serve_pid=
+
+# The refused changes were not made.
+"$rv" user --vault "$work/v" --key-file "$work/key" list --json >"$work/users.json" 2>&1 ||
+    fail "regvault user list failed"
+python3 - "$work/users.json" <<'PY' || fail "a change refused under a failed log was made"
+import json, sys
+users = {u["name"]: u for u in json.load(open(sys.argv[1]))}
+if "pool-new" in users:
+    sys.exit("MISMATCH the user added under a failed log exists")
+if users["pool-chk"]["budget"] != 1000000:
+    sys.exit("MISMATCH the budget set under a failed log changed")
+print("no change was made under the failed log")
+PY
 
 # Every request of part 1 is on the log, and the log verifies.
 "$rv" audit verify --vault "$work/v" >"$work/verify.txt" 2>&1 || fail "audit verify failed: $(tail -3 "$work/verify.txt")"
