@@ -584,6 +584,7 @@ int rv_ingest_load(struct rv_vault *v, struct rv_ingest_file *files, size_t n, s
 {
     struct load_file *lf = NULL;
     struct rv_ingest_result stop_res;
+    struct rv_file_stats seen;
     size_t limit = n;
     uint64_t reserve = 64ull << 20;
     bool stopped = false;
@@ -617,8 +618,10 @@ int rv_ingest_load(struct rv_vault *v, struct rv_ingest_file *files, size_t n, s
             limit = i;
             break;
         }
-        /* About 12 bytes of store per byte of register file, doubled on each retry. */
-        reserve += lf[i].size * 12;
+        /* About 12 bytes of store per byte of register file, doubled on each retry; none
+         * for a file already stored (the load finds it again in its transaction). */
+        if (rv_vault_file_seen(v, lf[i].hash, &seen) != 0)
+            reserve += lf[i].size * 12;
     }
     for (int tries = 0; tries < 6;) {
         rc = rv_store_reserve(rv_vault_store(v), reserve);
