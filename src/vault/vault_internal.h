@@ -45,6 +45,7 @@
 #include "vault/vault.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -96,7 +97,13 @@ struct rv_vault {
     pthread_mutex_t cache_lock;         /* guards the cache and the scratch slots */
     pthread_cond_t scratch_free;
     uint32_t scratch_busy; /* bit i: scratch[i] in use */
+    /* Readers between snapshots that keep their store transaction to renew it (each holds a
+     * reader slot of the store's 256): at most RV_HELD_READERS, so that idle readers (a
+     * daemon's pooled ones) never crowd out the transactions that need a slot. */
+    atomic_uint held_readers;
 };
+
+#define RV_HELD_READERS 32
 
 static inline void rv_put_u16be(uint8_t *p, uint16_t v)
 {

@@ -87,7 +87,10 @@ void rv_vault_reader_close(struct rv_vault_reader *r)
     if (r == NULL)
         return;
     rv_vault_reader_end(r);
-    rv_store_abort(r->held);
+    if (r->held != NULL) {
+        rv_store_abort(r->held);
+        atomic_fetch_sub(&r->v->held_readers, 1);
+    }
     free(r->nopc);
     sodium_memzero(r->k, sizeof(*r->k));
     sodium_free(r->k);
@@ -106,13 +109,14 @@ int rv_vault_reader_begin(struct rv_vault_reader *r)
         r->seen[i].id = 0;
     if (r->held != NULL) {
         /* The last snapshot's transaction, renewed: no reader slot to look for again. */
-        if (rv_store_renew(r->held) == 0) {
-            r->t = r->held;
-            r->held = NULL;
+        struct rv_txn *t = r->held;
+        r->held = NULL;
+        atomic_fetch_sub(&r->v->held_readers, 1);
+        if (rv_store_renew(t) == 0) {
+            r->t = t;
             return 0;
         }
-        rv_store_abort(r->held);
-        r->held = NULL;
+        rv_store_abort(t);
     }
     return rv_store_begin(r->v->store, false, &r->t);
 }
@@ -121,8 +125,13 @@ void rv_vault_reader_end(struct rv_vault_reader *r)
 {
     if (r->t == NULL)
         return;
-    rv_store_reset(r->t);
-    r->held = r->t;
+    if (atomic_fetch_add(&r->v->held_readers, 1) < RV_HELD_READERS) {
+        rv_store_reset(r->t);
+        r->held = r->t;
+    } else {
+        atomic_fetch_sub(&r->v->held_readers, 1);
+        rv_store_abort(r->t); /* enough readers wait already: free the slot */
+    }
     r->t = NULL;
 }
 

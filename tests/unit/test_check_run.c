@@ -374,6 +374,32 @@ static void test_run_many(void **state)
     rv_vault_close(v);
 }
 
+/* More contexts than the store has reader slots, and more than the vault lets keep their
+ * store transaction between checks (each would hold a reader slot while idle): those past the
+ * limit give theirs up and begin afresh at their next check, with the same answers. */
+static void test_many_contexts(void **state)
+{
+    enum { N = 300 }; /* past the store's 256 reader slots, were every one kept */
+    struct rv_vault *v = open_vault();
+    struct rv_check_ctx *c[N];
+    struct rv_check_answer a;
+
+    (void)state;
+    for (int i = 0; i < N; i++)
+        assert_int_equal(rv_check_ctx_open(v, &c[i]), 0);
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < N; i++) {
+            check(c[i], "John Smith", "LS6 2QT", D(2026, 1, 15), &a);
+            assert_int_equal(a.verdict, RV_VERDICT_REVIEW);
+            assert_int_equal(a.nmatches, 1);
+            assert_int_equal(a.matches[0].addr, RV_ADDR_OVERSEAS);
+            rv_check_answer_free(&a);
+        }
+    for (int i = 0; i < N; i++)
+        rv_check_ctx_close(c[i]);
+    rv_vault_close(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +407,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_edition_label, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abroad, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_many, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_contexts, setup, teardown),
     };
     if (sodium_init() < 0)
         return 1;
