@@ -523,6 +523,39 @@ static void test_batch_without_checkable_rows_recorded(void **state)
     free(s);
 }
 
+/* The pool lets the audit entries of an exchange's end be made durable after the gate has
+ * returned only where the answer is the request's whole effect: a request that changes a
+ * principal, a session, a budget or the register, or reads the log, must keep the gate's
+ * order (entry durable, then the change). A refusal made before the end defers too. */
+static void test_only_answer_only_requests_defer(void **state)
+{
+    static const struct {
+        enum rv_op op;
+        bool defers;
+    } want[] = {
+        {OP_NONE, true},          {OP_CHECK, true},       {OP_STATS, true},
+        {OP_HEALTHZ, true},       {OP_METRICS, true},     {OP_LOGIN, false},
+        {OP_LOGOUT, false},       {OP_PASSWORD, false},   {OP_BATCH, false},
+        {OP_INGEST, false},       {OP_CHECKPOINT, false}, {OP_PROOF, false},
+        {OP_CONSISTENCY, false},  {OP_USERS_LIST, false}, {OP_USERS_ADD, false},
+        {OP_USER_DISABLE, false}, {OP_USER_RESET, false}, {OP_USER_REINSTATE, false},
+        {OP_USER_BUDGET, false},  {OP_ALERTS, false},
+    };
+    struct rv_exchange *x = calloc(1, sizeof(*x));
+    (void)state;
+
+    assert_non_null(x);
+    assert_int_equal(sizeof(want) / sizeof(want[0]), OP_COUNT);
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        x->op = want[i].op;
+        x->r.status = 0;
+        assert_int_equal(rv_srv_defers(x), want[i].defers);
+        x->r.status = 401; /* refused already: rv_srv_end does nothing */
+        assert_true(rv_srv_defers(x));
+    }
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -532,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_reset_and_disable_end_sessions),
         cmocka_unit_test(test_unknown_path_not_recorded),
         cmocka_unit_test(test_batch_without_checkable_rows_recorded),
+        cmocka_unit_test(test_only_answer_only_requests_defer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
