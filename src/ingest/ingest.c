@@ -520,6 +520,7 @@ out:
 struct load_file {
     uint8_t hash[32];
     uint64_t size;
+    bool reported; /* its refused rows were reported by an earlier attempt */
 };
 
 /* One attempt at files[0, *limit) in one load. Returns 0 when the load committed (or held
@@ -527,9 +528,9 @@ struct load_file {
  * when the load failed, or 1 when a file stopped the load after its batch began. When a
  * file stops the load, *limit becomes its index, its outcome goes to *stop_rc and
  * *stop_res, and *stopped is set; with 1, the load is redone without it. */
-static int load_attempt(struct rv_vault *v, struct rv_ingest_file *files,
-                        const struct load_file *lf, size_t *limit, int *stop_rc,
-                        struct rv_ingest_result *stop_res, bool *stopped)
+static int load_attempt(struct rv_vault *v, struct rv_ingest_file *files, struct load_file *lf,
+                        size_t *limit, int *stop_rc, struct rv_ingest_result *stop_res,
+                        bool *stopped)
 {
     struct rv_vault_load *l = NULL;
     bool any = false;
@@ -540,6 +541,7 @@ static int load_attempt(struct rv_vault *v, struct rv_ingest_file *files,
         return rc;
     for (size_t i = 0; i < *limit; i++) {
         struct rv_ingest_file *f = &files[i];
+        struct rv_ingest_opts o = f->o;
         bool began = false;
         memset(&f->res, 0, sizeof(f->res));
         f->rc = 0;
@@ -550,9 +552,13 @@ static int load_attempt(struct rv_vault *v, struct rv_ingest_file *files,
         }
         if (rc != RV_ENOTFOUND)
             goto out; /* the load's own failure */
-        rc = attempt(v, l, f->path, &f->o, lf[i].hash, lf[i].size, &f->res, &began);
+        /* A file read again (the load redone) has had its refused rows reported. */
+        if (lf[i].reported)
+            o.on_error = NULL;
+        rc = attempt(v, l, f->path, &o, lf[i].hash, lf[i].size, &f->res, &began);
         if (rc == RV_ETOOBIG && f->res.first_error.msg[0] == '\0')
             goto out; /* the map is full: grow and redo the load */
+        lf[i].reported = true;
         if (rc == 0 && !f->res.rejected) {
             any = true;
             continue;

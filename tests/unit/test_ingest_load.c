@@ -48,6 +48,10 @@ static const char BAD[] = HEADER "CD1,1,,,,\"Jones, Ann\",LS1 4AB,1 Low Road,Lee
                                  "CD1,2,,,\"Jones, Bob\"\n"
                                  "CD1,3,,,,\"Jones, Cat\",QQ99 9ZZZ,1 Low Road,Leeds,,,,\n";
 
+/* Another file with a row that cannot be used. */
+static const char BAD2[] = HEADER "CD1,4,,,,\"Jones, Dan\",LS1 4AB,1 Low Road,Leeds,,,,\n"
+                                  "CD1,5,,,\"Jones, Eve\"\n";
+
 static char dir[256];
 static uint8_t keyfile[32];
 
@@ -222,6 +226,44 @@ static void test_unreadable_file_in_a_load(void **state)
     rv_vault_close(v);
 }
 
+static void count_error(void *ctx, const struct rv_diag *d)
+{
+    (void)d;
+    ++*(unsigned *)ctx;
+}
+
+/* The refused rows of a file are reported once, although a refused file after it makes
+ * the load read it again. */
+static void test_refused_rows_reported_once(void **state)
+{
+    struct rv_vault *v = open_vault(false);
+    rv_date d = rv_date_from_ymd(2025, 12, 1);
+    struct rv_ingest_file f[2] = {
+        file(put_file(0, "bad.csv", BAD), "AREAB", d, false),
+        file(put_file(1, "bad2.csv", BAD2), "AREAC", d, false),
+    };
+    unsigned n0 = 0, n1 = 0;
+    size_t done = 0;
+
+    (void)state;
+    f[0].o.max_errors = 2;
+    f[0].o.on_error = count_error;
+    f[0].o.ctx = &n0;
+    f[1].o.on_error = count_error;
+    f[1].o.ctx = &n1;
+    assert_int_equal(rv_ingest_load(v, f, 2, &done), 0);
+    assert_int_equal(done, 2);
+    assert_false(f[0].res.rejected);
+    assert_int_equal(f[0].res.st.invalid, 2);
+    assert_true(f[1].res.rejected);
+    assert_int_equal(n0, 2);
+    assert_int_equal(n1, 1);
+    assert_int_equal(files_stored(v), 1);
+    assert_true(in_force(v, "AREAB", "CD1-1"));
+    assert_false(in_force(v, "AREAC", "CD1-1"));
+    rv_vault_close(v);
+}
+
 /* The same file twice in one load, and a copy of it under another name: stored once. */
 static void test_same_file_twice(void **state)
 {
@@ -347,6 +389,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_refused_file_in_a_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreadable_file_in_a_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_rows_reported_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_file_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_before_and_new, setup, teardown),
         cmocka_unit_test_setup_teardown(test_editions_and_alterations_in_one_load, setup, teardown),
