@@ -468,6 +468,7 @@ int rv_vault_reader_namesakes(struct rv_vault_reader *r, const struct rv_index_q
     const void *val;
     size_t vlen, blen = 0, pos = 0;
     char pc[9], sw[RV_VAULT_PC_SURNAME], fo[RV_VAULT_PC_SURNAME];
+    size_t olen;
     int rc;
 
     char compact[9], outward[9];
@@ -494,27 +495,37 @@ int rv_vault_reader_namesakes(struct rv_vault_reader *r, const struct rv_index_q
         r->pcbuf_cap = cap;
     }
     rc = rv_ns_list_open(r->v, key, val, vlen, r->pcbuf, &blen);
+    olen = strlen(outward);
     while (rc == 0 && pos < blen) {
-        const uint8_t *e = r->pcbuf + pos;
+        const uint8_t *e = r->pcbuf + pos, *sp, *fp;
         uint64_t id = rv_get_u64le(e);
+        size_t sl, fl;
         bool scut, fcut;
+        pos += 9 + e[8];
+        sp = r->pcbuf + pos; /* length byte, then the surname words */
+        sl = rv_ns_len(sp[0]);
+        pos += 1 + sl;
+        fp = r->pcbuf + pos; /* length byte, then the forenames */
+        fl = rv_ns_len(fp[0]);
+        pos += 1 + fl;
+        /* The cheap parts of the test below first (the initial, the outward code), so that
+         * the names of most entries are not copied. */
+        if (fl == 0 || (char)fp[1] != q->initial || e[8] < olen ||
+            memcmp(e + 9, outward, olen) != 0)
+            continue;
         memcpy(pc, e + 9, e[8]);
         pc[e[8]] = '\0';
-        pos += 9 + e[8];
-        scut = r->pcbuf[pos] == RV_VAULT_PC_LONG;
-        memcpy(sw, r->pcbuf + pos + 1, rv_ns_len(r->pcbuf[pos]));
-        sw[rv_ns_len(r->pcbuf[pos])] = '\0';
-        pos += 1 + rv_ns_len(r->pcbuf[pos]);
-        fcut = r->pcbuf[pos] == RV_VAULT_PC_LONG;
-        memcpy(fo, r->pcbuf + pos + 1, rv_ns_len(r->pcbuf[pos]));
-        fo[rv_ns_len(r->pcbuf[pos])] = '\0';
-        pos += 1 + rv_ns_len(r->pcbuf[pos]);
+        scut = sp[0] == RV_VAULT_PC_LONG;
+        memcpy(sw, sp + 1, sl);
+        sw[sl] = '\0';
+        fcut = fp[0] == RV_VAULT_PC_LONG;
+        memcpy(fo, fp + 1, fl);
+        fo[fl] = '\0';
         /* The list holds the names that share its truncated key: only these, wherever the
          * listed name is whole enough to tell. */
         if ((scut || rv_words_joined_equal(sw, q->surname)) && fo[0] == q->initial &&
-            strncmp(pc, outward, strlen(outward)) == 0 &&
-            (pc[strlen(outward)] >= '0' && pc[strlen(outward)] <= '9') &&
-            strlen(pc) == strlen(outward) + 3)
+            strncmp(pc, outward, olen) == 0 && (pc[olen] >= '0' && pc[olen] <= '9') &&
+            strlen(pc) == olen + 3)
             rc = fn(ctx, id, pc, scut ? NULL : sw, fcut ? NULL : fo);
     }
     sodium_memzero(r->pcbuf, blen);
