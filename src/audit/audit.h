@@ -306,7 +306,9 @@ bool rv_audit_group_settled(struct rv_audit_group *g) RV_NONNULL(1);
  * with nothing done, when the turn is taken (its holder or the committer thread will
  * answer them). So a lightly loaded caller needs no hand-over to another thread. */
 void rv_audit_group_commit(struct rv_audit_group *g) RV_NONNULL(1);
-/* Ends the holder's use of g, which must not be any thread's group any more. Returns 0 when
+/* Ends the holder's use of g, which must not be any thread's group any more; first commits
+ * its entries as rv_audit_group_commit does (a group's entries rouse no other thread by
+ * themselves: they are written by the group's holder or by whoever holds the turn). Returns 0 when
  * nothing is in flight: *rc receives the group's result, fn is never called and g is freed.
  * Returns 1 when entries are still in flight: fn will be called (perhaps already running on
  * another thread) and g freed after it. */

@@ -776,8 +776,12 @@ static uint32_t push(struct rv_audit_log *log, struct waiter *w)
     return q;
 }
 
-int rv_audit_append_async(struct rv_audit_log *log, const struct rv_audit_entry *e,
-                          rv_audit_done_fn fn, void *ctx)
+/* rv_audit_append_async; kick: rouse the committer unless the turn is held. A group's
+ * entries are not kicked: their holder commits them (rv_audit_group_commit) or, finding the
+ * turn held, leaves them to its holder, who looks at the queues when it gives the turn up;
+ * so a lone daemon thread pays no wake-up of the committer per entry. */
+static int append_async(struct rv_audit_log *log, const struct rv_audit_entry *e,
+                        rv_audit_done_fn fn, void *ctx, bool kick)
 {
     uint8_t small[REC_OVERHEAD + SMALL_ENTRY], *big = NULL, *src = small, *recs, *leaf;
     struct rv_audit_entry copy = *e;
@@ -825,7 +829,7 @@ int rv_audit_append_async(struct rv_audit_log *log, const struct rv_audit_entry 
     (void)push(log, w);
     /* The committer thread writes it: rouse it unless someone holds the turn, who then looks
      * at the queues again after giving the turn up (see committer_main). */
-    if (atomic_load(&log->busy) == 0)
+    if (kick && atomic_load(&log->busy) == 0)
         futex_bump(&log->kick, 1);
 out:
     if (big != NULL) {
@@ -833,6 +837,12 @@ out:
         free(big);
     }
     return rc;
+}
+
+int rv_audit_append_async(struct rv_audit_log *log, const struct rv_audit_entry *e,
+                          rv_audit_done_fn fn, void *ctx)
+{
+    return append_async(log, e, fn, ctx, true);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -915,6 +925,9 @@ int rv_audit_group_close(struct rv_audit_group *g, int *rc)
 {
     long one = 1;
 
+    /* Nobody has roused the committer for the group's entries: commit them here, or leave
+     * them to the holder of the turn. */
+    rv_audit_group_commit(g);
     /* Last reference: nothing in flight, so answer here and never call fn. */
     if (atomic_compare_exchange_strong(&g->refs, &one, 0)) {
         *rc = atomic_load(&g->rc);
@@ -943,7 +956,7 @@ int rv_audit_append_batch(struct rv_audit_log *log, const struct rv_audit_entry 
     if (thread_group != NULL && n == 1 && first == NULL) {
         struct rv_audit_group *g = thread_group;
         atomic_fetch_add(&g->refs, 1);
-        if ((rc = rv_audit_append_async(log, e, group_one_done, g)) != 0)
+        if ((rc = append_async(log, e, group_one_done, g, false)) != 0)
             atomic_fetch_sub(&g->refs, 1); /* never the last: the creator holds one */
         else
             g->log = log;
