@@ -10,8 +10,8 @@
 #   bench/ingest.sh [electors] [areas]   default 10000000 electors in 20 areas
 #   REGVAULT=<build>/regvault selects the build (default build/regvault).
 #   INGEST_OPTS="--files-per-commit 1" passes options to regvault ingest.
-#   TMPDIR selects where the registers, the vault and PostgreSQL go (about 3 GB per million
-#   electors at the peak).
+#   TMPDIR selects where the registers, the vault and PostgreSQL go (10 million electors:
+#   0.8 GB of registers, a 6 to 9 GB vault, then PostgreSQL's table, indexes and WAL).
 #
 # PostgreSQL runs throwaway: initdb in a temporary folder, a unix socket there, port 54329,
 # fsync and synchronous commit left on (as regvault's), shared_buffers 512MB; as root it is
