@@ -51,11 +51,13 @@
  * queued only then, or 503 audit_unavailable if an entry failed. Logins (Argon2id),
  * password changes, ingests, batches, user administration and audit reads still run on
  * their pool thread as before. Measured on a shared 2-core machine (bench/serve.sh, 1M
- * electors, 256 connections) the pool costs about the same daemon CPU per check as a thread
- * per connection and, under CPU contention, gets a smaller share of the cores (3 threads
- * against 256), so the thread per connection stays the default. (Before, a pool request
- * held its thread while it waited: GET /healthz, audited, 256 connections: 5.2k/s with 32
- * pool threads, 0.5k/s with 256.)
+ * electors, 256 connections, log on tmpfs) a pool of 8 costs about a quarter less daemon
+ * CPU per check than a thread per connection, but under CPU contention its few threads get
+ * less of the cores (3 or 8 threads against 256) and serve their connections in turn
+ * (longer tails), and a pool thread blocks on the store's page faults when the vault is
+ * not in memory; with the log on a real disk it beats the old pool, whose requests held
+ * their thread through each fdatasync, by more than two to one. So the thread per
+ * connection stays the default.
  */
 #ifndef RV_SERVER_H
 #define RV_SERVER_H
