@@ -292,11 +292,13 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, struct req *q)
  * With a pool, each step of an exchange that may record (begin, each piece of body, and the
  * end of the endpoints rv_srv_defers names) runs with the thread's audit appends joined to
  * the request's group: the gate's rv_audit_append then returns at once. When the answer is
- * made, the connection is suspended unless the group is already settled, and the group's
- * callback (run by the audit log's committer once every entry of the group is durable, or
- * has failed) resumes it; libmicrohttpd then calls on_request again, which queues the answer,
- * or 503 audit_unavailable in its place if an entry failed. So no byte of an answer is
- * queued before its entries are durable, and a pool thread never sleeps on the log. */
+ * made, the pool thread commits the group itself if nobody holds the log's commit turn
+ * (rv_audit_group_commit); if the group is still not settled the connection is suspended,
+ * and the group's callback (run by whichever thread commits its entries, once every one is
+ * durable or has failed) resumes it; libmicrohttpd then calls on_request again, which queues
+ * the answer, or 503 audit_unavailable in its place if an entry failed. So no byte of an
+ * answer is queued before its entries are durable, and a pool thread never sleeps on the
+ * log (though it may write and sync a group itself). */
 static void group_done(void *ctx, int rc)
 {
     struct req *q = ctx;

@@ -47,7 +47,7 @@
  * exchange that only record and compute an answer (refusals, checks, stats, /healthz,
  * /metrics) hand their entries to the log without waiting (an audit group), the pool
  * thread commits them itself when nobody else is committing, and otherwise the connection
- * is suspended and resumed by the log's committer once they are durable; the answer is
+ * is suspended and resumed by whichever thread commits them once durable; the answer is
  * queued only then, or 503 audit_unavailable if an entry failed. Logins (Argon2id),
  * password changes, ingests, batches, user administration and audit reads still run on
  * their pool thread as before. Measured on a shared 2-core machine (bench/serve.sh, 1M
