@@ -680,22 +680,28 @@ static const char *log_name(const char *name)
  * so that nothing changes without one. t may be NULL when rc is an error. */
 static int finish(struct rv_gate *g, struct rv_txn *t, const char *params, int rc)
 {
+    /* The entry is durable before the change even when the calling thread's appends are
+     * deferred (a daemon's pooled check that suspends its principal): leave that group. */
+    struct rv_audit_group *group = rv_audit_group_enter(NULL);
     char outcome[96];
     int rc2;
 
     if (rc == 0) {
         if ((rc = rv_policy_record(g, RV_ACT_USERS, params, "ok", NULL, 0)) != 0) {
             rv_store_abort(t);
-            return rc;
+            goto out;
         }
         if ((rc = rv_store_commit(t)) == 0)
-            return 0;
+            goto out;
         t = NULL;
     }
     rv_store_abort(t);
     snprintf(outcome, sizeof(outcome), "error: %s", rv_strerror(rc));
     rc2 = rv_policy_record(g, RV_ACT_USERS, params, outcome, NULL, 0);
-    return rc2 != 0 ? rc2 : rc;
+    rc = rc2 != 0 ? rc2 : rc;
+out:
+    (void)rv_audit_group_enter(group);
+    return rc;
 }
 
 int rv_policy_user_add(struct rv_gate *g, const struct rv_principal *p, struct rv_credentials *cred)

@@ -290,6 +290,44 @@ static void test_admin_ops(void **state)
 }
 
 /* Only an admin may administer principals; every refusal is recorded. */
+static void no_group_fn(void *ctx, int rc)
+{
+    (void)ctx;
+    (void)rc;
+}
+
+/* A change to a principal is on the log before it is made, even on a thread whose single
+ * appends join an audit group (a daemon's pool thread in a check that suspends its
+ * principal): the "ok" entry is durable when the call returns, though the group's own
+ * entries still wait for the group to be committed. */
+static void test_change_durable_inside_group(void **state)
+{
+    struct fixture *f = *state;
+    struct rv_audit_log *log = rv_policy_audit(f->g);
+    struct rv_audit_group *grp = NULL, *old;
+    struct rv_audit_record rec;
+    struct rv_credentials c1;
+    uint64_t before;
+    int rc = -1;
+
+    add_human(f, "dora", "checker", &c1);
+    assert_int_equal(rv_audit_group_new(no_group_fn, NULL, &grp), 0);
+    before = rv_audit_size(log);
+    old = rv_audit_group_enter(grp);
+    assert_int_equal(rv_policy_user_disable(f->g, "dora"), 0);
+    (void)rv_audit_group_enter(old);
+    assert_true(rv_audit_size(log) > before);
+    assert_int_equal(rv_audit_get(log, rv_audit_size(log) - 1, &rec), 0);
+    assert_string_equal(rec.e.outcome, "ok");
+    assert_non_null(strstr(rec.e.params, "op=disable user=dora"));
+    rv_audit_record_free(&rec);
+    rv_audit_group_commit(grp);
+    while (!rv_audit_group_settled(grp))
+        rv_audit_group_commit(grp);
+    assert_int_equal(rv_audit_group_close(grp, &rc), 0);
+    assert_int_equal(rc, 0);
+}
+
 static void test_role_enforced(void **state)
 {
     struct fixture *f = *state;
@@ -993,6 +1031,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_no_secrets_in_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampered_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oathtool_interop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_change_durable_inside_group, setup, teardown),
         cmocka_unit_test(test_record_decoder),
     };
 
