@@ -283,7 +283,8 @@ RV_NODISCARD int rv_audit_append_async(struct rv_audit_log *log, const struct rv
  * records an action with rv_audit_append and acts on its answer; a daemon that withholds the
  * whole answer until its entries are durable can let that call return at once. While a
  * group is the calling thread's group (rv_audit_group_enter), rv_audit_append of one entry
- * with index NULL, on that thread and any log, queues the entry as rv_audit_append_async
+ * with index NULL, on that thread and the group's log (the log of its first entry; an
+ * append to any other log waits as before), queues the entry as rv_audit_append_async
  * does and returns 0 (or its immediate error) without waiting; the group counts it. Appends
  * with an index, batches and the other threads' appends wait as before. The holder of the
  * group must send nothing that depends on those entries until the group's result is known,

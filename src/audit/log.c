@@ -953,7 +953,10 @@ int rv_audit_append_batch(struct rv_audit_log *log, const struct rv_audit_entry 
         return RV_EUNSUPPORTED;
     if (n == 0 || n > RV_AUDIT_BATCH_MAX)
         return RV_EINVAL;
-    if (thread_group != NULL && n == 1 && first == NULL) {
+    /* A group takes the entries of one log (the first it is given): an append to another
+     * log waits as with no group, so that nothing is left that no commit would rouse. */
+    if (thread_group != NULL && n == 1 && first == NULL &&
+        (thread_group->log == NULL || thread_group->log == log)) {
         struct rv_audit_group *g = thread_group;
         atomic_fetch_add(&g->refs, 1);
         if ((rc = append_async(log, e, group_one_done, g, false)) != 0)

@@ -1500,6 +1500,36 @@ static void test_group_defers_appends(void **state)
     free(dir);
 }
 
+/* A group takes the entries of one log: an append to a second log on the group's thread
+ * waits as with no group (nothing would rouse a commit of it), and the group still settles
+ * with its own log's entries. */
+static void test_group_one_log(void **state)
+{
+    char *da = tmpdir(), *db = tmpdir();
+    struct rv_audit_log *a = open_log(da, 100), *b = open_log(db, 100);
+    struct rv_audit_group *g = NULL;
+    struct group_seen seen = {0};
+    struct rv_audit_entry e = {0, "u", "checker", "check", "", "ok", "local", NULL, 0};
+    (void)state;
+
+    assert_int_equal(rv_audit_group_new(group_done, &seen, &g), 0);
+    (void)rv_audit_group_enter(g);
+    assert_int_equal(rv_audit_append(a, &e, NULL), 0);
+    assert_int_equal(rv_audit_append(b, &e, NULL), 0);
+    assert_int_equal(rv_audit_size(b), 1); /* durable on return */
+    assert_int_equal(rv_audit_append(a, &e, NULL), 0);
+    (void)rv_audit_group_enter(NULL);
+    rv_audit_group_commit(g);
+    assert_int_equal(group_result(g, &seen), 0);
+    assert_int_equal(rv_audit_size(a), 2);
+    assert_int_equal(rv_audit_close(a), 0);
+    assert_int_equal(rv_audit_close(b), 0);
+    rmtree(da);
+    rmtree(db);
+    free(da);
+    free(db);
+}
+
 /* In a child whose entry file cannot grow: a group's appends keep returning 0 until the log
  * is known to have failed, but the group's answer is the failure, never success. */
 static void test_group_fails_closed(void **state)
@@ -1630,6 +1660,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_async_refusals),
         cmocka_unit_test(test_async_fails_closed),
         cmocka_unit_test(test_group_defers_appends),
+        cmocka_unit_test(test_group_one_log),
         cmocka_unit_test(test_group_fails_closed),
     };
 
