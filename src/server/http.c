@@ -327,6 +327,24 @@ static void defer_leave(struct rv_server *s)
         (void)rv_audit_group_enter(NULL);
 }
 
+/* Waits, committing when the turn is free, until q's group has answered all its entries;
+ * ends the group and returns its result. For the requests that hold their pool thread. */
+static int settle(struct req *q)
+{
+    struct rv_audit_group *g = q->group;
+    int rc = 0;
+
+    while (!rv_audit_group_settled(g)) {
+        rv_audit_group_commit(g);
+        if (!rv_audit_group_settled(g))
+            nanosleep(&(struct timespec){0, 50000}, NULL);
+    }
+    q->group = NULL;
+    if (rv_audit_group_close(g, &rc) != 0)
+        return RV_EAUDIT; /* not reached: a settled group has nothing in flight */
+    return rc;
+}
+
 /* The answer in q->x.r is made: queue it once the request's entries are durable. */
 static enum MHD_Result answer(struct MHD_Connection *c, struct req *q)
 {
@@ -419,6 +437,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rv_srv_end(&q->x);
         defer_leave(s);
     } else {
+        /* A request that changes what is stored acts only once the entries of its earlier
+         * steps (its certificate login, say) are durable: a deferred entry can reach the log
+         * after a later one of the same thread. A failed one answers 503, and nothing acts. */
+        if (q->group != NULL && settle(q) != 0) {
+            rv_srv_audit_failed(&q->x);
+            return send_answer(c, q);
+        }
         rv_srv_end(&q->x);
     }
     return answer(c, q);
