@@ -2002,6 +2002,10 @@ void rv_srv_release_view(struct rv_exchange *x)
 
 void rv_srv_audit_failed(struct rv_exchange *x)
 {
+    /* A certificate login whose entry did not become durable is not remembered for the
+     * connection's next requests: they log in (and record it) again. */
+    if (x->certauth != NULL)
+        x->certauth->looked_up = false;
     batch_free(x->batch);
     x->batch = NULL;
     reply_unavailable(x);
