@@ -308,6 +308,26 @@ int rv_vault_reader_districts(struct rv_vault_reader *r, rv_vault_district_fn fn
     return rv_store_scan(r->t, "D", 1, districts_one, &d);
 }
 
+/* Makes the reader's list buffer (sodium memory, wiped when replaced) hold at least n
+ * bytes. */
+static int pcbuf_reserve(struct rv_vault_reader *r, size_t n)
+{
+    size_t cap = n < 4096 ? 4096 : n;
+    uint8_t *nb;
+
+    if (n <= r->pcbuf_cap)
+        return 0;
+    if ((nb = sodium_malloc(cap)) == NULL)
+        return RV_ENOMEM;
+    if (r->pcbuf != NULL) {
+        sodium_memzero(r->pcbuf, r->pcbuf_cap);
+        sodium_free(r->pcbuf);
+    }
+    r->pcbuf = nb;
+    r->pcbuf_cap = cap;
+    return 0;
+}
+
 int rv_vault_reader_postcode(struct rv_vault_reader *r, const char *postcode,
                              rv_vault_postcode_fn fn, void *ctx)
 {
@@ -315,7 +335,6 @@ int rv_vault_reader_postcode(struct rv_vault_reader *r, const char *postcode,
     const void *val;
     size_t vlen, blen = 0, pos = 0, clen;
     int rc;
-
     char compact[9], outward[9];
 
     if (r->t == NULL || rv_pc_list_key(r->v, postcode, key) != 0 ||
@@ -326,18 +345,8 @@ int rv_vault_reader_postcode(struct rv_vault_reader *r, const char *postcode,
         return 0;
     if (rc != 0)
         return rc;
-    if (vlen > r->pcbuf_cap) {
-        size_t cap = vlen < 4096 ? 4096 : vlen;
-        uint8_t *nb = sodium_malloc(cap);
-        if (nb == NULL)
-            return RV_ENOMEM;
-        if (r->pcbuf != NULL) {
-            sodium_memzero(r->pcbuf, r->pcbuf_cap);
-            sodium_free(r->pcbuf);
-        }
-        r->pcbuf = nb;
-        r->pcbuf_cap = cap;
-    }
+    if ((rc = pcbuf_reserve(r, vlen)) != 0)
+        return rc;
     rc = rv_pc_list_open(r->v, key, val, vlen, r->pcbuf, &blen);
     clen = strlen(compact);
     while (rc == 0 && pos < blen) {
@@ -427,18 +436,8 @@ int rv_vault_reader_no_postcode(struct rv_vault_reader *r, const char *surname, 
         return 0;
     if (rc != 0)
         return rc;
-    if (vlen > r->pcbuf_cap) {
-        size_t cap = vlen < 4096 ? 4096 : vlen;
-        uint8_t *nb = sodium_malloc(cap);
-        if (nb == NULL)
-            return RV_ENOMEM;
-        if (r->pcbuf != NULL) {
-            sodium_memzero(r->pcbuf, r->pcbuf_cap);
-            sodium_free(r->pcbuf);
-        }
-        r->pcbuf = nb;
-        r->pcbuf_cap = cap;
-    }
+    if ((rc = pcbuf_reserve(r, vlen)) != 0)
+        return rc;
     rc = rv_nopc_list_open(r->v, key, val, vlen, r->pcbuf, &blen);
     while (rc == 0 && pos < blen) {
         const uint8_t *e = r->pcbuf + pos;
@@ -470,7 +469,6 @@ int rv_vault_reader_namesakes(struct rv_vault_reader *r, const struct rv_index_q
     char pc[9], sw[RV_VAULT_PC_SURNAME], fo[RV_VAULT_PC_SURNAME];
     size_t olen;
     int rc;
-
     char compact[9], outward[9];
 
     if (r->t == NULL || q->surname == NULL || q->postcode == NULL ||
@@ -482,18 +480,8 @@ int rv_vault_reader_namesakes(struct rv_vault_reader *r, const struct rv_index_q
         return 0;
     if (rc != 0)
         return rc;
-    if (vlen > r->pcbuf_cap) {
-        size_t cap = vlen < 4096 ? 4096 : vlen;
-        uint8_t *nb = sodium_malloc(cap);
-        if (nb == NULL)
-            return RV_ENOMEM;
-        if (r->pcbuf != NULL) {
-            sodium_memzero(r->pcbuf, r->pcbuf_cap);
-            sodium_free(r->pcbuf);
-        }
-        r->pcbuf = nb;
-        r->pcbuf_cap = cap;
-    }
+    if ((rc = pcbuf_reserve(r, vlen)) != 0)
+        return rc;
     rc = rv_ns_list_open(r->v, key, val, vlen, r->pcbuf, &blen);
     olen = strlen(outward);
     while (rc == 0 && pos < blen) {
