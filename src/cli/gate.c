@@ -44,8 +44,10 @@ int rv_cli_open_error(const char *verb, const char *dir, int err)
         return RV_EXIT_DENIED;
     case RV_EBUSY:
         rv_cli_err(verb,
-                   "the vault in %s is busy: another process holds it; try again when it "
-                   "has finished",
+                   "the vault in %s is busy: another process holds it (a running "
+                   "'regvault serve', or another command); while the daemon runs, use its "
+                   "API (docs/api.md: /v1/users, /v1/ingest, /v1/checks), otherwise try "
+                   "again when the other command has finished",
                    dir);
         return RV_EXIT_FAIL;
     case RV_EDENIED:
