@@ -307,6 +307,12 @@ bool rv_audit_group_settled(struct rv_audit_group *g) RV_NONNULL(1);
  * with nothing done, when the turn is taken (its holder or the committer thread will
  * answer them). So a lightly loaded caller needs no hand-over to another thread. */
 void rv_audit_group_commit(struct rv_audit_group *g) RV_NONNULL(1);
+/* Blocks the holder (not inside g: no thread's group may be g) until every entry g took so
+ * far has been answered: commits them itself whenever the turn is free, and otherwise
+ * sleeps until whoever commits the last of them wakes it (no polling). g's callback is not
+ * called for them; rv_audit_group_close then returns 0 with the group's result. For a
+ * holder that must know its earlier entries are durable before it acts. */
+void rv_audit_group_wait(struct rv_audit_group *g) RV_NONNULL(1);
 /* Ends the holder's use of g, which must not be any thread's group any more; first commits
  * its entries as rv_audit_group_commit does (a group's entries rouse no other thread by
  * themselves: they are written by the group's holder or by whoever holds the turn). Returns 0 when

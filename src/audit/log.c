@@ -849,7 +849,10 @@ int rv_audit_append_async(struct rv_audit_log *log, const struct rv_audit_entry 
  * Groups: a thread's single appends that join a group do not wait (rv_audit_group_enter).
  */
 struct rv_audit_group {
-    _Atomic long refs;        /* one per entry in flight, one for the creator until close */
+    /* One per entry in flight, one for the creator until close; also the futex word that
+     * rv_audit_group_wait sleeps on. */
+    _Atomic uint32_t refs;
+    _Atomic bool waiting;     /* the holder sleeps in rv_audit_group_wait */
     _Atomic int rc;           /* the first failure, or 0 */
     struct rv_audit_log *log; /* the log of the latest entry taken (creator's thread only) */
     rv_audit_group_fn fn;
@@ -866,6 +869,7 @@ int rv_audit_group_new(rv_audit_group_fn fn, void *ctx, struct rv_audit_group **
     if (g == NULL)
         return RV_ENOMEM;
     atomic_init(&g->refs, 1);
+    atomic_init(&g->waiting, false);
     atomic_init(&g->rc, 0);
     g->log = NULL;
     g->fn = fn;
@@ -904,9 +908,17 @@ void rv_audit_group_commit(struct rv_audit_group *g)
 
 static void group_drop(struct rv_audit_group *g)
 {
-    if (atomic_fetch_sub(&g->refs, 1) == 1) {
+    bool waiting = atomic_load(&g->waiting);
+    uint32_t was = atomic_fetch_sub(&g->refs, 1);
+
+    if (was == 1) {
         g->fn(g->ctx, atomic_load(&g->rc));
         free(g);
+    } else if (was == 2 && waiting) {
+        /* Settled: wake the holder. It may close and free g as soon as refs is 1, so the
+         * word is not written again; a wake-up at a freed address only wakes nobody (as
+         * with a mutex unlocked just before it is destroyed). */
+        syscall(SYS_futex, &g->refs, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     }
 }
 
@@ -921,9 +933,25 @@ static void group_one_done(void *ctx, int rc, uint64_t index)
     group_drop(g);
 }
 
+void rv_audit_group_wait(struct rv_audit_group *g)
+{
+    uint32_t refs;
+
+    /* waiting is set before refs is read: an entry answered after that read changes refs,
+     * so the futex call returns at once, or its answerer saw waiting and wakes this one. */
+    atomic_store(&g->waiting, true);
+    for (;;) {
+        rv_audit_group_commit(g);
+        if ((refs = atomic_load(&g->refs)) == 1)
+            break;
+        futex_wait(&g->refs, refs);
+    }
+    atomic_store(&g->waiting, false);
+}
+
 int rv_audit_group_close(struct rv_audit_group *g, int *rc)
 {
-    long one = 1;
+    uint32_t one = 1;
 
     /* Nobody has roused the committer for the group's entries: commit them here, or leave
      * them to the holder of the turn. */

@@ -327,18 +327,15 @@ static void defer_leave(struct rv_server *s)
         (void)rv_audit_group_enter(NULL);
 }
 
-/* Waits, committing when the turn is free, until q's group has answered all its entries;
- * ends the group and returns its result. For the requests that hold their pool thread. */
+/* Waits, committing when the turn is free and otherwise asleep until woken by whoever
+ * commits them, until q's group has answered all its entries; ends the group and returns
+ * its result. For the requests that hold their thread. */
 static int settle(struct req *q)
 {
     struct rv_audit_group *g = q->group;
     int rc = 0;
 
-    while (!rv_audit_group_settled(g)) {
-        rv_audit_group_commit(g);
-        if (!rv_audit_group_settled(g))
-            nanosleep(&(struct timespec){0, 50000}, NULL);
-    }
+    rv_audit_group_wait(g);
     q->group = NULL;
     if (rv_audit_group_close(g, &rc) != 0)
         return RV_EAUDIT; /* not reached: a settled group has nothing in flight */

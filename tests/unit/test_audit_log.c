@@ -1530,6 +1530,96 @@ static void test_group_one_log(void **state)
     free(db);
 }
 
+/* rv_audit_group_wait returns only once every entry of the group is answered, also while
+ * other threads hold the commit turn (their own appends, waiting for their syncs): the
+ * group is then settled, its callback never runs, and close gives its result at once. */
+struct group_wait_run {
+    struct rv_audit_log *log;
+    _Atomic int stop, bad, rounds;
+};
+
+static void *sync_appender(void *arg)
+{
+    struct group_wait_run *r = arg;
+    struct rv_audit_entry e = {0, "s", "checker", "check", "", "ok", "local", NULL, 0};
+
+    while (!atomic_load(&r->stop))
+        if (rv_audit_append(r->log, &e, NULL) != 0)
+            atomic_store(&r->bad, 1);
+    return NULL;
+}
+
+static void *group_waiter(void *arg)
+{
+    struct group_wait_run *r = arg;
+    struct rv_audit_entry e = {0, "g", "checker", "check", "", "ok", "local", NULL, 0};
+
+    for (int i = 0; i < 300; i++) {
+        struct group_seen seen = {0};
+        struct rv_audit_group *g = NULL;
+        int rc = 1;
+        if (rv_audit_group_new(group_done, &seen, &g) != 0) {
+            atomic_store(&r->bad, 2);
+            break;
+        }
+        (void)rv_audit_group_enter(g);
+        for (int k = 0; k < 3; k++)
+            if (rv_audit_append(r->log, &e, NULL) != 0)
+                atomic_store(&r->bad, 3);
+        (void)rv_audit_group_enter(NULL);
+        rv_audit_group_wait(g);
+        if (!rv_audit_group_settled(g))
+            atomic_store(&r->bad, 4);
+        if (rv_audit_group_close(g, &rc) != 0 || rc != 0 || atomic_load(&seen.calls) != 0)
+            atomic_store(&r->bad, 5);
+        atomic_fetch_add(&r->rounds, 1);
+    }
+    return NULL;
+}
+
+static void test_group_wait(void **state)
+{
+    char *dir = tmpdir();
+    struct group_wait_run r = {.log = open_log(dir, 100000)};
+    struct rv_audit_group *g = NULL;
+    struct group_seen seen = {0};
+    struct rv_audit_entry e = {0, "u", "checker", "check", "", "ok", "local", NULL, 0};
+    pthread_t sync_t[3], wait_t[4];
+    int rc = 1;
+    (void)state;
+
+    /* Alone: the wait commits the entries itself. An empty group returns at once. */
+    assert_int_equal(rv_audit_group_new(group_done, &seen, &g), 0);
+    rv_audit_group_wait(g);
+    (void)rv_audit_group_enter(g);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(rv_audit_append(r.log, &e, NULL), 0);
+    (void)rv_audit_group_enter(NULL);
+    rv_audit_group_wait(g);
+    assert_true(rv_audit_group_settled(g));
+    assert_int_equal(rv_audit_size(r.log), 4);
+    assert_int_equal(rv_audit_group_close(g, &rc), 0);
+    assert_int_equal(rc, 0);
+    assert_int_equal(atomic_load(&seen.calls), 0);
+
+    /* Against threads that keep the turn busy with their own syncs. */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&sync_t[i], NULL, sync_appender, &r), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&wait_t[i], NULL, group_waiter, &r), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(wait_t[i], NULL);
+    atomic_store(&r.stop, 1);
+    for (int i = 0; i < 3; i++)
+        pthread_join(sync_t[i], NULL);
+    assert_int_equal(atomic_load(&r.bad), 0);
+    assert_int_equal(atomic_load(&r.rounds), 4 * 300);
+    assert_true(rv_audit_size(r.log) >= 4 + 4 * 300 * 3);
+    assert_int_equal(rv_audit_close(r.log), 0);
+    rmtree(dir);
+    free(dir);
+}
+
 /* In a child whose entry file cannot grow: a group's appends keep returning 0 until the log
  * is known to have failed, but the group's answer is the failure, never success. */
 static void test_group_fails_closed(void **state)
@@ -1661,6 +1751,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_async_fails_closed),
         cmocka_unit_test(test_group_defers_appends),
         cmocka_unit_test(test_group_one_log),
+        cmocka_unit_test(test_group_wait),
         cmocka_unit_test(test_group_fails_closed),
     };
 
