@@ -696,10 +696,7 @@ static bool pwhash_enter(struct rv_exchange *x)
     if (atomic_fetch_add(&x->s->pwhash_busy, 1) < x->s->pwhash_max)
         return true;
     atomic_fetch_sub(&x->s->pwhash_busy, 1);
-    x->r.retry_after = 1;
-    refuse(x, 503, "busy", "503 password hashing busy",
-           "the server is checking too many passwords at once: try again in a second "
-           "(Retry-After)");
+    rv_srv_hash_busy(x);
     return false;
 }
 
@@ -1048,6 +1045,73 @@ int rv_srv_body(struct rv_exchange *x, const char *data, size_t len)
 /* ------------------------------------------------------------------------------------------
  * Endpoints.
  */
+
+/* A login refused before its password is checked (its address over its rate, or no room to
+ * hash it): a decoy's user name and password are still the intruder's, and raise the alarm.
+ * Nothing is recorded for a body that is not a login. Nonzero when the answer is set (503
+ * audit_unavailable). */
+static int refused_login_decoy(struct rv_exchange *x)
+{
+    json_t *b = x->len > 0 ? json_loadb(x->buf, x->len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    const char *u = b != NULL ? str_field(b, "user") : NULL;
+    const char *pw = b != NULL ? str_field(b, "password") : NULL;
+    int rc = 0;
+
+    if (u != NULL && pw != NULL &&
+        rv_policy_honeytoken_login(x->view->g, u, pw, x->client) == RV_EAUDIT) {
+        reply_unavailable(x);
+        rc = 1;
+    }
+    json_decref(b);
+    return rc;
+}
+
+bool rv_srv_hashes(const struct rv_exchange *x)
+{
+    if (x->r.status != 0)
+        return false;
+    switch (x->op) {
+    case OP_LOGIN:
+    case OP_PASSWORD:
+    case OP_USERS_ADD:
+    case OP_USER_RESET:
+        return true;
+    default:
+        return false;
+    }
+}
+
+int rv_srv_hash_admit(struct rv_exchange *x)
+{
+    int64_t retry = 0;
+    int rc;
+
+    if (x->op != OP_LOGIN || x->admitted)
+        return 0;
+    if (!HAVE(rv_policy_login)) {
+        not_available(x);
+        return 1;
+    }
+    /* Refused for its address's rate, before any other work but the decoy's check. */
+    if ((rc = rv_policy_admit_client(x->view->g, &retry)) != 0) {
+        if (refused_login_decoy(x) == 0)
+            refuse_admission(x, rc, retry);
+        return 1;
+    }
+    x->admitted = true;
+    return 0;
+}
+
+void rv_srv_hash_busy(struct rv_exchange *x)
+{
+    if (x->op == OP_LOGIN && refused_login_decoy(x) != 0)
+        return;
+    x->r.retry_after = 1;
+    refuse(x, 503, "busy", "503 password hashing busy",
+           "the server is checking too many passwords at once: try again in a second "
+           "(Retry-After)");
+}
+
 static void do_login(struct rv_exchange *x)
 {
     static const struct field f[] = {
@@ -1059,27 +1123,8 @@ static void do_login(struct rv_exchange *x)
     json_t *o;
     int rc;
 
-    if (!HAVE(rv_policy_login)) {
-        not_available(x);
+    if (!x->admitted && rv_srv_hash_admit(x) != 0)
         return;
-    }
-    if ((rc = rv_policy_admit_client(x->view->g, &retry)) != 0) {
-        /* Refused for its address's rate, before any other work but this: a decoy's user
-         * name or password is still the intruder's, and raises the alarm. Nothing is
-         * recorded for a body that is not a login. */
-        json_t *b = x->len > 0 ? json_loadb(x->buf, x->len, JSON_REJECT_DUPLICATES, NULL) : NULL;
-        const char *u = b != NULL ? str_field(b, "user") : NULL;
-        const char *pw = b != NULL ? str_field(b, "password") : NULL;
-        if (u != NULL && pw != NULL &&
-            rv_policy_honeytoken_login(x->view->g, u, pw, x->client) == RV_EAUDIT) {
-            json_decref(b);
-            reply_unavailable(x);
-            return;
-        }
-        json_decref(b);
-        refuse_admission(x, rc, retry);
-        return;
-    }
     if ((o = parse_object(x, f, 3)) == NULL)
         return;
     if (!pwhash_enter(x)) {

@@ -197,6 +197,7 @@ struct req {
     bool waiting;                 /* the answer is made and waits for the log */
     _Atomic bool orphan;          /* the request ended while its entries were in flight */
     int audit_rc;                 /* the group's result, set before the connection resumes */
+    struct req *hash_next;        /* in the queue of the password threads */
 };
 
 /* An answer of at most this many bytes is sent as one TLS record. */
@@ -374,6 +375,139 @@ static enum MHD_Result answer(struct MHD_Connection *c, struct req *q)
     return MHD_YES;
 }
 
+/* ---- the pool's password threads ------------------------------------------------------
+ *
+ * A password check (Argon2id, 64 MiB) takes a core for a tenth of a second or more; on a
+ * pool thread it would stall every connection that thread serves, and a handful of logins
+ * would stall them all. So with a pool, the requests that hash a password (rv_srv_hashes)
+ * run on a few threads of their own: the pool thread admits the request (a login takes its
+ * address's token first), suspends the connection and queues it; a password thread waits
+ * for the request's earlier entries (rv_audit_group_wait), runs the endpoint with its
+ * appends waiting as with no pool (so a login is durable on the log before it is answered,
+ * and its lockout counted as before), and resumes the connection, whose pool thread then
+ * sends the answer. When HASHQ_PER_THREAD requests per thread are already waiting, the
+ * request is refused 503 busy with Retry-After at once, recorded. */
+#define HASHQ_PER_THREAD 8
+
+struct rv_srv_hashq {
+    pthread_mutex_t mu;
+    pthread_cond_t more;
+    struct req *head, *tail;
+    size_t n, max;
+    bool stop;
+    int nthreads;
+    pthread_t threads[];
+};
+
+static void *hash_main(void *arg)
+{
+    struct rv_srv_hashq *h = arg;
+
+    for (;;) {
+        struct req *q;
+        pthread_mutex_lock(&h->mu);
+        while (h->head == NULL && !h->stop)
+            pthread_cond_wait(&h->more, &h->mu);
+        if ((q = h->head) == NULL) {
+            pthread_mutex_unlock(&h->mu);
+            break;
+        }
+        h->head = q->hash_next;
+        if (h->head == NULL)
+            h->tail = NULL;
+        h->n--;
+        pthread_mutex_unlock(&h->mu);
+        /* An earlier entry that failed leaves audit_rc set: nothing acts, the answer is
+         * 503 audit_unavailable. */
+        if (q->group == NULL || (q->audit_rc = settle(q)) == 0)
+            rv_srv_end(&q->x);
+        rv_srv_release_view(&q->x);
+        MHD_resume_connection(q->c);
+    }
+    return NULL;
+}
+
+static void hashq_stop(struct rv_server *s)
+{
+    struct rv_srv_hashq *h = s->hashq;
+
+    if (h == NULL)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->stop = true;
+    pthread_cond_broadcast(&h->more);
+    pthread_mutex_unlock(&h->mu);
+    for (int i = 0; i < h->nthreads; i++)
+        pthread_join(h->threads[i], NULL);
+    pthread_cond_destroy(&h->more);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+    s->hashq = NULL;
+}
+
+/* Half the cores, at least one: the other half go on serving the pool. */
+static int hashq_start(struct rv_server *s)
+{
+    int n = s->pwhash_max / 2 < 1 ? 1 : s->pwhash_max / 2;
+    struct rv_srv_hashq *h = calloc(1, sizeof(*h) + (size_t)n * sizeof(pthread_t));
+    pthread_attr_t attr;
+
+    if (h == NULL)
+        return RV_ENOMEM;
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->more, NULL);
+    h->max = (size_t)n * HASHQ_PER_THREAD;
+    s->hashq = h;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 512 * 1024);
+    for (; h->nthreads < n; h->nthreads++)
+        if (pthread_create(&h->threads[h->nthreads], &attr, hash_main, h) != 0)
+            break;
+    pthread_attr_destroy(&attr);
+    if (h->nthreads == 0) {
+        hashq_stop(s);
+        return RV_ENOMEM;
+    }
+    return 0;
+}
+
+/* The end of a request that hashes a password, with a pool: admitted and queued for a
+ * password thread with its connection suspended, or refused at once. */
+static enum MHD_Result hash_later(struct MHD_Connection *c, struct req *q)
+{
+    struct rv_server *s = q->x.s;
+    struct rv_srv_hashq *h = s->hashq;
+    int rc;
+
+    defer_enter(s, q);
+    rc = rv_srv_hash_admit(&q->x);
+    defer_leave(s);
+    if (rc != 0)
+        return answer(c, q);
+    pthread_mutex_lock(&h->mu);
+    if (h->n >= h->max || h->stop) {
+        pthread_mutex_unlock(&h->mu);
+        defer_enter(s, q);
+        rv_srv_hash_busy(&q->x);
+        defer_leave(s);
+        return answer(c, q);
+    }
+    /* Suspended before it is queued, so that its password thread cannot resume it first. */
+    q->waiting = true;
+    atomic_fetch_add(&s->suspended, 1);
+    MHD_suspend_connection(c);
+    q->hash_next = NULL;
+    if (h->tail != NULL)
+        h->tail->hash_next = q;
+    else
+        h->head = q;
+    h->tail = q;
+    h->n++;
+    pthread_cond_signal(&h->more);
+    pthread_mutex_unlock(&h->mu);
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **req_cls)
@@ -433,6 +567,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         defer_enter(s, q);
         rv_srv_end(&q->x);
         defer_leave(s);
+    } else if (s->hashq != NULL && rv_srv_hashes(&q->x)) {
+        return hash_later(c, q);
     } else {
         /* A request that changes what is stored acts only once the entries of its earlier
          * steps (its certificate login, say) are durable: a deferred entry can reach the log
@@ -529,9 +665,14 @@ int rv_server_start(struct rv_server *s, int listen_fd, const char *cert_pem, co
         OPT(MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads, NULL);
     OPT(MHD_OPTION_END, 0, NULL);
 #undef OPT
+    if (s->cfg.threads != 0 && hashq_start(s) != 0) {
+        rv_diag_set(d, "", 0, 0, "cannot start the threads that check passwords: out of memory");
+        return RV_ENOMEM;
+    }
     s->mhd = MHD_start_daemon(flags, 0, admit_connection, s, on_request, s, MHD_OPTION_ARRAY, opts,
                               MHD_OPTION_END);
     if (s->mhd == NULL) {
+        hashq_stop(s);
         rv_diag_set(d, "", 0, 0,
                     "libmicrohttpd could not start (a bad certificate or key, or too many "
                     "threads): see the log");
@@ -556,6 +697,7 @@ void rv_server_stop(struct rv_server *s, uint32_t wait_ms)
     }
     MHD_stop_daemon(s->mhd);
     s->mhd = NULL;
+    hashq_stop(s);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
     rv_srv_log_flush(s);

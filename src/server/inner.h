@@ -111,6 +111,7 @@ struct rv_server {
     _Atomic uint64_t upload_bytes; /* bytes of uploads held in memory now, in all */
     pthread_mutex_t conn_lock;
     struct rv_srv_conn *conns;
+    struct rv_srv_hashq *hashq; /* pool: the password threads and their queue */
     char *cert_pem, *key_pem, *ca_pem;
 };
 
@@ -156,6 +157,7 @@ struct rv_exchange {
     char target[RV_PRINCIPAL_NAME_MAX]; /* NAME in /v1/users/NAME/... */
     char token[RV_SESSION_TOKEN_LEN + 1];
     bool authed, restricted, via_cert, ndjson, recorded;
+    bool admitted; /* a login past its address's rate (rv_srv_hash_admit) */
     struct rv_srv_view *view;
     struct rv_srv_certauth *certauth; /* the connection's, or NULL (requests from bytes) */
     /* query */
@@ -197,6 +199,16 @@ ssize_t rv_srv_stream(struct rv_exchange *x, char *buf, size_t max);
  * nothing sees until the entries are durable (checks, stats, /healthz, /metrics, refusals);
  * false for those that act on the vault or the sessions, read the log, or stream. */
 bool rv_srv_defers(const struct rv_exchange *x);
+/* Whether the end of this exchange hashes a password (Argon2id, 64 MiB: a login, a password
+ * change, a new user or a reset), which a pool runs on its password threads (http.c). */
+bool rv_srv_hashes(const struct rv_exchange *x);
+/* What a login does on the pool's thread before it waits for a password thread: takes a
+ * token from its address's bucket, or refuses it 429 (recorded; a decoy's credentials still
+ * raise the alarm). 0 to go on, 1 when x->r is ready. Nothing for other endpoints. */
+int rv_srv_hash_admit(struct rv_exchange *x);
+/* Refuses the exchange 503 busy with Retry-After 1, recorded ("503 password hashing busy"):
+ * no password can be checked now. A decoy's credentials still raise the alarm. */
+void rv_srv_hash_busy(struct rv_exchange *x);
 /* Gives the exchange's view back to the pool once a whole (not streamed) answer is made,
  * so that requests waiting for the audit log hold no view (nor its store reader). */
 void rv_srv_release_view(struct rv_exchange *x);

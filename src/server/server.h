@@ -48,9 +48,12 @@
  * /metrics) hand their entries to the log without waiting (an audit group), the pool
  * thread commits them itself when nobody else is committing, and otherwise the connection
  * is suspended and resumed by whichever thread commits them once durable; the answer is
- * queued only then, or 503 audit_unavailable if an entry failed. Logins (Argon2id),
- * password changes, ingests, batches, user administration and audit reads still run on
- * their pool thread as before. Measured on a shared 2-core machine (bench/serve.sh, 1M
+ * queued only then, or 503 audit_unavailable if an entry failed. What hashes a password
+ * (Argon2id: logins, password changes, new users, resets) runs on password threads of its
+ * own (half the cores, at least one), with its connection suspended, so that a login flood
+ * cannot stall the pool; past 8 waiting per password thread it is refused 503 busy with
+ * Retry-After, recorded. Ingests, batches, the rest of user administration and audit reads
+ * still run on their pool thread. Measured on a shared 2-core machine (bench/serve.sh, 1M
  * electors, 256 connections, log on tmpfs) a pool of 8 costs about a quarter less daemon
  * CPU per check than a thread per connection, but under CPU contention its few threads get
  * less of the cores (3 or 8 threads against 256) and serve their connections in turn
