@@ -198,7 +198,15 @@ struct req {
     _Atomic bool orphan;          /* the request ended while its entries were in flight */
     int audit_rc;                 /* the group's result, set before the connection resumes */
     struct req *hash_next;        /* in the queue of the password threads */
+    bool refused;                 /* the body was refused: the rest is read and dropped */
+    uint64_t dropped;             /* bytes of body dropped since */
 };
+
+/* libmicrohttpd (0.9) queues no answer while a request's body is still arriving, so a body
+ * refused part way (over its cap, which a chunked upload declares nowhere beforehand) is read
+ * to its end and dropped, and the refusal answered then; a client that sends more than this
+ * beyond the refusal is cut off. */
+#define DROP_MAX (64u << 20)
 
 /* An answer of at most this many bytes is sent as one TLS record. */
 #define CORK_MAX (12 * 1024)
@@ -529,6 +537,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         q->waiting = false;
         atomic_init(&q->orphan, false);
         q->audit_rc = 0;
+        q->refused = false;
+        q->dropped = 0;
         rv_srv_init(&q->x, s);
         *req_cls = q;
         atomic_fetch_add(&s->inflight, 1);
@@ -553,16 +563,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (*upload_data_size > 0) {
         int rc = 0;
+        if (q->refused) {
+            q->dropped += *upload_data_size;
+            *upload_data_size = 0;
+            return q->dropped <= DROP_MAX ? MHD_YES : MHD_NO;
+        }
         if (!q->queued) {
             defer_enter(s, q);
             rc = rv_srv_body(&q->x, upload_data, *upload_data_size);
             defer_leave(s);
         }
         *upload_data_size = 0;
-        return rc != 0 ? answer(c, q) : MHD_YES;
+        if (rc != 0)
+            q->refused = true; /* answered at the end of the body (DROP_MAX) */
+        return MHD_YES;
     }
     if (q->queued)
         return MHD_YES;
+    if (q->refused)
+        return answer(c, q);
     if (rv_srv_defers(&q->x)) {
         defer_enter(s, q);
         rv_srv_end(&q->x);

@@ -8,7 +8,10 @@
 # space): none may be there. The search is first shown to work: a file planted in the
 # vault's folder with one of the needles is found, and removed. Then the shared cap on
 # uploads held in memory (upload_memory_max) refuses an upload past it, 503 busy, and frees
-# what each upload held; and a client's connections are capped. Prints counts only.
+# what each upload held; a chunked upload (no length given beforehand) refused part way, past
+# the endpoint's body cap or the shared cap, is answered (413 body_too_large or 503 busy,
+# JSON {error, message}) once its body has been read, and recorded; and a client's
+# connections are capped. Prints counts only.
 set -euo pipefail
 . "$(dirname "$(realpath "$0")")/lib/serve.sh"
 serve_init spool
@@ -17,6 +20,7 @@ serve_vault 2000 2 20
 user_add sp-chk checker
 user_add sp-chk2 checker  # for the second daemon: a TOTP step is never offered twice
 user_add sp-reg registrar
+user_add sp-reg2 registrar # for the second daemon
 serve_config ${RV_SERVE_THREADS:+threads=$RV_SERVE_THREADS} rate_principal=1000 burst_principal=1000 rate_client=10000 burst_client=10000 \
     budget_checker=100000 probe_sector_max=100000 probe_sweep_run=100000 \
     probe_alerts_suspend=1000 alert_syslog=no "alert_file=$work/alerts.log"
@@ -159,7 +163,7 @@ serve_stop
 serve_config ${RV_SERVE_THREADS:+threads=$RV_SERVE_THREADS} rate_principal=1000 burst_principal=1000 rate_client=10000 burst_client=10000 \
     budget_checker=100000 probe_sector_max=100000 probe_sweep_run=100000 probe_nomatch_ratio=1 \
     probe_alerts_suspend=1000 alert_syslog=no "alert_file=$work/alerts.log" upload_memory_max=40k \
-    max_connections_per_client=3
+    body_max_ingest=32k max_connections_per_client=3
 serve_start
 python3 - <<'PY'
 import http.client, socket, sys, time
@@ -167,6 +171,7 @@ import rvhttp
 from rvhttp import ready_token
 
 chk = ready_token("sp-chk2")
+open(rvhttp.WORK + "/chk2", "w").write(chk)
 rows = ["id,name,address,postcode,date"]
 while sum(len(r) + 1 for r in rows) < 30000:
     rows.append("m%d,Zebedee Quixotic,,ZZ99 9ZZ,2026-01-10" % len(rows))
@@ -221,6 +226,59 @@ if bad:
 PY
 serve_alive "after the shared upload cap"
 
+# Chunked uploads refused part way: an ingest past body_max_ingest (32k) is answered 413,
+# a batch past upload_memory_max (40k) 503 busy with Retry-After, both as JSON, once the
+# body is in; the connection then serves the next request.
+python3 - <<'PY'
+import json, sys
+import rvhttp
+from rvhttp import conn, ready_token
+
+bad = []
+for who, path, n, want, code in (
+        ("sp-reg2", "/v1/ingest?area=E07000002&edition=2025-12-01", 100, 413, "body_too_large"),
+        ("sp-chk2", "/v1/checks/batch?format=plain", 100, 503, "busy")):
+    token = ready_token(who) if who != "sp-chk2" else open(rvhttp.WORK + "/chk2").read()
+    c = conn()
+
+    def parts():
+        yield b"id,name,address,postcode,date\n"
+        for i in range(n):
+            yield ("m%d,Zebedee Quixotic,,ZZ99 9ZZ,2026-01-10\n" % i).encode() * 30
+
+    try:
+        c.request("POST", path, body=parts(), encode_chunked=True,
+                  headers={"Authorization": "Bearer " + token, "Content-Type": "text/csv"})
+        r = c.getresponse()
+        body = r.read()
+    except Exception as ex:  # noqa: BLE001
+        bad.append("a chunked upload to %s past its cap got no answer (%s)"
+                   % (path.split("?")[0], type(ex).__name__))
+        continue
+    try:
+        j = json.loads(body)
+    except ValueError:
+        j = {}
+    if r.status != want or j.get("error") != code or not j.get("message"):
+        bad.append("a chunked upload to %s past its cap: %d %s, want %d %s"
+                   % (path.split("?")[0], r.status, j.get("error"), want, code))
+    if want == 503 and not r.getheader("Retry-After"):
+        bad.append("503 busy without Retry-After")
+    if r.getheader("Connection", "").lower() != "close":
+        c.request("GET", "/healthz")
+        r2 = c.getresponse()
+        r2.read()
+        if r2.status != 200:
+            bad.append("the connection after a refused chunked upload: %d" % r2.status)
+    c.close()
+print("spool: chunked uploads past their caps answered 413 and 503")
+if bad:
+    for x in bad:
+        print("MISMATCH " + x, file=sys.stderr)
+    sys.exit(1)
+PY
+serve_alive "after chunked uploads past their caps"
+
 # Connections per client (max_connections_per_client = 3 here): a fourth from the same
 # address is closed before its TLS handshake; once one of the three closes, a new one is
 # taken and answered.
@@ -255,4 +313,7 @@ for c in held:
 print("spool: a fourth connection from one client refused, a new one taken once one closed")
 PY
 serve_stop
+"$rv" audit show --vault "$work/v" >"$work/audit.txt" 2>/dev/null || fail "regvault audit show failed"
+grep -q "413 too large.*POST /v1/ingest" "$work/audit.txt" ||
+    fail "the chunked ingest refused 413 is not on the audit log"
 echo "serve_spool: all checks passed"
