@@ -37,6 +37,11 @@ void rv_store_close(struct rv_store *s);
 /* Makes sure at least `bytes` more can be written before the map is full, growing it if
  * needed. Call outside any transaction (of this process). */
 RV_NODISCARD int rv_store_reserve(struct rv_store *s, uint64_t bytes) RV_NONNULL(1);
+/* Opens a new, empty scratch file inside the store's directory, for writing and reading,
+ * that has no name (it is gone when closed, or when the process dies) and returns its file
+ * descriptor in *fd (close it with close). For data a transaction sorts on disk before
+ * storing it; what goes into it is the caller's to seal. */
+RV_NODISCARD int rv_store_scratch_file(struct rv_store *s, int *fd) RV_NONNULL(1, 2);
 /* Bytes of the store currently in use (pages written), for reports. */
 uint64_t rv_store_used(struct rv_store *s);
 

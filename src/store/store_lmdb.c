@@ -11,14 +11,19 @@
  */
 #include "store/store.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define MAP_INITIAL  (64ull << 20)
 #define MAP_STEP_MIN (256ull << 20)
+#define SCRATCH_NAME "scratch."
 
 struct rv_store {
     MDB_env *env;
@@ -79,6 +84,53 @@ static int map_err(int rc)
     }
 }
 
+/* Removes the named scratch files a crash left (only where the file system cannot make a
+ * file without a name, and only in the instant between its creation and its unlinking:
+ * such a file is empty). */
+static void remove_scratch(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char path[4096];
+
+    if (d == NULL)
+        return;
+    while ((de = readdir(d)) != NULL)
+        if (strncmp(de->d_name, SCRATCH_NAME, strlen(SCRATCH_NAME)) == 0 &&
+            snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < (int)sizeof(path))
+            (void)unlink(path);
+    closedir(d);
+}
+
+int rv_store_scratch_file(struct rv_store *s, int *fd)
+{
+    const char *dir = NULL;
+    char path[4096];
+    int f;
+
+    *fd = -1;
+    if (mdb_env_get_path(s->env, &dir) != 0 || dir == NULL)
+        return RV_EIO;
+#ifdef O_TMPFILE
+    f = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (f >= 0) {
+        *fd = f;
+        return 0;
+    }
+#endif
+    if (snprintf(path, sizeof(path), "%s/" SCRATCH_NAME "XXXXXX", dir) >= (int)sizeof(path))
+        return RV_EINVAL;
+    f = mkostemp(path, O_CLOEXEC);
+    if (f < 0)
+        return RV_EIO;
+    if (unlink(path) != 0 && errno != ENOENT) { /* another opener may have removed it */
+        close(f);
+        return RV_EIO;
+    }
+    *fd = f;
+    return 0;
+}
+
 int rv_store_open(const char *dir, struct rv_store **out)
 {
     struct rv_store *s = NULL;
@@ -90,6 +142,7 @@ int rv_store_open(const char *dir, struct rv_store **out)
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return RV_ENOMEM;
+    remove_scratch(dir);
     rc = mdb_env_create(&s->env);
     if (rc != 0)
         goto out;

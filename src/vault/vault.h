@@ -385,14 +385,14 @@ RV_NODISCARD int rv_vault_prepare_cached(const struct rv_vault *v, struct rv_vau
 
 /* A load: one store write transaction in which the batches of several files are applied
  * one after another, so that a page of the blind indexes or the sealed lists is copied once
- * per load rather than once per file. Each batch sees what the ones before it wrote (the
- * files' hashes, the areas' latest editions and counters). Nothing of a load is durable
- * until rv_vault_load_commit, and then all of it is: a crash before leaves none of its
- * files, after leaves all of them. There are no nested transactions: a batch that fails or
- * is abandoned once it has begun leaves the load dead (RV_EINVAL from then on), and the
- * caller aborts the load and redoes the files it wants kept in a new one. The load is
- * owned by the caller until rv_vault_load_commit or rv_vault_load_abort, which free it; one
- * thread uses it, with at most one batch open at a time. */
+ * per load rather than once per file (their entries are written, merged, at the commit). Each batch
+ * sees what the ones before it wrote (the files' hashes, the areas' latest editions and counters).
+ * Nothing of a load is durable until rv_vault_load_commit, and then all of it is: a crash before
+ * leaves none of its files, after leaves all of them. There are no nested transactions: a batch
+ * that fails or is abandoned once it has begun leaves the load dead (RV_EINVAL from then on), and
+ * the caller aborts the load and redoes the files it wants kept in a new one. The load is owned by
+ * the caller until rv_vault_load_commit or rv_vault_load_abort, which free it; one thread uses it,
+ * with at most one batch open at a time. */
 struct rv_vault_load;
 RV_NODISCARD int rv_vault_load_begin(struct rv_vault *v, struct rv_vault_load **out)
     RV_NONNULL(1, 2);
@@ -442,9 +442,9 @@ RV_NODISCARD int rv_vault_batch_edition_row(struct rv_vault_batch *b, struct rv_
 RV_NODISCARD int rv_vault_batch_alteration_row(struct rv_vault_batch *b, struct rv_prepared *p,
                                                bool del, rv_date from, enum rv_apply *out)
     RV_NONNULL(1, 2, 5);
-/* Does up to max units of deferred writing (blind-index entries waiting, sorted, to be
- * stored; when none are, it first sorts those buffered so far if there are enough), for
- * the batch's thread to call while it waits for rows. Returns 1 when more is
+/* Does up to max units of deferred writing (open entries of an area's first edition
+ * waiting, sorted, to be stored; when none are, it first sorts those buffered so far if
+ * there are enough), for the batch's thread to call while it waits for rows. Returns 1 when more is
  * waiting, 0 when nothing is, or a negative RV_E* code (sticky: the batch is dead). */
 RV_NODISCARD int rv_vault_batch_idle(struct rv_vault_batch *b, size_t max) RV_NONNULL(1);
 /* Counts rows that were read but not applied (anonymous entries, invalid rows), and the

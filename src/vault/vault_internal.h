@@ -237,6 +237,13 @@ struct rv_vault_prep_cache {
     } idx[RV_IDX_COUNT];
 };
 
+/* A load defers its blind-index entries and list additions to its commit, keeping up to
+ * `bytes` of them in memory and the rest, sealed, in a scratch file of the store (see
+ * vault_write.c). For tests: the budget (default 24 MB; 0 spills every run), and the scratch
+ * file's descriptor (-1 while there is none). */
+void rv_vault_load_spill_budget(struct rv_vault_load *l, size_t bytes);
+int rv_vault_load_spill_fd(const struct rv_vault_load *l);
+
 /* "SW1A 1AA" -> "SW1A1AA" and outward "SW1A". */
 int rv_split_postcode(const char *pc, char compact[9], char outward[9]);
 /* The truncated value of a family for q into out (*outlen bytes) and, when tag is not

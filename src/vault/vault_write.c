@@ -11,8 +11,10 @@
  */
 #include "vault/vault_internal.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define OPEN_LEN  35
 #define AREA_LEN  (4 + 14 * 8)
@@ -308,8 +310,7 @@ struct rv_vault_batch {
     struct rv_vault *v;
     struct ientry *ibuf;
     size_t in;
-    struct ientry *sbuf; /* the previous ibuf, sorted, written from spos on (rv_vault_batch_idle) */
-    size_t sn, spos;
+    struct ientry *sbuf;   /* ibuf sorted, before it goes to the load as a run */
     uint32_t *icnt, *ocnt; /* counting-sort buckets, kept from sort to sort */
     struct oentry *obuf;
     uint64_t *otab; /* index + 1 into obuf, and bytes 4..7 of its keyed number above bit
@@ -324,13 +325,12 @@ struct rv_vault_batch {
     struct area_state as;
     struct rv_file_stats fs;
     uint64_t next_id, first_new_id, max_appended;
-    /* sodium memory: [0] the workers' sealer, [1] the applier's for other buckets, [2] the
-     * lists' subkey (list_seal) */
+    /* sodium memory: [0] the workers' sealer, [1] the applier's for other buckets, [2]
+     * unused */
     struct rv_vault_sealer *sealers;
     uint8_t nonce_prefix[16];
-    uint8_t list_nonce[24]; /* random per batch; bytes 16..23 count the lists sealed */
-    bool area_was_empty;    /* no version in force in the area when the batch began */
-    char (*dist)[8];        /* outward codes of the versions stored, for the district list */
+    bool area_was_empty; /* no version in force in the area when the batch began */
+    char (*dist)[8];     /* outward codes of the versions stored, for the district list */
     size_t ndist, dcap;
     char dlast[8];       /* the last one added (register files go street by street) */
     struct pentry *pbuf; /* versions stored, for the postcode lists (personal data) */
@@ -347,12 +347,32 @@ struct rv_vault_batch {
     bool ended;    /* rv_vault_batch_commit wrote it all: freeing it leaves the load alive */
 };
 
-/* A load: the write transaction that the batches of its files share. */
+/* A sorted run of deferred writes (see "Deferred writes of a load"). */
+struct drun {
+    uint8_t *mem;    /* the packed entries, while in memory (NULL once spilled) */
+    size_t len;      /* bytes of packed entries */
+    uint64_t off;    /* spilled: offset of its first block in the scratch file */
+    uint64_t block0; /* spilled: the number of its first block (each block's nonce) */
+    uint64_t nblocks;
+};
+
+/* A load: the write transaction that the batches of its files share, and the writes they
+ * deferred to its end. */
 struct rv_vault_load {
     struct rv_vault *v;
     struct rv_txn *t;
     bool batch_open;
-    int err; /* sticky: a batch began and did not end */
+    int err;           /* sticky: a batch began and did not end */
+    struct drun *runs; /* runs[0, spilled) in the scratch file, the rest in memory */
+    size_t nruns, rcap, spilled;
+    size_t mem, budget; /* bytes of the runs in memory; their most before a spill */
+    int fd;             /* the scratch file, -1 until the first spill */
+    uint64_t fsize, nblocks;
+    /* sodium memory: the scratch file's key (random, never written), and the lists'
+     * sealer (subkey of list_nonce's prefix under key 40) */
+    uint8_t *skey;
+    struct rv_vault_sealer *ls;
+    uint8_t list_nonce[24]; /* random per load; bytes 16..23 count the lists sealed */
 };
 
 /* The open-version entry ('O'). */
@@ -645,6 +665,541 @@ static int bucket_for(struct rv_vault_batch *b, rv_date from, uint32_t *out)
     return 0;
 }
 
+/* ---------------------------------------------------------------------------------------
+ * Deferred writes of a load. Blind-index entries and the sealed lists' additions are read
+ * only by checks, never by a later file of the same load, and their keys are keyed hashes
+ * spread over the whole key space: written file by file, each file's writes would touch
+ * nearly every page of the indexes and lists again, and the kernel, writing the load's
+ * dirty pages back while it runs, would write most of them once per file. So each batch
+ * hands its sorted runs of such writes to the load, and the load writes them all at its
+ * end in one ascending pass over the key space (a merge of the runs), each page touched
+ * once, each list read, extended and sealed once.
+ *
+ * A run is a sequence of packed entries in key order: key length (u8), value length
+ * (u16 LE), key, value. For a list, the value is the bytes the entry adds to the list's
+ * body, and entries of one key keep the order of their runs, so that a list grows exactly
+ * as if each batch had written its own additions. Runs wait in memory up to a budget; past
+ * it, those in memory are merged into one run in a scratch file of the store (without a
+ * name, so that nothing of it outlives the load, even a crash). A spilled run holds
+ * personal data (names, postcodes), so it is sealed in blocks with ChaCha20-Poly1305 under
+ * a random key of the load's, held in sodium memory and never written; a block's nonce is
+ * its number in the file, and its length is additional data.
+ */
+#define DEFER_MEM     (24u << 20) /* bytes of runs a load keeps in memory */
+#define SPILL_BLOCK   (64u << 10) /* plaintext bytes of a sealed block, at most */
+#define SPILL_HDR     4           /* the ciphertext's length (u32 LE) in front of each block */
+#define DENTRY_HDR    3
+#define LIST_BODY_MAX (PCL_BODY + 512)
+
+/* A growing run of packed entries. */
+struct dbuf {
+    uint8_t *p;
+    size_t len, cap;
+};
+
+/* Allocates room for cap bytes: callers know the most their run holds, and only the pages
+ * used are touched. */
+static int dbuf_init(struct dbuf *d, size_t cap)
+{
+    d->len = 0;
+    d->cap = cap;
+    d->p = malloc(cap > 0 ? cap : 1);
+    return d->p == NULL ? RV_ENOMEM : 0;
+}
+
+static void dbuf_free(struct dbuf *d)
+{
+    if (d->p != NULL) {
+        sodium_memzero(d->p, d->len);
+        free(d->p);
+    }
+    d->p = NULL;
+    d->len = d->cap = 0;
+}
+
+/* Appends an entry; the caller's cap covers it. */
+static void dbuf_put(struct dbuf *d, const uint8_t *key, size_t klen, const void *val, size_t vlen)
+{
+    uint8_t *e = d->p + d->len;
+
+    e[0] = (uint8_t)klen;
+    e[1] = (uint8_t)vlen;
+    e[2] = (uint8_t)(vlen >> 8);
+    memcpy(e + DENTRY_HDR, key, klen);
+    memcpy(e + DENTRY_HDR + klen, val, vlen);
+    d->len += DENTRY_HDR + klen + vlen;
+}
+
+static size_t dentry_len(const uint8_t *e)
+{
+    return DENTRY_HDR + e[0] + ((size_t)e[1] | (size_t)e[2] << 8);
+}
+
+/* A run being read by a merge: the entries left in its current block (or in memory). */
+struct dsrc {
+    const uint8_t *p, *end;
+    const struct drun *r;
+    uint64_t foff, block, left; /* spilled: next block's offset and number, blocks left */
+    uint8_t *blk;               /* spilled: the opened block (wiped when done) */
+};
+
+static int read_full(int fd, void *buf, size_t n, uint64_t off)
+{
+    uint8_t *p = buf;
+
+    while (n > 0) {
+        ssize_t r = pread(fd, p, n, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return RV_EIO;
+        p += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+static int write_full(int fd, const void *buf, size_t n, uint64_t off)
+{
+    const uint8_t *p = buf;
+
+    while (n > 0) {
+        ssize_t r = pwrite(fd, p, n, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return errno == ENOSPC ? RV_ETOOBIG : RV_EIO;
+        p += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+static void spill_nonce(uint64_t block, uint8_t npub[crypto_aead_chacha20poly1305_ietf_NPUBBYTES])
+{
+    memset(npub, 0, crypto_aead_chacha20poly1305_ietf_NPUBBYTES);
+    rv_put_u64le(npub + 4, block);
+}
+
+/* Opens a spilled run's next block into s->blk. */
+static int src_next_block(const struct rv_vault_load *l, struct dsrc *s, uint8_t *ct)
+{
+    uint8_t npub[crypto_aead_chacha20poly1305_ietf_NPUBBYTES];
+    unsigned long long plen;
+    uint32_t clen;
+    int rc;
+
+    rc = read_full(l->fd, ct, SPILL_HDR, s->foff);
+    if (rc != 0)
+        return rc;
+    clen = rv_get_u32le(ct);
+    if (clen < crypto_aead_chacha20poly1305_ietf_ABYTES ||
+        clen > SPILL_BLOCK + crypto_aead_chacha20poly1305_ietf_ABYTES)
+        return RV_ECORRUPT;
+    rc = read_full(l->fd, ct + SPILL_HDR, clen, s->foff + SPILL_HDR);
+    if (rc != 0)
+        return rc;
+    spill_nonce(s->block, npub);
+    if (crypto_aead_chacha20poly1305_ietf_decrypt(s->blk, &plen, NULL, ct + SPILL_HDR, clen, ct,
+                                                  SPILL_HDR, npub, l->skey) != 0)
+        return RV_ECORRUPT;
+    s->foff += SPILL_HDR + clen;
+    s->block++;
+    s->left--;
+    s->p = s->blk;
+    s->end = s->blk + plen;
+    return 0;
+}
+
+/* 1 with s->p at its next entry, 0 when the run is done, or a negative code. */
+static int src_ready(const struct rv_vault_load *l, struct dsrc *s, uint8_t *ct)
+{
+    int rc;
+
+    while (s->p == s->end) {
+        if (s->r->mem != NULL || s->left == 0)
+            return 0;
+        if ((rc = src_next_block(l, s, ct)) != 0)
+            return rc;
+    }
+    if (s->p + DENTRY_HDR > s->end || s->p + dentry_len(s->p) > s->end)
+        return RV_ECORRUPT;
+    return 1;
+}
+
+/* Key order, then the order of the runs. */
+static bool src_before(const struct dsrc *a, size_t ia, const struct dsrc *b, size_t ib)
+{
+    size_t ka = a->p[0], kb = b->p[0];
+    int c = memcmp(a->p + DENTRY_HDR, b->p + DENTRY_HDR, ka < kb ? ka : kb);
+
+    if (c != 0)
+        return c < 0;
+    if (ka != kb)
+        return ka < kb;
+    return ia < ib;
+}
+
+typedef int (*dsink_fn)(void *ctx, const uint8_t *entry);
+
+static void heap_down(const struct dsrc *src, size_t *heap, size_t n, size_t i)
+{
+    for (;;) {
+        size_t m = i, a = 2 * i + 1, c = a + 1;
+        if (a < n && src_before(&src[heap[a]], heap[a], &src[heap[m]], heap[m]))
+            m = a;
+        if (c < n && src_before(&src[heap[c]], heap[c], &src[heap[m]], heap[m]))
+            m = c;
+        if (m == i)
+            return;
+        size_t t = heap[i];
+        heap[i] = heap[m];
+        heap[m] = t;
+        i = m;
+    }
+}
+
+/* Feeds the entries of runs [from, to) to sink in key order (equal keys in run order). */
+static int defer_merge(struct rv_vault_load *l, size_t from, size_t to, dsink_fn sink, void *ctx)
+{
+    size_t n = to - from, hn = 0;
+    struct dsrc *src = calloc(n > 0 ? n : 1, sizeof(*src));
+    size_t *heap = malloc((n > 0 ? n : 1) * sizeof(*heap));
+    uint8_t *ct = malloc(SPILL_HDR + SPILL_BLOCK + crypto_aead_chacha20poly1305_ietf_ABYTES);
+    int rc = 0;
+
+    if (src == NULL || heap == NULL || ct == NULL) {
+        rc = RV_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const struct drun *r = &l->runs[from + i];
+        src[i].r = r;
+        if (r->mem != NULL) {
+            src[i].p = r->mem;
+            src[i].end = r->mem + r->len;
+        } else {
+            src[i].foff = r->off;
+            src[i].block = r->block0;
+            src[i].left = r->nblocks;
+            if ((src[i].blk = malloc(SPILL_BLOCK)) == NULL)
+                rc = RV_ENOMEM;
+        }
+        if (rc == 0 && (rc = src_ready(l, &src[i], ct)) == 1) {
+            heap[hn++] = i;
+            rc = 0;
+        }
+    }
+    for (size_t i = hn / 2; i-- > 0;)
+        heap_down(src, heap, hn, i);
+    while (rc == 0 && hn > 0) {
+        struct dsrc *s = &src[heap[0]];
+        rc = sink(ctx, s->p);
+        if (rc != 0)
+            break;
+        s->p += dentry_len(s->p);
+        rc = src_ready(l, s, ct);
+        if (rc < 0)
+            break;
+        if (rc == 0)
+            heap[0] = heap[--hn];
+        rc = 0;
+        heap_down(src, heap, hn, 0);
+    }
+out:
+    if (src != NULL)
+        for (size_t i = 0; i < n; i++)
+            if (src[i].blk != NULL) {
+                sodium_memzero(src[i].blk, SPILL_BLOCK);
+                free(src[i].blk);
+            }
+    free(src);
+    free(heap);
+    free(ct);
+    return rc;
+}
+
+/* Writes merged entries into a new run of the scratch file, in sealed blocks. */
+struct spill_writer {
+    struct rv_vault_load *l;
+    struct drun run;
+    uint8_t *blk, *ct;
+    size_t blen;
+};
+
+static int spill_block(struct spill_writer *w)
+{
+    struct rv_vault_load *l = w->l;
+    uint8_t npub[crypto_aead_chacha20poly1305_ietf_NPUBBYTES];
+    size_t clen = w->blen + crypto_aead_chacha20poly1305_ietf_ABYTES;
+    int rc;
+
+    if (w->blen == 0)
+        return 0;
+    rv_put_u32le(w->ct, (uint32_t)clen);
+    spill_nonce(l->nblocks, npub);
+    crypto_aead_chacha20poly1305_ietf_encrypt(w->ct + SPILL_HDR, NULL, w->blk, w->blen, w->ct,
+                                              SPILL_HDR, NULL, npub, l->skey);
+    rc = write_full(l->fd, w->ct, SPILL_HDR + clen, l->fsize);
+    if (rc != 0)
+        return rc;
+    l->fsize += SPILL_HDR + clen;
+    l->nblocks++;
+    w->run.nblocks++;
+    sodium_memzero(w->blk, w->blen);
+    w->blen = 0;
+    return 0;
+}
+
+static int spill_sink(void *ctx, const uint8_t *e)
+{
+    struct spill_writer *w = ctx;
+    size_t n = dentry_len(e);
+    int rc;
+
+    if (w->blen + n > SPILL_BLOCK && (rc = spill_block(w)) != 0)
+        return rc;
+    memcpy(w->blk + w->blen, e, n);
+    w->blen += n;
+    return 0;
+}
+
+static void run_free(struct drun *r)
+{
+    if (r->mem != NULL) {
+        sodium_memzero(r->mem, r->len);
+        free(r->mem);
+    }
+    memset(r, 0, sizeof(*r));
+}
+
+/* Merges the runs in memory into one run in the scratch file. */
+static int defer_spill(struct rv_vault_load *l)
+{
+    struct spill_writer w = {.l = l};
+    int rc;
+
+    if (l->fd < 0) {
+        rc = rv_store_scratch_file(rv_vault_store(l->v), &l->fd);
+        if (rc != 0)
+            return rc;
+    }
+    if (l->skey == NULL) {
+        if ((l->skey = sodium_malloc(crypto_aead_chacha20poly1305_ietf_KEYBYTES)) == NULL)
+            return RV_ENOMEM;
+        crypto_aead_chacha20poly1305_ietf_keygen(l->skey);
+    }
+    w.blk = malloc(SPILL_BLOCK);
+    w.ct = malloc(SPILL_HDR + SPILL_BLOCK + crypto_aead_chacha20poly1305_ietf_ABYTES);
+    if (w.blk == NULL || w.ct == NULL) {
+        rc = RV_ENOMEM;
+        goto out;
+    }
+    w.run.off = l->fsize;
+    w.run.block0 = l->nblocks;
+    rc = defer_merge(l, l->spilled, l->nruns, spill_sink, &w);
+    if (rc == 0)
+        rc = spill_block(&w);
+    if (rc != 0)
+        goto out;
+    for (size_t i = l->spilled; i < l->nruns; i++) {
+        w.run.len += l->runs[i].len;
+        run_free(&l->runs[i]);
+    }
+    l->runs[l->spilled++] = w.run;
+    l->nruns = l->spilled;
+    l->mem = 0;
+out:
+    if (w.blk != NULL) {
+        sodium_memzero(w.blk, SPILL_BLOCK);
+        free(w.blk);
+    }
+    free(w.ct);
+    return rc;
+}
+
+/* Hands a sorted run to the load (which takes its memory). */
+static int defer_run(struct rv_vault_load *l, struct dbuf *d)
+{
+    struct drun *r;
+
+    if (d->len == 0) {
+        dbuf_free(d);
+        return 0;
+    }
+    if (l->nruns == l->rcap) {
+        size_t nc = l->rcap != 0 ? l->rcap * 2 : 64;
+        struct drun *nr = realloc(l->runs, nc * sizeof(*nr));
+        if (nr == NULL)
+            return RV_ENOMEM;
+        l->runs = nr;
+        l->rcap = nc;
+    }
+    r = &l->runs[l->nruns++];
+    memset(r, 0, sizeof(*r));
+    r->mem = d->p;
+    r->len = d->len;
+    l->mem += d->len;
+    d->p = NULL;
+    d->len = d->cap = 0;
+    if (l->mem > l->budget)
+        return defer_spill(l);
+    return 0;
+}
+
+/* Seals a list's body into val: nonce[24] || ciphertext || tag[16], with
+ * XChaCha20-Poly1305 under key 40. The nonce is the load's random prefix and a count of
+ * the lists it sealed, unique without asking the kernel for randomness once per list; as
+ * in rv_rec_seal(), the XChaCha20 subkey of that prefix is derived once per load (held in
+ * the load's sodium memory), and each list needs only the ChaCha20-Poly1305 (IETF) step with
+ * nonce 0^4 || count: the same bytes as crypto_aead_xchacha20poly1305_ietf_encrypt. */
+static void list_seal(struct rv_vault_load *l, const uint8_t *body, size_t blen,
+                      const uint8_t ad[36], uint8_t *val)
+{
+    struct rv_vault_sealer *s = l->ls;
+    uint8_t npub[crypto_aead_chacha20poly1305_ietf_NPUBBYTES] = {0};
+    uint64_t n = rv_get_u64le(l->list_nonce + 16);
+
+    if (s->bucket == 0) {
+        crypto_core_hchacha20(s->subkey, l->list_nonce, l->v->k->pclist, NULL);
+        s->bucket = 1; /* made */
+    }
+    memcpy(val, l->list_nonce, 24);
+    rv_put_u64le(l->list_nonce + 16, n + 1);
+    memcpy(npub + 4, val + 16, 8);
+    crypto_aead_chacha20poly1305_ietf_encrypt(val + PCL_HDR, NULL, body, blen, ad, 36, NULL, npub,
+                                              s->subkey);
+}
+
+/* Writes merged entries to the store: index entries as they come, a list's additions
+ * appended to its stored body, sealed and written once the last of its key has come. */
+struct store_sink {
+    struct rv_vault_load *l;
+    uint8_t key[17]; /* the list being extended, when open */
+    bool open;
+    uint8_t *body, *val;
+    size_t blen;
+};
+
+static int list_close(struct store_sink *k)
+{
+    struct rv_vault *v = k->l->v;
+    uint8_t ad[36];
+    int rc;
+
+    k->open = false;
+    if (k->key[0] == 'P')
+        rv_pc_list_ad(v, k->key, ad);
+    else if (k->key[0] == 'Q')
+        rv_nopc_list_ad(v, k->key, ad);
+    else
+        rv_ns_list_ad(v, k->key, ad);
+    list_seal(k->l, k->body, k->blen, ad, k->val);
+    rc = rv_store_put_run(k->l->t, k->key, sizeof(k->key), k->val, PCL_HDR + k->blen + 16);
+    sodium_memzero(k->body, k->blen);
+    k->blen = 0;
+    return rc;
+}
+
+static int list_start(struct store_sink *k, const uint8_t *key)
+{
+    struct rv_vault *v = k->l->v;
+    const void *old;
+    size_t olen;
+    int rc;
+
+    memcpy(k->key, key, sizeof(k->key));
+    k->blen = 0;
+    rc = rv_store_get_run(k->l->t, k->key, sizeof(k->key), &old, &olen);
+    if (rc == RV_ENOTFOUND)
+        rc = 0;
+    else if (rc == 0 && olen > LIST_BODY_MAX)
+        rc = RV_ECORRUPT;
+    else if (rc == 0 && k->key[0] == 'P')
+        rc = rv_pc_list_open(v, k->key, old, olen, k->body, &k->blen);
+    else if (rc == 0 && k->key[0] == 'Q')
+        rc = rv_nopc_list_open(v, k->key, old, olen, k->body, &k->blen);
+    else if (rc == 0)
+        rc = rv_ns_list_open(v, k->key, old, olen, k->body, &k->blen);
+    k->open = rc == 0;
+    return rc;
+}
+
+static int store_sink(void *ctx, const uint8_t *e)
+{
+    struct store_sink *k = ctx;
+    size_t klen = e[0], vlen = (size_t)e[1] | (size_t)e[2] << 8;
+    const uint8_t *key = e + DENTRY_HDR, *val = key + klen;
+    int rc;
+
+    if (key[0] == 'I') {
+        if (k->open && (rc = list_close(k)) != 0)
+            return rc;
+        return rv_store_put_run(k->l->t, key, klen, val, vlen);
+    }
+    if (klen != sizeof(k->key) || (key[0] != 'P' && key[0] != 'Q' && key[0] != 'R'))
+        return RV_ECORRUPT;
+    if (!k->open || memcmp(k->key, key, klen) != 0) {
+        if (k->open && (rc = list_close(k)) != 0)
+            return rc;
+        if ((rc = list_start(k, key)) != 0)
+            return rc;
+    }
+    /* A full list takes no more: it is only an aid to the typo search, and the indexes
+     * still find the versions left out. */
+    if (k->blen + vlen <= PCL_BODY) {
+        memcpy(k->body + k->blen, val, vlen);
+        k->blen += vlen;
+    }
+    return 0;
+}
+
+/* Writes every deferred run to the store. */
+static int defer_finish(struct rv_vault_load *l)
+{
+    struct store_sink k = {.l = l};
+    int rc;
+
+    if (l->nruns == 0)
+        return 0;
+    k.body = malloc(LIST_BODY_MAX);
+    k.val = malloc(PCL_HDR + LIST_BODY_MAX + 16);
+    if (k.body == NULL || k.val == NULL) {
+        rc = RV_ENOMEM;
+        goto out;
+    }
+    rc = defer_merge(l, 0, l->nruns, store_sink, &k);
+    if (rc == 0 && k.open)
+        rc = list_close(&k);
+out:
+    if (k.body != NULL) {
+        sodium_memzero(k.body, LIST_BODY_MAX);
+        free(k.body);
+    }
+    free(k.val);
+    return rc;
+}
+
+static void defer_free(struct rv_vault_load *l)
+{
+    for (size_t i = 0; i < l->nruns; i++)
+        run_free(&l->runs[i]);
+    free(l->runs);
+    l->runs = NULL;
+    l->nruns = l->rcap = l->spilled = l->mem = 0;
+    if (l->fd >= 0)
+        close(l->fd);
+    l->fd = -1;
+    if (l->skey != NULL)
+        sodium_free(l->skey);
+    l->skey = NULL;
+    if (l->ls != NULL)
+        sodium_free(l->ls);
+    l->ls = NULL;
+}
+
 int rv_vault_load_begin(struct rv_vault *v, struct rv_vault_load **out)
 {
     struct rv_vault_load *l = calloc(1, sizeof(*l));
@@ -654,13 +1209,32 @@ int rv_vault_load_begin(struct rv_vault *v, struct rv_vault_load **out)
     if (l == NULL)
         return RV_ENOMEM;
     l->v = v;
+    l->fd = -1;
+    l->budget = DEFER_MEM;
+    l->ls = sodium_malloc(sizeof(*l->ls));
+    if (l->ls == NULL) {
+        free(l);
+        return RV_ENOMEM;
+    }
+    sodium_memzero(l->ls, sizeof(*l->ls)); /* bucket 0: subkey not yet made */
+    randombytes_buf(l->list_nonce, 16);
     rc = rv_store_begin(v->store, true, &l->t);
     if (rc != 0) {
-        free(l);
+        rv_vault_load_abort(l);
         return rc;
     }
     *out = l;
     return 0;
+}
+
+void rv_vault_load_spill_budget(struct rv_vault_load *l, size_t bytes)
+{
+    l->budget = bytes;
+}
+
+int rv_vault_load_spill_fd(const struct rv_vault_load *l)
+{
+    return l->fd;
 }
 
 int rv_vault_load_file_seen(struct rv_vault_load *l, const uint8_t hash[32],
@@ -675,6 +1249,9 @@ int rv_vault_load_commit(struct rv_vault_load *l)
 {
     int rc = l->err != 0 ? l->err : l->batch_open ? RV_EINVAL : 0;
 
+    if (rc == 0)
+        rc = defer_finish(l);
+    defer_free(l); /* the scratch file goes before the commit makes its writes durable */
     if (rc == 0) {
         rc = rv_store_commit(l->t);
         l->t = NULL;
@@ -687,6 +1264,7 @@ void rv_vault_load_abort(struct rv_vault_load *l)
 {
     if (l == NULL)
         return;
+    defer_free(l);
     rv_store_abort(l->t);
     free(l);
 }
@@ -739,7 +1317,6 @@ int rv_vault_batch_begin_in(struct rv_vault_load *l, const char *area, enum rv_f
     b->ended = true; /* until it is handed out: nothing written */
     b->t = l->t;
     randombytes_buf(b->nonce_prefix, sizeof(b->nonce_prefix));
-    randombytes_buf(b->list_nonce, 16);
     b->sealers = sodium_malloc(3 * sizeof(*b->sealers));
     if (b->sealers == NULL) {
         rc = RV_ENOMEM;
@@ -923,32 +1500,19 @@ static int close_version(struct rv_vault_batch *b, uint64_t id, rv_date to)
     return rc;
 }
 
-/* Writes up to max of the sorted index keys still waiting. */
-static int drain_index(struct rv_vault_batch *b, size_t max)
-{
-    size_t kl = 2 + (b->v->index_bits + 7) / 8 + 8;
-    int rc = 0;
-
-    for (; b->spos < b->sn && max > 0 && rc == 0; b->spos++, max--)
-        rc = rv_store_put_run(b->t, b->sbuf[b->spos].k, kl, b->sbuf[b->spos].tag, 4);
-    return rc;
-}
-
-/* Sorts the buffered index keys into sbuf (after writing what is left there), for writing
- * in key order: written so, they touch each page of the index once instead of once per
- * entry. A counting sort on the family and the first two bytes of the value, then
- * insertion sort within each (small) bucket. The applier writes them while it waits for
- * rows (rv_vault_batch_idle), or when the next sort or the commit needs the space. */
+/* Sorts the buffered index keys into sbuf, and hands them to the load as a run. A counting
+ * sort on the family and the first two bytes of the value, then insertion sort within each
+ * (small) bucket. */
 static int sort_index(struct rv_vault_batch *b)
 {
     size_t kl = 2 + (b->v->index_bits + 7) / 8 + 8, n = b->in, start = 0;
     uint32_t *cnt = NULL;
     struct ientry *out;
+    struct dbuf run = {0};
     int rc;
 
-    rc = drain_index(b, SIZE_MAX);
-    if (rc != 0 || n == 0)
-        return rc;
+    if (n == 0)
+        return 0;
     if (b->sbuf == NULL && (b->sbuf = malloc(IBUF_MAX * sizeof(*b->sbuf))) == NULL)
         return RV_ENOMEM;
     out = b->sbuf;
@@ -977,10 +1541,14 @@ static int sort_index(struct rv_vault_batch *b)
         }
         start = end;
     }
-    b->sn = n;
-    b->spos = 0;
     b->in = 0;
-    return 0;
+    rc = dbuf_init(&run, n * (DENTRY_HDR + kl + 4));
+    for (size_t i = 0; i < n && rc == 0; i++)
+        dbuf_put(&run, out[i].k, kl, out[i].tag, 4);
+    if (rc == 0)
+        rc = defer_run(b->load, &run);
+    dbuf_free(&run);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -1100,30 +1668,6 @@ out:
  * into the lists at its end, postcode by postcode in key order. The matcher reads the list
  * of a donor's postcode to find a mistyped surname among the few there.
  */
-/* Seals a list's body into val: nonce[24] || ciphertext || tag[16], with
- * XChaCha20-Poly1305 under key 40. The nonce is the batch's random prefix and a count of
- * the lists it sealed, unique without asking the kernel for randomness once per list; as
- * in rv_rec_seal(), the XChaCha20 subkey of that prefix is derived once per batch (held in the
- * batch's sodium memory), and each list needs only the ChaCha20-Poly1305 (IETF) step with
- * nonce 0^4 || count: the same bytes as crypto_aead_xchacha20poly1305_ietf_encrypt. */
-static void list_seal(struct rv_vault_batch *b, const uint8_t *body, size_t blen,
-                      const uint8_t ad[36], uint8_t *val)
-{
-    struct rv_vault_sealer *s = &b->sealers[2];
-    uint8_t npub[crypto_aead_chacha20poly1305_ietf_NPUBBYTES] = {0};
-    uint64_t n = rv_get_u64le(b->list_nonce + 16);
-
-    if (s->bucket == 0) {
-        crypto_core_hchacha20(s->subkey, b->list_nonce, b->v->k->pclist, NULL);
-        s->bucket = 1; /* made */
-    }
-    memcpy(val, b->list_nonce, 24);
-    rv_put_u64le(b->list_nonce + 16, n + 1);
-    memcpy(npub + 4, val + 16, 8);
-    crypto_aead_chacha20poly1305_ietf_encrypt(val + PCL_HDR, NULL, body, blen, ad, 36, NULL, npub,
-                                              s->subkey);
-}
-
 /* The order of n list entries (stride bytes apart, each starting with its list's key[16]
  * and then its record id, u64) by key, then id: a counting sort on the key's first two
  * bytes (keyed hashes, so uniform), then insertion sort within each small bucket. Entries
@@ -1177,66 +1721,41 @@ static uint32_t *list_order(const void *base, size_t n, size_t stride)
     return ord;
 }
 
-/* Merges the waiting versions into their postcodes' lists. */
+/* Hands the waiting versions to the load, sorted by their postcodes' lists. */
 static int pc_flush(struct rv_vault_batch *b)
 {
-    uint8_t key[17], ad[36];
-    uint8_t *body = NULL, *val = NULL;
+    uint8_t key[17], frag[10 + 8 + RV_VAULT_PC_SURNAME];
     uint32_t *ord = NULL;
-    size_t i = 0;
-    int rc = 0;
+    struct dbuf run = {0};
+    int rc;
 
     if (b->pn == 0)
         return 0;
-    body = malloc(PCL_BODY + 64);
-    val = malloc(PCL_HDR + PCL_BODY + 16);
-    if (body == NULL || val == NULL) {
-        rc = RV_ENOMEM;
-        goto out;
-    }
     ord = list_order(b->pbuf, b->pn, sizeof(*b->pbuf));
-    if (ord == NULL) {
-        rc = RV_ENOMEM;
-        goto out;
-    }
+    rc = ord == NULL ? RV_ENOMEM
+                     : dbuf_init(&run, b->pn * (DENTRY_HDR + sizeof(key) + sizeof(frag)));
     key[0] = 'P';
-    while (i < b->pn && rc == 0) {
-        const void *old;
-        size_t olen, blen = 0, j = i;
-        memcpy(key + 1, b->pbuf[ord[i]].key, 16);
-        rc = rv_store_get_run(b->t, key, sizeof(key), &old, &olen);
-        if (rc == 0)
-            rc = rv_pc_list_open(b->v, key, old, olen, body, &blen);
-        else if (rc == RV_ENOTFOUND)
-            rc = 0;
-        for (; j < b->pn && memcmp(b->pbuf[ord[j]].key, key + 1, 16) == 0; j++) {
-            const struct pentry *e = &b->pbuf[ord[j]];
-            size_t l = e->len == RV_VAULT_PC_LONG ? RV_VAULT_PC_SURNAME - 1 : e->len;
-            size_t pl = strlen(e->pc);
-            if (blen + 10 + pl + l > PCL_BODY)
-                continue; /* a full list: the list is only an aid to the typo search */
-            rv_put_u64le(body + blen, e->id);
-            body[blen + 8] = (uint8_t)pl;
-            memcpy(body + blen + 9, e->pc, pl);
-            blen += 9 + pl;
-            body[blen] = e->len;
-            memcpy(body + blen + 1, e->s, l);
-            blen += 1 + l;
-        }
-        if (rc == 0) {
-            rv_pc_list_ad(b->v, key, ad);
-            list_seal(b, body, blen, ad, val);
-            rc = rv_store_put_run(b->t, key, sizeof(key), val, PCL_HDR + blen + 16);
-        }
-        sodium_memzero(body, blen);
-        i = j;
+    for (size_t i = 0; i < b->pn && rc == 0; i++) {
+        const struct pentry *e = &b->pbuf[ord[i]];
+        size_t l = e->len == RV_VAULT_PC_LONG ? RV_VAULT_PC_SURNAME - 1 : e->len;
+        size_t pl = strnlen(e->pc, sizeof(e->pc)), n;
+        memcpy(key + 1, e->key, 16);
+        rv_put_u64le(frag, e->id);
+        frag[8] = (uint8_t)pl;
+        memcpy(frag + 9, e->pc, pl);
+        n = 9 + pl;
+        frag[n] = e->len;
+        memcpy(frag + n + 1, e->s, l);
+        n += 1 + l;
+        dbuf_put(&run, key, sizeof(key), frag, n);
     }
+    sodium_memzero(frag, sizeof(frag));
+    if (rc == 0)
+        rc = defer_run(b->load, &run);
+    dbuf_free(&run);
     sodium_memzero(b->pbuf, b->pn * sizeof(*b->pbuf));
     b->pn = 0;
-out:
     free(ord);
-    free(body);
-    free(val);
     return rc;
 }
 
@@ -1284,65 +1803,41 @@ static int pc_add(struct rv_vault_batch *b, const struct rv_prepared *p, uint64_
  * cannot match. */
 static int ns_flush(struct rv_vault_batch *b)
 {
-    uint8_t key[17], ad[36];
-    uint8_t *body = NULL, *val = NULL;
+    uint8_t key[17], frag[11 + 8 + 2 * RV_VAULT_PC_SURNAME];
     uint32_t *ord = NULL;
-    size_t i = 0;
-    int rc = 0;
+    struct dbuf run = {0};
+    int rc;
 
     if (b->rn == 0)
         return 0;
-    body = malloc(PCL_BODY + 128);
-    val = malloc(PCL_HDR + PCL_BODY + 16);
-    if (body == NULL || val == NULL) {
-        rc = RV_ENOMEM;
-        goto out;
-    }
     ord = list_order(b->rbuf, b->rn, sizeof(*b->rbuf));
-    if (ord == NULL) {
-        rc = RV_ENOMEM;
-        goto out;
-    }
+    rc = ord == NULL ? RV_ENOMEM
+                     : dbuf_init(&run, b->rn * (DENTRY_HDR + sizeof(key) + sizeof(frag)));
     key[0] = 'R';
-    while (i < b->rn && rc == 0) {
-        const void *old;
-        size_t olen, blen = 0, j = i;
-        memcpy(key + 1, b->rbuf[ord[i]].key, 16);
-        rc = rv_store_get_run(b->t, key, sizeof(key), &old, &olen);
-        if (rc == 0)
-            rc = rv_ns_list_open(b->v, key, old, olen, body, &blen);
-        else if (rc == RV_ENOTFOUND)
-            rc = 0;
-        for (; j < b->rn && memcmp(b->rbuf[ord[j]].key, key + 1, 16) == 0; j++) {
-            const struct rentry *e = &b->rbuf[ord[j]];
-            size_t pl = strlen(e->pc), sl = rv_ns_len(e->slen), fl = rv_ns_len(e->flen);
-            if (blen + 11 + pl + sl + fl > PCL_BODY)
-                continue; /* full: later ones are found by the index alone */
-            rv_put_u64le(body + blen, e->id);
-            body[blen + 8] = (uint8_t)pl;
-            memcpy(body + blen + 9, e->pc, pl);
-            blen += 9 + pl;
-            body[blen] = e->slen;
-            memcpy(body + blen + 1, e->s, sl);
-            blen += 1 + sl;
-            body[blen] = e->flen;
-            memcpy(body + blen + 1, e->f, fl);
-            blen += 1 + fl;
-        }
-        if (rc == 0) {
-            rv_ns_list_ad(b->v, key, ad);
-            list_seal(b, body, blen, ad, val);
-            rc = rv_store_put_run(b->t, key, sizeof(key), val, PCL_HDR + blen + 16);
-        }
-        sodium_memzero(body, blen);
-        i = j;
+    for (size_t i = 0; i < b->rn && rc == 0; i++) {
+        const struct rentry *e = &b->rbuf[ord[i]];
+        size_t pl = strnlen(e->pc, sizeof(e->pc)), sl = rv_ns_len(e->slen), fl = rv_ns_len(e->flen),
+               n;
+        memcpy(key + 1, e->key, 16);
+        rv_put_u64le(frag, e->id);
+        frag[8] = (uint8_t)pl;
+        memcpy(frag + 9, e->pc, pl);
+        n = 9 + pl;
+        frag[n] = e->slen;
+        memcpy(frag + n + 1, e->s, sl);
+        n += 1 + sl;
+        frag[n] = e->flen;
+        memcpy(frag + n + 1, e->f, fl);
+        n += 1 + fl;
+        dbuf_put(&run, key, sizeof(key), frag, n);
     }
+    sodium_memzero(frag, sizeof(frag));
+    if (rc == 0)
+        rc = defer_run(b->load, &run);
+    dbuf_free(&run);
     sodium_memzero(b->rbuf, b->rn * sizeof(*b->rbuf));
     b->rn = 0;
-out:
     free(ord);
-    free(body);
-    free(val);
     return rc;
 }
 
@@ -1390,61 +1885,35 @@ static int ns_add(struct rv_vault_batch *b, const struct rv_prepared *p, uint64_
  * them in a national register, and the matcher would otherwise decrypt every one. */
 static int nopc_flush(struct rv_vault_batch *b)
 {
-    uint8_t key[17], ad[36];
-    uint8_t *body = NULL, *val = NULL;
+    uint8_t key[17], frag[10 + 2 * RV_NAME_MAX];
     uint32_t *ord = NULL;
-    size_t i = 0;
-    int rc = 0;
+    struct dbuf run = {0};
+    int rc;
 
     if (b->qn == 0)
         return 0;
-    body = malloc(PCL_BODY + 2 * RV_NAME_MAX + 16);
-    val = malloc(PCL_HDR + PCL_BODY + 16);
-    if (body == NULL || val == NULL) {
-        rc = RV_ENOMEM;
-        goto out;
-    }
     ord = list_order(b->qbuf, b->qn, sizeof(*b->qbuf));
-    if (ord == NULL) {
-        rc = RV_ENOMEM;
-        goto out;
-    }
+    rc = ord == NULL ? RV_ENOMEM
+                     : dbuf_init(&run, b->qn * (DENTRY_HDR + sizeof(key) + sizeof(frag)));
     key[0] = 'Q';
-    while (i < b->qn && rc == 0) {
-        const void *old;
-        size_t olen, blen = 0, j = i;
-        memcpy(key + 1, b->qbuf[ord[i]].key, 16);
-        rc = rv_store_get_run(b->t, key, sizeof(key), &old, &olen);
-        if (rc == 0)
-            rc = rv_nopc_list_open(b->v, key, old, olen, body, &blen);
-        else if (rc == RV_ENOTFOUND)
-            rc = 0;
-        for (; j < b->qn && memcmp(b->qbuf[ord[j]].key, key + 1, 16) == 0; j++) {
-            const struct qentry *e = &b->qbuf[ord[j]];
-            size_t sl = strlen(e->s), fl = strlen(e->f);
-            if (blen + 10 + sl + fl > PCL_BODY)
-                continue; /* full: later namesakes are found by the surname index alone */
-            rv_put_u64le(body + blen, e->id);
-            body[blen + 8] = (uint8_t)(sl | (e->address ? 0x80u : 0u));
-            memcpy(body + blen + 9, e->s, sl);
-            body[blen + 9 + sl] = (uint8_t)fl;
-            memcpy(body + blen + 10 + sl, e->f, fl);
-            blen += 10 + sl + fl;
-        }
-        if (rc == 0) {
-            rv_nopc_list_ad(b->v, key, ad);
-            list_seal(b, body, blen, ad, val);
-            rc = rv_store_put_run(b->t, key, sizeof(key), val, PCL_HDR + blen + 16);
-        }
-        sodium_memzero(body, blen);
-        i = j;
+    for (size_t i = 0; i < b->qn && rc == 0; i++) {
+        const struct qentry *e = &b->qbuf[ord[i]];
+        size_t sl = strlen(e->s), fl = strlen(e->f);
+        memcpy(key + 1, e->key, 16);
+        rv_put_u64le(frag, e->id);
+        frag[8] = (uint8_t)(sl | (e->address ? 0x80u : 0u));
+        memcpy(frag + 9, e->s, sl);
+        frag[9 + sl] = (uint8_t)fl;
+        memcpy(frag + 10 + sl, e->f, fl);
+        dbuf_put(&run, key, sizeof(key), frag, 10 + sl + fl);
     }
+    sodium_memzero(frag, sizeof(frag));
+    if (rc == 0)
+        rc = defer_run(b->load, &run);
+    dbuf_free(&run);
     sodium_memzero(b->qbuf, b->qn * sizeof(*b->qbuf));
     b->qn = 0;
-out:
     free(ord);
-    free(body);
-    free(val);
     return rc;
 }
 
@@ -1787,18 +2256,14 @@ int rv_vault_batch_idle(struct rv_vault_batch *b, size_t max)
      * when its buffer is full: a file whose entries all fit the buffers would otherwise
      * leave all its index and open-entry writes to the commit, with the reader done and
      * idle. */
-    if (b->spos == b->sn && b->in >= IDLE_RUN_MIN)
-        rc = sort_index(b);
-    if (rc == 0 && b->spos < b->sn)
-        rc = drain_index(b, max);
-    else if (rc == 0 && b->opos == b->orun_n && !b->obuf_done && b->obuf != NULL &&
-             b->on - b->osorted >= IDLE_RUN_MIN)
+    if (b->opos == b->orun_n && !b->obuf_done && b->obuf != NULL &&
+        b->on - b->osorted >= IDLE_RUN_MIN)
         rc = sort_open(b);
-    if (rc == 0 && b->spos == b->sn && b->opos < b->orun_n)
+    if (rc == 0 && b->opos < b->orun_n)
         rc = drain_open(b, max);
     if (rc != 0)
         return b->err = rc;
-    return b->spos < b->sn || b->opos < b->orun_n ? 1 : 0;
+    return b->opos < b->orun_n ? 1 : 0;
 }
 
 static int apply(struct rv_vault_batch *b, struct rv_prepared *p, bool del, rv_date from,
@@ -1979,8 +2444,6 @@ int rv_vault_batch_commit(struct rv_vault_batch *b, struct rv_file_stats *st)
 
     if (rc == 0)
         rc = sort_index(b);
-    if (rc == 0)
-        rc = drain_index(b, SIZE_MAX);
     if (rc == 0)
         rc = flush_open(b);
     /* In an area that was empty, every version in force was stored by this edition: none

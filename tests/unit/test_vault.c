@@ -6,6 +6,7 @@
  */
 #include "store/store.h"
 #include "vault/vault.h"
+#include "vault/vault_internal.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <dirent.h>
 
 #include <cmocka.h>
 
@@ -785,6 +788,129 @@ static void test_list_nonces(void **state)
     rv_vault_close(v);
 }
 
+/* One file's rows as a batch of load l. */
+static void load_file(struct rv_vault_load *l, struct rv_vault *v, enum rv_file_kind kind,
+                      rv_date date, const struct rv_elector *es, size_t n, uint8_t tag)
+{
+    struct rv_vault_batch *b = NULL;
+    struct rv_prepared *p = malloc(sizeof(*p));
+    uint8_t hash[32];
+    enum rv_apply a;
+
+    memset(hash, tag, sizeof(hash));
+    assert_non_null(p);
+    assert_int_equal(rv_vault_batch_begin_in(l, es[0].area, kind, date, hash, &b), 0);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(rv_vault_prepare(v, &es[i], NULL, 0, p), 0);
+        if (kind == RV_FILE_EDITION)
+            assert_int_equal(rv_vault_batch_edition_row(b, p, &a), 0);
+        else
+            assert_int_equal(rv_vault_batch_alteration_row(b, p, false, date, &a), 0);
+        assert_int_equal(a, RV_APPLIED_NEW);
+    }
+    rv_vault_batch_count(b, n, 0, 0);
+    assert_int_equal(rv_vault_batch_commit(b, NULL), 0);
+    free(p);
+}
+
+/* Files in the store's folder other than LMDB's own. */
+static int scratch_names(const char *vault)
+{
+    char path[512];
+    struct dirent *de;
+    DIR *d;
+    int n = 0;
+
+    snprintf(path, sizeof(path), "%s/store", vault);
+    d = opendir(path);
+    assert_non_null(d);
+    while ((de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.' && strcmp(de->d_name, "data.mdb") != 0 &&
+            strcmp(de->d_name, "lock.mdb") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* Three files in one load (an edition, its alterations adding to the same lists, another
+ * area's edition with an elector abroad), with the load's deferred writes kept within
+ * `budget` bytes of memory; what the lists and indexes then give, into out. With a budget
+ * of 0 every run goes to the scratch file, which must hold none of the names or postcodes
+ * in a readable form while the load runs. */
+static void spill_load(size_t budget, char *out)
+{
+    struct rv_vault *v = open_vault();
+    struct rv_vault_load *l = NULL;
+    struct rv_vault_reader *r = NULL;
+    struct rv_elector es[3];
+    struct rv_index_query q = {"quixotically", 'z', "LS1 4AB", NULL};
+    uint64_t ids[16];
+    size_t n = 0;
+
+    assert_int_equal(rv_vault_load_begin(v, &l), 0);
+    rv_vault_load_spill_budget(l, budget);
+    mk(&es[0], "LDS", "AB1", 1, "Quixotically, Zephyrine", "LS1 4AB", "10 High Street", "");
+    mk(&es[1], "LDS", "AB1", 2, "Smith, John", "LS1 4AB", "10 High Street", "");
+    load_file(l, v, RV_FILE_EDITION, D(2025, 12, 1), es, 2, 1);
+    mk(&es[0], "LDS", "AB1", 3, "Quixotically, Zebedee", "LS1 4AB", "12 High Street", "");
+    mk(&es[1], "LDS", "AB1", 4, "Quixotically-Smith, Zara", "LS1 4AB", "14 High Street", "");
+    load_file(l, v, RV_FILE_ALTERATIONS, D(2026, 1, 1), es, 2, 2);
+    mk(&es[0], "YRK", "CD1", 1, "Quixotically, Zosia", "", "", "F");
+    mk(&es[1], "YRK", "CD1", 2, "Jones, Ann", "YO1 7HH", "1 Stonegate", "");
+    load_file(l, v, RV_FILE_EDITION, D(2025, 12, 1), es, 2, 3);
+    if (budget == 0) {
+        static const char *secret[] = {"quixotically", "Quixotically", "QUIXOTICALLY", "zephyrine",
+                                       "Zephyrine",    "zebedee",      "zosia",        "LS14AB",
+                                       "LS1 4AB",      "YO17HH",       "smith"};
+        int fd = rv_vault_load_spill_fd(l);
+        uint8_t *buf = malloc(1 << 20);
+        ssize_t got;
+        assert_true(fd >= 0);
+        assert_non_null(buf);
+        got = pread(fd, buf, 1 << 20, 0);
+        assert_true(got > 1000 && got < (1 << 20));
+        for (size_t i = 0; i < sizeof(secret) / sizeof(secret[0]); i++)
+            assert_null(memmem(buf, (size_t)got, secret[i], strlen(secret[i])));
+        free(buf);
+    }
+    assert_int_equal(scratch_names(dir), 0); /* the scratch file has no name */
+    assert_int_equal(rv_vault_load_commit(l), 0);
+    assert_int_equal(scratch_names(dir), 0);
+
+    out[0] = '\0';
+    assert_int_equal(rv_vault_reader_open(v, &r), 0);
+    assert_int_equal(rv_vault_reader_begin(r), 0);
+    assert_int_equal(rv_vault_reader_postcode(r, "LS1 4AB", add_surname, out), 0);
+    strcat(out, "|");
+    assert_int_equal(rv_vault_reader_namesakes(r, &q, add_namesake, out), 0);
+    strcat(out, "|");
+    assert_int_equal(rv_vault_reader_no_postcode(r, "quixotically", add_nopc, out), 0);
+    strcat(out, "|");
+    assert_int_equal(rv_vault_reader_lookup(r, RV_IDX_SURNAME_POSTCODE, &q, ids, 16, &n), 0);
+    snprintf(out + strlen(out), 16, "%zu", n);
+    rv_vault_reader_close(r);
+    rv_vault_close(v);
+}
+
+/* A load's deferred index entries and list additions give the same lists and lookups
+ * whether they stayed in memory or went through the sealed scratch file, which leaks no
+ * names or postcodes and leaves no file behind. */
+static void test_load_spill(void **state)
+{
+    char kept[2048], spilled[2048];
+
+    (void)state;
+    spill_load(64u << 20, kept);
+    rv_test_rmtree(dir);
+    assert_int_equal(setup(NULL), 0);
+    spill_load(0, spilled);
+    assert_string_equal(kept, spilled);
+    /* Each list holds the files' additions in the files' order. */
+    assert_string_equal(kept, "quixotically,smith,quixotically,quixotically smith,|"
+                              "LS14AB/quixotically/zephyrine,LS14AB/quixotically/zebedee,|"
+                              "quixotically/zosia/0,|3");
+}
+
 static void test_prepare_cache(void **state)
 {
     struct rv_vault *v = open_vault();
@@ -832,6 +958,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prepare_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_nonces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_load_spill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampering_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_temporal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_and_abort, setup, teardown),
