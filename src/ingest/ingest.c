@@ -7,13 +7,15 @@
  * values, content hash, and for editions the sealed payload), filling fixed-size chunks;
  * the calling thread applies the chunks in file order to the vault batch, which owns the
  * store's write transaction, and while no chunk is ready lets the batch write its sorted
- * index and open-entry runs (rv_vault_batch_idle), so that they do not wait for the commit
- * with the reader idle. Each thread keeps a small cache of the last household it prepared.
+ * open-entry runs (rv_vault_batch_idle), so that they do not wait for the commit with the
+ * reader idle. Each thread keeps a small cache of the last household it prepared.
  * Memory is a few chunks, whatever the file's size.
  *
  * A load applies its files' batches one after another in one write transaction, so that
  * the index and list pages that every file touches (keyed hashes spread them over the
- * whole store) are copied and written once per load instead of once per file. There are
+ * whole store) are copied and written once per load instead of once per file: the batches
+ * hand their index entries and list additions to the load, which merges them into the
+ * store in key order at its commit. There are
  * no nested transactions: when a file is refused after its batch began, the load is
  * abandoned and redone without it, the files before it read again. When the store's map
  * fills up, the load is abandoned, the map grown, and the files read again.

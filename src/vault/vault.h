@@ -383,16 +383,17 @@ RV_NODISCARD int rv_vault_prepare_cached(const struct rv_vault *v, struct rv_vau
                                          const struct rv_vault_sealer *seal, uint64_t seal_id,
                                          struct rv_prepared *out) RV_NONNULL(1, 3, 6);
 
-/* A load: one store write transaction in which the batches of several files are applied
- * one after another, so that a page of the blind indexes or the sealed lists is copied once
- * per load rather than once per file (their entries are written, merged, at the commit). Each batch
- * sees what the ones before it wrote (the files' hashes, the areas' latest editions and counters).
- * Nothing of a load is durable until rv_vault_load_commit, and then all of it is: a crash before
- * leaves none of its files, after leaves all of them. There are no nested transactions: a batch
- * that fails or is abandoned once it has begun leaves the load dead (RV_EINVAL from then on), and
- * the caller aborts the load and redoes the files it wants kept in a new one. The load is owned by
- * the caller until rv_vault_load_commit or rv_vault_load_abort, which free it; one thread uses it,
- * with at most one batch open at a time. */
+/* A load: one store write transaction in which the batches of several files are applied one
+ * after another, so that a page of the blind indexes or the sealed lists is copied once per
+ * load rather than once per file (their entries are written, merged, at the commit). Each
+ * batch sees what the ones before it wrote (the files' hashes, the areas' latest editions
+ * and counters). Nothing of a load is durable until rv_vault_load_commit, and then all of
+ * it is: a crash before leaves none of its files, after leaves all of them. There are no
+ * nested transactions: a batch that fails or is abandoned once it has begun leaves the load
+ * dead (RV_EINVAL from then on), and the caller aborts the load and redoes the files it
+ * wants kept in a new one. The load is owned by the caller until rv_vault_load_commit or
+ * rv_vault_load_abort, which free it; one thread uses it, with at most one batch open at a
+ * time. */
 struct rv_vault_load;
 RV_NODISCARD int rv_vault_load_begin(struct rv_vault *v, struct rv_vault_load **out)
     RV_NONNULL(1, 2);
@@ -444,8 +445,8 @@ RV_NODISCARD int rv_vault_batch_alteration_row(struct rv_vault_batch *b, struct 
     RV_NONNULL(1, 2, 5);
 /* Does up to max units of deferred writing (open entries of an area's first edition
  * waiting, sorted, to be stored; when none are, it first sorts those buffered so far if
- * there are enough), for the batch's thread to call while it waits for rows. Returns 1 when more is
- * waiting, 0 when nothing is, or a negative RV_E* code (sticky: the batch is dead). */
+ * there are enough), for the batch's thread to call while it waits for rows. Returns 1 when
+ * more is waiting, 0 when nothing is, or a negative RV_E* code (sticky: the batch is dead). */
 RV_NODISCARD int rv_vault_batch_idle(struct rv_vault_batch *b, size_t max) RV_NONNULL(1);
 /* Counts rows that were read but not applied (anonymous entries, invalid rows), and the
  * total rows read, for the file's statistics. */

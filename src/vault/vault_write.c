@@ -5,7 +5,8 @@
  *
  * A batch decides for each row whether it is new, changed, unchanged or deleted against
  * the versions in force in its area, stores sealed versions, buffers blind-index entries
- * and the sealed lists' additions and writes them sorted, closes at an edition's date the
+ * and the sealed lists' additions and hands them sorted to the load (which writes them
+ * all, merged, at its commit), closes at an edition's date the
  * versions its file no longer lists, and keeps the counters behind statistics. Record and
  * list formats are in vault_records.c.
  */
