@@ -450,8 +450,9 @@ int rv_vault_reader_no_postcode(struct rv_vault_reader *r, const char *surname, 
         memcpy(fo, r->pcbuf + pos + 1, r->pcbuf[pos]);
         fo[r->pcbuf[pos]] = '\0';
         pos += 1 + r->pcbuf[pos];
-        /* The list holds the surnames that share its truncated key: only this one's. */
-        if (rv_words_name(sw, surname))
+        /* The list holds the surnames that share its truncated key: only this one's (most
+         * often listed as the very bytes asked for, a single word). */
+        if ((sl == n && memcmp(sw, surname, n) == 0) || rv_words_name(sw, surname))
             rc = fn(ctx, id, sw, fo, address);
     }
     sodium_memzero(r->pcbuf, blen);
