@@ -995,8 +995,8 @@ static int lock_alert(struct rv_gate *g, const char *who, const char *client, co
 /* The part of a login that reads, changes and writes the record, in one write transaction:
  * sets *reason for a failure (NULL on success) and r2 to the record as stored. */
 static int settle(struct rv_gate *g, const struct prec *r, bool pw_ok, const char *totp,
-                  const char *new_hash, int64_t now, struct prec *r2, const char **reason,
-                  unsigned *user_lock, int64_t *locked_until)
+                  const char *new_hash, int64_t now, int64_t lock_from, struct prec *r2,
+                  const char **reason, unsigned *user_lock, int64_t *locked_until)
 {
     struct rv_principals *P = g->sh->principals;
     struct rv_txn *t = NULL;
@@ -1037,7 +1037,7 @@ static int settle(struct rv_gate *g, const struct prec *r, bool pw_ok, const cha
             r2->failures++;
         *user_lock = backoff_s(r2->failures, USER_LOCK_AFTER);
         if (*user_lock > 0)
-            r2->locked_until_ms = now + (int64_t)*user_lock * 1000;
+            r2->locked_until_ms = lock_from + (int64_t)*user_lock * 1000;
     } else {
         r2->failures = 0;
         r2->locked_until_ms = 0;
@@ -1087,7 +1087,7 @@ static int authenticate(struct rv_gate *g, const char *user, const char *passwor
     const char *reason = NULL, *hash, *op = new_password == NULL ? "login" : "password";
     bool known = false, pw_ok;
     unsigned user_lock = 0, client_lock = 0;
-    int64_t now = now_ms(), until;
+    int64_t now = now_ms(), judged = now, until;
     int rc, hk = 0, rc2;
 
     memset(&r, 0, sizeof(r));
@@ -1162,11 +1162,14 @@ static int authenticate(struct rv_gate *g, const char *user, const char *passwor
         }
     }
 
+    /* A lock earned below runs from when the failure is judged, after the hashing (over a
+     * second on a loaded machine), not from when the attempt began. */
+    judged = now_ms();
     if (known) {
-        rc = settle(g, &r, pw_ok, totp, new_password != NULL ? new_hash : NULL, now, &r2, &reason,
-                    &user_lock, &until);
+        rc = settle(g, &r, pw_ok, totp, new_password != NULL ? new_hash : NULL, now, judged, &r2,
+                    &reason, &user_lock, &until);
         if (rc == RV_ELOCKED) {
-            *retry_after = secs_until(until, now);
+            *retry_after = secs_until(until, judged);
             snprintf(outcome, sizeof(outcome), "refused: locked %llds", (long long)*retry_after);
             goto record;
         }
@@ -1176,12 +1179,12 @@ static int authenticate(struct rv_gate *g, const char *user, const char *passwor
         if ((rc = decoy_write(g)) != 0)
             goto record_error;
         reason = hk == 1 ? "denied: honeytoken" : "denied: unknown user";
-        user_lock = mem_fail(P, uid, now, USER_LOCK_AFTER);
+        user_lock = mem_fail(P, uid, judged, USER_LOCK_AFTER);
     }
 
     if (reason != NULL) {
         int n;
-        client_lock = mem_fail(P, cid, now, CLIENT_LOCK_AFTER);
+        client_lock = mem_fail(P, cid, judged, CLIENT_LOCK_AFTER);
         n = snprintf(outcome, sizeof(outcome), "%s", reason);
         if (user_lock > 0)
             n += snprintf(outcome + n, sizeof(outcome) - (size_t)n, "; locked %us", user_lock);
