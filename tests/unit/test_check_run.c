@@ -1,7 +1,8 @@
 /*
  * test_check_run.c - the matcher against a real (small) vault: the searches that need the
  * vault's format 2 lists (a part of a double-barrelled surname, a mistyped surname found
- * among the postcode's, a donor who moved to another district of the area), answers that
+ * among the postcode's, a namesake elsewhere in the donor's district when the postcode holds
+ * nobody of the surname, a donor who moved to another district of the area), answers that
  * show a version no longer in force only when nothing in force matches, a context that
  * notices files ingested after it opened, and rv_check_run_many on several threads giving
  * the answers of rv_check_run one by one. Synthetic names only.
@@ -171,6 +172,13 @@ static void test_searches(void **state)
     check(c, "Chidi Okafor", "LS9 1AA", D(2026, 1, 15), &a);
     assert_int_equal(a.verdict, RV_VERDICT_REVIEW);
     assert_true(a.matches[0].cand.found_by & RV_CHECK_BY_NEARBY);
+    rv_check_answer_free(&a);
+    /* Nobody of the surname at the donor's postcode, a namesake elsewhere in the district:
+     * found through the district's namesake list (opened once the index shows one). */
+    check(c, "Ravi Patel", "LS2 9ZZ", D(2026, 1, 15), &a);
+    assert_true(a.nmatches >= 1);
+    assert_true(a.matches[0].cand.found_by & RV_CHECK_BY_INITIAL_OUTWARD);
+    assert_string_equal(a.matches[0].cand.elector.postcode.canon, "LS2 7DB");
     rv_check_answer_free(&a);
     /* Left the register before the donation: shown, not in force, when nothing in force
      * matches; not shown when something in force does. */
