@@ -254,11 +254,13 @@ _last_step = {}
 
 def next_step(name):
     """A step the daemon accepts now (now-1 .. now+1) that is later than any this user has
-    offered; waits for the clock when all three are used."""
+    offered; waits for the clock when all three are used. now-1 is offered only in the first
+    half of a step: it ages out when the step ends, and a login on a loaded machine (an
+    Argon2id hash among other work) can take seconds."""
     while True:
         t = time.time()
         now = int(t // STEP)
-        lo = now - 1 if t % STEP < STEP - 3 else now  # now-1 must not age out in flight
+        lo = now - 1 if t % STEP < STEP / 2 else now
         s = max(_last_step.get(name, -1) + 1, lo)
         if s <= now + 1:
             _last_step[name] = s
