@@ -26,16 +26,27 @@ full_ms=$((($(date +%s%N) - start) / 1000000))
 "$rv" init --vault "$work/v" --key-file "$work/key" 2>/dev/null
 done_kills=0
 partial=0
-# Kill points spread over most of a whole run: runs are killed somewhere in a load (some
-# while committing one), and a run that resumes with little left to do finishes.
+# Kill points spread over most of what a run has left to do: runs are killed somewhere in a
+# load (some while committing one), and a run that resumes with little left to do finishes.
+# The span of a whole run is the uninterrupted run's time at first; the machine's pace can
+# change after it (other work starting or ending), so it follows what the runs show: two
+# runs in a row from an empty vault that were killed before storing anything (too early: no
+# load reached its commit) widen it by half, and a run from an empty vault that finished
+# before its kill narrows it by a quarter.
 span=$((full_ms * 9 / 10 + 50))
+span0=$span
+nfiles=0
+nref=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["files"]))' "$work/ref.json")
+early=0
 for i in $(seq 1 $((kills * 5))); do
     [ "$done_kills" -lt "$kills" ] || break
+    before=$nfiles
     "$rv" ingest --vault "$work/v" --key-file "$work/key" --files-per-commit 3 "$work/synth" \
         >/dev/null 2>&1 &
     pid=$!
-    # A random point of the run.
-    sleep "$(awk -v r="$RANDOM" -v s="$span" 'BEGIN { printf "%.3f", (20 + r % s) / 1000 }')"
+    # A random point of what the run has left to do.
+    left=$((span * (nref - nfiles) / nref + 50))
+    sleep "$(awk -v r="$RANDOM" -v s="$left" 'BEGIN { printf "%.3f", (20 + r % s) / 1000 }')"
     finished=
     if kill -9 "$pid" 2>/dev/null; then
         done_kills=$((done_kills + 1))
@@ -65,10 +76,23 @@ for f in now:
 PY
     read -r nfiles nref <"$work/count"
     [ "$nfiles" -gt 0 ] && [ "$nfiles" -lt "$nref" ] && partial=$((partial + 1))
-    if [ -n "$finished" ]; then
+    if [ -z "$finished" ] && [ "$before" -eq 0 ] && [ "$nfiles" -eq 0 ]; then
+        early=$((early + 1))
+        if [ "$early" -ge 2 ]; then
+            span=$((span * 3 / 2))
+            early=0
+        fi
+    else
+        early=0
+    fi
+    if [ -n "$finished" ] && [ "$before" -eq 0 ]; then
+        span=$((span * 3 / 4 > 50 ? span * 3 / 4 : 50))
+    fi
+    if [ -n "$finished" ] || [ "$nfiles" -eq "$nref" ]; then
         # The run ended before its kill: start again from an empty vault for more kills.
         rm -rf "$work/v"
         "$rv" init --vault "$work/v" --key-file "$work/key" 2>/dev/null
+        nfiles=0
     fi
 done
 [ "$done_kills" -ge 20 ] || fail "only $done_kills runs were killed before finishing"
@@ -85,4 +109,5 @@ b = sorted(json.dumps(strip(f), sort_keys=True) for f in json.load(open(sys.argv
 if a != b:
     sys.exit("statistics differ")
 PY
-echo "ok: $done_kills kills ($partial between loads), uninterrupted run ${full_ms} ms"
+echo "ok: $done_kills kills ($partial between loads) in $i runs, uninterrupted run ${full_ms} ms," \
+    "kill span ${span0} ms at first, ${span} ms at last"
