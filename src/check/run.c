@@ -475,8 +475,6 @@ static int search_surname(struct rv_check_ctx *c, const struct rv_check_query *q
                           size_t *cap)
 {
     struct rv_index_query iq;
-    size_t before = *n;
-    char own[9];
     int err;
 
     memset(&iq, 0, sizeof(iq));
@@ -484,19 +482,9 @@ static int search_surname(struct rv_check_ctx *c, const struct rv_check_query *q
     iq.initial = initial;
     iq.postcode = q->postcode.canon;
     if ((err = search(c, RV_IDX_SURNAME_POSTCODE, &iq, RV_CHECK_BY_SURNAME_POSTCODE, refs, n,
-                      cap)) != 0)
-        return err;
-    /* Nobody new of that surname at the postcode: the district may well hold no namesake
-     * either, and asked by its outward code alone (all the namesake search uses), the
-     * vault opens the district's list only when its index holds one. */
-    if (*n == before) {
-        rv_postcode_outward(&q->postcode, own);
-        iq.postcode = own;
-    }
-    if ((err = search_namesakes(c, q, &iq, RV_CHECK_BY_INITIAL_OUTWARD, refs, n, cap)) != 0)
-        return err;
-    iq.postcode = q->postcode.canon;
-    if ((err = search(c, RV_IDX_PHONETIC_POSTCODE, &iq, RV_CHECK_BY_PHONETIC_POSTCODE, refs, n,
+                      cap)) != 0 ||
+        (err = search_namesakes(c, q, &iq, RV_CHECK_BY_INITIAL_OUTWARD, refs, n, cap)) != 0 ||
+        (err = search(c, RV_IDX_PHONETIC_POSTCODE, &iq, RV_CHECK_BY_PHONETIC_POSTCODE, refs, n,
                       cap)) != 0)
         return err;
     return 0;

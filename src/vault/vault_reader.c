@@ -461,70 +461,21 @@ int rv_vault_reader_no_postcode(struct rv_vault_reader *r, const char *surname, 
     return rc < 0 ? rc : 0;
 }
 
-struct ns_indexed {
-    const struct rv_vault *v;
-    size_t vlen;    /* bytes of the truncated value */
-    uint8_t raw[4]; /* the query's check bits */
-    bool found;
-};
-
-/* Stops at the first initial + surname + outward index entry whose check tag agrees with the
- * query's: a version whose full keyed value is the query's, not a coincidence of its
- * truncation. */
-static int ns_indexed_one(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
-                          size_t vlen)
-{
-    struct ns_indexed *s = ctx;
-    uint8_t want[4];
-
-    if (klen != 2 + s->vlen + 8 || vlen != 4)
-        return RV_ECORRUPT;
-    rv_vault_index_tag(s->v, key[1], key + 2, s->vlen, rv_get_u64be(key + klen - 8), s->raw, want);
-    if (memcmp(want, val, 4) != 0)
-        return 0;
-    s->found = true;
-    return 1;
-}
-
 int rv_vault_reader_namesakes(struct rv_vault_reader *r, const struct rv_index_query *q,
                               rv_vault_namesake_fn fn, void *ctx)
 {
-    uint8_t key[17], prefix[2 + RV_VAULT_INDEX_MAX];
+    uint8_t key[17];
     const void *val;
     size_t vlen, blen = 0, pos = 0;
     char pc[9], sw[RV_VAULT_PC_SURNAME], fo[RV_VAULT_PC_SURNAME];
     size_t olen;
     int rc;
     char compact[9], outward[9];
-    struct ns_indexed s = {r->v, 0, {0}, false};
 
-    /* The list's key (rv_ns_list_key): the family's truncated value, with the check bits. */
-    memset(key, 0, sizeof(key));
-    key[0] = 'R';
-    if (r->t == NULL || q->surname == NULL || q->postcode == NULL || q->initial == 0 ||
-        q->surname[0] == '\0' ||
-        rv_index_value_cached(r->v, NULL, RV_IDX_INITIAL_SURNAME_OUTWARD, q, key + 1, &s.vlen,
-                              s.raw) != 0 ||
+    if (r->t == NULL || q->surname == NULL || q->postcode == NULL ||
+        rv_ns_list_key(r->v, q->initial, q->surname, q->postcode, key) != 0 ||
         rv_split_postcode(q->postcode, compact, outward) != 0)
         return RV_EINVAL;
-    /* Asked by an outward code alone, as a caller does that expects no namesake there (the
-     * search for a donor who moved asks every district of the area), the list is opened only
-     * when the index holds a version whose check tag says it bears q's initial, surname and
-     * district. The list
-     * holds the same versions as the index under the same truncated value, and a listed name
-     * whole enough to compare passes the test below only if it is q's, so nothing it would
-     * pass is left out (a name cut short in the list is passed untested, and could be a
-     * coincidence of the truncation: that one is left out, as it is no namesake). */
-    if (strcmp(compact, outward) == 0) {
-        prefix[0] = 'I';
-        prefix[1] = (uint8_t)RV_IDX_INITIAL_SURNAME_OUTWARD;
-        memcpy(prefix + 2, key + 1, s.vlen);
-        rc = rv_store_scan(r->t, prefix, 2 + s.vlen, ns_indexed_one, &s);
-        sodium_memzero(s.raw, sizeof(s.raw));
-        if (rc != 0 || !s.found)
-            return rc;
-    }
-    sodium_memzero(s.raw, sizeof(s.raw));
     rc = rv_store_get(r->t, key, sizeof(key), &val, &vlen);
     if (rc == RV_ENOTFOUND)
         return 0;
