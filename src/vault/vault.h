@@ -265,13 +265,7 @@ RV_NODISCARD int rv_vault_reader_no_postcode(struct rv_vault_reader *r, const ch
  * listed whole (RV_VAULT_PC_SURNAME - 1 bytes): compare by fetching. fn gets borrowed
  * strings (personal data) for the call; it returns 0 to go on, >0 to stop, <0 to stop with
  * that error. 0 when there are none; RV_EINVAL without a snapshot or when a field is
- * missing; RV_ECORRUPT when the list fails authentication.
- * Asked by an outward code alone ("LS1", all the search uses of a postcode), the reader first
- * reads the index's check tags under the list's value and opens the list only when a version
- * bears exactly q's initial, surname and district, which is cheaper where most districts
- * hold no namesake (the search for a donor who moved asks every district of the area); a
- * name cut short in the list that shares the list only by a coincidence of its truncated
- * value is then not returned. */
+ * missing; RV_ECORRUPT when the list fails authentication. */
 typedef int (*rv_vault_namesake_fn)(void *ctx, uint64_t id, const char *postcode,
                                     const char *surname_words, const char *forenames);
 RV_NODISCARD int rv_vault_reader_namesakes(struct rv_vault_reader *r,
