@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define OPEN_LEN  35
@@ -351,7 +352,7 @@ struct rv_vault_batch {
 /* A sorted run of deferred writes (see "Deferred writes of a load"). */
 struct drun {
     uint8_t *mem;    /* the packed entries, while in memory (NULL once spilled) */
-    size_t len;      /* bytes of packed entries */
+    size_t len, cap; /* bytes of packed entries; bytes mapped for them */
     uint64_t off;    /* spilled: offset of its first block in the scratch file */
     uint64_t block0; /* spilled: the number of its first block (each block's nonce) */
     uint64_t nblocks;
@@ -698,22 +699,31 @@ struct dbuf {
     size_t len, cap;
 };
 
-/* Allocates room for cap bytes: callers know the most their run holds, and only the pages
- * used are touched. */
+/* Maps room for cap bytes: callers know the most their run holds, and only the pages used
+ * are touched. Runs are mapped and unmapped whole rather than taken from the heap, whose
+ * allocator would keep the pages of the many large runs a load makes and frees. */
 static int dbuf_init(struct dbuf *d, size_t cap)
 {
+    void *p;
+
     d->len = 0;
-    d->cap = cap;
-    d->p = malloc(cap > 0 ? cap : 1);
+    d->cap = cap > 0 ? cap : 1;
+    p = mmap(NULL, d->cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    d->p = p == MAP_FAILED ? NULL : p;
     return d->p == NULL ? RV_ENOMEM : 0;
+}
+
+static void run_unmap(uint8_t *p, size_t len, size_t cap)
+{
+    if (p != NULL) {
+        sodium_memzero(p, len);
+        munmap(p, cap);
+    }
 }
 
 static void dbuf_free(struct dbuf *d)
 {
-    if (d->p != NULL) {
-        sodium_memzero(d->p, d->len);
-        free(d->p);
-    }
+    run_unmap(d->p, d->len, d->cap);
     d->p = NULL;
     d->len = d->cap = 0;
 }
@@ -969,10 +979,7 @@ static int spill_sink(void *ctx, const uint8_t *e)
 
 static void run_free(struct drun *r)
 {
-    if (r->mem != NULL) {
-        sodium_memzero(r->mem, r->len);
-        free(r->mem);
-    }
+    run_unmap(r->mem, r->len, r->cap);
     memset(r, 0, sizeof(*r));
 }
 
@@ -1042,6 +1049,7 @@ static int defer_run(struct rv_vault_load *l, struct dbuf *d)
     memset(r, 0, sizeof(*r));
     r->mem = d->p;
     r->len = d->len;
+    r->cap = d->cap;
     l->mem += d->len;
     d->p = NULL;
     d->len = d->cap = 0;
