@@ -12,10 +12,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "testutil.h"
-
-#include "policy/policy.h"
-#include "server/server.h"
+#include "testserver.h"
 
 #include <jansson.h>
 #include <liboath/oath.h>
@@ -27,57 +24,16 @@
 #include <sys/resource.h>
 #include <time.h>
 
-struct user {
-    const char *name, *role;
-    char password[64];
-    char secret[64]; /* TOTP secret, base32 */
-    char token[RV_SESSION_TOKEN_LEN + 1];
-    int step; /* TOTP step offset from now for the next login: -1, 0, +1 (never reused) */
-};
-
-struct fixture {
-    char top[256], dir[300];
-    uint8_t *key;
-    struct rv_vault_secret secret;
-    struct rv_gate *gate;
-    struct rv_server *srv;
-    struct user users[4];
-};
-
 enum { ADMIN = 0, CHECKER, REGISTRAR, AUDITOR };
 
-static int req(struct fixture *f, const char *method, const char *url, const char *token,
-               const char *ctype, const char *body, struct rv_server_response *out)
-{
-    char auth[128];
-    const char *h[4][2];
-    size_t nh = 0;
-    struct rv_server_request r = {.method = method, .url = url, .client = "192.0.2.7"};
-
-    if (token != NULL) {
-        snprintf(auth, sizeof(auth), "Bearer %s", token);
-        h[nh][0] = "Authorization";
-        h[nh++][1] = auth;
-    }
-    if (ctype != NULL) {
-        h[nh][0] = "content-type";
-        h[nh++][1] = ctype;
-    }
-    r.headers = (const char *const(*)[2])h;
-    r.nheaders = nh;
-    r.body = body;
-    r.body_len = body != NULL ? strlen(body) : 0;
-    return rv_server_handle(f->srv, &r, out);
-}
-
 /* Status of a request; the body's "error" code into code (may be NULL). */
-static int call(struct fixture *f, const char *method, const char *url, const char *token,
+static int call(struct server_fixture *f, const char *method, const char *url, const char *token,
                 const char *ctype, const char *body, char *code, size_t codesz)
 {
     struct rv_server_response r;
     int st;
 
-    assert_int_equal(req(f, method, url, token, ctype, body, &r), 0);
+    assert_int_equal(server_request(f, method, url, token, ctype, body, &r), 0);
     st = r.status;
     if (code != NULL) {
         json_t *j = r.body != NULL ? json_loadb(r.body, r.len, 0, NULL) : NULL;
@@ -89,31 +45,12 @@ static int call(struct fixture *f, const char *method, const char *url, const ch
     return st;
 }
 
-static void totp(struct user *u, char code[8])
-{
-    char *raw = NULL;
-    size_t len = 0;
-    assert_int_equal(oath_base32_decode(u->secret, strlen(u->secret), &raw, &len), OATH_OK);
-    assert_true(u->step <= 1);
-    assert_int_equal(oath_totp_generate(raw, len, time(NULL) + 30 * u->step++, 30, 0, 6, code),
-                     OATH_OK);
-    free(raw);
-}
-
 /* Logs u in through the API, changing the issued password the first time. */
-static void login(struct fixture *f, struct user *u)
+static void login(struct server_fixture *f, struct server_user *u)
 {
-    struct rv_server_response r;
     char body[512], code[8];
-    json_t *j;
+    json_t *j = server_login(f, u);
 
-    totp(u, code);
-    snprintf(body, sizeof(body), "{\"user\":\"%s\",\"password\":\"%s\",\"totp\":\"%s\"}", u->name,
-             u->password, code);
-    assert_int_equal(req(f, "POST", "/v1/session", NULL, "application/json", body, &r), 0);
-    assert_int_equal(r.status, 201);
-    j = json_loadb(r.body, r.len, 0, NULL);
-    assert_non_null(j);
     snprintf(u->token, sizeof(u->token), "%s", json_string_value(json_object_get(j, "token")));
     assert_int_equal(strlen(u->token), RV_SESSION_TOKEN_LEN);
     assert_int_equal(strncmp(u->token, "rvs_", 4), 0);
@@ -138,64 +75,22 @@ static void login(struct fixture *f, struct user *u)
         snprintf(u->password, sizeof(u->password), "%s", np);
     }
     json_decref(j);
-    rv_server_response_free(&r);
-}
-
-static void secret_of(const char *uri, char *out, size_t outsz)
-{
-    const char *s = strstr(uri, "secret=");
-    assert_non_null(s);
-    s += 7;
-    snprintf(out, outsz, "%.*s", (int)strcspn(s, "&"), s);
 }
 
 static int setup(void **state)
 {
     static const char *const names[4][2] = {
         {"ada", "admin"}, {"cheryl", "checker"}, {"reg", "registrar"}, {"audrey", "auditor"}};
-    struct fixture *f = calloc(1, sizeof(*f));
+    struct server_fixture *f = calloc(1, sizeof(*f));
     struct rv_actor admin = {"tester", "admin", "local"};
     struct rv_server_config c;
-    struct rv_diag d;
-    char *tmp;
 
-    if (f == NULL || sodium_init() < 0 || oath_init() != OATH_OK)
+    if (f == NULL || server_fixture_vault(f, "rv-server", &admin) != 0 ||
+        server_fixture_users(f, names, 4) != 0)
         return -1;
-    if ((tmp = rv_test_tmpdir("rv-server")) == NULL)
-        return -1;
-    snprintf(f->top, sizeof(f->top), "%s", tmp);
-    free(tmp);
-    snprintf(f->dir, sizeof(f->dir), "%s/vault", f->top);
-    f->key = sodium_malloc(32);
-    randombytes_buf(f->key, 32);
-    f->secret.keyfile = f->key;
-    if (rv_policy_create(f->dir, &f->secret, 100000, &admin) != 0 ||
-        rv_policy_open(f->dir, &f->secret, &admin, &f->gate) != 0)
-        return -1;
-    for (int i = 0; i < 4; i++) {
-        struct rv_principal p;
-        struct rv_credentials cr;
-        memset(&p, 0, sizeof(p));
-        snprintf(p.name, sizeof(p.name), "%s", names[i][0]);
-        snprintf(p.role, sizeof(p.role), "%s", names[i][1]);
-        p.kind = RV_PRINCIPAL_HUMAN;
-        if (rv_policy_user_add(f->gate, &p, &cr) != 0)
-            return -1;
-        f->users[i].name = names[i][0];
-        f->users[i].step = -1;
-        f->users[i].role = names[i][1];
-        snprintf(f->users[i].password, sizeof(f->users[i].password), "%s", cr.password);
-        secret_of(cr.totp_uri, f->users[i].secret, sizeof(f->users[i].secret));
-    }
-    rv_server_config_defaults(&c);
-    snprintf(c.vault, sizeof(c.vault), "%s", f->dir);
-    c.dev = true;
-    c.policy.rate_principal = c.policy.rate_client = 10000;
-    c.policy.burst_principal = c.policy.burst_client = 10000;
-    rv_diag_clear(&d);
-    if (rv_server_config_finish(&c, &d) != 0 || rv_policy_configure(f->gate, &c.policy, &d) != 0)
-        return -1;
-    if (rv_server_new(&c, f->gate, -1, NULL, NULL, &f->srv) != 0)
+    f->client = "192.0.2.7";
+    server_fixture_config(f, &c);
+    if (server_fixture_start(f, &c) != 0)
         return -1;
     *state = f;
     return 0;
@@ -203,24 +98,18 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-
-    rv_server_free(f->srv);
-    (void)rv_policy_close(f->gate);
-    rv_test_rmtree(f->top);
-    sodium_free(f->key);
-    free(f);
+    server_fixture_free(*state);
     return 0;
 }
 
-static uint64_t log_size(struct fixture *f)
+static uint64_t log_size(struct server_fixture *f)
 {
     return rv_audit_size(rv_policy_audit(f->gate));
 }
 
 static void test_routing_and_auth(void **state)
 {
-    struct fixture *f = *state;
+    struct server_fixture *f = *state;
     struct rv_server_response r;
     char code[64];
     uint64_t n0 = log_size(f);
@@ -228,15 +117,16 @@ static void test_routing_and_auth(void **state)
     assert_int_equal(call(f, "GET", "/healthz", NULL, NULL, NULL, NULL, 0), 200);
     assert_int_equal(call(f, "GET", "/v1/nothing", NULL, NULL, NULL, code, sizeof(code)), 404);
     assert_string_equal(code, "not_found");
-    assert_int_equal(req(f, "GET", "/v1/checks", NULL, NULL, NULL, &r), 0);
+    assert_int_equal(server_request(f, "GET", "/v1/checks", NULL, NULL, NULL, &r), 0);
     assert_int_equal(r.status, 405);
     assert_string_equal(r.allow, "POST");
     rv_server_response_free(&r);
-    assert_int_equal(req(f, "PATCH", "/v1/session", NULL, NULL, NULL, &r), 0);
+    assert_int_equal(server_request(f, "PATCH", "/v1/session", NULL, NULL, NULL, &r), 0);
     assert_int_equal(r.status, 405);
     assert_string_equal(r.allow, "POST, DELETE");
     rv_server_response_free(&r);
-    assert_int_equal(req(f, "POST", "/v1/checks", NULL, "application/json", "{}", &r), 0);
+    assert_int_equal(server_request(f, "POST", "/v1/checks", NULL, "application/json", "{}", &r),
+                     0);
     assert_int_equal(r.status, 401);
     assert_true(r.www_authenticate);
     rv_server_response_free(&r);
@@ -252,8 +142,8 @@ static void test_routing_and_auth(void **state)
 
 static void test_login_check_logout(void **state)
 {
-    struct fixture *f = *state;
-    struct user *u = &f->users[CHECKER];
+    struct server_fixture *f = *state;
+    struct server_user *u = &f->users[CHECKER];
     struct rv_server_response r;
     char body[512], code[64];
     json_t *j;
@@ -270,11 +160,12 @@ static void test_login_check_logout(void **state)
                           "\"postcode\":\"LS1 4AB\",\"date\":\"2026-01-10\"}",
                           NULL, 0),
                      200);
-    assert_int_equal(req(f, "POST", "/v1/checks", u->token, "application/json",
-                         "{\"name\":\"John Smith\",\"postcode\":\"LS1 4AB\",\"date\":\"2026-01-"
-                         "10\",\"bequest\":false}",
-                         &r),
-                     0);
+    assert_int_equal(
+        server_request(f, "POST", "/v1/checks", u->token, "application/json",
+                       "{\"name\":\"John Smith\",\"postcode\":\"LS1 4AB\",\"date\":\"2026-01-"
+                       "10\",\"bequest\":false}",
+                       &r),
+        0);
     assert_int_equal(r.status, 200);
     j = json_loadb(r.body, r.len, 0, NULL);
     assert_non_null(json_object_get(j, "verdict"));
@@ -292,8 +183,8 @@ static void test_login_check_logout(void **state)
 
 static void test_json_validation(void **state)
 {
-    struct fixture *f = *state;
-    struct user *u = &f->users[CHECKER];
+    struct server_fixture *f = *state;
+    struct server_user *u = &f->users[CHECKER];
     struct rv_server_response r;
     char code[64], big[20000];
 
@@ -305,20 +196,21 @@ static void test_json_validation(void **state)
     assert_int_equal(call(f, "POST", "/v1/checks", u->token, "application/json",
                           "{\"name\":\"J\xff Smith\",\"date\":\"2026-01-10\"}", code, sizeof(code)),
                      400);
-    assert_int_equal(req(f, "POST", "/v1/checks", u->token, "application/json",
-                         "{\"name\":\"J Smith\",\"date\":\"2026-01-10\",\"colour\":1}", &r),
+    assert_int_equal(server_request(f, "POST", "/v1/checks", u->token, "application/json",
+                                    "{\"name\":\"J Smith\",\"date\":\"2026-01-10\",\"colour\":1}",
+                                    &r),
                      0);
     assert_int_equal(r.status, 400);
     assert_non_null(strstr(r.body, "colour"));
     rv_server_response_free(&r);
-    assert_int_equal(
-        req(f, "POST", "/v1/checks", u->token, "application/json", "{\"name\":\"J Smith\"}", &r),
-        0);
+    assert_int_equal(server_request(f, "POST", "/v1/checks", u->token, "application/json",
+                                    "{\"name\":\"J Smith\"}", &r),
+                     0);
     assert_int_equal(r.status, 400);
     assert_non_null(strstr(r.body, "'date'"));
     rv_server_response_free(&r);
-    assert_int_equal(req(f, "POST", "/v1/checks", u->token, "application/json",
-                         "{\"name\":7,\"date\":\"2026-01-10\"}", &r),
+    assert_int_equal(server_request(f, "POST", "/v1/checks", u->token, "application/json",
+                                    "{\"name\":7,\"date\":\"2026-01-10\"}", &r),
                      0);
     assert_int_equal(r.status, 400);
     assert_non_null(strstr(r.body, "'name'"));
@@ -340,10 +232,10 @@ static void test_json_validation(void **state)
         call(f, "POST", "/v1/checks", u->token, "application/json", big, code, sizeof(code)), 413);
     assert_string_equal(code, "body_too_large");
     /* No personal data in any error: the name given never comes back. */
-    assert_int_equal(req(f, "POST", "/v1/checks", u->token, "application/json",
-                         "{\"name\":\"Zebedee Quux\",\"postcode\":\"NOT A PC\",\"date\":"
-                         "\"2026-01-10\"}",
-                         &r),
+    assert_int_equal(server_request(f, "POST", "/v1/checks", u->token, "application/json",
+                                    "{\"name\":\"Zebedee Quux\",\"postcode\":\"NOT A PC\",\"date\":"
+                                    "\"2026-01-10\"}",
+                                    &r),
                      0);
     assert_int_equal(r.status, 400);
     assert_null(strstr(r.body, "Zebedee"));
@@ -353,9 +245,9 @@ static void test_json_validation(void **state)
 
 static void test_registrar_auditor_admin(void **state)
 {
-    struct fixture *f = *state;
-    struct user *reg = &f->users[REGISTRAR], *aud = &f->users[AUDITOR], *adm = &f->users[ADMIN],
-                *chk = &f->users[CHECKER];
+    struct server_fixture *f = *state;
+    struct server_user *reg = &f->users[REGISTRAR], *aud = &f->users[AUDITOR],
+                       *adm = &f->users[ADMIN], *chk = &f->users[CHECKER];
     struct rv_server_response r;
     char *csv = NULL, url[128];
     size_t len = 0;
@@ -370,9 +262,9 @@ static void test_registrar_auditor_admin(void **state)
     assert_int_equal(call(f, "POST", "/v1/ingest?area=AREA1&edition=2025-12-01", reg->token,
                           "application/json", csv, NULL, 0),
                      415);
-    assert_int_equal(
-        req(f, "POST", "/v1/ingest?area=AREA1&edition=2025-12-01", reg->token, "text/csv", csv, &r),
-        0);
+    assert_int_equal(server_request(f, "POST", "/v1/ingest?area=AREA1&edition=2025-12-01",
+                                    reg->token, "text/csv", csv, &r),
+                     0);
     assert_int_equal(r.status, 200);
     j = json_loadb(r.body, r.len, 0, NULL);
     assert_true(json_integer_value(json_object_get(j, "stored")) > 0);
@@ -385,11 +277,12 @@ static void test_registrar_auditor_admin(void **state)
 
     /* Views made before the ingest are not reused: the new entries are found. */
     login(f, chk);
-    assert_int_equal(req(f, "POST", "/v1/checks", chk->token, "application/json",
-                         "{\"name\":\"John Smith\",\"address\":\"10 High Street, Leeds\","
-                         "\"postcode\":\"LS1 4AB\",\"date\":\"2026-01-10\"}",
-                         &r),
-                     0);
+    assert_int_equal(
+        server_request(f, "POST", "/v1/checks", chk->token, "application/json",
+                       "{\"name\":\"John Smith\",\"address\":\"10 High Street, Leeds\","
+                       "\"postcode\":\"LS1 4AB\",\"date\":\"2026-01-10\"}",
+                       &r),
+        0);
     assert_int_equal(r.status, 200);
     j = json_loadb(r.body, r.len, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(j, "verdict")), "permissible");
@@ -397,11 +290,12 @@ static void test_registrar_auditor_admin(void **state)
     rv_server_response_free(&r);
 
     /* A batch, as CSV and as JSON lines. */
-    assert_int_equal(req(f, "POST", "/v1/checks/batch?format=plain", chk->token, "text/csv",
-                         "id,name,address,postcode,date\n1,John Smith,10 High Street,LS1 "
-                         "4AB,2026-01-10\n2,Nobody Atall,,LS1 4AB,2026-01-10\n3,broken\n",
-                         &r),
-                     0);
+    assert_int_equal(
+        server_request(f, "POST", "/v1/checks/batch?format=plain", chk->token, "text/csv",
+                       "id,name,address,postcode,date\n1,John Smith,10 High Street,LS1 "
+                       "4AB,2026-01-10\n2,Nobody Atall,,LS1 4AB,2026-01-10\n3,broken\n",
+                       &r),
+        0);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.content_type, "text/csv"));
     {
@@ -420,11 +314,13 @@ static void test_registrar_auditor_admin(void **state)
 
     /* Audit reads. */
     login(f, aud);
-    assert_int_equal(req(f, "GET", "/v1/audit/checkpoint", aud->token, NULL, NULL, &r), 0);
+    assert_int_equal(server_request(f, "GET", "/v1/audit/checkpoint", aud->token, NULL, NULL, &r),
+                     0);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "regvault/"));
     rv_server_response_free(&r);
-    assert_int_equal(req(f, "GET", "/v1/audit/proof?index=3", aud->token, NULL, NULL, &r), 0);
+    assert_int_equal(
+        server_request(f, "GET", "/v1/audit/proof?index=3", aud->token, NULL, NULL, &r), 0);
     assert_int_equal(r.status, 200);
     j = json_loadb(r.body, r.len, 0, NULL);
     assert_int_equal(json_integer_value(json_object_get(j, "index")), 3);
@@ -439,7 +335,7 @@ static void test_registrar_auditor_admin(void **state)
         200);
     assert_int_equal(call(f, "GET", "/v1/alerts?since=yesterday", aud->token, NULL, NULL, NULL, 0),
                      400);
-    assert_int_equal(req(f, "GET", "/metrics", aud->token, NULL, NULL, &r), 0);
+    assert_int_equal(server_request(f, "GET", "/metrics", aud->token, NULL, NULL, &r), 0);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "regvault_http_requests_total{method=\"POST\","
                                    "endpoint=\"/v1/checks\",status=\"200\"}"));
@@ -450,15 +346,16 @@ static void test_registrar_auditor_admin(void **state)
 
     /* Admin: users. */
     login(f, adm);
-    assert_int_equal(req(f, "GET", "/v1/users", adm->token, NULL, NULL, &r), 0);
+    assert_int_equal(server_request(f, "GET", "/v1/users", adm->token, NULL, NULL, &r), 0);
     assert_int_equal(r.status, 200);
     j = json_loadb(r.body, r.len, 0, NULL);
     assert_int_equal(json_array_size(j), 4);
     json_decref(j);
     rv_server_response_free(&r);
-    assert_int_equal(req(f, "POST", "/v1/users", adm->token, "application/json",
-                         "{\"name\":\"newbie\",\"role\":\"researcher\",\"kind\":\"human\"}", &r),
-                     0);
+    assert_int_equal(
+        server_request(f, "POST", "/v1/users", adm->token, "application/json",
+                       "{\"name\":\"newbie\",\"role\":\"researcher\",\"kind\":\"human\"}", &r),
+        0);
     assert_int_equal(r.status, 201);
     assert_non_null(strstr(r.body, "otpauth://"));
     rv_server_response_free(&r);
@@ -481,7 +378,7 @@ static void test_registrar_auditor_admin(void **state)
 /* Last: the log cannot be written, and every answer is 503 and nothing else. */
 static void test_audit_unwritable(void **state)
 {
-    struct fixture *f = *state;
+    struct server_fixture *f = *state;
     struct rlimit old, tiny = {0, 0};
     char code[64];
 

@@ -15,9 +15,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "testutil.h"
+#include "testserver.h"
 
-#include "policy/policy.h"
 #include "server/inner.h"
 
 #include <jansson.h>
@@ -33,85 +32,25 @@
 #define NUSERS 7
 enum { ADMIN = 0, BCHECK, PCHECK, ECHECK, SESS1, SESS2, SESS3 };
 
-struct user {
-    const char *name, *role;
-    char password[64];
-    char secret[64];
-    int step;
-};
-
-struct fixture {
-    char top[256], dir[300];
-    uint8_t *key;
-    struct rv_vault_secret secret;
-    struct rv_gate *gate;
-    struct rv_server *srv;
-    struct user users[NUSERS];
-    char access_log[320];
-    int log_fd;
-};
-
-static int req(struct fixture *f, const char *method, const char *url, const char *token,
-               const char *ctype, const char *body, struct rv_server_response *out)
-{
-    char auth[128];
-    const char *h[4][2];
-    size_t nh = 0;
-    struct rv_server_request r = {.method = method, .url = url, .client = "192.0.2.44"};
-
-    if (token != NULL) {
-        snprintf(auth, sizeof(auth), "Bearer %s", token);
-        h[nh][0] = "Authorization";
-        h[nh++][1] = auth;
-    }
-    if (ctype != NULL) {
-        h[nh][0] = "content-type";
-        h[nh++][1] = ctype;
-    }
-    r.headers = (const char *const(*)[2])h;
-    r.nheaders = nh;
-    r.body = body;
-    r.body_len = body != NULL ? strlen(body) : 0;
-    return rv_server_handle(f->srv, &r, out);
-}
-
-static int call(struct fixture *f, const char *method, const char *url, const char *token,
+static int call(struct server_fixture *f, const char *method, const char *url, const char *token,
                 const char *ctype, const char *body)
 {
     struct rv_server_response r;
     int st;
 
-    assert_int_equal(req(f, method, url, token, ctype, body, &r), 0);
+    assert_int_equal(server_request(f, method, url, token, ctype, body, &r), 0);
     st = r.status;
     rv_server_response_free(&r);
     return st;
 }
 
-static void totp(struct user *u, char code[8])
-{
-    char *raw = NULL;
-    size_t len = 0;
-    assert_int_equal(oath_base32_decode(u->secret, strlen(u->secret), &raw, &len), OATH_OK);
-    assert_true(u->step <= 1);
-    assert_int_equal(oath_totp_generate(raw, len, time(NULL) + 30 * u->step++, 30, 0, 6, code),
-                     OATH_OK);
-    free(raw);
-}
-
 /* Logs u in; changes the issued password first when asked to. The token goes to token. */
-static void login(struct fixture *f, struct user *u, char token[RV_SESSION_TOKEN_LEN + 1])
+static void login(struct server_fixture *f, struct server_user *u,
+                  char token[RV_SESSION_TOKEN_LEN + 1])
 {
-    struct rv_server_response r;
-    char body[512], code[8];
-    json_t *j;
+    char body[512];
+    json_t *j = server_login(f, u);
 
-    totp(u, code);
-    snprintf(body, sizeof(body), "{\"user\":\"%s\",\"password\":\"%s\",\"totp\":\"%s\"}", u->name,
-             u->password, code);
-    assert_int_equal(req(f, "POST", "/v1/session", NULL, "application/json", body, &r), 0);
-    assert_int_equal(r.status, 201);
-    j = json_loadb(r.body, r.len, 0, NULL);
-    assert_non_null(j);
     snprintf(token, RV_SESSION_TOKEN_LEN + 1, "%s", json_string_value(json_object_get(j, "token")));
     if (json_is_true(json_object_get(j, "must_change"))) {
         char np[64];
@@ -123,15 +62,6 @@ static void login(struct fixture *f, struct user *u, char token[RV_SESSION_TOKEN
         snprintf(u->password, sizeof(u->password), "%s", np);
     }
     json_decref(j);
-    rv_server_response_free(&r);
-}
-
-static void secret_of(const char *uri, char *out, size_t outsz)
-{
-    const char *s = strstr(uri, "secret=");
-    assert_non_null(s);
-    s += 7;
-    snprintf(out, outsz, "%.*s", (int)strcspn(s, "&"), s);
 }
 
 static int setup(void **state)
@@ -139,60 +69,27 @@ static int setup(void **state)
     static const char *const names[NUSERS][2] = {
         {"ada", "admin"},     {"bcheck", "checker"}, {"pcheck", "checker"},  {"echeck", "checker"},
         {"sess1", "checker"}, {"sess2", "checker"},  {"sess3", "researcher"}};
-    struct fixture *f = calloc(1, sizeof(*f));
+    struct server_fixture *f = calloc(1, sizeof(*f));
     struct rv_actor admin = {"tester", "admin", "local"};
     struct rv_actor reg = {"tester", "registrar", "local"};
     struct rv_ingest_opts o = {.area = "AREA1", .edition = rv_date_from_ymd(2025, 12, 1)};
     struct rv_ingest_result res;
     struct rv_server_config c;
-    struct rv_diag d;
-    char *tmp;
 
-    if (f == NULL || sodium_init() < 0 || oath_init() != OATH_OK)
-        return -1;
-    if ((tmp = rv_test_tmpdir("rv-srvstop")) == NULL)
-        return -1;
-    snprintf(f->top, sizeof(f->top), "%s", tmp);
-    free(tmp);
-    snprintf(f->dir, sizeof(f->dir), "%s/vault", f->top);
-    f->key = sodium_malloc(32);
-    randombytes_buf(f->key, 32);
-    f->secret.keyfile = f->key;
-    if (rv_policy_create(f->dir, &f->secret, 100000, &admin) != 0 ||
-        rv_policy_open(f->dir, &f->secret, &reg, &f->gate) != 0 ||
+    if (f == NULL || server_fixture_vault(f, "rv-srvstop", &reg) != 0 ||
         rv_policy_ingest(f->gate, rv_test_data_file("ingest/full-small.csv"), &o, &res) != 0)
         return -1;
     rv_policy_set_actor(f->gate, &admin);
-    for (int i = 0; i < NUSERS; i++) {
-        struct rv_principal p;
-        struct rv_credentials cr;
-        memset(&p, 0, sizeof(p));
-        snprintf(p.name, sizeof(p.name), "%s", names[i][0]);
-        snprintf(p.role, sizeof(p.role), "%s", names[i][1]);
-        p.kind = RV_PRINCIPAL_HUMAN;
-        if (rv_policy_user_add(f->gate, &p, &cr) != 0)
-            return -1;
-        f->users[i].name = names[i][0];
-        f->users[i].role = names[i][1];
-        f->users[i].step = -1;
-        snprintf(f->users[i].password, sizeof(f->users[i].password), "%s", cr.password);
-        secret_of(cr.totp_uri, f->users[i].secret, sizeof(f->users[i].secret));
-        sodium_memzero(&cr, sizeof(cr));
-    }
-    rv_server_config_defaults(&c);
-    snprintf(c.vault, sizeof(c.vault), "%s", f->dir);
-    c.dev = true;
-    c.policy.rate_principal = c.policy.rate_client = 10000;
-    c.policy.burst_principal = c.policy.burst_client = 10000;
+    if (server_fixture_users(f, names, NUSERS) != 0)
+        return -1;
+    f->client = "192.0.2.44";
+    server_fixture_config(f, &c);
     /* Only the no-match rule may fire: a batch of one donor is one sector, in one order. */
     c.policy.probe_sector_max = 100000;
     c.policy.probe_sweep_run = 100000;
-    rv_diag_clear(&d);
-    if (rv_server_config_finish(&c, &d) != 0 || rv_policy_configure(f->gate, &c.policy, &d) != 0)
-        return -1;
     snprintf(f->access_log, sizeof(f->access_log), "%s/access.log", f->top);
     if ((f->log_fd = open(f->access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0 ||
-        rv_server_new(&c, f->gate, f->log_fd, NULL, NULL, &f->srv) != 0)
+        server_fixture_start(f, &c) != 0)
         return -1;
     *state = f;
     return 0;
@@ -200,14 +97,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-
-    rv_server_free(f->srv);
-    close(f->log_fd);
-    (void)rv_policy_close(f->gate);
-    rv_test_rmtree(f->top);
-    sodium_free(f->key);
-    free(f);
+    server_fixture_free(*state);
     return 0;
 }
 
@@ -258,7 +148,8 @@ struct stream {
 };
 
 /* Begins a batch as token and checks its first chunk (rv_srv_end); the status is in s->x.r. */
-static void batch_begin(struct fixture *f, struct stream *s, const char *token, const char *body)
+static void batch_begin(struct server_fixture *f, struct stream *s, const char *token,
+                        const char *body)
 {
     struct rv_srv_source src = {h_header, h_arg, &s->h};
 
@@ -314,8 +205,8 @@ static const char *last_line(const char *t, size_t len, char *out, size_t outsz)
 
 /* Counts the entries from index from on whose action is action and outcome begins with
  * outcome, for principal. */
-static unsigned entries(struct fixture *f, uint64_t from, const char *action, const char *principal,
-                        const char *outcome)
+static unsigned entries(struct server_fixture *f, uint64_t from, const char *action,
+                        const char *principal, const char *outcome)
 {
     struct rv_audit_log *log = rv_policy_audit(f->gate);
     unsigned n = 0;
@@ -335,8 +226,8 @@ static unsigned entries(struct fixture *f, uint64_t from, const char *action, co
  * stream ends with an error row naming the suspension, and the refusal is recorded. */
 static void test_batch_stops_when_disabled(void **state)
 {
-    struct fixture *f = *state;
-    struct user *u = &f->users[BCHECK];
+    struct server_fixture *f = *state;
+    struct server_user *u = &f->users[BCHECK];
     char token[RV_SESSION_TOKEN_LEN + 1], line[512];
     struct stream *s = calloc(1, sizeof(*s));
     char *body = batch_text(700, 0);
@@ -370,8 +261,8 @@ static void test_batch_stops_when_disabled(void **state)
  * is checked. */
 static void test_batch_stops_when_suspended(void **state)
 {
-    struct fixture *f = *state;
-    struct user *u = &f->users[PCHECK];
+    struct server_fixture *f = *state;
+    struct server_user *u = &f->users[PCHECK];
     char token[RV_SESSION_TOKEN_LEN + 1], line[512];
     struct stream *s = calloc(1, sizeof(*s));
     char *body = batch_text(256, 1000);
@@ -407,8 +298,8 @@ static void test_batch_stops_when_suspended(void **state)
  * that changed it; recorded. */
 static void test_password_change_ends_other_sessions(void **state)
 {
-    struct fixture *f = *state;
-    struct user *u = &f->users[SESS1];
+    struct server_fixture *f = *state;
+    struct server_user *u = &f->users[SESS1];
     char a[RV_SESSION_TOKEN_LEN + 1], b[RV_SESSION_TOKEN_LEN + 1], body[256];
     const char *check =
         "{\"name\":\"John Smith\",\"postcode\":\"LS1 4AB\",\"date\":\"2026-01-10\"}";
@@ -429,7 +320,7 @@ static void test_password_change_ends_other_sessions(void **state)
 /* An admin's reset and disable end every session of the principal; recorded. */
 static void test_reset_and_disable_end_sessions(void **state)
 {
-    struct fixture *f = *state;
+    struct server_fixture *f = *state;
     char adm[RV_SESSION_TOKEN_LEN + 1], t2[RV_SESSION_TOKEN_LEN + 1], t3[RV_SESSION_TOKEN_LEN + 1];
     const char *check =
         "{\"name\":\"John Smith\",\"postcode\":\"LS1 4AB\",\"date\":\"2026-01-10\"}";
@@ -450,7 +341,7 @@ static void test_reset_and_disable_end_sessions(void **state)
 }
 
 /* Whether any audit entry from index from on, or the access log, holds needle. */
-static bool recorded_anywhere(struct fixture *f, uint64_t from, const char *needle)
+static bool recorded_anywhere(struct server_fixture *f, uint64_t from, const char *needle)
 {
     struct rv_audit_log *log = rv_policy_audit(f->gate);
     char buf[65536];
@@ -478,7 +369,7 @@ static bool recorded_anywhere(struct fixture *f, uint64_t from, const char *need
  * user name segment no principal could have is recorded as the route's pattern. */
 static void test_unknown_path_not_recorded(void **state)
 {
-    struct fixture *f = *state;
+    struct server_fixture *f = *state;
     char adm[RV_SESSION_TOKEN_LEN + 1];
     uint64_t at = rv_audit_size(rv_policy_audit(f->gate));
 
@@ -499,8 +390,8 @@ static void test_unknown_path_not_recorded(void **state)
  * on the audit log as a check by its principal. */
 static void test_batch_without_checkable_rows_recorded(void **state)
 {
-    struct fixture *f = *state;
-    struct user *u = &f->users[ECHECK];
+    struct server_fixture *f = *state;
+    struct server_user *u = &f->users[ECHECK];
     char token[RV_SESSION_TOKEN_LEN + 1];
     struct stream *s = calloc(1, sizeof(*s));
     uint64_t at;
