@@ -13,7 +13,8 @@
 #    admin's new user and budget change are refused 503 and, read from the vault after the
 #    daemon is gone, were not made.
 # 3. The pool also passes serve_audit.sh (every kind of request, accepted or refused, on the
-#    log) and serve_spool.sh (uploads and streamed batches).
+#    log), serve_spool.sh (uploads and streamed batches) and serve_login_flood.sh (parallel
+#    logins bounded, refused busy past the password threads' queue).
 # Prints counts only.
 set -euo pipefail
 here=$(dirname "$(realpath "$0")")
@@ -193,10 +194,12 @@ if got != sent:
 print("audit: every request on the log, %d entries counted" % sum(got.values()))
 PY
 
-# 3. The suites of every request on the log, and of uploads, with the pool.
+# 3. The suites of every request on the log, of uploads and of login floods, with the pool.
 RV_SERVE_THREADS=2 bash "$here/serve_audit.sh" >"$work/audit-suite.txt" 2>&1 ||
     fail "serve_audit.sh with threads = 2: $(tail -5 "$work/audit-suite.txt")"
 RV_SERVE_THREADS=2 bash "$here/serve_spool.sh" >"$work/spool-suite.txt" 2>&1 ||
     fail "serve_spool.sh with threads = 2: $(tail -5 "$work/spool-suite.txt")"
-echo "serve_audit.sh and serve_spool.sh pass with threads = 2"
+RV_SERVE_THREADS=2 bash "$here/serve_login_flood.sh" >"$work/flood-suite.txt" 2>&1 ||
+    fail "serve_login_flood.sh with threads = 2: $(tail -5 "$work/flood-suite.txt")"
+echo "serve_audit.sh, serve_spool.sh and serve_login_flood.sh pass with threads = 2"
 echo "PASS"
