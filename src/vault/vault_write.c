@@ -780,7 +780,8 @@ static int write_full(int fd, const void *buf, size_t n, uint64_t off)
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
-            return errno == ENOSPC ? RV_ETOOBIG : RV_EIO;
+            return RV_EIO; /* a full disk too (errno tells): not the map's room, which more
+                            * reserve would give */
         p += r;
         n -= (size_t)r;
         off += (uint64_t)r;
