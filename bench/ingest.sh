@@ -83,8 +83,9 @@ printf 'regvault: %d electors in %.1f s: %d electors/s (CPU %.1f s; %d versions 
     "$rows" "$rv_s" "$rv_rate" "$cpu" "$stored"
 printf 'regvault: peak RSS %d MB; peak anonymous RSS (RSS minus the LMDB map) %d MB; store %d MB on disk\n' \
     "$((maxrss / 1024))" "$((anon / 1024))" "$store_mb"
-# Pages the process dirtied (the map's included), as the kernel counts them, sampled as above:
-# each transaction rewrites every page it touches, so this grows with commits times pages.
+# Pages the process dirtied (the map's included, and a load's sealed scratch file of deferred
+# index and list entries), as the kernel counts them, sampled as above: a page the kernel
+# writes back during a load and the load dirties again is counted again.
 printf 'regvault: %d MB written (write_bytes, sampled every 100 ms); %s\n' \
     "$((wbytes / 1000000))" "$(uptime | sed 's/.*load/load/')"
 
