@@ -31,6 +31,16 @@ struct rv_cursor;
  * owned by the caller: free with rv_store_close. RV_EBUSY if another process holds it
  * in a way that prevents opening, RV_ECORRUPT if the files are not a store. */
 RV_NODISCARD int rv_store_open(const char *dir, struct rv_store **out) RV_NONNULL(1, 2);
+/* How rv_store_open_opts opens a store; all zero is rv_store_open's. */
+struct rv_store_opts {
+    /* A small store of short, frequent write transactions (the access gate's state): no
+     * write-through map, so that a commit writes only its dirty pages and syncs the file,
+     * where a write-through map would sync the whole map; and a map of its own size. */
+    bool small;
+};
+/* As rv_store_open, with options (NULL: the defaults). */
+RV_NODISCARD int rv_store_open_opts(const char *dir, const struct rv_store_opts *opts,
+                                    struct rv_store **out) RV_NONNULL(1, 3);
 /* Closes the store. Every transaction must have ended. NULL is allowed. */
 void rv_store_close(struct rv_store *s);
 

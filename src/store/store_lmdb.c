@@ -4,10 +4,13 @@
  * One environment per vault directory holding a single ordered database. The environment
  * uses a write-through map (MDB_WRITEMAP): a write transaction's dirty pages are the file's
  * own pages in the page cache, so a transaction that loads a whole register edition does
- * not hold hundreds of megabytes of heap. Sync is LMDB's default (data, fsync, then meta
- * page), so a committed transaction survives a crash and an uncommitted one leaves no
- * trace. The map starts small and grows on demand (rv_store_reserve, or after MDB_MAP_FULL
- * the caller reserves more and redoes the transaction).
+ * not hold hundreds of megabytes of heap. A small store (rv_store_opts.small: many short
+ * commits of a few pages) does without it: LMDB then writes the dirty pages with pwrite and
+ * syncs the file, instead of syncing the whole map at each commit. Sync is LMDB's default
+ * (data, fsync, then meta page), so a committed transaction survives a crash and an
+ * uncommitted one leaves no trace. The map starts small and grows on demand
+ * (rv_store_reserve, or after MDB_MAP_FULL the caller reserves more and redoes the
+ * transaction).
  */
 #include "store/store.h"
 
@@ -24,6 +27,9 @@
 #define MAP_INITIAL  (64ull << 20)
 #define MAP_STEP_MIN (256ull << 20)
 #define SCRATCH_NAME "scratch."
+/* A small store's map: without a write-through map the file grows only as pages are
+ * written, and the map is address space alone, so it can be roomy. */
+#define MAP_SMALL (1ull << 30)
 
 struct rv_store {
     MDB_env *env;
@@ -133,6 +139,13 @@ int rv_store_scratch_file(struct rv_store *s, int *fd)
 
 int rv_store_open(const char *dir, struct rv_store **out)
 {
+    return rv_store_open_opts(dir, NULL, out);
+}
+
+int rv_store_open_opts(const char *dir, const struct rv_store_opts *opts, struct rv_store **out)
+{
+    bool small = opts != NULL && opts->small;
+    uint64_t initial = small ? MAP_SMALL : MAP_INITIAL;
     struct rv_store *s = NULL;
     MDB_txn *txn = NULL;
     MDB_envinfo info;
@@ -150,14 +163,14 @@ int rv_store_open(const char *dir, struct rv_store **out)
     if (rc != 0)
         goto out;
     /* An existing store keeps its map size (read from its meta page). */
-    rc = mdb_env_open(s->env, dir, MDB_WRITEMAP | MDB_NOTLS | MDB_NORDAHEAD, 0600);
+    rc = mdb_env_open(s->env, dir, (small ? 0u : MDB_WRITEMAP) | MDB_NOTLS | MDB_NORDAHEAD, 0600);
     if (rc != 0)
         goto out;
     rc = mdb_env_info(s->env, &info);
     if (rc != 0)
         goto out;
-    if (info.me_mapsize < MAP_INITIAL) {
-        rc = mdb_env_set_mapsize(s->env, MAP_INITIAL);
+    if (info.me_mapsize < initial) {
+        rc = mdb_env_set_mapsize(s->env, (size_t)initial);
         if (rc != 0)
             goto out;
     }
