@@ -182,54 +182,42 @@ static int emit_row(FILE *out, bool json, const struct rv_check_row *row,
     return json ? emit_json(out, q, a, JSON_COMPACT) : emit_csv(out, q, a);
 }
 
-/* Checks rows[0, n) through the gate and writes one answer per row, in order. */
-static int flush_chunk(struct rv_gate *g, struct rv_check_row *rows, size_t n, bool json, FILE *out,
-                       struct tally *t)
-{
-    const struct rv_check_query *qs[CHUNK] = {0};
-    struct rv_check_answer answers[CHUNK], a;
-    size_t nq = 0, k = 0;
-    int err = 0;
+/* A batch runs as a pipeline of three threads over a ring of chunk slots, each slot going
+ * FREE -> READ -> CHECKED -> FREE in ring order:
+ *   the reader parses the next chunk of the file into a free slot;
+ *   the calling thread checks a read slot through the gate (which records the chunk in the
+ *   audit log, durably, before it returns the answers);
+ *   the writer renders a checked slot's answers, in input order, and frees it.
+ * So the cores that match chunk k+1 do not wait while chunk k is parsed or rendered, and no
+ * answer is written before its entry is on the log. When the checks stop on an error, the
+ * writer still writes what was checked before it. */
+#define SLOTS 3
 
-    memset(answers, 0, sizeof(answers));
-    for (size_t i = 0; i < n; i++)
-        if (rows[i].status == RV_ROW_OK)
-            qs[nq++] = &rows[i].q;
-    if ((err = rv_policy_check(g, "batch", qs, nq, answers)) != 0)
-        return err;
-    for (size_t i = 0; i < n && err == 0; i++) {
-        if (rows[i].status == RV_ROW_OK) {
-            err = emit_row(out, json, &rows[i], &answers[k++], t);
-            continue;
-        }
-        rv_check_answer_unmatched(rows[i].q.id, rows[i].q.line,
-                                  rows[i].status == RV_ROW_OUT_OF_SCOPE ? RV_VERDICT_OUT_OF_SCOPE
-                                                                        : RV_VERDICT_REVIEW,
-                                  rows[i].error[0] != '\0' ? rows[i].error : NULL, &a);
-        if (rows[i].status == RV_ROW_INVALID)
-            t->unreadable++;
-        err = emit_row(out, json, &rows[i], &a, t);
-        rv_check_answer_free(&a);
-    }
-    for (size_t i = 0; i < nq; i++)
-        rv_check_answer_free(&answers[i]);
-    return err;
-}
+enum slot_state { SLOT_FREE = 0, SLOT_READ, SLOT_CHECKED };
 
-/* The batch file is read and parsed on a thread of its own, a chunk ahead of the checks,
- * so that the cores checking one chunk do not wait while the next is parsed. Two chunk
- * buffers go back and forth between the reader and the checker, in order. */
+struct slot {
+    enum slot_state state;
+    struct rv_check_row *rows; /* [CHUNK] */
+    size_t n;
+    struct rv_check_answer *answers; /* [CHUNK], one per row with status RV_ROW_OK */
+    uint64_t offset;                 /* bytes of the file read when the slot was filled */
+};
+
 struct feed {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct rv_check_batch *b;
-    bool bequest;
-    struct rv_check_row *buf[2];
-    size_t n[2];
-    bool full[2];
-    bool done, stop; /* the reader has read its last chunk; the checker gives up */
-    int rc;          /* the reader's: 0, or the batch reader's error (diag in d) */
-    uint64_t offset; /* bytes read when the last chunk was handed over */
+    bool bequest, json, tty;
+    FILE *out;
+    uint64_t size; /* of the file, for the progress line; 0 when unknown */
+    struct timespec t0;
+    struct tally *t; /* the writer's */
+    struct slot slot[SLOTS];
+    bool read_all;    /* the reader has read its last chunk (or stopped) */
+    bool checked_all; /* the checker has checked its last chunk (or stopped) */
+    bool stop;        /* something failed: reader and checker give up */
+    int rc;           /* the reader's: 0, or the batch reader's error (diag in d) */
+    int werr;         /* the writer's */
     struct rv_diag d;
 };
 
@@ -238,47 +226,131 @@ static void *read_chunks(void *arg)
     struct feed *f = arg;
     int rc = 1;
 
-    for (int i = 0; rc == 1; i ^= 1) {
+    for (int i = 0; rc == 1; i = (i + 1) % SLOTS) {
+        struct slot *s = &f->slot[i];
         size_t n = 0;
         pthread_mutex_lock(&f->mu);
-        while (f->full[i] && !f->stop)
+        while (s->state != SLOT_FREE && !f->stop)
             pthread_cond_wait(&f->cv, &f->mu);
         bool stop = f->stop;
         pthread_mutex_unlock(&f->mu);
         if (stop)
             break;
-        while (n < CHUNK && (rc = rv_check_batch_next(f->b, &f->buf[i][n], &f->d)) == 1) {
-            if (f->bequest && f->buf[i][n].status == RV_ROW_OK)
-                rv_check_query_set_bequest(&f->buf[i][n].q);
+        while (n < CHUNK && (rc = rv_check_batch_next(f->b, &s->rows[n], &f->d)) == 1) {
+            if (f->bequest && s->rows[n].status == RV_ROW_OK)
+                rv_check_query_set_bequest(&s->rows[n].q);
             n++;
         }
         pthread_mutex_lock(&f->mu);
-        f->n[i] = n;
-        f->full[i] = n > 0 && rc >= 0; /* rows before a read error are not checked */
-        f->offset = rv_check_batch_offset(f->b);
-        if (rc != 1) {
-            f->done = true;
+        s->n = n;
+        s->offset = rv_check_batch_offset(f->b);
+        if (n > 0 && rc >= 0) /* rows before a read error are not checked */
+            s->state = SLOT_READ;
+        if (rc != 1)
             f->rc = rc < 0 ? rc : 0;
-        }
         pthread_cond_broadcast(&f->cv);
         pthread_mutex_unlock(&f->mu);
     }
     pthread_mutex_lock(&f->mu);
-    f->done = true;
+    f->read_all = true;
     pthread_cond_broadcast(&f->cv);
     pthread_mutex_unlock(&f->mu);
     return NULL;
+}
+
+/* Writes one answer per row of a checked slot, in order, and frees the answers. */
+static int write_slot(struct feed *f, struct slot *s)
+{
+    struct rv_check_answer a;
+    size_t k = 0;
+    int err = 0;
+
+    for (size_t i = 0; i < s->n; i++) {
+        struct rv_check_row *row = &s->rows[i];
+        if (row->status == RV_ROW_OK) {
+            if (err == 0)
+                err = emit_row(f->out, f->json, row, &s->answers[k], f->t);
+            rv_check_answer_free(&s->answers[k++]);
+            continue;
+        }
+        if (err != 0)
+            continue;
+        rv_check_answer_unmatched(row->q.id, row->q.line,
+                                  row->status == RV_ROW_OUT_OF_SCOPE ? RV_VERDICT_OUT_OF_SCOPE
+                                                                     : RV_VERDICT_REVIEW,
+                                  row->error[0] != '\0' ? row->error : NULL, &a);
+        if (row->status == RV_ROW_INVALID)
+            f->t->unreadable++;
+        err = emit_row(f->out, f->json, row, &a, f->t);
+        rv_check_answer_free(&a);
+    }
+    f->t->rows += s->n;
+    return err;
+}
+
+static void *write_chunks(void *arg)
+{
+    struct feed *f = arg;
+
+    for (int i = 0;; i = (i + 1) % SLOTS) {
+        struct slot *s = &f->slot[i];
+        pthread_mutex_lock(&f->mu);
+        while (s->state != SLOT_CHECKED && !f->checked_all)
+            pthread_cond_wait(&f->cv, &f->mu);
+        bool have = s->state == SLOT_CHECKED;
+        pthread_mutex_unlock(&f->mu);
+        if (!have)
+            break;
+        int err = write_slot(f, s);
+        sodium_memzero(s->rows, s->n * sizeof(*s->rows));
+        pthread_mutex_lock(&f->mu);
+        s->state = SLOT_FREE;
+        if (err != 0 && f->werr == 0) {
+            f->werr = err;
+            f->stop = true;
+        }
+        pthread_cond_broadcast(&f->cv);
+        pthread_mutex_unlock(&f->mu);
+        if (err != 0)
+            break;
+        if (f->tty) {
+            double sec = since(&f->t0), rate = sec > 0 ? (double)f->t->rows / sec : 0;
+            if (f->size > 0 && s->offset > 0 && s->offset <= f->size)
+                fprintf(stderr, "\r%lu rows, %.0f rows/s, about %.0f s left   ", f->t->rows, rate,
+                        sec * (double)(f->size - s->offset) / (double)s->offset);
+            else
+                fprintf(stderr, "\r%lu rows, %.0f rows/s   ", f->t->rows, rate);
+        }
+    }
+    return NULL;
+}
+
+/* Checks a read slot's rows through the gate: its answers, recorded. */
+static int check_slot(struct rv_gate *g, struct slot *s)
+{
+    const struct rv_check_query *qs[CHUNK] = {0};
+    size_t nq = 0;
+
+    for (size_t i = 0; i < s->n; i++)
+        if (s->rows[i].status == RV_ROW_OK)
+            qs[nq++] = &s->rows[i].q;
+    return rv_policy_check(g, "batch", qs, nq, s->answers);
+}
+
+static void feed_finish(struct feed *f, bool *flag)
+{
+    pthread_mutex_lock(&f->mu);
+    *flag = true;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
 }
 
 static int run_batch(struct rv_gate *g, const char *path, enum rv_check_layout layout, bool bequest,
                      bool json, FILE *out, struct tally *t)
 {
     struct feed f;
-    pthread_t reader;
-    bool started = false;
-    struct timespec t0;
-    bool tty = isatty(2) != 0;
-    uint64_t size = 0;
+    pthread_t reader, writer;
+    bool reading = false, writing = false;
     struct stat st;
     char msg[512];
     int err = 0;
@@ -287,75 +359,84 @@ static int run_batch(struct rv_gate *g, const char *path, enum rv_check_layout l
     pthread_mutex_init(&f.mu, NULL);
     pthread_cond_init(&f.cv, NULL);
     f.bequest = bequest;
+    f.json = json;
+    f.out = out;
+    f.t = t;
+    f.tty = isatty(2) != 0;
     if (strcmp(path, "-") != 0 && stat(path, &st) == 0)
-        size = (uint64_t)st.st_size;
+        f.size = (uint64_t)st.st_size;
     rv_diag_clear(&f.d);
     if ((err = rv_check_batch_open(path, layout, &f.b, &f.d)) != 0) {
         rv_cli_err(VERB, "%s", rv_diag_format(&f.d, msg, sizeof(msg)));
         goto out;
     }
-    if ((f.buf[0] = calloc(CHUNK, sizeof(*f.buf[0]))) == NULL ||
-        (f.buf[1] = calloc(CHUNK, sizeof(*f.buf[1]))) == NULL) {
-        err = RV_ENOMEM;
-        goto out;
-    }
+    for (int i = 0; i < SLOTS; i++)
+        if ((f.slot[i].rows = calloc(CHUNK, sizeof(*f.slot[i].rows))) == NULL ||
+            (f.slot[i].answers = calloc(CHUNK, sizeof(*f.slot[i].answers))) == NULL) {
+            err = RV_ENOMEM;
+            goto out;
+        }
     if (!json)
         fprintf(out, "%s\n", rv_check_csv_header());
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    clock_gettime(CLOCK_MONOTONIC, &f.t0);
     if (pthread_create(&reader, NULL, read_chunks, &f) != 0) {
         err = RV_ENOMEM;
         goto out;
     }
-    started = true;
-    for (int i = 0;; i ^= 1) {
-        uint64_t off;
+    reading = true;
+    if (pthread_create(&writer, NULL, write_chunks, &f) != 0) {
+        err = RV_ENOMEM;
+        goto out;
+    }
+    writing = true;
+    for (int i = 0;; i = (i + 1) % SLOTS) {
+        struct slot *s = &f.slot[i];
         pthread_mutex_lock(&f.mu);
-        while (!f.full[i] && !f.done)
+        while (s->state != SLOT_READ && !f.read_all && !f.stop)
             pthread_cond_wait(&f.cv, &f.mu);
-        bool have = f.full[i];
-        off = f.offset;
+        bool have = s->state == SLOT_READ && !f.stop;
         pthread_mutex_unlock(&f.mu);
         if (!have)
             break;
-        t->rows += f.n[i];
-        err = flush_chunk(g, f.buf[i], f.n[i], json, out, t);
-        sodium_memzero(f.buf[i], f.n[i] * sizeof(*f.buf[i]));
+        err = check_slot(g, s);
         pthread_mutex_lock(&f.mu);
-        f.full[i] = false;
-        f.stop = err != 0;
+        if (err == 0)
+            s->state = SLOT_CHECKED;
+        else
+            f.stop = true;
         pthread_cond_broadcast(&f.cv);
         pthread_mutex_unlock(&f.mu);
         if (err != 0)
-            goto out;
-        if (tty) {
-            double s = since(&t0), rate = s > 0 ? (double)t->rows / s : 0;
-            if (size > 0 && off > 0 && off <= size)
-                fprintf(stderr, "\r%lu rows, %.0f rows/s, about %.0f s left   ", t->rows, rate,
-                        s * (double)(size - off) / (double)off);
-            else
-                fprintf(stderr, "\r%lu rows, %.0f rows/s   ", t->rows, rate);
-        }
+            break;
     }
-    if (f.rc < 0) {
-        rv_cli_err(VERB, "%s", rv_diag_format(&f.d, msg, sizeof(msg)));
-        err = f.rc;
-        goto out;
-    }
-    if (tty)
-        fprintf(stderr, "\r%60s\r", "");
 out:
-    if (started) {
-        pthread_mutex_lock(&f.mu);
-        f.stop = true;
-        pthread_cond_broadcast(&f.cv);
-        pthread_mutex_unlock(&f.mu);
+    if (writing) {
+        feed_finish(&f, &f.checked_all);
+        pthread_join(writer, NULL);
+    }
+    if (reading) {
+        feed_finish(&f, &f.stop);
         pthread_join(reader, NULL);
     }
-    for (int i = 0; i < 2; i++)
-        if (f.buf[i] != NULL) {
-            sodium_memzero(f.buf[i], CHUNK * sizeof(*f.buf[i]));
-            free(f.buf[i]);
+    if (err == 0 && f.werr != 0)
+        err = f.werr;
+    if (err == 0 && f.rc < 0) {
+        rv_cli_err(VERB, "%s", rv_diag_format(&f.d, msg, sizeof(msg)));
+        err = f.rc;
+    }
+    if (err == 0 && f.tty)
+        fprintf(stderr, "\r%60s\r", "");
+    for (int i = 0; i < SLOTS; i++) {
+        struct slot *s = &f.slot[i];
+        if (s->state == SLOT_CHECKED) /* not written: the writer failed */
+            for (size_t k = 0; k < s->n; k++)
+                rv_check_answer_free(&s->answers[k]);
+        if (s->rows != NULL) {
+            sodium_memzero(s->rows, CHUNK * sizeof(*s->rows));
+            free(s->rows);
         }
+        free(s->answers);
+    }
     rv_check_batch_close(f.b);
     pthread_cond_destroy(&f.cv);
     pthread_mutex_destroy(&f.mu);

@@ -74,6 +74,32 @@ grep -q "300 rows" "$work/batch.err" || fail "batch summary missing: $(cat "$wor
 grep -q ",out of scope," "$work/answers.csv" || fail "organisations not out of scope"
 grep -q ",permissible," "$work/answers.csv" || fail "no permissible donor in the batch"
 
+# 6b. A batch of many chunks (parsed, checked and written by different threads, 256 rows a
+# chunk): every row answered once, in input order, with the same answers as the short run;
+# and an output that cannot be written fails the command with a message, not a crash.
+{
+    head -1 "$work/s/donations.csv"
+    for i in $(seq 1 12); do tail -n +2 "$work/s/donations.csv"; done
+} >"$work/long.csv"
+"$rv" check --vault "$work/v" --key-file "$work/key" --batch "$work/long.csv" \
+    --out "$work/long.out" 2>"$work/long.err"
+[ "$(tail -n +2 "$work/long.out" | cut -d, -f1)" = "$(tail -n +2 "$work/long.csv" | cut -d, -f1)" ] ||
+    fail "a long batch's output ids differ from its input ids"
+# (the second field is the input line, which differs)
+for i in $(seq 1 12); do tail -n +2 "$work/answers.csv" | cut -d, -f1,3-; done >"$work/long.want"
+tail -n +2 "$work/long.out" | cut -d, -f1,3- | cmp -s - "$work/long.want" ||
+    fail "a long batch's answers differ from the same rows checked in a short batch"
+grep -q "3600 rows" "$work/long.err" || fail "long batch summary missing: $(cat "$work/long.err")"
+if [ -w /dev/full ]; then
+    set +e
+    "$rv" check --vault "$work/v" --key-file "$work/key" --batch "$work/long.csv" \
+        --out /dev/full 2>"$work/full.err"
+    rc=$?
+    set -e
+    [ "$rc" -ne 0 ] && [ "$rc" -lt 128 ] || fail "a batch written to a full disk: exit $rc"
+    [ -s "$work/full.err" ] || fail "a batch written to a full disk gave no message"
+fi
+
 # 7. A hostile plain batch: broken rows are answered, never fatal, order and ids kept.
 {
     echo "id,name,address,postcode,date"
