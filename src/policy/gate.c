@@ -16,11 +16,14 @@
 #include "store/store.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *const action_names[RV_ACT_COUNT] = {
@@ -119,6 +122,155 @@ out:
     return rc;
 }
 
+/* The gate's store: <vault>/gate, beside the vault's <vault>/store. */
+#define STATE_DIR "gate"
+
+/* The key byte of each kind of record the gate keeps in its own store; vaults made before
+ * that store existed keep them in the vault's store, from where state_open moves them. */
+static const uint8_t state_tags[] = {0x80 /* principals */, 0x82 /* honeytokens */,
+                                     0x83 /* limits */};
+
+/* In the gate's store, once the records of the vault's store have been copied into it. */
+static const uint8_t STATE_MARKER[] = {0x01, 'g', 'a', 't', 'e', ' ', 's', 't', 'o', 'r', 'e'};
+#define STATE_VERSION 1
+
+static int copy_one(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+    return rv_store_put(ctx, key, klen, val, vlen);
+}
+
+static int any_one(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+    (void)key, (void)klen, (void)val, (void)vlen;
+    *(bool *)ctx = true;
+    return 1;
+}
+
+/* True (1) when the vault's store still holds any of the gate's records, 0 when none, or an
+ * RV_E* code. A read transaction: it never waits for the vault's writer. */
+static int vault_has_state(struct rv_store *vs)
+{
+    struct rv_txn *t = NULL;
+    bool any = false;
+    int rc;
+
+    if ((rc = rv_store_begin(vs, false, &t)) != 0)
+        return rc;
+    for (size_t i = 0; i < sizeof(state_tags) && rc == 0 && !any; i++)
+        rc = rv_store_scan(t, &state_tags[i], 1, any_one, &any);
+    rv_store_abort(t);
+    return rc != 0 ? rc : any;
+}
+
+/* Copies the gate's records from the vault's store into the gate's, with the marker, in
+ * one transaction of the gate's store: all or nothing. Nothing when the marker is there. */
+static int state_copy(struct rv_store *vs, struct rv_store *ss)
+{
+    struct rv_txn *st = NULL, *vt = NULL;
+    const void *val;
+    size_t vlen;
+    const uint8_t ver = STATE_VERSION;
+    int rc;
+
+    /* Every open but the first finds the marker: look in a read transaction, which costs no
+     * sync, and look again under the write lock (another process may be copying). */
+    if ((rc = rv_store_begin(ss, false, &st)) != 0)
+        return rc;
+    rc = rv_store_get(st, STATE_MARKER, sizeof(STATE_MARKER), &val, &vlen);
+    rv_store_abort(st);
+    if (rc != RV_ENOTFOUND)
+        return rc;
+    if ((rc = rv_store_begin(ss, true, &st)) != 0)
+        return rc;
+    rc = rv_store_get(st, STATE_MARKER, sizeof(STATE_MARKER), &val, &vlen);
+    if (rc == 0) {
+        rv_store_abort(st);
+        return 0;
+    }
+    if (rc != RV_ENOTFOUND)
+        goto bad;
+    if ((rc = rv_store_begin(vs, false, &vt)) != 0)
+        goto bad;
+    for (size_t i = 0; i < sizeof(state_tags) && rc == 0; i++)
+        rc = rv_store_scan(vt, &state_tags[i], 1, copy_one, st);
+    rv_store_abort(vt);
+    if (rc != 0 || (rc = rv_store_put(st, STATE_MARKER, sizeof(STATE_MARKER), &ver, 1)) != 0)
+        goto bad;
+    return rv_store_commit(st);
+bad:
+    rv_store_abort(st);
+    return rc;
+}
+
+/* Deletes the gate's records from the vault's store (copies the gate's store holds). */
+static int vault_drop_state(struct rv_store *vs)
+{
+    struct rv_txn *t = NULL;
+    struct rv_cursor *c = NULL;
+    const uint8_t *k, *v;
+    size_t klen, vlen;
+    int rc;
+
+    if ((rc = rv_store_begin(vs, true, &t)) != 0)
+        return rc;
+    for (size_t i = 0; i < sizeof(state_tags) && rc == 0; i++) {
+        if ((rc = rv_store_cursor_open(t, &state_tags[i], 1, &c)) != 0)
+            break;
+        while ((rc = rv_store_cursor_next(c, &k, &klen, &v, &vlen)) == 1)
+            if ((rc = rv_store_cursor_del(c)) != 0)
+                break;
+        rv_store_cursor_close(c);
+    }
+    if (rc != 0) {
+        rv_store_abort(t);
+        return rc;
+    }
+    return rv_store_commit(t);
+}
+
+/* Opens (creating if needed, mode 0700) the gate's store beside the vault's, and moves into
+ * it the records a vault made before it kept in the vault's store: copied first with the
+ * marker (one commit), then deleted from the vault's store. A crash or a failure between the
+ * two leaves copies in the vault's store that nothing reads; every open deletes them until
+ * it succeeds. */
+static int state_open(struct rv_vault *v, const char *dir, struct rv_store **out)
+{
+    const struct rv_store_opts opts = {.small = true};
+    struct rv_store *vs = rv_vault_store(v), *ss = NULL;
+    char path[4096];
+    int rc, stale;
+
+    *out = NULL;
+    if (snprintf(path, sizeof(path), "%s/" STATE_DIR, dir) >= (int)sizeof(path))
+        return RV_EINVAL;
+    if (mkdir(path, 0700) == 0) {
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+            return RV_EIO;
+        rc = fsync(fd) == 0 ? 0 : RV_EIO;
+        close(fd);
+        if (rc != 0)
+            return rc;
+    } else if (errno != EEXIST) {
+        return RV_EIO;
+    }
+    if ((rc = rv_store_open_opts(path, &opts, &ss)) != 0)
+        return rc;
+    if ((rc = state_copy(vs, ss)) != 0)
+        goto bad;
+    if ((stale = vault_has_state(vs)) < 0) {
+        rc = stale;
+        goto bad;
+    }
+    if (stale)
+        (void)vault_drop_state(vs); /* copies that nothing reads: the next open retries */
+    *out = ss;
+    return 0;
+bad:
+    rv_store_close(ss);
+    return rc;
+}
+
 static void shared_free(struct rv_gate_shared *sh)
 {
     if (sh == NULL)
@@ -127,6 +279,7 @@ static void shared_free(struct rv_gate_shared *sh)
     rv_canaries_free(sh->canaries);
     rv_limits_free(sh->limits);
     rv_principals_free(sh->principals);
+    rv_store_close(sh->state);
     pthread_mutex_destroy(&sh->cfg_lock);
     free((char *)sh->cfg.alert_file);
     free((char *)sh->cfg.alert_command);
@@ -153,6 +306,8 @@ static int gate_new(struct rv_vault *v, const char *dir, const struct rv_actor *
     if (sh->mac == NULL || sh->dir == NULL)
         goto bad;
     if ((rc = rv_vault_subkey(v, RV_SUBKEY_AUDIT_MAC, sh->mac)) != 0)
+        goto bad;
+    if ((rc = state_open(v, dir, &sh->state)) != 0)
         goto bad;
     if ((rc = open_log(v, dir, &sh->log)) != 0)
         goto bad;

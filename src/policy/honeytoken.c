@@ -11,7 +11,7 @@
  * generator's name lists, never equal to an existing principal or decoy. The token has the
  * daemon's bearer-token shape ("rvs_" and 43 base64url characters, 256 random bits).
  *
- * Storage, beside the vault's records under the policy module's tag 0x82:
+ * Storage, in the gate's store (<vault>/gate) under the policy module's tag 0x82:
  *     0x82 || kind || H(kind, value)  ->  0x01 || nonce(24) || XChaCha20-Poly1305(payload)
  * where kind is 'u' (user name), 'p' (password) or 't' (token), H is BLAKE2b-256 keyed with
  * the vault's policy subkey over "regvault honeytoken" || kind || value, the payload is
@@ -98,7 +98,7 @@ static int honey_find(struct rv_gate *g, const uint8_t *sub, char kind, const ch
 
     if ((rc = honey_key(sub, kind, value, key)) != 0)
         return rc;
-    if ((rc = rv_store_begin(rv_vault_store(g->sh->vault), false, &t)) != 0)
+    if ((rc = rv_store_begin(g->sh->state, false, &t)) != 0)
         return rc;
     rc = rv_store_get(t, key, sizeof(key), &val, &vlen);
     if (rc == RV_ENOTFOUND) {
@@ -376,7 +376,7 @@ int rv_policy_honeytoken_create(struct rv_gate *g, const char *label,
     /* Recorded before the decoy exists, as every action is. */
     if ((rc = rv_policy_record(g, RV_ACT_HONEYTOKEN, params, "started", NULL, 0)) != 0)
         goto out;
-    if ((rc = rv_store_begin(rv_vault_store(g->sh->vault), true, &t)) != 0)
+    if ((rc = rv_store_begin(g->sh->state, true, &t)) != 0)
         goto record;
     if ((rc = honey_put(t, sub, 'u', user, label, user)) != 0 ||
         (rc = honey_put(t, sub, 'p', pw, label, user)) != 0 ||

@@ -7,6 +7,12 @@
  * A gate is either the root, which owns the vault and the log, or a view of it for another
  * actor. Both point to one struct rv_gate_shared, which every module's state hangs from;
  * each module guards its own state with its own lock, since views run on many threads.
+ *
+ * The gate's own records (principals 0x80, honeytokens 0x82, limits 0x83) live in a small
+ * store of their own beside the vault's (sh->state), so that their short durable commits
+ * neither sync the vault's whole map nor wait behind an ingest's write transaction. Canaries
+ * (0x81) are electors in the vault's indexes and stay in the vault's store. No transaction
+ * writes both stores.
  */
 #ifndef RV_POLICY_INNER_H
 #define RV_POLICY_INNER_H
@@ -22,6 +28,7 @@ struct rv_canaries;
 
 struct rv_gate_shared {
     struct rv_vault *vault;
+    struct rv_store *state; /* the gate's own store (<vault>/gate): principals, limits, decoys */
     struct rv_audit_log *log;
     uint8_t *mac; /* audit MAC key for subject ids, sodium_malloc */
     char *dir;    /* the vault's folder */

@@ -577,7 +577,7 @@ static int stats_flush(struct rv_limits *l, struct pstate *ps, int64_t now)
         ps->flushed_ms = now;
     }
     pthread_mutex_unlock(&ps->mu);
-    if (due && (rc = rv_store_begin(rv_vault_store(l->sh->vault), true, &t)) == 0) {
+    if (due && (rc = rv_store_begin(l->sh->state, true, &t)) == 0) {
         if ((rc = rv_store_put(t, key, klen, val, sizeof(val))) != 0)
             rv_store_abort(t);
         else
@@ -602,7 +602,7 @@ static int purge_days(struct rv_limits *l, const char *name, int64_t today)
     const uint8_t *k, *v;
     int rc;
 
-    if ((rc = rv_store_begin(rv_vault_store(l->sh->vault), true, &t)) != 0)
+    if ((rc = rv_store_begin(l->sh->state, true, &t)) != 0)
         return rc;
     if ((rc = rv_store_cursor_open(t, prefix, plen, &c)) == 0) {
         while ((rc = rv_store_cursor_next(c, &k, &klen, &v, &vlen)) == 1)
@@ -700,7 +700,7 @@ static int ensure_loaded(struct rv_limits *l, struct pstate *ps, int64_t today)
     }
     if (ps->loaded)
         return 0;
-    if ((rc = rv_store_begin(rv_vault_store(l->sh->vault), false, &t)) != 0)
+    if ((rc = rv_store_begin(l->sh->state, false, &t)) != 0)
         return rc;
     if (!ps->stats_loaded) {
         plen = principal_prefix(prefix, TAG_STATS, ps->name);
@@ -799,7 +799,7 @@ static int write_group(struct rv_limits *l, struct wreq *list)
     struct rv_txn *t = NULL;
     int rc;
 
-    if ((rc = rv_store_begin(rv_vault_store(l->sh->vault), true, &t)) != 0)
+    if ((rc = rv_store_begin(l->sh->state, true, &t)) != 0)
         return rc;
     for (struct wreq *w = list; w != NULL && rc == 0; w = w->next) {
         memcpy(key, w->prefix, w->plen);

@@ -2,14 +2,14 @@
  * principal.c - the vault's principals: people (password + TOTP) and services (mutual TLS),
  * their roles, logins and lockouts.
  *
- * Each principal is one record in the vault's store under the key 0x80 "principal" 0x00
- * NAME, so that a scan of the prefix lists them in name order. The value is a version byte,
- * a random 24-byte nonce and the record sealed with XChaCha20-Poly1305 under a key derived
- * from the vault's policy subkey, with the store key as additional data: a record cannot be
- * read, altered or moved to another name without the vault's root key. Inside are the
- * Argon2id hash of the password (crypto_pwhash_str, interactive limits), the 20-byte TOTP
- * secret, the last TOTP step accepted, the count of consecutive failed logins and the time
- * the lock they earned ends.
+ * Each principal is one record in the gate's store (<vault>/gate) under the key
+ * 0x80 "principal" 0x00 NAME, so that a scan of the prefix lists them in name order. The
+ * value is a version byte, a random 24-byte nonce and the record sealed with
+ * XChaCha20-Poly1305 under a key derived from the vault's policy subkey, with the store key
+ * as additional data: a record cannot be read, altered or moved to another name without the
+ * vault's root key. Inside are the Argon2id hash of the password (crypto_pwhash_str,
+ * interactive limits), the 20-byte TOTP secret, the last TOTP step accepted, the count of
+ * consecutive failed logins and the time the lock they earned ends.
  *
  * A login checks the password first, outside any transaction (Argon2id is slow), and then,
  * in one write transaction, reads the record again, checks the TOTP code against steps
@@ -396,7 +396,7 @@ out:
 
 static struct rv_store *store_of(struct rv_gate *g)
 {
-    return rv_vault_store(g->sh->vault);
+    return g->sh->state;
 }
 
 /* Reads name's record in t: 0, RV_ENOTFOUND or RV_ECORRUPT. */

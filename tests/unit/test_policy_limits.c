@@ -602,7 +602,7 @@ static void test_anomalies(void **state)
         struct rv_txn *t = NULL;
         const void *v;
         size_t vlen;
-        assert_int_equal(rv_store_begin(rv_vault_store(g->sh->vault), false, &t), 0);
+        assert_int_equal(rv_store_begin(g->sh->state, false, &t), 0);
         assert_int_equal(rv_store_get(t, key, sizeof(key), &v, &vlen), 0);
         assert_int_equal(vlen, 372);
         assert_memory_equal(v, head, sizeof(head));
