@@ -13,7 +13,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 . "$src/tests/e2e/lib/serve.sh"
 serve_init ingest-gate
 
-electors=${RV_INGEST_GATE_ELECTORS:-500000}
+electors=${RV_INGEST_GATE_ELECTORS:-800000}
 serve_vault "$electors" 2 50
 user_add ig-registrar registrar
 user_add ig-checker checker
