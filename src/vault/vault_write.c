@@ -1731,42 +1731,63 @@ static uint32_t *list_order(const void *base, size_t n, size_t stride)
     return ord;
 }
 
-/* Hands the waiting versions to the load, sorted by their postcodes' lists. */
-static int pc_flush(struct rv_vault_batch *b)
+/* The largest list fragment of any kind (the no-postcode lists' is). */
+#define LIST_FRAG_MAX (10 + 2 * RV_NAME_MAX)
+
+/* Writes one waiting entry's list fragment to frag (at most frag_max bytes): its length. */
+typedef size_t (*list_frag_fn)(const void *entry, uint8_t *frag);
+
+/* Hands a batch's n waiting list entries (stride bytes apart, each starting with its list's
+ * key[16] and record id) to the load as one run sorted by list ('tag' || key), then id, and
+ * wipes them; *n becomes 0. frag_max bounds one fragment, for the run's first size. */
+static int list_flush(struct rv_vault_batch *b, uint8_t tag, void *buf, size_t *n, size_t stride,
+                      size_t frag_max, list_frag_fn frag_of)
 {
-    uint8_t key[17], frag[10 + 8 + RV_VAULT_PC_SURNAME];
+    uint8_t key[17], frag[LIST_FRAG_MAX];
     uint32_t *ord = NULL;
     struct dbuf run = {0};
     int rc;
 
-    if (b->pn == 0)
+    if (*n == 0)
         return 0;
-    ord = list_order(b->pbuf, b->pn, sizeof(*b->pbuf));
-    rc = ord == NULL ? RV_ENOMEM
-                     : dbuf_init(&run, b->pn * (DENTRY_HDR + sizeof(key) + sizeof(frag)));
-    key[0] = 'P';
-    for (size_t i = 0; i < b->pn && rc == 0; i++) {
-        const struct pentry *e = &b->pbuf[ord[i]];
-        size_t l = e->len == RV_VAULT_PC_LONG ? RV_VAULT_PC_SURNAME - 1 : e->len;
-        size_t pl = strnlen(e->pc, sizeof(e->pc)), n;
-        memcpy(key + 1, e->key, 16);
-        rv_put_u64le(frag, e->id);
-        frag[8] = (uint8_t)pl;
-        memcpy(frag + 9, e->pc, pl);
-        n = 9 + pl;
-        frag[n] = e->len;
-        memcpy(frag + n + 1, e->s, l);
-        n += 1 + l;
-        dbuf_put(&run, key, sizeof(key), frag, n);
+    ord = list_order(buf, *n, stride);
+    rc = ord == NULL ? RV_ENOMEM : dbuf_init(&run, *n * (DENTRY_HDR + sizeof(key) + frag_max));
+    key[0] = tag;
+    for (size_t i = 0; i < *n && rc == 0; i++) {
+        const uint8_t *e = (const uint8_t *)buf + (size_t)ord[i] * stride;
+        memcpy(key + 1, e, 16);
+        dbuf_put(&run, key, sizeof(key), frag, frag_of(e, frag));
     }
     sodium_memzero(frag, sizeof(frag));
     if (rc == 0)
         rc = defer_run(b->load, &run);
     dbuf_free(&run);
-    sodium_memzero(b->pbuf, b->pn * sizeof(*b->pbuf));
-    b->pn = 0;
+    sodium_memzero(buf, *n * stride);
+    *n = 0;
     free(ord);
     return rc;
+}
+
+#define PC_FRAG_MAX (10 + 8 + RV_VAULT_PC_SURNAME)
+
+static size_t pc_frag(const void *entry, uint8_t *frag)
+{
+    const struct pentry *e = entry;
+    size_t l = e->len == RV_VAULT_PC_LONG ? RV_VAULT_PC_SURNAME - 1 : e->len;
+    size_t pl = strnlen(e->pc, sizeof(e->pc)), n;
+    rv_put_u64le(frag, e->id);
+    frag[8] = (uint8_t)pl;
+    memcpy(frag + 9, e->pc, pl);
+    n = 9 + pl;
+    frag[n] = e->len;
+    memcpy(frag + n + 1, e->s, l);
+    return n + 1 + l;
+}
+
+/* Hands the waiting versions to the load, sorted by their postcodes' lists. */
+static int pc_flush(struct rv_vault_batch *b)
+{
+    return list_flush(b, 'P', b->pbuf, &b->pn, sizeof(*b->pbuf), PC_FRAG_MAX, pc_frag);
 }
 
 static int pc_add(struct rv_vault_batch *b, const struct rv_prepared *p, uint64_t id)
@@ -1811,44 +1832,27 @@ static int pc_add(struct rv_vault_batch *b, const struct rv_prepared *p, uint64_
  * id || keyed name. The initial + surname + outward index finds the same versions; the list lets
  * the matcher leave out, without decrypting them, the namesakes across a district whose forenames
  * cannot match. */
+#define NS_FRAG_MAX (11 + 8 + 2 * RV_VAULT_PC_SURNAME)
+
+static size_t ns_frag(const void *entry, uint8_t *frag)
+{
+    const struct rentry *e = entry;
+    size_t pl = strnlen(e->pc, sizeof(e->pc)), sl = rv_ns_len(e->slen), fl = rv_ns_len(e->flen), n;
+    rv_put_u64le(frag, e->id);
+    frag[8] = (uint8_t)pl;
+    memcpy(frag + 9, e->pc, pl);
+    n = 9 + pl;
+    frag[n] = e->slen;
+    memcpy(frag + n + 1, e->s, sl);
+    n += 1 + sl;
+    frag[n] = e->flen;
+    memcpy(frag + n + 1, e->f, fl);
+    return n + 1 + fl;
+}
+
 static int ns_flush(struct rv_vault_batch *b)
 {
-    uint8_t key[17], frag[11 + 8 + 2 * RV_VAULT_PC_SURNAME];
-    uint32_t *ord = NULL;
-    struct dbuf run = {0};
-    int rc;
-
-    if (b->rn == 0)
-        return 0;
-    ord = list_order(b->rbuf, b->rn, sizeof(*b->rbuf));
-    rc = ord == NULL ? RV_ENOMEM
-                     : dbuf_init(&run, b->rn * (DENTRY_HDR + sizeof(key) + sizeof(frag)));
-    key[0] = 'R';
-    for (size_t i = 0; i < b->rn && rc == 0; i++) {
-        const struct rentry *e = &b->rbuf[ord[i]];
-        size_t pl = strnlen(e->pc, sizeof(e->pc)), sl = rv_ns_len(e->slen), fl = rv_ns_len(e->flen),
-               n;
-        memcpy(key + 1, e->key, 16);
-        rv_put_u64le(frag, e->id);
-        frag[8] = (uint8_t)pl;
-        memcpy(frag + 9, e->pc, pl);
-        n = 9 + pl;
-        frag[n] = e->slen;
-        memcpy(frag + n + 1, e->s, sl);
-        n += 1 + sl;
-        frag[n] = e->flen;
-        memcpy(frag + n + 1, e->f, fl);
-        n += 1 + fl;
-        dbuf_put(&run, key, sizeof(key), frag, n);
-    }
-    sodium_memzero(frag, sizeof(frag));
-    if (rc == 0)
-        rc = defer_run(b->load, &run);
-    dbuf_free(&run);
-    sodium_memzero(b->rbuf, b->rn * sizeof(*b->rbuf));
-    b->rn = 0;
-    free(ord);
-    return rc;
+    return list_flush(b, 'R', b->rbuf, &b->rn, sizeof(*b->rbuf), NS_FRAG_MAX, ns_frag);
 }
 
 static int ns_add(struct rv_vault_batch *b, const struct rv_prepared *p, uint64_t id)
@@ -1893,38 +1897,21 @@ static int ns_add(struct rv_vault_batch *b, const struct rv_prepared *p, uint64_
  * the postcode lists are (key 40) with additional data "rvqs" || vault id || keyed
  * surname. Overseas electors are a few in a thousand, but a common surname has hundreds of
  * them in a national register, and the matcher would otherwise decrypt every one. */
+static size_t nopc_frag(const void *entry, uint8_t *frag)
+{
+    const struct qentry *e = entry;
+    size_t sl = strlen(e->s), fl = strlen(e->f);
+    rv_put_u64le(frag, e->id);
+    frag[8] = (uint8_t)(sl | (e->address ? 0x80u : 0u));
+    memcpy(frag + 9, e->s, sl);
+    frag[9 + sl] = (uint8_t)fl;
+    memcpy(frag + 10 + sl, e->f, fl);
+    return 10 + sl + fl;
+}
+
 static int nopc_flush(struct rv_vault_batch *b)
 {
-    uint8_t key[17], frag[10 + 2 * RV_NAME_MAX];
-    uint32_t *ord = NULL;
-    struct dbuf run = {0};
-    int rc;
-
-    if (b->qn == 0)
-        return 0;
-    ord = list_order(b->qbuf, b->qn, sizeof(*b->qbuf));
-    rc = ord == NULL ? RV_ENOMEM
-                     : dbuf_init(&run, b->qn * (DENTRY_HDR + sizeof(key) + sizeof(frag)));
-    key[0] = 'Q';
-    for (size_t i = 0; i < b->qn && rc == 0; i++) {
-        const struct qentry *e = &b->qbuf[ord[i]];
-        size_t sl = strlen(e->s), fl = strlen(e->f);
-        memcpy(key + 1, e->key, 16);
-        rv_put_u64le(frag, e->id);
-        frag[8] = (uint8_t)(sl | (e->address ? 0x80u : 0u));
-        memcpy(frag + 9, e->s, sl);
-        frag[9 + sl] = (uint8_t)fl;
-        memcpy(frag + 10 + sl, e->f, fl);
-        dbuf_put(&run, key, sizeof(key), frag, 10 + sl + fl);
-    }
-    sodium_memzero(frag, sizeof(frag));
-    if (rc == 0)
-        rc = defer_run(b->load, &run);
-    dbuf_free(&run);
-    sodium_memzero(b->qbuf, b->qn * sizeof(*b->qbuf));
-    b->qn = 0;
-    free(ord);
-    return rc;
+    return list_flush(b, 'Q', b->qbuf, &b->qn, sizeof(*b->qbuf), LIST_FRAG_MAX, nopc_frag);
 }
 
 static int nopc_push(struct rv_vault_batch *b, const char *key_surname, size_t kn,
