@@ -3,7 +3,10 @@
  * check context, reads the individuals' rows of a donations file (synth's, either layout),
  * and times rv_check_run for N donors drawn at random (with a fixed seed), one call each,
  * straight after a warm-up pass over the first few. This is the matcher alone: no access
- * gate and no audit fsync, which bench/check.sh measures through the real command.
+ * gate and no audit fsync, which bench/check.sh measures through the real command. It
+ * times them twice: in a fresh process (each page of the vault's map faults in on first
+ * use), then, with other donors, after faulting the whole store into the map as the daemon
+ * does at start (rv_store_prefetch): a long-running process's steady state.
  *
  *   check_bench VAULT KEYFILE DONATIONS.csv [N] [THREADS]
  *
@@ -14,6 +17,7 @@
  * files (THREADS 0 leaves this pass out). Never prints a name.
  */
 #include "check/check.h"
+#include "store/store.h"
 #include "vault/vault.h"
 
 #include <sodium.h>
@@ -55,6 +59,43 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Times rv_check_run for n donors drawn at random from qs (seeded), one call each, and
+ * prints the figures under the label. */
+static int time_singles(struct rv_check_ctx *c, const struct rv_check_query *qs, size_t nq,
+                        size_t n, double *t, unsigned seed, const char *label)
+{
+    unsigned long verdicts[4] = {0};
+    double sum = 0, cpu0 = cpu_us();
+    long flt0 = faults();
+    int err;
+
+    srand(seed);
+    for (size_t i = 0; i < n; i++) {
+        struct rv_check_answer a;
+        const struct rv_check_query *q = &qs[(size_t)rand() % nq];
+        double t0 = now_us();
+        err = rv_check_run(c, q, &a);
+        t[i] = now_us() - t0;
+        if (err != 0)
+            return err;
+        sum += t[i];
+        verdicts[a.verdict & 3]++;
+        rv_check_answer_free(&a);
+    }
+    cpu0 = cpu_us() - cpu0;
+    flt0 = faults() - flt0;
+    qsort(t, n, sizeof(*t), cmp_double);
+    printf("%s: %zu of %zu donors: median %.1f us, p99 %.1f us, mean %.1f us, max %.1f "
+           "us (%.0f checks/s on one thread)\n",
+           label, n, nq, t[n / 2], t[n * 99 / 100], sum / (double)n, t[n - 1],
+           (double)n * 1e6 / sum);
+    printf("cpu time: %.1f us per check (%.2f page faults per check)\n", cpu0 / (double)n,
+           (double)flt0 / (double)n);
+    printf("verdicts: permissible %lu, needs review %lu, not found %lu\n", verdicts[0], verdicts[1],
+           verdicts[2]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct rv_vault_secret secret = {0};
@@ -65,13 +106,11 @@ int main(int argc, char **argv)
     struct rv_check_row *row = NULL;
     struct rv_diag diag;
     uint8_t *key = NULL;
-    double *t = NULL, sum = 0, cpu0;
-    long flt0;
+    double *t = NULL;
     size_t nq = 0, cap = 0, n = argc > 4 ? strtoul(argv[4], NULL, 10) : 10000;
     unsigned threads = argc > 5 ? (unsigned)strtoul(argv[5], NULL, 10) : 2;
     const struct rv_check_query **qp = NULL;
     struct rv_check_answer *as = NULL;
-    unsigned long verdicts[4] = {0};
     int err, rc = 1;
 
     if (argc < 4) {
@@ -105,37 +144,26 @@ int main(int argc, char **argv)
         goto fail;
     if (nq == 0 || (t = calloc(n, sizeof(*t))) == NULL)
         goto out;
-    srand(42);
     for (size_t i = 0; i < 200 && i < nq; i++) { /* warm the caches and the tables */
         struct rv_check_answer a;
         if ((err = rv_check_run(c, &qs[i], &a)) != 0)
             goto fail;
         rv_check_answer_free(&a);
     }
-    cpu0 = cpu_us();
-    flt0 = faults();
-    for (size_t i = 0; i < n; i++) {
-        struct rv_check_answer a;
-        const struct rv_check_query *q = &qs[(size_t)rand() % nq];
-        double t0 = now_us();
-        err = rv_check_run(c, q, &a);
-        t[i] = now_us() - t0;
-        if (err != 0)
+    if ((err = time_singles(c, qs, nq, n, t, 42, "single checks")) != 0)
+        goto fail;
+    /* The daemon's steady state: it has the store's pages faulted into its map at start. */
+    {
+        struct rv_store *st = rv_vault_store(v);
+        double w0 = now_us();
+        if ((err = rv_store_prefetch(st)) != 0)
             goto fail;
-        sum += t[i];
-        verdicts[a.verdict & 3]++;
-        rv_check_answer_free(&a);
+        rv_store_prefetch_wait(st);
+        printf("prefetch (as the daemon does at start): %.0f MB in %.2f s\n",
+               (double)rv_store_used(st) / 1e6, (now_us() - w0) / 1e6);
     }
-    cpu0 = cpu_us() - cpu0;
-    flt0 = faults() - flt0;
-    qsort(t, n, sizeof(*t), cmp_double);
-    printf("single checks: %zu of %zu donors: median %.1f us, p99 %.1f us, mean %.1f us, max %.1f "
-           "us (%.0f checks/s on one thread)\n",
-           n, nq, t[n / 2], t[n * 99 / 100], sum / (double)n, t[n - 1], (double)n * 1e6 / sum);
-    printf("cpu time: %.1f us per check (%.2f page faults per check)\n", cpu0 / (double)n,
-           (double)flt0 / (double)n);
-    printf("verdicts: permissible %lu, needs review %lu, not found %lu\n", verdicts[0], verdicts[1],
-           verdicts[2]);
+    if ((err = time_singles(c, qs, nq, n, t, 4242, "prefetched single checks")) != 0)
+        goto fail;
 
     /* Every donor once, in chunks of 256, over the context's threads. */
     if (threads == 0) {

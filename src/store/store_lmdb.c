@@ -10,7 +10,8 @@
  * (data, fsync, then meta page), so a committed transaction survives a crash and an
  * uncommitted one leaves no trace. The map starts small and grows on demand
  * (rv_store_reserve, or after MDB_MAP_FULL the caller reserves more and redoes the
- * transaction).
+ * transaction). A long-running reader can have the pages in use faulted into its map on a
+ * thread of the store's (rv_store_prefetch).
  */
 #include "store/store.h"
 
@@ -18,10 +19,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define MAP_INITIAL  (64ull << 20)
@@ -31,9 +36,17 @@
  * written, and the map is address space alone, so it can be roomy. */
 #define MAP_SMALL (1ull << 30)
 
+/* How much of the map the prefetch thread faults in per call, between looks at its stop flag. */
+#define PREFETCH_STEP (32ull << 20)
+
 struct rv_store {
     MDB_env *env;
     MDB_dbi dbi;
+    pthread_t prefetcher; /* while prefetching */
+    bool prefetching;
+    atomic_bool prefetch_stop;
+    uint8_t *map;      /* the map's first byte, found for the prefetch */
+    uint64_t map_used; /* the bytes of it to prefetch */
 };
 
 struct rv_txn {
@@ -201,6 +214,10 @@ void rv_store_close(struct rv_store *s)
 {
     if (s == NULL)
         return;
+    if (s->prefetching) {
+        atomic_store(&s->prefetch_stop, true);
+        rv_store_prefetch_wait(s);
+    }
     mdb_env_close(s->env);
     free(s);
 }
@@ -215,16 +232,92 @@ uint64_t rv_store_used(struct rv_store *s)
     return ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
 }
 
+/* The first byte of this process's map of the store's data file: LMDB tells it only for a
+ * fixed map (MDB_envinfo.me_mapaddr is NULL otherwise), so it is the start of the mapping of
+ * that file (device and inode) at offset 0 in /proc/self/maps. NULL when not found. */
+static uint8_t *map_base(struct rv_store *s)
+{
+    struct stat st;
+    char line[512];
+    uint8_t *base = NULL;
+    FILE *f;
+    int fd;
+
+    if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0)
+        return NULL;
+    if ((f = fopen("/proc/self/maps", "re")) == NULL)
+        return NULL;
+    while (base == NULL && fgets(line, sizeof(line), f) != NULL) {
+        unsigned long lo, hi, off, ino;
+        unsigned maj, min;
+        char perm[8];
+        if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &lo, &hi, perm, &off, &maj, &min, &ino) ==
+                7 &&
+            ino == (unsigned long)st.st_ino && off == 0 && makedev(maj, min) == st.st_dev)
+            base = (uint8_t *)(uintptr_t)lo;
+    }
+    fclose(f);
+    return base;
+}
+
+/* The prefetch thread: asks for the next step's pages to be read ahead into the page cache
+ * (the map is opened MDB_NORDAHEAD, so faults alone would read them a page at a time), then
+ * faults the current step into the map. Stops at the stop flag, or when the map is no
+ * longer what it was (a growth remaps it: the kernel then refuses the range). */
+static void *prefetch_main(void *arg)
+{
+    struct rv_store *s = arg;
+    int fd = -1;
+
+    if (mdb_env_get_fd(s->env, &fd) != 0)
+        fd = -1;
+    for (uint64_t off = 0; off < s->map_used && !atomic_load(&s->prefetch_stop);
+         off += PREFETCH_STEP) {
+        uint64_t n = s->map_used - off < PREFETCH_STEP ? s->map_used - off : PREFETCH_STEP;
+        uint64_t next = off + n;
+        if (fd >= 0 && next < s->map_used)
+            (void)posix_fadvise(
+                fd, (off_t)next,
+                (off_t)(s->map_used - next < PREFETCH_STEP ? s->map_used - next : PREFETCH_STEP),
+                POSIX_FADV_WILLNEED);
+#ifdef MADV_POPULATE_READ
+        if (madvise(s->map + off, (size_t)n, MADV_POPULATE_READ) == 0)
+            continue;
+        if (errno != EINVAL)
+            break; /* the map changed under us, or a page could not be read */
+#endif
+        /* A kernel without MADV_POPULATE_READ (before 5.14): the page cache only. */
+        (void)madvise(s->map + off, (size_t)(s->map_used - off), MADV_WILLNEED);
+        break;
+    }
+    return NULL;
+}
+
 int rv_store_prefetch(struct rv_store *s)
 {
-    MDB_envinfo info;
     uint64_t used = rv_store_used(s);
+    MDB_envinfo info;
 
-    if (mdb_env_info(s->env, &info) != 0 || info.me_mapaddr == NULL || used == 0)
+    if (s->prefetching || used == 0 || mdb_env_info(s->env, &info) != 0)
         return 0;
     if (used > info.me_mapsize)
         used = info.me_mapsize;
-    return madvise(info.me_mapaddr, (size_t)used, MADV_WILLNEED) == 0 ? 0 : RV_EIO;
+    if ((s->map = map_base(s)) == NULL)
+        return 0;
+    s->map_used = used;
+    atomic_store(&s->prefetch_stop, false);
+    if (pthread_create(&s->prefetcher, NULL, prefetch_main, s) != 0)
+        return RV_ENOMEM;
+    s->prefetching = true;
+    return 0;
+}
+
+void rv_store_prefetch_wait(struct rv_store *s)
+{
+    if (s->prefetching) {
+        pthread_join(s->prefetcher, NULL);
+        s->prefetching = false;
+    }
 }
 
 int rv_store_reserve(struct rv_store *s, uint64_t bytes)
