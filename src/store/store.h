@@ -61,8 +61,8 @@ uint64_t rv_store_used(struct rv_store *s);
  * fault each (a check at 10 million electors otherwise faults on two or three pages of the
  * map). The pages are the file's own, shared with the page cache: no memory is allocated
  * for them, though they count in the process's resident size. Only a hint: 0 when started
- * (or when the store is empty or already being prefetched), RV_ENOMEM or RV_EIO when the
- * thread could not start. rv_store_prefetch_wait waits until it is done (for a benchmark
+ * (or when the store is empty, larger than half the machine's memory, or already being
+ * prefetched), RV_ENOMEM when the thread could not start. rv_store_prefetch_wait waits until it is done (for a benchmark
  * of the steady state); rv_store_close stops it. */
 int rv_store_prefetch(struct rv_store *s) RV_NONNULL(1);
 void rv_store_prefetch_wait(struct rv_store *s) RV_NONNULL(1);

@@ -298,7 +298,13 @@ int rv_store_prefetch(struct rv_store *s)
     uint64_t used = rv_store_used(s);
     MDB_envinfo info;
 
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+
     if (s->prefetching || used == 0 || mdb_env_info(s->env, &info) != 0)
+        return 0;
+    /* A store larger than half the machine's memory would only push its own pages (and
+     * everyone else's) out of the page cache as it went: leave it to fault as used. */
+    if (pages > 0 && psize > 0 && used > (uint64_t)pages * (uint64_t)psize / 2)
         return 0;
     if (used > info.me_mapsize)
         used = info.me_mapsize;
