@@ -27,8 +27,8 @@
 #      the gate, the audit log and the files);
 #   3. the real `regvault check --batch` over every donation, through the access gate (one
 #      durable audit entry per chunk of 256 rows);
-#   4. PostgreSQL 15: a throwaway cluster (initdb as the postgres user in a temporary
-#      folder, unix socket there, port 54329) holding the register's surname, forename,
+#   4. PostgreSQL 15: a throwaway cluster (bench/pg.sh: initdb as the postgres user in a
+#      temporary folder, unix socket there, port 54329) holding the register's surname, forename,
 #      postcode and address1 with an index on (surname, postcode); pgbench, one client,
 #      prepared statements, looks up random donors' surname and postcode
 #      (SELECT ... WHERE surname = $1 AND postcode = $2). Per-statement latency of that
@@ -37,6 +37,8 @@
 # <= 2 s. Prints aggregate figures only, never a name.
 set -euo pipefail
 here=$(dirname "$(realpath "$0")")
+# shellcheck source=bench/pg.sh
+. "$here/pg.sh"
 electors=${1:-1000000}
 donations=${2:-100000}
 single=${3:-20000}
@@ -56,11 +58,6 @@ if [ -n "${KEEP:-}" ]; then
     mkdir -p "$KEEP" && chmod 755 "$KEEP"
     data=$(realpath "$KEEP")
 fi
-pg_stop() {
-    if [ -f "$work/pg/postmaster.pid" ]; then
-        runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
-    fi
-}
 trap 'pg_stop; rm -rf "$work"' EXIT
 
 cc -O2 -std=c17 -D_GNU_SOURCE -I"$here/../src" "$here/check_bench.c" "$lib" \
@@ -97,23 +94,8 @@ batch_cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$work/batch.cpu")
 echo "batch: $donations donations in $batch_s s, cpu $batch_cpu s ($(awk -v s="$batch_s" -v n="$donations" 'BEGIN { printf "%.0f", n / s }') donations/s), audited in chunks of 256 [$(tail -1 "$work/check.err" | sed 's/^regvault check: //')]"
 
 # PostgreSQL 15 on the same register and the same donors.
-python3 "$here/check_pgload.py" "$data/s" "$work/register.tsv" "$work/donors.tsv" >/dev/null
-chmod 644 "$work/register.tsv" "$work/donors.tsv"
-ndonors=$(wc -l <"$work/donors.tsv")
-mkdir "$work/pg" && chown postgres "$work/pg"
-runuser -u postgres -- "$pgbin/initdb" -D "$work/pg" -A trust -U postgres --no-sync >/dev/null
-runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg" -l "$work/pg/log" -w \
-    -o "-k $work/pg -p $pgport -c listen_addresses='' -c fsync=off -c shared_buffers=512MB" \
-    start >/dev/null
-psql=(runuser -u postgres -- psql -X -q -h "$work/pg" -p "$pgport" -U postgres -v ON_ERROR_STOP=1)
-"${psql[@]}" <<SQL
-CREATE TABLE register (surname text, forename text, postcode text, address1 text);
-\copy register FROM '$work/register.tsv'
-CREATE INDEX register_sp ON register (surname, postcode);
-CREATE TABLE donors (i int PRIMARY KEY, surname text, postcode text);
-\copy donors FROM '$work/donors.tsv'
-VACUUM ANALYZE;
-SQL
+pg_start
+pg_load "$data/s"
 cat >"$work/lookup.sql" <<SQL
 \set r random(1, $ndonors)
 SELECT surname AS s, postcode AS p FROM donors WHERE i = :r \gset

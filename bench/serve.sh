@@ -23,8 +23,8 @@
 #      the synthetic donation file ({name, address: "", postcode, date received});
 #      requests/s, latency p50/p99, and errors (non-2xx and socket errors: both must be 0);
 #   4. the audit log is then counted: one check entry per answered request;
-#   5. PostgreSQL 15: a throwaway cluster (initdb as the postgres user in a temporary folder,
-#      unix socket there, port 54331), the same revised registers (surname, forename,
+#   5. PostgreSQL 15: a throwaway cluster (bench/pg.sh: initdb as the postgres user in a
+#      temporary folder, unix socket there, port 54331), the same revised registers (surname, forename,
 #      postcode, address1, as bench/check.sh loads them) with an index on (surname, postcode),
 #      and pgbench -M prepared -j 2 for SECONDS with one statement per transaction: the donor
 #      row by id joined to its register rows by (surname, postcode), an index lookup.
@@ -34,6 +34,8 @@
 # Targets: >= 20,000 checks/s and >= 1.5x pgbench. Prints figures only, never a name.
 set -euo pipefail
 here=$(dirname "$(realpath "$0")")
+# shellcheck source=bench/pg.sh
+. "$here/pg.sh"
 electors=${1:-1000000}
 secs=${2:-60}
 conns=${3:-256}
@@ -48,11 +50,6 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/rv-serve-bench.XXXXXX")
 chmod 755 "$work"
 serve_pid=
 bench_failed=0
-pg_stop() {
-    if [ -f "$work/pg/postmaster.pid" ]; then
-        runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
-    fi
-}
 cleanup() {
     if [ -n "$serve_pid" ] && kill -0 "$serve_pid" 2>/dev/null; then
         kill -TERM "$serve_pid" 2>/dev/null || true
@@ -218,23 +215,8 @@ if [ ! -x "$pgbin/pgbench" ]; then
     echo "postgresql 15 not found in $pgbin: comparison skipped"
     exit "$bench_failed"
 fi
-python3 "$here/check_pgload.py" "$work/s" "$work/register.tsv" "$work/donors.tsv" >/dev/null
-chmod 644 "$work/register.tsv" "$work/donors.tsv"
-ndonors=$(wc -l <"$work/donors.tsv")
-mkdir "$work/pg" && chown postgres "$work/pg"
-runuser -u postgres -- "$pgbin/initdb" -D "$work/pg" -A trust -U postgres --no-sync >/dev/null
-runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg" -l "$work/pg/log" -w \
-    -o "-k $work/pg -p $pgport -c listen_addresses='' -c fsync=off -c shared_buffers=512MB -c max_connections=$((conns + 20))" \
-    start >/dev/null
-psql=(runuser -u postgres -- psql -X -q -h "$work/pg" -p "$pgport" -U postgres -v ON_ERROR_STOP=1)
-"${psql[@]}" <<SQL
-CREATE TABLE register (surname text, forename text, postcode text, address1 text);
-\copy register FROM '$work/register.tsv'
-CREATE INDEX register_sp ON register (surname, postcode);
-CREATE TABLE donors (i int PRIMARY KEY, surname text, postcode text);
-\copy donors FROM '$work/donors.tsv'
-VACUUM ANALYZE;
-SQL
+pg_start "-c max_connections=$((conns + 20))"
+pg_load "$work/s"
 cat >"$work/lookup.sql" <<SQL
 \set r random(1, $ndonors)
 SELECT r.surname, r.forename, r.postcode, r.address1 FROM donors d JOIN register r ON r.surname = d.surname AND r.postcode = d.postcode WHERE d.i = :r;
