@@ -70,15 +70,22 @@ register2 = open(work + "/s/E07000002/full-2025-12-01.csv", "rb").read()
 # Logins: the first (must change), the change, the second; a wrong password.
 tokens = {}
 names = ["aud-chk", "aud-reg", "aud-aud", "aud-adm"]
-got = {}
-for nm in names:
-    r = login(nm, source=addr(1))
-    got[r.status] = got.get(r.status, 0) + 1
-    if r.status == 201:
-        tokens[nm] = r.json()["token"]
-if got != {201: 4}:
-    bad.append("first logins: %s, want 4 x 201" % got)
-plan.append(("first login", addr(1), 4, 1, "login", ""))
+
+
+def login_all(kind, n):
+    """Logs every principal in from 127.0.1.n; each must get 201. Keeps their tokens."""
+    got = {}
+    for nm in names:
+        r = login(nm, source=addr(n))
+        got[r.status] = got.get(r.status, 0) + 1
+        if r.status == 201:
+            tokens[nm] = r.json()["token"]
+    if got != {201: len(names)}:
+        bad.append("%ss: %s, want %d x 201" % (kind, got, len(names)))
+    plan.append((kind, addr(n), len(names), 1, "login", ""))
+
+
+login_all("first login", 1)
 got = {}
 for nm in names:
     d = user(nm)
@@ -93,15 +100,7 @@ if got != {204: 4}:
     bad.append("password changes: %s, want 4 x 204" % got)
 # each change is recorded, and so is the end of the principal's other sessions
 plan.append(("password change", addr(2), 4, 2, "login", ""))
-got = {}
-for nm in names:
-    r = login(nm, source=addr(24))
-    got[r.status] = got.get(r.status, 0) + 1
-    if r.status == 201:
-        tokens[nm] = r.json()["token"]
-if got != {201: 4}:
-    bad.append("second logins: %s, want 4 x 201" % got)
-plan.append(("second login", addr(24), 4, 1, "login", ""))
+login_all("second login", 24)
 got = {}
 for i in range(2):
     r = login("aud-chk", password="Wrong-password-%d" % i, source=addr(3))

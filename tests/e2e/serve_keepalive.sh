@@ -8,42 +8,17 @@
 # connections that close after them (Connection: close, HTTP/1.0, a 404); every body must be
 # whole JSON.
 set -euo pipefail
-rv=${REGVAULT:?set REGVAULT to the regvault binary}
-work=$(mktemp -d "${TMPDIR:-/tmp}/rv-e2e-keepalive.XXXXXX")
-pid=
-cleanup() {
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: $*" >&2
-    [ -f "$work/serve.err" ] && tail -20 "$work/serve.err" >&2
-    exit 1
-}
-for t in curl jq; do
-    command -v "$t" >/dev/null || fail "$t is not installed"
-done
+. "$(dirname "$(realpath "$0")")/lib/serve.sh"
+serve_init e2e-keepalive
+command -v jq >/dev/null || fail "jq is not installed"
 
 head -c 32 /dev/urandom >"$work/key"
 "$rv" init --vault "$work/v" --key-file "$work/key" --expected-electors 1000 >/dev/null 2>&1
 printf 'rate_client = 100000\nburst_client = 100000\n' >"$work/serve.conf"
 [ -z "${RV_SERVE_THREADS:-}" ] || echo "threads = $RV_SERVE_THREADS" >>"$work/serve.conf"
-"$rv" serve --vault "$work/v" --key-file "$work/key" --dev --listen 127.0.0.1:0 \
-    --config "$work/serve.conf" 2>"$work/serve.err" &
-pid=$!
-port=
-for _ in $(seq 300); do
-    port=$(grep -m1 -o 'listening on https://127\.0\.0\.1:[0-9]*' "$work/serve.err" | sed 's/.*://' || true)
-    [ -n "$port" ] && break
-    kill -0 "$pid" 2>/dev/null || fail "the daemon exited"
-    sleep 0.1
-done
-[ -n "$port" ] || fail "the daemon did not print its port"
-url=https://127.0.0.1:$port
-ca=$work/v/dev-tls/cert.pem
+serve_start
+url=https://127.0.0.1:$serve_port
+ca=$serve_ca
 
 # Forty GETs of /healthz on one connection.
 args=()
@@ -94,7 +69,5 @@ for how in "-H Connection:close" "--http1.0" ""; do
         fail "${how:-404}: the answer is not whole JSON: $(head -c 200 "$work/closing")"
 done
 
-kill -TERM "$pid"
-wait "$pid" || fail "the daemon did not exit 0 on SIGTERM"
-pid=
+serve_stop
 echo "keepalive: 40 answers on one connection in $ms ms; HEAD, a refused POST, closing answers"

@@ -6,25 +6,10 @@
 # with exit 0, and `regvault audit verify` passes on the log it leaves. Also: --check-config
 # on the sample config and on a bad one, and no donor's name in the daemon's output.
 set -euo pipefail
-rv=${REGVAULT:?set REGVAULT to the regvault binary}
+. "$(dirname "$(realpath "$0")")/lib/serve.sh"
 src=${RV_SOURCE_DIR:-$(dirname "$0")/../..}
-work=$(mktemp -d "${TMPDIR:-/tmp}/rv-e2e-serve.XXXXXX")
-pid=
-cleanup() {
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: $*" >&2
-    [ -f "$work/serve.err" ] && tail -20 "$work/serve.err" >&2
-    exit 1
-}
-for t in curl oathtool jq; do
-    command -v "$t" >/dev/null || fail "$t is not installed"
-done
+serve_init e2e-serve
+command -v jq >/dev/null || fail "jq is not installed"
 
 # Settings: the sample config is good; an out-of-bounds value is refused with FILE:LINE, exit 3.
 "$rv" serve --check-config --config "$src/etc/regvault.conf" 2>/dev/null ||
@@ -53,22 +38,12 @@ surname=$(echo "$line" | awk -F, '{gsub(/"/, "", $6); print $6}')
 forenames=$(echo "$line" | awk -F, '{gsub(/"/, "", $7); sub(/^ /, "", $7); print $7}')
 postcode=$(echo "$line" | awk -F, '{print $8}')
 
-"$rv" serve --vault "$work/v" --key-file "$work/key" --dev --listen 127.0.0.1:0 \
-    2>"$work/serve.err" &
-pid=$!
-port=
-for _ in $(seq 300); do
-    port=$(grep -m1 -o 'listening on https://127\.0\.0\.1:[0-9]*' "$work/serve.err" | sed 's/.*://' || true)
-    [ -n "$port" ] && break
-    kill -0 "$pid" 2>/dev/null || fail "the daemon exited"
-    sleep 0.1
-done
-[ -n "$port" ] || fail "the daemon did not print its port"
+serve_start
 grep -q "SHA-256 fingerprint" "$work/serve.err" || fail "no certificate fingerprint printed"
 ca=$work/v/dev-tls/cert.pem
 [ "$(stat -c %a "$ca")" = 600 ] || fail "the development certificate is not mode 0600"
 [ "$(stat -c %a "$work/v/dev-tls/key.pem")" = 600 ] || fail "the development key is not mode 0600"
-url=https://127.0.0.1:$port
+url=https://127.0.0.1:$serve_port
 c() { curl -sS --cacert "$ca" -o "$work/body" -w '%{http_code}' "$@"; }
 
 [ "$(c "$url/healthz")" = 200 ] || fail "/healthz"
@@ -109,13 +84,7 @@ jq -e '.verdict == "permissible"' "$work/body" >/dev/null || fail "the donor was
 [ "$(c -X POST "$url/v1/checks" -H "$auth" -H 'Content-Type: application/json' -d @"$work/donor.json")" = 401 ] ||
     fail "a check after logout was not 401"
 
-kill -TERM "$pid"
-set +e
-wait "$pid"
-rc=$?
-set -e
-pid=
-[ "$rc" -eq 0 ] || fail "the daemon exited $rc on SIGTERM"
+serve_stop
 "$rv" audit verify --vault "$work/v" >/dev/null 2>&1 || fail "audit verify"
 if grep -q -e "$surname" -e "$token" -e "$password" "$work/serve.err"; then
     fail "personal data or a secret in the daemon's output"

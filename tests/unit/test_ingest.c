@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "testutil.h"
+#include "testvault.h"
 #include <sodium.h>
 
 static char dir[256];
@@ -25,12 +26,8 @@ static uint8_t keyfile[32];
 
 static int setup(void **state)
 {
-    struct rv_vault_secret s = {NULL, 0, keyfile};
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/rv-test-ingest-XXXXXX");
-    if (mkdtemp(dir) == NULL)
-        return -1;
-    return rv_vault_create(dir, &s, 100000) == 0 ? 0 : -1;
+    return rv_test_bare_vault_create(dir, sizeof(dir), "rv-test-ingest", keyfile, 100000);
 }
 
 static int teardown(void **state)
@@ -42,10 +39,7 @@ static int teardown(void **state)
 
 static struct rv_vault *open_vault(void)
 {
-    struct rv_vault *v = NULL;
-    struct rv_vault_secret s = {NULL, 0, keyfile};
-    assert_int_equal(rv_vault_open(dir, &s, &v), 0);
-    return v;
+    return rv_test_bare_vault_open(dir, keyfile);
 }
 
 static const char *fixture(const char *name)

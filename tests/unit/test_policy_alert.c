@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "testalert.h"
 #include "testutil.h"
 #include "testvault.h"
 
@@ -24,27 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
-struct fixture {
-    struct rv_test_vault tv;
-};
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-
-    if (f == NULL || sodium_init() < 0 || rv_test_vault_create(&f->tv, "rv-alert", 10000) != 0)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    rv_test_vault_remove(&f->tv);
-    free(f);
-    return 0;
+    return rv_test_vault_setup(state, "rv-alert", 10000);
 }
 
 static int64_t now_ms(void)
@@ -62,7 +45,7 @@ static int64_t mono_ms(void)
 }
 
 /* Opens a gate as a checker from 10.1.2.3, with the settings given (syslog off). */
-static struct rv_gate *open_gate(struct fixture *f, const char *file, const char *cmd,
+static struct rv_gate *open_gate(struct rv_test_vault *f, const char *file, const char *cmd,
                                  uint32_t limit_ms)
 {
     static struct rv_actor who = {"carol", "checker", "10.1.2.3"};
@@ -70,7 +53,7 @@ static struct rv_gate *open_gate(struct fixture *f, const char *file, const char
     struct rv_diag d;
     struct rv_gate *g = NULL;
 
-    assert_int_equal(rv_policy_open(f->tv.dir, &f->tv.secret, &who, &g), 0);
+    assert_int_equal(rv_policy_open(f->dir, &f->secret, &who, &g), 0);
     rv_policy_config_defaults(&c);
     c.alert_syslog = false;
     c.alert_file = file;
@@ -79,28 +62,6 @@ static struct rv_gate *open_gate(struct fixture *f, const char *file, const char
         c.alert_command_ms = limit_ms;
     assert_int_equal(rv_policy_configure(g, &c, &d), 0);
     return g;
-}
-
-struct seen {
-    int n;
-    uint64_t index[16];
-    enum rv_alert_severity sev[16];
-    char kind[16][64], principal[16][64], client[16][64], detail[16][256];
-};
-
-static int collect(void *ctx, uint64_t index, const struct rv_alert *a)
-{
-    struct seen *s = ctx;
-    if (s->n < 16) {
-        s->index[s->n] = index;
-        s->sev[s->n] = a->severity;
-        snprintf(s->kind[s->n], 64, "%s", a->kind);
-        snprintf(s->principal[s->n], 64, "%s", a->principal);
-        snprintf(s->client[s->n], 64, "%s", a->client);
-        snprintf(s->detail[s->n], 256, "%s", a->detail);
-    }
-    s->n++;
-    return 0;
 }
 
 static char *slurp(const char *path)
@@ -147,7 +108,7 @@ static char *wait_lines(const char *path, int want, int ms)
  * alert file as one JSON line, and the actor of the entry is the gate's. */
 static void test_log_and_file(void **state)
 {
-    struct fixture *f = *state;
+    struct rv_test_vault *f = *state;
     struct rv_gate *g = open_gate(f, NULL, NULL, 0);
     struct rv_alert a = {.severity = RV_ALERT_HIGH,
                          .kind = "canary",
@@ -155,7 +116,7 @@ static void test_log_and_file(void **state)
                          .client = "192.0.2.7",
                          .detail = "canary id 3fa2 seen = 100% sure & \"quoted\""};
     struct rv_audit_record rec;
-    struct seen s = {0};
+    struct rv_test_alerts s = {0};
     char path[600], *text;
     json_t *j;
     uint64_t n;
@@ -172,7 +133,7 @@ static void test_log_and_file(void **state)
     rv_audit_record_free(&rec);
     assert_int_equal(rv_policy_close(g), 0);
 
-    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, rv_test_alerts_collect, &s), 0);
     assert_int_equal(s.n, 1);
     assert_int_equal(s.index[0], n - 1);
     assert_int_equal(s.sev[0], RV_ALERT_HIGH);
@@ -181,7 +142,7 @@ static void test_log_and_file(void **state)
     assert_string_equal(s.client[0], "192.0.2.7");
     assert_string_equal(s.detail[0], a.detail);
 
-    snprintf(path, sizeof(path), "%s/alerts.log", f->tv.dir);
+    snprintf(path, sizeof(path), "%s/alerts.log", f->dir);
     text = slurp(path);
     assert_non_null(text);
     assert_int_equal(count_lines(text), 1);
@@ -200,10 +161,10 @@ static void test_log_and_file(void **state)
 /* --since: only alerts at or after the time are read. */
 static void test_since(void **state)
 {
-    struct fixture *f = *state;
+    struct rv_test_vault *f = *state;
     struct rv_gate *g = open_gate(f, NULL, NULL, 0);
     struct rv_alert a = {.severity = RV_ALERT_LOW, .kind = "anomaly.hours", .detail = "one"};
-    struct seen s = {0};
+    struct rv_test_alerts s = {0};
     int64_t mid;
 
     assert_int_equal(rv_policy_alert(g, &a), 0);
@@ -215,24 +176,25 @@ static void test_since(void **state)
     assert_int_equal(rv_policy_alert(g, &a), 0);
     assert_int_equal(rv_policy_close(g), 0);
 
-    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, rv_test_alerts_collect, &s), 0);
     assert_int_equal(s.n, 2);
     memset(&s, 0, sizeof(s));
-    assert_int_equal(rv_policy_alerts_read(f->tv.dir, mid, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->dir, mid, rv_test_alerts_collect, &s), 0);
     assert_int_equal(s.n, 1);
     assert_string_equal(s.detail[0], "two");
     assert_int_equal(s.sev[0], RV_ALERT_MEDIUM);
     /* Unset principal and client read back as "-". */
     assert_string_equal(s.principal[0], "-");
     memset(&s, 0, sizeof(s));
-    assert_int_equal(rv_policy_alerts_read(f->tv.dir, now_ms() + 60000, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->dir, now_ms() + 60000, rv_test_alerts_collect, &s),
+                     0);
     assert_int_equal(s.n, 0);
 }
 
 /* The hook gets the alert as JSON on stdin; the file named in the settings is used. */
 static void test_hook_stdin(void **state)
 {
-    struct fixture *f = *state;
+    struct rv_test_vault *f = *state;
     char out[600], file[600], cmd[2000], *text;
     struct rv_alert a = {.severity = RV_ALERT_HIGH,
                          .kind = "honeytoken",
@@ -242,8 +204,8 @@ static void test_hook_stdin(void **state)
     struct rv_gate *g;
     json_t *j;
 
-    snprintf(out, sizeof(out), "%s/hook.out", f->tv.tmp);
-    snprintf(file, sizeof(file), "%s/custom-alerts.log", f->tv.tmp);
+    snprintf(out, sizeof(out), "%s/hook.out", f->tmp);
+    snprintf(file, sizeof(file), "%s/custom-alerts.log", f->tmp);
     snprintf(cmd, sizeof(cmd), "cat > '%s.tmp' && mv '%s.tmp' '%s'", out, out, out);
     g = open_gate(f, file, cmd, 5000);
     assert_int_equal(rv_policy_alert(g, &a), 0);
@@ -264,7 +226,7 @@ static void test_hook_stdin(void **state)
 /* Counts hook.failed alerts by severity into s->index[severity]. */
 static int count_failed(void *ctx, uint64_t index, const struct rv_alert *a)
 {
-    struct seen *s = ctx;
+    struct rv_test_alerts *s = ctx;
     (void)index;
     if (strcmp(a->kind, "hook.failed") == 0 && (unsigned)a->severity < 3)
         s->index[a->severity]++;
@@ -277,15 +239,15 @@ static int count_failed(void *ctx, uint64_t index, const struct rv_alert *a)
  * alert on the log; a medium one past its room is dropped with a medium "hook.failed". */
 static void test_hook_queue_full(void **state)
 {
-    struct fixture *f = *state;
+    struct rv_test_vault *f = *state;
     char out[600], cmd[2000], detail[32], *text, *over, *med;
     struct rv_alert a = {.kind = "canary", .principal = "carol", .client = "10.1.2.3"};
     struct rv_gate *g;
-    struct seen s = {0};
+    struct rv_test_alerts s = {0};
     uint64_t high_failed = 0, medium_failed = 0;
 
     rv_alert_test_queue_max(2, 2);
-    snprintf(out, sizeof(out), "%s/hook.out", f->tv.tmp);
+    snprintf(out, sizeof(out), "%s/hook.out", f->tmp);
     /* One JSON line per run, appended; slow enough that the queues fill. */
     snprintf(cmd, sizeof(cmd), "sleep 0.3; (cat; echo) >> '%s'", out);
     g = open_gate(f, NULL, cmd, 10000);
@@ -331,7 +293,7 @@ static void test_hook_queue_full(void **state)
     assert_true(strstr(text, "high-1") < med);
     free(text);
     /* The log says what the hook missed. */
-    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, count_failed, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, count_failed, &s), 0);
     high_failed = s.index[RV_ALERT_HIGH];
     medium_failed = s.index[RV_ALERT_MEDIUM];
     assert_true(high_failed >= 1);
@@ -342,10 +304,10 @@ static void test_hook_queue_full(void **state)
  * logged (in the log and the file), once. */
 static void test_hook_hangs(void **state)
 {
-    struct fixture *f = *state;
+    struct rv_test_vault *f = *state;
     struct rv_alert a = {.severity = RV_ALERT_HIGH, .kind = "canary", .detail = "x"};
     struct rv_gate *g = open_gate(f, NULL, "sleep 60", 300);
-    struct seen s = {0};
+    struct rv_test_alerts s = {0};
     int64_t t0, t1;
     char path[600], *text;
 
@@ -357,12 +319,12 @@ static void test_hook_hangs(void **state)
     assert_int_equal(rv_policy_close(g), 0);
     assert_true(mono_ms() - t0 < 5000);
 
-    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, rv_test_alerts_collect, &s), 0);
     assert_int_equal(s.n, 2);
     assert_string_equal(s.kind[0], "canary");
     assert_string_equal(s.kind[1], "hook.failed");
     assert_non_null(strstr(s.detail[1], "timed out"));
-    snprintf(path, sizeof(path), "%s/alerts.log", f->tv.dir);
+    snprintf(path, sizeof(path), "%s/alerts.log", f->dir);
     text = slurp(path);
     assert_int_equal(count_lines(text), 2);
     assert_non_null(strstr(text, "hook.failed"));
@@ -372,19 +334,19 @@ static void test_hook_hangs(void **state)
 /* A failing hook is logged; its failure is not handed to the hook again. */
 static void test_hook_fails(void **state)
 {
-    struct fixture *f = *state;
+    struct rv_test_vault *f = *state;
     char count[600], cmd[1400];
     struct rv_alert a = {.severity = RV_ALERT_MEDIUM, .kind = "probing.sweep", .detail = "y"};
-    struct seen s = {0};
+    struct rv_test_alerts s = {0};
     struct rv_gate *g;
     char *text;
 
-    snprintf(count, sizeof(count), "%s/runs", f->tv.tmp);
+    snprintf(count, sizeof(count), "%s/runs", f->tmp);
     snprintf(cmd, sizeof(cmd), "echo run >> '%s'; exit 3", count);
     g = open_gate(f, NULL, cmd, 5000);
     assert_int_equal(rv_policy_alert(g, &a), 0);
     assert_int_equal(rv_policy_close(g), 0);
-    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, rv_test_alerts_collect, &s), 0);
     assert_int_equal(s.n, 2);
     assert_string_equal(s.kind[1], "hook.failed");
     assert_non_null(strstr(s.detail[1], "status 3"));
@@ -410,12 +372,12 @@ static void *burst_thread(void *arg)
 
 static void test_threads(void **state)
 {
-    struct fixture *f = *state;
+    struct rv_test_vault *f = *state;
     struct rv_actor who = {"dave", "checker", "198.51.100.1"};
     struct rv_gate *g = open_gate(f, NULL, "cat > /dev/null", 2000);
     struct burst b[3];
     pthread_t t[3];
-    struct seen s = {0};
+    struct rv_test_alerts s = {0};
 
     for (int i = 0; i < 3; i++) {
         assert_int_equal(rv_policy_view(g, &who, &b[i].view), 0);
@@ -428,24 +390,24 @@ static void test_threads(void **state)
         assert_int_equal(rv_policy_close(b[i].view), 0);
     }
     assert_int_equal(rv_policy_close(g), 0);
-    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, rv_test_alerts_collect, &s), 0);
     assert_int_equal(s.n, 15);
 }
 
 /* An alert too long to record whole is still recorded, its detail cut. */
 static void test_long_detail(void **state)
 {
-    struct fixture *f = *state;
+    struct rv_test_vault *f = *state;
     struct rv_gate *g = open_gate(f, NULL, NULL, 0);
     char *detail = malloc(5001);
     struct rv_alert a = {.severity = RV_ALERT_MEDIUM, .kind = "anomaly.client", .detail = detail};
-    struct seen s = {0};
+    struct rv_test_alerts s = {0};
 
     memset(detail, 'x', 5000);
     detail[5000] = '\0';
     assert_int_equal(rv_policy_alert(g, &a), 0);
     assert_int_equal(rv_policy_close(g), 0);
-    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, rv_test_alerts_collect, &s), 0);
     assert_int_equal(s.n, 1);
     assert_string_equal(s.kind[0], "anomaly.client");
     assert_true(strlen(s.detail[0]) > 100 && strncmp(s.detail[0], "xxxx", 4) == 0);
@@ -455,14 +417,14 @@ static void test_long_detail(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_log_and_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_since, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hook_stdin, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hook_hangs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hook_fails, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hook_queue_full, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_long_detail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_and_file, setup, rv_test_vault_teardown),
+        cmocka_unit_test_setup_teardown(test_since, setup, rv_test_vault_teardown),
+        cmocka_unit_test_setup_teardown(test_hook_stdin, setup, rv_test_vault_teardown),
+        cmocka_unit_test_setup_teardown(test_hook_hangs, setup, rv_test_vault_teardown),
+        cmocka_unit_test_setup_teardown(test_hook_fails, setup, rv_test_vault_teardown),
+        cmocka_unit_test_setup_teardown(test_hook_queue_full, setup, rv_test_vault_teardown),
+        cmocka_unit_test_setup_teardown(test_threads, setup, rv_test_vault_teardown),
+        cmocka_unit_test_setup_teardown(test_long_detail, setup, rv_test_vault_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

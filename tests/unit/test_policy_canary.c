@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "testalert.h"
 #include "testutil.h"
 #include "testvault.h"
 
@@ -165,27 +166,6 @@ static void add_and_find(struct fixture *f)
     free(l.ids);
 }
 
-struct seen {
-    int n;
-    char kind[8][32], principal[8][64], client[8][64], detail[8][256];
-    enum rv_alert_severity sev[8];
-};
-
-static int collect(void *ctx, uint64_t index, const struct rv_alert *a)
-{
-    struct seen *s = ctx;
-    (void)index;
-    if (s->n < 8) {
-        snprintf(s->kind[s->n], 32, "%s", a->kind);
-        snprintf(s->principal[s->n], 64, "%s", a->principal);
-        snprintf(s->client[s->n], 64, "%s", a->client);
-        snprintf(s->detail[s->n], 256, "%s", a->detail);
-        s->sev[s->n] = a->severity;
-    }
-    s->n++;
-    return 0;
-}
-
 /* Checks an elector's own name, first address line and postcode as a checker; returns the
  * answer's JSON (decref) and fills *verdict. */
 static json_t *check_one(struct fixture *f, const struct rv_elector *e,
@@ -250,19 +230,19 @@ static void test_canary_check_alerts(void **state)
     struct fixture *f = *state;
     enum rv_check_verdict vc, vr;
     char numc[64], numr[64], want[64], shc[4096], shr[4096];
-    struct seen s = {0};
+    struct rv_test_alerts s = {0};
     json_t *jc, *jr;
 
     add_and_find(f);
 
     /* Nothing before. */
-    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, rv_test_alerts_collect, &s), 0);
     assert_int_equal(s.n, 0);
 
     /* A real elector: permissible, no alert. */
     jr = check_one(f, &f->real->e, &vr, numr, sizeof(numr));
     assert_int_equal(vr, RV_VERDICT_PERMISSIBLE);
-    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, rv_test_alerts_collect, &s), 0);
     assert_int_equal(s.n, 0);
 
     /* A canary: found, answered in the same shape, with the canary's own number. */
@@ -279,7 +259,7 @@ static void test_canary_check_alerts(void **state)
     json_decref(jr);
 
     /* One high alert, naming the principal and client, with no personal data. */
-    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, rv_test_alerts_collect, &s), 0);
     assert_int_equal(s.n, 1);
     assert_string_equal(s.kind[0], "canary");
     assert_int_equal(s.sev[0], RV_ALERT_HIGH);
@@ -295,7 +275,7 @@ static void test_canary_check_alerts(void **state)
         assert_int_equal(vc, RV_VERDICT_PERMISSIBLE);
     }
     memset(&s, 0, sizeof(s));
-    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, rv_test_alerts_collect, &s), 0);
     assert_int_equal(s.n, (int)f->ncanary);
 }
 
@@ -480,7 +460,7 @@ static void test_threads(void **state)
     struct rv_gate *g = NULL;
     struct worker w[4];
     pthread_t t[4];
-    struct seen s = {0};
+    struct rv_test_alerts s = {0};
 
     add_and_find(f);
     assert_int_equal(rv_policy_open(f->tv.dir, &f->tv.secret, &root, &g), 0);
@@ -498,9 +478,9 @@ static void test_threads(void **state)
         assert_int_equal(rv_policy_close(w[i].view), 0);
     }
     assert_int_equal(rv_policy_close(g), 0);
-    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
-    assert_int_equal(s.n, 9); /* 3 canaries x 3 checks; the first 8 are kept */
-    for (int i = 0; i < 8; i++) {
+    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, rv_test_alerts_collect, &s), 0);
+    assert_int_equal(s.n, 9); /* 3 canaries x 3 checks */
+    for (int i = 0; i < s.n; i++) {
         assert_string_equal(s.kind[i], "canary");
         assert_string_not_equal(s.client[i], "10.0.0.4");
     }

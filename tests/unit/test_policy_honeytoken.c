@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "testalert.h"
 #include "testutil.h"
 #include "testvault.h"
 
@@ -23,30 +24,12 @@
 
 #define LABEL "finance file share"
 
-struct fixture {
-    struct rv_test_vault tv;
-};
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-
-    if (f == NULL || sodium_init() < 0 || rv_test_vault_create(&f->tv, "rv-honey", 1000) != 0)
-        return -1;
-    *state = f;
-    return 0;
+    return rv_test_vault_setup(state, "rv-honey", 1000);
 }
 
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    rv_test_vault_remove(&f->tv);
-    free(f);
-    return 0;
-}
-
-static struct rv_gate *open_as(struct fixture *f, const char *role)
+static struct rv_gate *open_as(struct rv_test_vault *f, const char *role)
 {
     static struct rv_actor who;
     struct rv_policy_config c;
@@ -56,7 +39,7 @@ static struct rv_gate *open_as(struct fixture *f, const char *role)
     who.principal = "alice";
     who.role = role;
     who.client = "local";
-    assert_int_equal(rv_policy_open(f->tv.dir, &f->tv.secret, &who, &g), 0);
+    assert_int_equal(rv_policy_open(f->dir, &f->secret, &who, &g), 0);
     rv_policy_config_defaults(&c);
     c.alert_syslog = false;
     assert_int_equal(rv_policy_configure(g, &c, &d), 0);
@@ -105,27 +88,6 @@ static bool name_shaped(const char *n)
     return true;
 }
 
-struct seen {
-    int n;
-    char kind[8][32], principal[8][64], client[8][64], detail[8][256];
-    enum rv_alert_severity sev[8];
-};
-
-static int collect(void *ctx, uint64_t index, const struct rv_alert *a)
-{
-    struct seen *s = ctx;
-    (void)index;
-    if (s->n < 8) {
-        snprintf(s->kind[s->n], 32, "%s", a->kind);
-        snprintf(s->principal[s->n], 64, "%s", a->principal);
-        snprintf(s->client[s->n], 64, "%s", a->client);
-        snprintf(s->detail[s->n], 256, "%s", a->detail);
-        s->sev[s->n] = a->severity;
-    }
-    s->n++;
-    return 0;
-}
-
 static void free_text(char *t)
 {
     if (t != NULL) {
@@ -137,7 +99,7 @@ static void free_text(char *t)
 /* Three formats; every value well shaped; the JSON parses. */
 static void test_formats(void **state)
 {
-    struct fixture *f = *state;
+    struct rv_test_vault *f = *state;
     struct rv_gate *g = open_as(f, "admin");
     char *env = NULL, *ini = NULL, *js = NULL, user[128], tok[128], pw[128], url[256];
     json_t *j, *r;
@@ -200,10 +162,10 @@ static void test_formats(void **state)
  * raises nothing. */
 static void test_use_alerts(void **state)
 {
-    struct fixture *f = *state;
+    struct rv_test_vault *f = *state;
     struct rv_gate *g = open_as(f, "admin");
     char *env = NULL, user[128], tok[128], other[128];
-    struct seen s = {0};
+    struct rv_test_alerts s = {0};
 
     assert_int_equal(
         rv_policy_honeytoken_create(g, LABEL, RV_HONEYTOKEN_ENV, "https://rv.example:8443", &env),
@@ -221,7 +183,7 @@ static void test_use_alerts(void **state)
     snprintf(other, sizeof(other), "%s", tok);
     other[10] = other[10] == 'A' ? 'B' : 'A';
     assert_int_equal(rv_policy_honeytoken_token(g, other, "203.0.113.5"), 0);
-    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, rv_test_alerts_collect, &s), 0);
     assert_int_equal(s.n, 0);
 
     /* A decoy's name cannot be taken by a real principal (which would silence it), and
@@ -240,7 +202,7 @@ static void test_use_alerts(void **state)
         assert_int_equal(rv_policy_user_add(g, &p, &cred), RV_EEXIST);
     }
     assert_int_equal(rv_policy_close(g), 0);
-    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, rv_test_alerts_collect, &s), 0);
     assert_int_equal(s.n, 0);
 
     g = open_as(f, "checker");
@@ -248,7 +210,7 @@ static void test_use_alerts(void **state)
     assert_int_equal(rv_policy_honeytoken_token(g, tok, "198.51.100.23"), 1);
     assert_int_equal(rv_policy_close(g), 0);
 
-    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, rv_test_alerts_collect, &s), 0);
     assert_int_equal(s.n, 2);
     assert_string_equal(s.kind[0], "honeytoken");
     assert_int_equal(s.sev[0], RV_ALERT_HIGH);
@@ -265,7 +227,7 @@ static void test_use_alerts(void **state)
 /* Only an admin creates decoys; the refusal is recorded. */
 static void test_admin_only(void **state)
 {
-    struct fixture *f = *state;
+    struct rv_test_vault *f = *state;
     struct rv_gate *g = open_as(f, "auditor");
     char *t = NULL;
     uint64_t n = rv_audit_size(rv_policy_audit(g));
@@ -286,7 +248,7 @@ static void test_admin_only(void **state)
  * password or the token. */
 static void test_nothing_on_disk(void **state)
 {
-    struct fixture *f = *state;
+    struct rv_test_vault *f = *state;
     struct rv_gate *g = open_as(f, "admin");
     char *env = NULL, user[128], tok[128], pw[128];
 
@@ -298,24 +260,24 @@ static void test_nothing_on_disk(void **state)
     assert_true(find_value(env, "REGVAULT_TOKEN=", tok, sizeof(tok)));
     assert_true(find_value(env, "REGVAULT_PASSWORD=", pw, sizeof(pw)));
     free_text(env);
-    assert_false(rv_test_tree_contains(f->tv.dir, LABEL));
-    assert_false(rv_test_tree_contains(f->tv.dir, user));
-    assert_false(rv_test_tree_contains(f->tv.dir, pw));
-    assert_false(rv_test_tree_contains(f->tv.dir, tok));
-    assert_false(rv_test_tree_contains(f->tv.dir, tok + 4));
+    assert_false(rv_test_tree_contains(f->dir, LABEL));
+    assert_false(rv_test_tree_contains(f->dir, user));
+    assert_false(rv_test_tree_contains(f->dir, pw));
+    assert_false(rv_test_tree_contains(f->dir, tok));
+    assert_false(rv_test_tree_contains(f->dir, tok + 4));
 }
 
 /* Through the real login: the decoy is refused like any bad credential (RV_EAUTH), and the
  * alert names the decoy and the client. A decoy never takes a principal's name. */
 static void test_login(void **state)
 {
-    struct fixture *f = *state;
+    struct rv_test_vault *f = *state;
     struct rv_gate *g = open_as(f, "admin");
     struct rv_principal p, out;
     struct rv_credentials cred;
     char *env = NULL, user[128], pw[128];
     int64_t retry = 0;
-    struct seen s = {0};
+    struct rv_test_alerts s = {0};
 
     memset(&p, 0, sizeof(p));
     snprintf(p.name, sizeof(p.name), "svc-finance-sync");
@@ -339,7 +301,7 @@ static void test_login(void **state)
     free_text(env);
     assert_int_equal(rv_policy_login(g, user, pw, "123456", "192.0.2.44", &out, &retry), RV_EAUTH);
     assert_int_equal(rv_policy_close(g), 0);
-    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, collect, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, rv_test_alerts_collect, &s), 0);
     assert_true(s.n >= 1);
     assert_string_equal(s.kind[0], "honeytoken");
     assert_string_equal(s.principal[0], user);
@@ -349,7 +311,7 @@ static void test_login(void **state)
 
 static int count_honey(void *ctx, uint64_t index, const struct rv_alert *a)
 {
-    struct seen *s = ctx;
+    struct rv_test_alerts *s = ctx;
     (void)index;
     if (strcmp(a->kind, "honeytoken") == 0) {
         if (s->n < 8) {
@@ -366,13 +328,13 @@ static int count_honey(void *ctx, uint64_t index, const struct rv_alert *a)
  * from an address that is locked out for failed logins, answered as any locked login. */
 static void test_login_password_and_locked(void **state)
 {
-    struct fixture *f = *state;
+    struct rv_test_vault *f = *state;
     struct rv_gate *g = open_as(f, "admin");
     struct rv_principal p, out;
     struct rv_credentials cred;
     char *env = NULL, user[128], pw[128];
     int64_t retry = 0;
-    struct seen s = {0};
+    struct rv_test_alerts s = {0};
     int rc = 0;
 
     memset(&p, 0, sizeof(p));
@@ -410,7 +372,7 @@ static void test_login_password_and_locked(void **state)
     assert_int_equal(rv_policy_login(g, user, "x", "123456", "192.0.2.70", &out, &retry),
                      RV_ELOCKED);
     assert_int_equal(rv_policy_close(g), 0);
-    assert_int_equal(rv_policy_alerts_read(f->tv.dir, 0, count_honey, &s), 0);
+    assert_int_equal(rv_policy_alerts_read(f->dir, 0, count_honey, &s), 0);
     assert_int_equal(s.n, 4);
     assert_string_equal(s.client[0], "192.0.2.61");
     assert_string_equal(s.client[1], "192.0.2.62");
@@ -424,12 +386,13 @@ static void test_login_password_and_locked(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_formats, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_use_alerts, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_admin_only, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_nothing_on_disk, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_login, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_login_password_and_locked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_formats, setup, rv_test_vault_teardown),
+        cmocka_unit_test_setup_teardown(test_use_alerts, setup, rv_test_vault_teardown),
+        cmocka_unit_test_setup_teardown(test_admin_only, setup, rv_test_vault_teardown),
+        cmocka_unit_test_setup_teardown(test_nothing_on_disk, setup, rv_test_vault_teardown),
+        cmocka_unit_test_setup_teardown(test_login, setup, rv_test_vault_teardown),
+        cmocka_unit_test_setup_teardown(test_login_password_and_locked, setup,
+                                        rv_test_vault_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "testutil.h"
+#include "testvault.h"
 #include <sodium.h>
 
 static char dir[256];
@@ -36,12 +37,8 @@ static struct rv_vault_secret key_secret(const uint8_t *k)
 
 static int setup(void **state)
 {
-    struct rv_vault_secret s = key_secret(keyfile);
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/rv-test-vault-XXXXXX");
-    if (mkdtemp(dir) == NULL)
-        return -1;
-    return rv_vault_create(dir, &s, 1000000) == 0 ? 0 : -1;
+    return rv_test_bare_vault_create(dir, sizeof(dir), "rv-test-vault", keyfile, 1000000);
 }
 
 static int teardown(void **state)
@@ -53,10 +50,7 @@ static int teardown(void **state)
 
 static struct rv_vault *open_vault(void)
 {
-    struct rv_vault *v = NULL;
-    struct rv_vault_secret s = key_secret(keyfile);
-    assert_int_equal(rv_vault_open(dir, &s, &v), 0);
-    return v;
+    return rv_test_bare_vault_open(dir, keyfile);
 }
 
 static void mk(struct rv_elector *e, const char *area, const char *prefix, unsigned number,
