@@ -218,6 +218,42 @@ def request(method, path, body=None, token=None, ctype=None, headers=None, sourc
         sock.close()
 
 
+def chunked(path, total, token=None, ctype="text/csv", source="127.0.0.1", piece=16384):
+    """POSTs total bytes of CSV-like filler as a chunked body (Transfer-Encoding: chunked, no
+    Content-Length), piece bytes a chunk, on a fresh connection. Returns (Resp, sent), or
+    (None, sent) when the daemon closed the connection without an answer; sent counts the
+    body's bytes handed to the socket before it was closed."""
+    h = {"Host": "127.0.0.1:%d" % PORT, "Content-Type": ctype,
+         "Transfer-Encoding": "chunked", "Connection": "close"}
+    if token:
+        h["Authorization"] = "Bearer " + token
+    head = "POST %s HTTP/1.1\r\n" % path
+    head += "".join("%s: %s\r\n" % kv for kv in h.items()) + "\r\n"
+    filler = (b"id,name,address,postcode,date\n" * (piece // 30 + 1))[:piece]
+    raw = socket.create_connection(("127.0.0.1", PORT), timeout=60, source_address=(source, 0))
+    sock = _ctx.wrap_socket(raw)
+    sent = 0
+    try:
+        try:
+            sock.sendall(head.encode("latin-1"))
+            while sent < total:
+                n = min(piece, total - sent)
+                sock.sendall(b"%x\r\n" % n + filler[:n] + b"\r\n")
+                sent += n
+            sock.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+            pass
+        try:
+            r = http.client.HTTPResponse(sock, method="POST")
+            r.begin()
+            data = r.read()
+        except (http.client.HTTPException, ConnectionError, ssl.SSLError, OSError):
+            return None, sent
+        return Resp(r.status, {k.lower(): v for k, v in r.getheaders()}, data), sent
+    finally:
+        sock.close()
+
+
 def user(name):
     with open(os.path.join(WORK, "users", name + ".json")) as f:
         d = json.load(f)
