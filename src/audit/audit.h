@@ -307,6 +307,11 @@ bool rv_audit_group_settled(struct rv_audit_group *g) RV_NONNULL(1);
  * with nothing done, when the turn is taken (its holder or the committer thread will
  * answer them). So a lightly loaded caller needs no hand-over to another thread. */
 void rv_audit_group_commit(struct rv_audit_group *g) RV_NONNULL(1);
+/* From now on g's entries are never written on its holder's thread: rv_audit_group_commit,
+ * rv_audit_group_wait and rv_audit_group_close rouse the log's committer thread instead of
+ * taking a free turn (so a holder that serves other clients from an event loop never waits
+ * for a write or a sync). */
+void rv_audit_group_handoff(struct rv_audit_group *g) RV_NONNULL(1);
 /* Blocks the holder (not inside g: no thread's group may be g) until every entry g took so
  * far has been answered: commits them itself whenever the turn is free, and otherwise
  * sleeps until whoever commits the last of them wakes it (no polling). g's callback is not

@@ -854,6 +854,7 @@ struct rv_audit_group {
     _Atomic uint32_t refs;
     _Atomic bool waiting;     /* the holder sleeps in rv_audit_group_wait */
     _Atomic int rc;           /* the first failure, or 0 */
+    bool handoff;             /* never commit on the holder's thread (rv_audit_group_handoff) */
     struct rv_audit_log *log; /* the log of the latest entry taken (creator's thread only) */
     rv_audit_group_fn fn;
     void *ctx;
@@ -871,6 +872,7 @@ int rv_audit_group_new(rv_audit_group_fn fn, void *ctx, struct rv_audit_group **
     atomic_init(&g->refs, 1);
     atomic_init(&g->waiting, false);
     atomic_init(&g->rc, 0);
+    g->handoff = false;
     g->log = NULL;
     g->fn = fn;
     g->ctx = ctx;
@@ -891,11 +893,25 @@ bool rv_audit_group_settled(struct rv_audit_group *g)
     return atomic_load(&g->refs) == 1;
 }
 
+void rv_audit_group_handoff(struct rv_audit_group *g)
+{
+    g->handoff = true;
+}
+
 void rv_audit_group_commit(struct rv_audit_group *g)
 {
     struct rv_audit_log *log = g->log;
 
-    if (log == NULL || rv_audit_group_settled(g) || !take_turn(log))
+    if (log == NULL || rv_audit_group_settled(g))
+        return;
+    if (g->handoff) {
+        /* The committer thread writes them: rouse it unless the turn is held, whose holder
+         * looks at the queues again when it gives the turn up (see committer_main). */
+        if (atomic_load(&log->busy) == 0)
+            futex_bump(&log->kick, 1);
+        return;
+    }
+    if (!take_turn(log))
         return;
     /* As an inline rv_audit_append: commit until the group's entries are answered (they
      * were queued before the turn was taken), then hand any work left to the committer. */

@@ -312,13 +312,14 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, struct req *q)
  * With a pool, each step of an exchange that may record (begin, each piece of body, and the
  * end of the endpoints rv_srv_defers names) runs with the thread's audit appends joined to
  * the request's group: the gate's rv_audit_append then returns at once. When the answer is
- * made, the pool thread commits the group itself if nobody holds the log's commit turn
- * (rv_audit_group_commit); if the group is still not settled the connection is suspended,
- * and the group's callback (run by whichever thread commits its entries, once every one is
- * durable or has failed) resumes it; libmicrohttpd then calls on_request again, which queues
- * the answer, or 503 audit_unavailable in its place if an entry failed. So no byte of an
- * answer is queued before its entries are durable, and a pool thread never sleeps on the
- * log (though it may write and sync a group itself). */
+ * made, the pool thread rouses the log's committer thread for the group (rv_audit_group_commit
+ * of a group handed off: a pool thread never writes or syncs the log itself, which would
+ * stall every connection it serves for the length of an fdatasync); unless the group is
+ * already settled the connection is suspended, and the group's callback (run by the thread
+ * that commits its entries, once every one is durable or has failed) resumes it;
+ * libmicrohttpd then calls on_request again, which queues the answer, or 503
+ * audit_unavailable in its place if an entry failed. So no byte of an answer is queued
+ * before its entries are durable, and a pool thread never sleeps on the log. */
 static void group_done(void *ctx, int rc)
 {
     struct req *q = ctx;
@@ -336,8 +337,12 @@ static void defer_enter(struct rv_server *s, struct req *q)
 {
     if (s->cfg.threads == 0)
         return;
-    if (q->group == NULL && rv_audit_group_new(group_done, q, &q->group) != 0)
-        q->group = NULL; /* out of memory: this step's appends wait, as with no pool */
+    if (q->group == NULL) {
+        if (rv_audit_group_new(group_done, q, &q->group) != 0)
+            q->group = NULL; /* out of memory: this step's appends wait, as with no pool */
+        else
+            rv_audit_group_handoff(q->group); /* the log's committer writes and syncs them */
+    }
     (void)rv_audit_group_enter(q->group);
 }
 
@@ -372,7 +377,7 @@ static enum MHD_Result answer(struct MHD_Connection *c, struct req *q)
     if (g == NULL)
         return send_answer(c, q);
     q->group = NULL;
-    rv_audit_group_commit(g); /* unless another thread is committing now */
+    rv_audit_group_commit(g); /* rouses the committer unless the turn is held */
     if (rv_audit_group_settled(g)) {
         if (rv_audit_group_close(g, &rc) == 0) {
             if (rc != 0)
