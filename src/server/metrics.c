@@ -249,35 +249,96 @@ static void append_line(struct rv_server *s, const char *line, size_t n)
     pthread_mutex_unlock(&s->log_lock);
 }
 
-/* "YYYY-MM-DDTHH:MM:SS.mmmZ". The calendar part is made once a second per thread: gmtime_r
- * takes glibc's time-zone lock, which hundreds of threads would queue on. */
-static void stamp(char out[64])
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ" and its NUL into out; returns its length. The calendar part is
+ * made once a second per thread: gmtime_r takes glibc's time-zone lock, which hundreds of
+ * threads would queue on. */
+static size_t stamp(char out[64])
 {
     static __thread time_t last = -1;
-    static __thread char day[64];
+    static __thread char day[40];
+    static __thread size_t daylen;
     struct timespec t;
+    long ms;
 
     clock_gettime(CLOCK_REALTIME, &t);
     if (t.tv_sec != last) {
         struct tm tm;
+        int n;
         gmtime_r(&t.tv_sec, &tm);
-        snprintf(day, sizeof(day), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        n = snprintf(day, sizeof(day), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        daylen = n > 0 && (size_t)n < sizeof(day) ? (size_t)n : 0;
         last = t.tv_sec;
     }
-    snprintf(out, 64, "%.40s.%03ldZ", day, t.tv_nsec / 1000000);
+    ms = t.tv_nsec / 1000000;
+    memcpy(out, day, daylen);
+    out[daylen] = '.';
+    out[daylen + 1] = (char)('0' + ms / 100);
+    out[daylen + 2] = (char)('0' + ms / 10 % 10);
+    out[daylen + 3] = (char)('0' + ms % 10);
+    out[daylen + 4] = 'Z';
+    out[daylen + 5] = '\0';
+    return daylen + 5;
+}
+
+/* A line of the access log, put together without the printf family (one per request). */
+struct lbuf {
+    char *p;
+    size_t len, cap; /* cap keeps a byte for the newline */
+};
+
+static void lb_str(struct lbuf *b, const char *s)
+{
+    size_t n = strnlen(s, b->cap - b->len);
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+static void lb_chr(struct lbuf *b, char c)
+{
+    if (b->len < b->cap)
+        b->p[b->len++] = c;
+}
+
+static void lb_num(struct lbuf *b, uint64_t v)
+{
+    char d[20];
+    size_t n = 0;
+
+    do {
+        d[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n > 0)
+        lb_chr(b, d[--n]);
 }
 
 void rv_srv_log_request(struct rv_server *s, const struct rv_exchange *x, int64_t us)
 {
-    char line[512], when[64];
-    int n;
+    char line[512];
+    struct lbuf b = {line, 0, sizeof(line) - 1};
 
-    stamp(when);
-    n = snprintf(line, sizeof(line), "%s %s %s %s %d %lldus %s\n", when, x->client, x->method,
-                 x->path, x->r.status, (long long)us, x->principal);
-    if (n > 0)
-        append_line(s, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    if (s->log_fd < 0 || s->logbuf == NULL)
+        return;
+    b.len = stamp(line);
+    lb_chr(&b, ' ');
+    lb_str(&b, x->client);
+    lb_chr(&b, ' ');
+    lb_str(&b, x->method);
+    lb_chr(&b, ' ');
+    lb_str(&b, x->path);
+    lb_chr(&b, ' ');
+    if (x->r.status < 0)
+        lb_chr(&b, '-');
+    lb_num(&b, (uint64_t)(x->r.status < 0 ? -(int64_t)x->r.status : x->r.status));
+    lb_chr(&b, ' ');
+    if (us < 0)
+        lb_chr(&b, '-');
+    lb_num(&b, us < 0 ? (uint64_t)0 - (uint64_t)us : (uint64_t)us);
+    lb_str(&b, "us ");
+    lb_str(&b, x->principal);
+    line[b.len++] = '\n';
+    append_line(s, line, b.len);
 }
 
 void rv_srv_log_msg(struct rv_server *s, const char *fmt, ...)
@@ -286,7 +347,7 @@ void rv_srv_log_msg(struct rv_server *s, const char *fmt, ...)
     va_list ap;
     int n;
 
-    stamp(when);
+    (void)stamp(when);
     n = snprintf(line, sizeof(line), "%s regvault serve: ", when);
     va_start(ap, fmt);
     n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
