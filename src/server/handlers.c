@@ -1022,18 +1022,21 @@ int rv_srv_body(struct rv_exchange *x, const char *data, size_t len)
         }
         return 0;
     }
+    if (x->buf == NULL) {
+        x->buf = x->inbuf;
+        x->bufcap = sizeof(x->inbuf);
+    }
     if (x->len + len > x->bufcap) {
-        size_t cap = x->bufcap != 0 ? x->bufcap : 1024;
+        size_t cap = x->bufcap * 2;
         char *nb;
         while (cap < x->len + len)
             cap *= 2;
         if ((nb = malloc(cap)) == NULL)
             return refuse(x, 500, "internal", "500 memory", "out of memory");
-        if (x->buf != NULL) {
-            memcpy(nb, x->buf, x->len);
-            sodium_memzero(x->buf, x->bufcap);
+        memcpy(nb, x->buf, x->len);
+        sodium_memzero(x->buf, x->bufcap);
+        if (x->buf != x->inbuf)
             free(x->buf);
-        }
         x->buf = nb;
         x->bufcap = cap;
     }
@@ -2081,7 +2084,8 @@ void rv_srv_finish(struct rv_exchange *x)
     x->view = NULL;
     if (x->buf != NULL) {
         sodium_memzero(x->buf, x->bufcap);
-        free(x->buf);
+        if (x->buf != x->inbuf)
+            free(x->buf);
     }
     x->buf = NULL;
     if (x->r.body != NULL) {

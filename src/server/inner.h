@@ -172,8 +172,9 @@ struct rv_exchange {
     uint64_t cap, got;
     uint64_t spooled; /* bytes of this upload counted in s->upload_bytes */
     bool declared;    /* spooled is its declared Content-Length, counted before the body */
-    char *buf;
+    char *buf;        /* inbuf, or malloc'ed once the body outgrows it */
     size_t len, bufcap;
+    char inbuf[1024]; /* a small body (a check's), without a malloc */
     int spool_fd;
     char spool_path[RV_SERVER_PATH_MAX + 64];
     struct rv_srv_batch *batch;
