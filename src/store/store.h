@@ -56,14 +56,16 @@ RV_NODISCARD int rv_store_scratch_file(struct rv_store *s, int *fd) RV_NONNULL(1
 uint64_t rv_store_used(struct rv_store *s);
 
 /* Brings the pages in use into the page cache and into this process's map (page tables),
- * on a thread of the store's own, and returns at once: for a long-running reader (the
- * daemon) at start, so that its first reads neither wait for the disk nor take a page
- * fault each (a check at 10 million electors otherwise faults on two or three pages of the
- * map). The pages are the file's own, shared with the page cache: no memory is allocated
- * for them, though they count in the process's resident size. Only a hint: 0 when started
- * (or when the store is empty, larger than half the machine's memory, or already being
- * prefetched), RV_ENOMEM when the thread could not start. rv_store_prefetch_wait waits until it is done (for a benchmark
- * of the steady state); rv_store_close stops it. */
+ * on a thread of the store's own (which takes no signal), and returns at once: for a
+ * long-running reader (the daemon) at start, so that its first reads neither wait for the
+ * disk nor take a page fault each (a check at 10 million electors otherwise faults on two
+ * or three pages of the map). The pages are the file's own, shared with the page cache: no
+ * memory is allocated for them, though they count in the process's resident size. Only a
+ * hint: 1 when started; 0 when there is nothing to do (an empty store, one larger than half
+ * the memory this process may use, a prefetch already running, or no /proc to find the
+ * map in); RV_ENOMEM when the thread could not start. A growth of the map (which maps the
+ * file again) stops it; a later call may start it again. rv_store_prefetch_wait waits until
+ * it is done (for a benchmark of the steady state); rv_store_close stops it. */
 int rv_store_prefetch(struct rv_store *s) RV_NONNULL(1);
 void rv_store_prefetch_wait(struct rv_store *s) RV_NONNULL(1);
 

@@ -20,13 +20,12 @@
 #include <fcntl.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define MAP_INITIAL  (64ull << 20)
@@ -42,11 +41,13 @@
 struct rv_store {
     MDB_env *env;
     MDB_dbi dbi;
-    pthread_t prefetcher; /* while prefetching */
-    bool prefetching;
-    atomic_bool prefetch_stop;
-    uint8_t *map;      /* the map's first byte, found for the prefetch */
-    uint64_t map_used; /* the bytes of it to prefetch */
+    pthread_mutex_t prefetch_lock; /* over prefetcher and prefetching */
+    pthread_t prefetcher;          /* while prefetching */
+    bool prefetching;              /* prefetcher is to be joined */
+    atomic_bool prefetch_stop;     /* asks it to stop */
+    atomic_bool prefetch_done;     /* it has stopped */
+    uint8_t *map;                  /* the map's first byte, found for the prefetch */
+    uint64_t map_used;             /* the bytes of it to prefetch */
 };
 
 struct rv_txn {
@@ -65,6 +66,8 @@ struct rv_cursor {
     size_t plen;
     bool started;
 };
+
+static void prefetch_join(struct rv_store *s, bool stop);
 
 static int map_err(int rc)
 {
@@ -168,6 +171,10 @@ int rv_store_open_opts(const char *dir, const struct rv_store_opts *opts, struct
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return RV_ENOMEM;
+    if (pthread_mutex_init(&s->prefetch_lock, NULL) != 0) {
+        free(s);
+        return RV_ENOMEM;
+    }
     remove_scratch(dir);
     rc = mdb_env_create(&s->env);
     if (rc != 0)
@@ -205,6 +212,7 @@ out:
     if (s != NULL) {
         if (s->env != NULL)
             mdb_env_close(s->env);
+        pthread_mutex_destroy(&s->prefetch_lock);
         free(s);
     }
     return map_err(rc);
@@ -214,10 +222,8 @@ void rv_store_close(struct rv_store *s)
 {
     if (s == NULL)
         return;
-    if (s->prefetching) {
-        atomic_store(&s->prefetch_stop, true);
-        rv_store_prefetch_wait(s);
-    }
+    prefetch_join(s, true);
+    pthread_mutex_destroy(&s->prefetch_lock);
     mdb_env_close(s->env);
     free(s);
 }
@@ -232,41 +238,91 @@ uint64_t rv_store_used(struct rv_store *s)
     return ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
 }
 
-/* The first byte of this process's map of the store's data file: LMDB tells it only for a
- * fixed map (MDB_envinfo.me_mapaddr is NULL otherwise), so it is the start of the mapping of
- * that file (device and inode) at offset 0 in /proc/self/maps. NULL when not found. */
-static uint8_t *map_base(struct rv_store *s)
+/* The first byte of this process's map of the store's data file, and in *len how many bytes
+ * of it are mapped: LMDB tells the address only for a fixed map (MDB_envinfo.me_mapaddr is
+ * NULL otherwise), so it is found from a pointer LMDB hands out into the map (the first
+ * record's) and the line of /proc/self/maps that holds it, whose file offset gives the
+ * start. NULL when the store is empty or the line is not found (no /proc). */
+static uint8_t *map_base(struct rv_store *s, uint64_t *len)
 {
-    struct stat st;
-    char line[512];
+    MDB_txn *txn = NULL;
+    MDB_cursor *c = NULL;
+    MDB_val k, v;
+    uintptr_t p = 0;
     uint8_t *base = NULL;
+    char line[512];
     FILE *f;
-    int fd;
 
-    if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0)
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
         return NULL;
-    if ((f = fopen("/proc/self/maps", "re")) == NULL)
+    if (mdb_cursor_open(txn, s->dbi, &c) == 0 && mdb_cursor_get(c, &k, &v, MDB_FIRST) == 0)
+        p = (uintptr_t)v.mv_data;
+    if (c != NULL)
+        mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    if (p == 0 || (f = fopen("/proc/self/maps", "re")) == NULL)
         return NULL;
     while (base == NULL && fgets(line, sizeof(line), f) != NULL) {
-        unsigned long lo, hi, off, ino;
-        unsigned maj, min;
-        char perm[8];
-        if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &lo, &hi, perm, &off, &maj, &min, &ino) ==
-                7 &&
-            ino == (unsigned long)st.st_ino && off == 0 && makedev(maj, min) == st.st_dev)
-            base = (uint8_t *)(uintptr_t)lo;
+        unsigned long long lo, hi, off;
+        if (strchr(line, '\n') == NULL) { /* a long path: skip the rest of the line */
+            int ch;
+            while ((ch = fgetc(f)) != EOF && ch != '\n')
+                ;
+        }
+        if (sscanf(line, "%llx-%llx %*s %llx", &lo, &hi, &off) == 3 && lo <= p && p < hi &&
+            off <= lo) {
+            base = (uint8_t *)(uintptr_t)(lo - off);
+            *len = hi - (lo - off);
+        }
     }
     fclose(f);
     return base;
 }
 
+/* The memory this process may use: the machine's, or its control group's limit when lower
+ * (cgroup v2 memory.max, or v1 memory.limit_in_bytes). 0 when unknown. */
+static uint64_t memory_limit(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    uint64_t mem = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+    char line[512], path[700];
+    FILE *f = fopen("/proc/self/cgroup", "re");
+
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        char *nl = strchr(line, '\n'), *group;
+        unsigned long long limit;
+        FILE *g;
+        int n;
+        if (nl != NULL)
+            *nl = '\0';
+        if (strncmp(line, "0::", 3) == 0) {
+            group = line + 3;
+            n = snprintf(path, sizeof(path), "/sys/fs/cgroup%s/memory.max", group);
+        } else if ((group = strstr(line, ":memory:")) != NULL) {
+            n = snprintf(path, sizeof(path), "/sys/fs/cgroup/memory%s/memory.limit_in_bytes",
+                         group + 8);
+        } else {
+            continue;
+        }
+        if (n < 0 || (size_t)n >= sizeof(path) || (g = fopen(path, "re")) == NULL)
+            continue;
+        if (fscanf(g, "%llu", &limit) == 1 && limit > 0 && (mem == 0 || limit < mem))
+            mem = limit; /* "max" (no limit) does not scan */
+        fclose(g);
+    }
+    if (f != NULL)
+        fclose(f);
+    return mem;
+}
+
 /* The prefetch thread: asks for the next step's pages to be read ahead into the page cache
  * (the map is opened MDB_NORDAHEAD, so faults alone would read them a page at a time), then
- * faults the current step into the map. Stops at the stop flag, or when the map is no
- * longer what it was (a growth remaps it: the kernel then refuses the range). */
+ * faults the current step into the map. Stops at the stop flag (set before the map is ever
+ * remapped), or when the kernel refuses a range. */
 static void *prefetch_main(void *arg)
 {
     struct rv_store *s = arg;
+    bool populate = true;
     int fd = -1;
 
     if (mdb_env_get_fd(s->env, &fd) != 0)
@@ -281,49 +337,77 @@ static void *prefetch_main(void *arg)
                 (off_t)(s->map_used - next < PREFETCH_STEP ? s->map_used - next : PREFETCH_STEP),
                 POSIX_FADV_WILLNEED);
 #ifdef MADV_POPULATE_READ
-        if (madvise(s->map + off, (size_t)n, MADV_POPULATE_READ) == 0)
+        if (populate && madvise(s->map + off, (size_t)n, MADV_POPULATE_READ) == 0)
             continue;
-        if (errno != EINVAL)
-            break; /* the map changed under us, or a page could not be read */
+        if (populate && errno != EINVAL)
+            break; /* a page could not be read */
 #endif
         /* A kernel without MADV_POPULATE_READ (before 5.14): the page cache only. */
-        (void)madvise(s->map + off, (size_t)(s->map_used - off), MADV_WILLNEED);
-        break;
+        populate = false;
+        if (madvise(s->map + off, (size_t)n, MADV_WILLNEED) != 0)
+            break;
     }
+    atomic_store(&s->prefetch_done, true);
     return NULL;
+}
+
+/* Stops the prefetch, if one runs, and waits for its thread (stop) or lets it finish. */
+static void prefetch_join(struct rv_store *s, bool stop)
+{
+    pthread_mutex_lock(&s->prefetch_lock);
+    if (s->prefetching) {
+        if (stop)
+            atomic_store(&s->prefetch_stop, true);
+        pthread_join(s->prefetcher, NULL);
+        s->prefetching = false;
+    }
+    pthread_mutex_unlock(&s->prefetch_lock);
+}
+
+/* mdb_env_set_mapsize, which maps the file again: the prefetch stops first. */
+static int set_mapsize(struct rv_store *s, size_t size)
+{
+    prefetch_join(s, true);
+    return mdb_env_set_mapsize(s->env, size);
 }
 
 int rv_store_prefetch(struct rv_store *s)
 {
-    uint64_t used = rv_store_used(s);
-    MDB_envinfo info;
+    uint64_t used = rv_store_used(s), mapped = 0, mem = memory_limit();
+    sigset_t all, old;
+    int rc = 0;
 
-    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-
-    if (s->prefetching || used == 0 || mdb_env_info(s->env, &info) != 0)
-        return 0;
-    /* A store larger than half the machine's memory would only push its own pages (and
-     * everyone else's) out of the page cache as it went: leave it to fault as used. */
-    if (pages > 0 && psize > 0 && used > (uint64_t)pages * (uint64_t)psize / 2)
-        return 0;
-    if (used > info.me_mapsize)
-        used = info.me_mapsize;
-    if ((s->map = map_base(s)) == NULL)
-        return 0;
-    s->map_used = used;
+    pthread_mutex_lock(&s->prefetch_lock);
+    if (s->prefetching && atomic_load(&s->prefetch_done)) {
+        pthread_join(s->prefetcher, NULL);
+        s->prefetching = false;
+    }
+    /* A store larger than half the memory this process may use would only push its own
+     * pages (and everyone else's) out of the page cache as it went: leave it to fault. */
+    if (s->prefetching || used == 0 || (mem > 0 && used > mem / 2) ||
+        (s->map = map_base(s, &mapped)) == NULL)
+        goto out;
+    s->map_used = used < mapped ? used : mapped;
     atomic_store(&s->prefetch_stop, false);
-    if (pthread_create(&s->prefetcher, NULL, prefetch_main, s) != 0)
-        return RV_ENOMEM;
-    s->prefetching = true;
-    return 0;
+    atomic_store(&s->prefetch_done, false);
+    /* The thread takes no signal: a daemon's SIGTERM is the main thread's to wait for. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (pthread_create(&s->prefetcher, NULL, prefetch_main, s) == 0) {
+        s->prefetching = true;
+        rc = 1;
+    } else {
+        rc = RV_ENOMEM;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+out:
+    pthread_mutex_unlock(&s->prefetch_lock);
+    return rc;
 }
 
 void rv_store_prefetch_wait(struct rv_store *s)
 {
-    if (s->prefetching) {
-        pthread_join(s->prefetcher, NULL);
-        s->prefetching = false;
-    }
+    prefetch_join(s, false);
 }
 
 int rv_store_reserve(struct rv_store *s, uint64_t bytes)
@@ -341,7 +425,7 @@ int rv_store_reserve(struct rv_store *s, uint64_t bytes)
     if (need <= info.me_mapsize)
         return 0;
     /* Another process may have grown the map: adopt its size first. */
-    rc = mdb_env_set_mapsize(s->env, 0);
+    rc = set_mapsize(s, 0);
     if (rc != 0)
         return map_err(rc);
     rc = mdb_env_info(s->env, &info);
@@ -354,7 +438,7 @@ int rv_store_reserve(struct rv_store *s, uint64_t bytes)
     while (size < need)
         size += size < MAP_STEP_MIN ? MAP_STEP_MIN : size / 2;
     size = (size + (1ull << 20) - 1) & ~((1ull << 20) - 1);
-    return map_err(mdb_env_set_mapsize(s->env, (size_t)size));
+    return map_err(set_mapsize(s, (size_t)size));
 }
 
 int rv_store_begin(struct rv_store *s, bool write, struct rv_txn **out)
@@ -371,7 +455,7 @@ int rv_store_begin(struct rv_store *s, bool write, struct rv_txn **out)
     rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
     if (rc == MDB_MAP_RESIZED) {
         /* Another process grew the map; adopt its size and retry once. */
-        rc = mdb_env_set_mapsize(s->env, 0);
+        rc = set_mapsize(s, 0);
         if (rc == 0)
             rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
     }
@@ -427,7 +511,7 @@ int rv_store_renew(struct rv_txn *t)
     rc = mdb_txn_renew(t->txn);
     if (rc == MDB_MAP_RESIZED) {
         /* Another process grew the map; adopt its size and retry once. */
-        rc = mdb_env_set_mapsize(t->s->env, 0);
+        rc = set_mapsize(t->s, 0);
         if (rc == 0)
             rc = mdb_txn_renew(t->txn);
     }
