@@ -398,6 +398,15 @@ int rv_cmd_serve(int argc, char **argv)
     }
     clean_old_uploads(cfg.vault);
 
+    /* Every thread started from here on (the audit log's, the store's prefetch,
+     * libmicrohttpd's) inherits this mask: only the main thread takes these signals, with
+     * sigtimedwait, so that a SIGTERM always ends in an orderly stop with a final
+     * checkpoint (one that came while the vault was opening waits for the main loop). */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     rv_cli_actor("admin", &who);
     err = rv_policy_open(cfg.vault, &sec, &who, &gate);
     rv_cli_secret_free(&sec);
@@ -426,13 +435,6 @@ int rv_cmd_serve(int argc, char **argv)
             goto out;
         }
     }
-    /* Every thread libmicrohttpd starts inherits this mask: only the main thread takes the
-     * signals, with sigtimedwait. */
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     /* A file size limit (ulimit -f) must fail the write, and so the audit log (every answer
      * then 503), rather than kill the daemon. */
