@@ -20,7 +20,7 @@ pg_start() {
     mkdir "$work/pg" && chown postgres "$work/pg"
     runuser -u postgres -- "$pgbin/initdb" -D "$work/pg" -A trust -U postgres --no-sync >/dev/null
     runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg" -l "$work/pg/log" -w \
-        -o "-k $work/pg -p $pgport -c listen_addresses='' -c fsync=off -c shared_buffers=512MB $*" \
+        -o "-k '$work/pg' -p $pgport -c listen_addresses='' -c fsync=off -c shared_buffers=512MB $*" \
         start >/dev/null
     psql=(runuser -u postgres -- psql -X -q -h "$work/pg" -p "$pgport" -U postgres -v ON_ERROR_STOP=1)
 }

@@ -31,12 +31,14 @@ for threads in 2 0; do
         "alert_file=$work/alerts.log"
     serve_start
     python3 - "$work" "$threads" <<'PY'
-import json, re, sys, threading, time
+import json, os, re, sys, threading, time
 import rvhttp
 from rvhttp import request
 
 work, threads = sys.argv[1], int(sys.argv[2])
-N, MAX_S = 24, 20.0
+# Enough flooders to fill the password threads' queue (half the cores, 8 waiting each, with
+# a pool; as many as the cores without one) on any machine.
+N, MAX_S = 5 * (os.cpu_count() or 2) + 14, 20.0
 env = dict(re.findall(r'^(?:export\s+)?(\w+)=["\']?([^"\'\n]*)',
                       open(work + "/honey.env").read(), re.M))
 du, dp = env.get("REGVAULT_USER"), env.get("REGVAULT_PASSWORD")

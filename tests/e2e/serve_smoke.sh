@@ -86,7 +86,7 @@ jq -e '.verdict == "permissible"' "$work/body" >/dev/null || fail "the donor was
 
 serve_stop
 "$rv" audit verify --vault "$work/v" >/dev/null 2>&1 || fail "audit verify"
-if grep -q -e "$surname" -e "$token" -e "$password" "$work/serve.err"; then
+if grep -q -e "$surname" -e "$token" -e "$password" "$work/serve.err" "$work/serve.out"; then
     fail "personal data or a secret in the daemon's output"
 fi
 grep -q 'POST /v1/checks 200' "$work/serve.err" || fail "no access log line for the check"
