@@ -369,7 +369,17 @@ int rv_policy_open(const char *dir, const struct rv_vault_secret *secret,
 
 void rv_policy_prefetch(struct rv_gate *g)
 {
-    if (g->sh->vault != NULL)
+    if (g->sh->vault != NULL) {
+        g->sh->prefetch = true;
+        (void)rv_store_prefetch(rv_vault_store(g->sh->vault)); /* only a hint */
+    }
+}
+
+/* After an ingest, which may have grown the store's map (a growth maps the file again and
+ * stops a prefetch), a long-running reader has the new map prefetched. */
+static void prefetch_again(struct rv_gate *g)
+{
+    if (g->sh->prefetch)
         (void)rv_store_prefetch(rv_vault_store(g->sh->vault)); /* only a hint */
 }
 
@@ -625,6 +635,7 @@ int rv_policy_ingest(struct rv_gate *g, const char *path, const struct rv_ingest
         return rc;
 
     rc = rv_ingest_file(g->sh->vault, path, o, out);
+    prefetch_again(g);
 
     ingest_outcome(rc, out, outcome, sizeof(outcome));
     rc2 = rv_policy_record(g, RV_ACT_INGEST, params, outcome, NULL, 0);
@@ -649,6 +660,7 @@ int rv_policy_ingest_load(struct rv_gate *g, struct rv_ingest_file *files, size_
     }
 
     rc = rv_ingest_load(g->sh->vault, files, n, done);
+    prefetch_again(g);
 
     for (size_t i = 0; i < n; i++) {
         ingest_params(files[i].path, &files[i].o, params, sizeof(params));

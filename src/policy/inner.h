@@ -38,6 +38,7 @@ struct rv_gate_shared {
     struct rv_limits *limits;         /* limits.c: buckets, budgets, probing windows */
     struct rv_alerter *alerter;       /* alert.c: the hook's runner */
     struct rv_canaries *canaries;     /* canary.c: the canaries' keyed ids, in memory */
+    _Atomic bool prefetch;            /* a long-running reader: map the store again after ingests */
 };
 
 struct rv_gate {

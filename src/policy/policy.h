@@ -75,7 +75,8 @@ void rv_client_key(const char *client, char out[RV_CLIENT_KEY_MAX]);
 
 /* Has the vault's store read into the page cache and faulted into the process's map in the
  * background (rv_store_prefetch), so that a daemon's checks after it starts neither wait on
- * the disk nor take page faults. A hint: it returns at once and cannot fail. */
+ * the disk nor take page faults; and again after each ingest through this gate (which may
+ * have grown, and so remade, the map). A hint: it returns at once and cannot fail. */
 void rv_policy_prefetch(struct rv_gate *g) RV_NONNULL(1);
 /* Signs a final checkpoint, closes the log and the vault, and wipes every key. Returns the
  * checkpoint's result (RV_EAUDIT if it could not be signed); the gate is gone either way.
