@@ -3,6 +3,10 @@
  * donations file, in each layout, read to the end; every row that reads is scored against a
  * fixed register entry, decided and rendered as JSON and CSV. Nothing may crash, leak or
  * read out of bounds, and the reader must always reach the end.
+ *
+ * Run with its dictionary, new inputs going to a scratch folder, not the seed corpus:
+ *   build-fuzz/fuzz_check_batch -dict=tests/fuzz/fuzz_check_batch.dict \
+ *       /tmp/fuzz_check_batch tests/fuzz/corpus/fuzz_check_batch
  */
 #include "check/check.h"
 

@@ -7,6 +7,10 @@
  * each record has at least one field and at most max_fields, every field is NUL-terminated
  * valid UTF-8 of bounded length, line numbers never go backwards, and the reader always
  * reaches the end in a bounded number of calls.
+ *
+ * Run with its dictionary, new inputs going to a scratch folder, not the seed corpus:
+ *   build-fuzz/fuzz_csv -dict=tests/fuzz/fuzz_csv.dict \
+ *       /tmp/fuzz_csv tests/fuzz/corpus/fuzz_csv
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -4,6 +4,10 @@
  * The first input byte chooses edition or alterations columns and the encoding; the rest is
  * read as a register file from memory. Every row is mapped; a crash, a sanitizer report, or
  * a refusal without a message is a defect.
+ *
+ * Run with its dictionary, new inputs going to a scratch folder, not the seed corpus:
+ *   build-fuzz/fuzz_ingest_map -dict=tests/fuzz/fuzz_ingest_map.dict \
+ *       /tmp/fuzz_ingest_map tests/fuzz/corpus/fuzz_ingest_map
  */
 #include "ingest/ingest.h"
 

@@ -8,6 +8,10 @@
  * replaced by a live session token of that role, so that the fuzzer reaches past the 401.
  * Checked: nothing crashes, the status is one the API uses, an error body is JSON, and no
  * answer ever carries a session token.
+ *
+ * Run with its dictionary, new inputs going to a scratch folder, not the seed corpus:
+ *   build-fuzz/fuzz_server_request -dict=tests/fuzz/fuzz_server_request.dict \
+ *       /tmp/fuzz_server_request tests/fuzz/corpus/fuzz_server_request
  */
 #include "policy/policy.h"
 #include "server/server.h"
