@@ -9,6 +9,7 @@
 # RelWithDebInfo build). RV_SERVE_CACHE=<folder> keeps the synthetic register and the
 # ingested vault there and copies them for later runs of the same size (to iterate; delete
 # the folder when done). RV_SERVE_EXTRA_CONF adds lines to the daemon's config (threads = 4).
+# RV_SERVE_WARM=<seconds> sets the warm-up before the measured run (default 5).
 # PGBIN=<folder without pgbench> skips PostgreSQL. RV_SERVE_PERF=<file> records a perf
 # profile of the daemon over the measured run (RV_SERVE_PERF_CG: perf's call-graph option,
 # default -g). Steps:
@@ -174,11 +175,22 @@ PY
 )
 audit_before=$("$rv" audit show --vault "$work/v" --json | wc -l)
 
-# Warm up (5 s), then the measured run.
-RV_BODIES=$work/bodies.jsonl RV_TOKEN=$token wrk -t2 -c"$conns" -d5s -s "$here/serve_check.lua" \
+# Warm up (RV_SERVE_WARM seconds, default 5), then the measured run. A short warm-up leaves
+# most measured checks the first of their donor today, each charging the checker's
+# disclosure budget (a durable write); 60 s or so measures the steady state.
+RV_BODIES=$work/bodies.jsonl RV_TOKEN=$token wrk -t2 -c"$conns" -d"${RV_SERVE_WARM:-5}s" -s "$here/serve_check.lua" \
     "https://127.0.0.1:$port/v1/checks" >"$work/wrk-warm.txt" 2>&1
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$serve_pid/stat"; }
-ticks0=$(cpu_ticks)
+user_ticks() { awk '{ print $14 }' "/proc/$serve_pid/stat"; }
+sys_ticks() { awk '{ print $15 }' "/proc/$serve_pid/stat"; }
+uticks0=$(user_ticks)
+sticks0=$(sys_ticks)
+cs_pid=
+if command -v perf >/dev/null; then
+    # Context switches of the daemon (a software event, counted even where the machine has no
+    # hardware counters), over the measured run.
+    perf stat -e context-switches -x, -p "$serve_pid" -o "$work/cs.txt" -- sleep "$secs" >/dev/null 2>&1 &
+    cs_pid=$!
+fi
 perf_pid=
 if [ -n "${RV_SERVE_PERF:-}" ]; then
     # RV_SERVE_PERF=<file>: a perf profile of the daemon over the measured run
@@ -188,8 +200,10 @@ if [ -n "${RV_SERVE_PERF:-}" ]; then
 fi
 RV_BODIES=$work/bodies.jsonl RV_TOKEN=$token wrk -t2 -c"$conns" -d"${secs}s" --timeout 10s \
     -s "$here/serve_check.lua" "https://127.0.0.1:$port/v1/checks" >"$work/wrk.txt" 2>&1
-ticks1=$(cpu_ticks)
+uticks1=$(user_ticks)
+sticks1=$(sys_ticks)
 [ -z "$perf_pid" ] || wait "$perf_pid" || true
+[ -z "$cs_pid" ] || wait "$cs_pid" || true
 load=$(cut -d' ' -f1 /proc/loadavg)
 line=$(grep '^serve_check: requests' "$work/wrk.txt") || { cat "$work/wrk.txt" >&2; exit 1; }
 grep '^serve_check: non-200' "$work/wrk.txt" || true
@@ -203,7 +217,8 @@ checks_logged=$("$rv" audit show --vault "$work/v" --json --from "$audit_before"
 warm_reqs=$(awk '/^serve_check: requests/ { print $3 }' "$work/wrk-warm.txt")
 answered=$((warm_reqs + reqs))
 echo "regvault serve (wrk -t2 -c$conns ${secs}s, HTTPS keep-alive, POST /v1/checks, every check audited): $rv_rps checks/s; latency p50 $(awk -v x="$p50" 'BEGIN { printf "%.2f", x / 1000 }') ms, p99 $(awk -v x="$p99" 'BEGIN { printf "%.2f", x / 1000 }') ms; $reqs requests, non-2xx $non2xx, socket errors connect $econn read $eread write $ewrite timeout $etime"
-echo "daemon CPU during the run: $(awk -v t="$((ticks1 - ticks0))" -v hz="$(getconf CLK_TCK)" -v s="$secs" -v n="$reqs" 'BEGIN { printf "%.2f cores on average, %.0f us per check", t / hz / s, t / hz * 1e6 / n }') (load average $load on $(nproc) cores)"
+cs=$(awk -F, '/context-switches/ { print $1 }' "$work/cs.txt" 2>/dev/null || true)
+echo "daemon CPU during the run: $(awk -v u="$((uticks1 - uticks0))" -v y="$((sticks1 - sticks0))" -v hz="$(getconf CLK_TCK)" -v s="$secs" -v n="$reqs" -v cs="$cs" 'BEGIN { t = u + y; printf "%.2f cores on average, %.0f us per check (user %.0f, system %.0f)", t / hz / s, t / hz * 1e6 / n, u / hz * 1e6 / n, y / hz * 1e6 / n; if (cs ~ /^[0-9]+$/) printf ", %.2f context switches per check", cs / n }') (load average $load on $(nproc) cores)"
 echo "audit: $checks_logged check entries for $answered answered checks (warm-up and run; requests cut off by wrk's stop are audited but not counted as answered)"
 if [ "$checks_logged" -lt "$answered" ] || [ "$non2xx" -ne 0 ] || [ $((econn + eread + ewrite + etime)) -ne 0 ]; then
     echo "serve.sh: FAILED: every answered check must be audited, and there must be no errors" >&2
