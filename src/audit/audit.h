@@ -299,7 +299,19 @@ RV_NODISCARD int rv_audit_group_new(rv_audit_group_fn fn, void *ctx, struct rv_a
 /* Makes g the calling thread's group (NULL: none, appends wait again); returns the one it
  * replaces. g is borrowed until it is left. */
 struct rv_audit_group *rv_audit_group_enter(struct rv_audit_group *g);
-/* True when every entry g took so far has been answered (durable or failed). */
+/* The calling thread's group with a reference taken, or NULL when the thread has none: for
+ * code above the log that makes something else durable before the answer may go out (the
+ * disclosure budget's electors) and finishes it on another thread. Until the reference is
+ * released the group is not settled: rv_audit_group_wait waits for it, and the callback
+ * (or rv_audit_group_close's answer) comes only once every entry is durable and every
+ * reference is released. */
+struct rv_audit_group *rv_audit_group_hold(void);
+/* Drops a reference rv_audit_group_hold took, from any thread; a non-zero rc fails the
+ * group (its result is the first failure, as for a failed entry). May call the group's
+ * callback on the calling thread, so call it with no lock held that the callback takes. */
+void rv_audit_group_release(struct rv_audit_group *g, int rc) RV_NONNULL(1);
+/* True when every entry g took so far has been answered (durable or failed) and every
+ * hold released. */
 bool rv_audit_group_settled(struct rv_audit_group *g) RV_NONNULL(1);
 /* Commits g's entries on the calling thread if nobody holds the log's commit turn, as an
  * rv_audit_append that finds the turn free does (writing and syncing whatever is queued,

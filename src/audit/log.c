@@ -26,9 +26,12 @@
  * pushes a waiter of its own in the heap, rouses the committer if nobody holds the turn, and
  * returns; the commit that answers it calls its callback after waking the sleepers, and
  * frees it. A thread's group (rv_audit_group_enter) turns its single appends into
- * asynchronous ones counted by the group. Checkpoints are signed by a separate thread, so they
- * never hold up an append. Any write or sync failure sets a sticky RV_EAUDIT: every waiting and
- * later append fails, and nothing more is written until the log is reopened.
+ * asynchronous ones counted by the group, and code above the log may hold the group
+ * (rv_audit_group_hold) for a durable write of its own that it finishes on another thread:
+ * the group answers once its entries are durable and every hold is released. Checkpoints are signed
+ * by a separate thread, so they never hold up an append. Any write or sync failure sets a sticky
+ * RV_EAUDIT: every waiting and later append fails, and nothing more is written until the log is
+ * reopened.
  */
 #include "audit/audit.h"
 
@@ -849,8 +852,8 @@ int rv_audit_append_async(struct rv_audit_log *log, const struct rv_audit_entry 
  * Groups: a thread's single appends that join a group do not wait (rv_audit_group_enter).
  */
 struct rv_audit_group {
-    /* One per entry in flight, one for the creator until close; also the futex word that
-     * rv_audit_group_wait sleeps on. */
+    /* One per entry in flight, one per hold (rv_audit_group_hold) not yet released, one for
+     * the creator until close; also the futex word that rv_audit_group_wait sleeps on. */
     _Atomic uint32_t refs;
     _Atomic bool waiting;     /* the holder sleeps in rv_audit_group_wait */
     _Atomic int rc;           /* the first failure, or 0 */
@@ -947,6 +950,20 @@ static void group_one_done(void *ctx, int rc, uint64_t index)
     if (rc != 0)
         (void)atomic_compare_exchange_strong(&g->rc, &zero, rc);
     group_drop(g);
+}
+
+struct rv_audit_group *rv_audit_group_hold(void)
+{
+    struct rv_audit_group *g = thread_group;
+
+    if (g != NULL)
+        atomic_fetch_add(&g->refs, 1);
+    return g;
+}
+
+void rv_audit_group_release(struct rv_audit_group *g, int rc)
+{
+    group_one_done(g, rc, UINT64_MAX);
 }
 
 void rv_audit_group_wait(struct rv_audit_group *g)

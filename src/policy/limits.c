@@ -10,8 +10,12 @@
  * day (4 bytes, big-endian) hash (empty value), made durable before the answer goes out, so a
  * restart does not reset a budget. Requests that show someone new share durable commits (group
  * commit: whoever finds no writer busy writes for everyone queued); a request that shows only
- * electors already shown today costs a hash-set probe. Earlier days are deleted when a principal's
- * day is loaded.
+ * electors already shown today costs a hash-set probe. A request whose thread has an audit group
+ * (a daemon's pool, which withholds the answer until the group is durable) does not wait: it
+ * holds the group (rv_audit_group_hold) and queues its electors to a writer thread of ours, which
+ * commits everything queued at once and releases each group with the result, so the answer
+ * goes out only once they are durable, and a failed write fails it as an audit failure. Earlier
+ * days are deleted when a principal's day is loaded.
  *
  * Rate limits are token buckets per principal and per client address (an IPv6 address by its
  * /64), in memory only. At most 65536 addresses have a bucket of their own; past that, once
@@ -56,8 +60,11 @@
  */
 #include "policy/inner.h"
 
+#include "audit/audit.h"
 #include "store/store.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,9 +213,14 @@ struct rv_limits {
     int64_t cb_purged_ms; /* the last sweep of refilled buckets */
     /* group commit of new electors: one writer commits for every request waiting */
     pthread_mutex_t wq_lock;
-    pthread_cond_t wq_done;
     struct wreq *wq;
     bool writing;
+    /* requests whose answers wait in an audit group: the writer thread commits them */
+    pthread_cond_t aq_more;
+    struct areq *aq;
+    bool aq_stop;
+    bool writer_started, writer_failed;
+    pthread_t writer;
 };
 
 /* Electors one request adds: keys prefix || hash[i], all of one length. */
@@ -220,6 +232,19 @@ struct wreq {
     size_t n;
     int rc;
     bool done;
+    pthread_cond_t *wake; /* the waiting caller's own condition (synchronous path) */
+};
+
+/* A request whose answer waits in the audit group it holds: its own copy of the keys, in
+ * one heap block with the hashes after it, freed by the writer thread. */
+struct areq {
+    struct areq *next;
+    struct wreq w;
+    struct rv_audit_group *group;
+    struct pstate *ps;
+    uint64_t gen;
+    int64_t today;
+    uint8_t prefix[3 + RV_PRINCIPAL_NAME_MAX + 4];
 };
 
 struct pending {
@@ -316,7 +341,7 @@ int rv_limits_new(struct rv_gate_shared *sh, struct rv_limits **out)
     pthread_rwlock_init(&l->lock, NULL);
     pthread_mutex_init(&l->clock_, NULL);
     pthread_mutex_init(&l->wq_lock, NULL);
-    pthread_cond_init(&l->wq_done, NULL);
+    pthread_cond_init(&l->aq_more, NULL);
     *out = l;
     return 0;
 }
@@ -342,6 +367,13 @@ void rv_limits_free(struct rv_limits *l)
 {
     if (l == NULL)
         return;
+    /* The writer thread commits and answers whatever is queued, then ends. */
+    pthread_mutex_lock(&l->wq_lock);
+    l->aq_stop = true;
+    pthread_cond_signal(&l->aq_more);
+    pthread_mutex_unlock(&l->wq_lock);
+    if (l->writer_started)
+        pthread_join(l->writer, NULL);
     for (size_t i = 0; i < NCHAINS; i++) {
         while (l->ps[i] != NULL) {
             struct pstate *n = l->ps[i]->next;
@@ -357,7 +389,7 @@ void rv_limits_free(struct rv_limits *l)
     pthread_rwlock_destroy(&l->lock);
     pthread_mutex_destroy(&l->clock_);
     pthread_mutex_destroy(&l->wq_lock);
-    pthread_cond_destroy(&l->wq_done);
+    pthread_cond_destroy(&l->aq_more);
     sodium_free(l->key);
     free(l);
 }
@@ -792,13 +824,26 @@ static int emit(struct rv_gate *g, struct pstate *ps, struct pending *p)
  * Budgets.
  */
 
+static int (*write_seen)(void);
+
+/* For tests: hook runs on the thread that writes, before each group of new electors is
+ * written; a non-zero return is the write's result (nothing is written). NULL: none. */
+void rv_limits_test_write_hook(int (*hook)(void));
+void rv_limits_test_write_hook(int (*hook)(void))
+{
+    __atomic_store_n(&write_seen, hook, __ATOMIC_SEQ_CST);
+}
+
 /* Writes the requests of list in one durable transaction; the result is each one's. */
 static int write_group(struct rv_limits *l, struct wreq *list)
 {
     uint8_t key[3 + RV_PRINCIPAL_NAME_MAX + 4 + HASH_LEN];
+    int (*hook)(void) = __atomic_load_n(&write_seen, __ATOMIC_SEQ_CST);
     struct rv_txn *t = NULL;
     int rc;
 
+    if (hook != NULL && (rc = hook()) != 0)
+        return rc;
     if ((rc = rv_store_begin(l->sh->state, true, &t)) != 0)
         return rc;
     for (struct wreq *w = list; w != NULL && rc == 0; w = w->next) {
@@ -818,9 +863,14 @@ static int write_group(struct rv_limits *l, struct wreq *list)
 
 /* Makes w durable, together with whatever other requests are waiting: the first to arrive
  * while nobody writes becomes the writer for everyone queued by then (group commit), so
- * concurrent requests share one sync. */
+ * concurrent requests share one sync. The writer wakes exactly the requests it answered,
+ * each on its own condition, and the first of those queued meanwhile, to write next. */
 static int write_electors(struct rv_limits *l, struct wreq *w)
 {
+    pthread_cond_t wake;
+
+    pthread_cond_init(&wake, NULL);
+    w->wake = &wake;
     pthread_mutex_lock(&l->wq_lock);
     w->next = l->wq;
     l->wq = w;
@@ -833,19 +883,112 @@ static int write_electors(struct rv_limits *l, struct wreq *w)
             pthread_mutex_unlock(&l->wq_lock);
             rc = write_group(l, list);
             pthread_mutex_lock(&l->wq_lock);
-            for (struct wreq *x = list, *next; x != NULL; x = next) {
-                next = x->next; /* x may be gone as soon as done is seen */
+            /* Each waiter sleeps until this lock is released, so its condition is valid. */
+            for (struct wreq *x = list; x != NULL; x = x->next) {
                 x->rc = rc;
                 x->done = true;
+                if (x != w)
+                    pthread_cond_signal(x->wake);
             }
             l->writing = false;
-            pthread_cond_broadcast(&l->wq_done);
+            if (l->wq != NULL)
+                pthread_cond_signal(l->wq->wake);
         } else {
-            pthread_cond_wait(&l->wq_done, &l->wq_lock);
+            pthread_cond_wait(&wake, &l->wq_lock);
         }
     }
     pthread_mutex_unlock(&l->wq_lock);
+    pthread_cond_destroy(&wake);
     return w->rc;
+}
+
+/* The writer thread: commits every queued request of a held audit group in one durable
+ * transaction, then answers each (a failure drops the principal's set, as on the
+ * synchronous path, and fails the group). Ends once stopped and the queue is empty. */
+static void *writer_main(void *arg)
+{
+    struct rv_limits *l = arg;
+
+    pthread_mutex_lock(&l->wq_lock);
+    for (;;) {
+        struct areq *list = l->aq, *a, *next;
+        int rc;
+        if (list == NULL) {
+            if (l->aq_stop)
+                break;
+            pthread_cond_wait(&l->aq_more, &l->wq_lock);
+            continue;
+        }
+        l->aq = NULL;
+        pthread_mutex_unlock(&l->wq_lock);
+        for (a = list; a != NULL; a = a->next)
+            a->w.next = a->next != NULL ? &a->next->w : NULL;
+        rc = write_group(l, &list->w);
+        for (a = list; a != NULL; a = next) {
+            next = a->next;
+            if (rc != 0) {
+                pthread_mutex_lock(&a->ps->mu);
+                if (a->ps->gen == a->gen && a->ps->day == a->today)
+                    set_drop(a->ps);
+                pthread_mutex_unlock(&a->ps->mu);
+            }
+            rv_audit_group_release(a->group, rc);
+            sodium_memzero(a, sizeof(*a) + a->w.n * HASH_LEN);
+            free(a);
+        }
+        pthread_mutex_lock(&l->wq_lock);
+    }
+    pthread_mutex_unlock(&l->wq_lock);
+    return NULL;
+}
+
+/* Queues the fresh electors h[0, n) of ps for the writer thread, which releases group once
+ * they are durable (started here on first use, with every signal blocked). Returns false
+ * when it cannot (no memory, no thread): the caller writes them itself. */
+static bool write_later(struct rv_limits *l, struct rv_audit_group *group, struct pstate *ps,
+                        uint64_t gen, int64_t today, const uint8_t (*h)[HASH_LEN], size_t n)
+{
+    struct areq *a = malloc(sizeof(*a) + n * HASH_LEN);
+    uint8_t(*copy)[HASH_LEN];
+    size_t plen;
+
+    if (a == NULL)
+        return false;
+    copy = (uint8_t(*)[HASH_LEN])(a + 1);
+    memcpy(copy, h, n * HASH_LEN);
+    plen = principal_prefix(a->prefix, TAG_SUBJECT, ps->name);
+    put_u32(a->prefix + plen, (uint32_t)today);
+    memset(&a->w, 0, sizeof(a->w));
+    a->w.prefix = a->prefix;
+    a->w.plen = plen + 4;
+    a->w.hash = (const uint8_t(*)[HASH_LEN])copy;
+    a->w.n = n;
+    a->group = group;
+    a->ps = ps;
+    a->gen = gen;
+    a->today = today;
+    pthread_mutex_lock(&l->wq_lock);
+    if (!l->writer_started && !l->writer_failed && !l->aq_stop) {
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        if (pthread_create(&l->writer, NULL, writer_main, l) == 0)
+            l->writer_started = true;
+        else
+            l->writer_failed = true;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    if (!l->writer_started || l->aq_stop) {
+        pthread_mutex_unlock(&l->wq_lock);
+        sodium_memzero(a, sizeof(*a) + n * HASH_LEN);
+        free(a);
+        return false;
+    }
+    a->next = l->aq;
+    l->aq = a;
+    pthread_cond_signal(&l->aq_more);
+    pthread_mutex_unlock(&l->wq_lock);
+    return true;
 }
 
 static int cmp_hash(const void *a, const void *b)
@@ -866,6 +1009,7 @@ int rv_limits_charge(struct rv_gate *g, const uint8_t (*subjects)[32], size_t ns
     uint8_t key[3 + RV_PRINCIPAL_NAME_MAX + 4];
     struct pending pend = {0};
     struct wreq w = {0};
+    struct rv_audit_group *group;
     struct cfgsnap cfg;
     struct pstate *ps;
     size_t nh = 0, fresh = 0, plen;
@@ -930,6 +1074,14 @@ int rv_limits_charge(struct rv_gate *g, const uint8_t (*subjects)[32], size_t ns
     write = true;
 unlock:
     pthread_mutex_unlock(&ps->mu);
+    /* In a daemon that withholds the answer until its audit group is durable, the group
+     * waits for this write too, and the calling thread goes on at once. */
+    if (write && (group = rv_audit_group_hold()) != NULL) {
+        if (write_later(l, group, ps, gen, today, (const uint8_t(*)[HASH_LEN])h, fresh))
+            write = false;
+        else
+            rv_audit_group_release(group, 0);
+    }
     if (write) {
         plen = principal_prefix(key, TAG_SUBJECT, ps->name);
         put_u32(key + plen, (uint32_t)today);

@@ -7,7 +7,8 @@
  * the latest and a trusted checkpoint; checkpoints under another key; kill -9 at random
  * moments during appends (every acknowledged entry must survive and verify must pass); and
  * fail-closed appends when the files cannot be written; asynchronous appends and groups
- * (answered once, only after the entry is durable, failures reported).
+ * (answered once, only after the entry is durable, failures reported; handed off to the
+ * committer thread; held for a durable write of the caller's own).
  *
  * Also a helper for tests/e2e/audit_cli.sh, which cannot create a log through the command:
  *   test_audit_log --make-fixture DIR N    writes a log of N entries into DIR/audit.
@@ -1675,6 +1676,122 @@ static void test_group_fails_closed(void **state)
     free(dir);
 }
 
+/* A group handed off is never written on its holder's thread: after one append, close
+ * finds the entry still in flight (1), and the callback runs on the log's committer thread
+ * with success, once the entry is durable. */
+struct handoff_seen {
+    _Atomic int calls, rc;
+    pthread_t thread;
+    uint64_t size;
+    struct rv_audit_log *log;
+};
+
+static void handoff_done(void *ctx, int rc)
+{
+    struct handoff_seen *h = ctx;
+
+    h->thread = pthread_self();
+    h->size = rv_audit_size(h->log);
+    atomic_store(&h->rc, rc);
+    atomic_fetch_add(&h->calls, 1);
+}
+
+static void test_group_handoff(void **state)
+{
+    char *dir = tmpdir();
+    struct rv_audit_log *log = open_log(dir, 100);
+    struct rv_audit_group *g = NULL;
+    struct handoff_seen seen = {.log = log};
+    struct rv_audit_entry e = {0, "u", "checker", "check", "", "ok", "local", NULL, 0};
+    int rc = 1;
+    (void)state;
+
+    atomic_init(&seen.calls, 0);
+    atomic_init(&seen.rc, -1);
+    assert_int_equal(rv_audit_group_new(handoff_done, &seen, &g), 0);
+    rv_audit_group_handoff(g);
+    (void)rv_audit_group_enter(g);
+    assert_int_equal(rv_audit_append(log, &e, NULL), 0);
+    (void)rv_audit_group_enter(NULL);
+    assert_int_equal(rv_audit_group_close(g, &rc), 1);
+    for (int i = 0; i < 20000 && atomic_load(&seen.calls) == 0; i++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&seen.calls), 1);
+    assert_int_equal(atomic_load(&seen.rc), 0);
+    assert_false(pthread_equal(seen.thread, pthread_self()));
+    assert_int_equal(seen.size, 1);
+    assert_int_equal(rv_audit_size(log), 1);
+    assert_int_equal(rv_audit_close(log), 0);
+    rmtree(dir);
+    free(dir);
+}
+
+/* A hold keeps a group unsettled until it is released, entries or none: the callback comes
+ * only after the release, with the release's failure if it gives one. */
+struct hold_run {
+    struct rv_audit_group *g;
+    int rc;
+};
+
+static void *hold_releaser(void *arg)
+{
+    struct hold_run *r = arg;
+
+    usleep(20000);
+    rv_audit_group_release(r->g, r->rc);
+    return NULL;
+}
+
+static void test_group_hold(void **state)
+{
+    char *dir = tmpdir();
+    struct rv_audit_log *log = open_log(dir, 100);
+    struct rv_audit_group *g = NULL, *h;
+    struct group_seen seen = {0};
+    struct rv_audit_entry e = {0, "u", "checker", "check", "", "ok", "local", NULL, 0};
+    struct hold_run r = {0};
+    pthread_t t;
+    int rc = 1;
+    (void)state;
+
+    /* No group: nothing to hold. */
+    assert_null(rv_audit_group_hold());
+
+    /* A held group with no entries: close leaves it to the release. */
+    assert_int_equal(rv_audit_group_new(group_done, &seen, &g), 0);
+    (void)rv_audit_group_enter(g);
+    assert_ptr_equal((h = rv_audit_group_hold()), g);
+    (void)rv_audit_group_enter(NULL);
+    assert_false(rv_audit_group_settled(g));
+    assert_int_equal(rv_audit_group_close(g, &rc), 1);
+    usleep(10000);
+    assert_int_equal(atomic_load(&seen.calls), 0);
+    rv_audit_group_release(h, 0);
+    assert_int_equal(atomic_load(&seen.calls), 1);
+    assert_int_equal(atomic_load(&seen.rc), 0);
+
+    /* With an entry, released on another thread with a failure: the group fails, and
+     * rv_audit_group_wait waits for the release. */
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(rv_audit_group_new(group_done, &seen, &g), 0);
+    (void)rv_audit_group_enter(g);
+    assert_int_equal(rv_audit_append(log, &e, NULL), 0);
+    r.g = rv_audit_group_hold();
+    r.rc = RV_EIO;
+    (void)rv_audit_group_enter(NULL);
+    assert_int_equal(pthread_create(&t, NULL, hold_releaser, &r), 0);
+    rv_audit_group_wait(g);
+    assert_true(rv_audit_group_settled(g));
+    assert_int_equal(rv_audit_group_close(g, &rc), 0);
+    assert_int_equal(rc, RV_EIO);
+    assert_int_equal(atomic_load(&seen.calls), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(rv_audit_size(log), 1);
+    assert_int_equal(rv_audit_close(log), 0);
+    rmtree(dir);
+    free(dir);
+}
+
 static void test_unwritable_dir(void **state)
 {
     struct rv_audit_log *log = NULL;
@@ -1753,6 +1870,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_group_one_log),
         cmocka_unit_test(test_group_wait),
         cmocka_unit_test(test_group_fails_closed),
+        cmocka_unit_test(test_group_handoff),
+        cmocka_unit_test(test_group_hold),
     };
 
     if (sodium_init() < 0)

@@ -18,15 +18,19 @@
 #include "testutil.h"
 #include "testvault.h"
 
+#include "audit/audit.h"
 #include "policy/inner.h"
 #include "store/store.h"
 #include "synth/synth.h"
 
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* 2026-01-15 10:00:00 UTC */
 #define T0  1768471200000LL
@@ -316,6 +320,185 @@ static void test_budget_persists_and_rolls_over(void **state)
     assert_int_equal(rv_policy_close(g), 0);
     g = open_as("b3", "10.0.0.3", &c);
     assert_int_equal(used_of(g), 3);
+    assert_int_equal(rv_policy_close(g), 0);
+}
+
+/* ---- budgets in a daemon that answers from an audit group ----------------------------
+ *
+ * rv_limits_test_write_hook runs on the thread that writes new electors, before each
+ * write; its non-zero return fails the write. Here it can hold the writer back until the
+ * test lets it go. */
+void rv_limits_test_write_hook(int (*hook)(void));
+
+static _Atomic int hook_entered, hook_go, hook_rc;
+
+static int write_hook(void)
+{
+    atomic_fetch_add(&hook_entered, 1);
+    while (!atomic_load(&hook_go))
+        usleep(1000);
+    return atomic_load(&hook_rc);
+}
+
+static void hook_reset(int rc, bool go)
+{
+    atomic_store(&hook_entered, 0);
+    atomic_store(&hook_rc, rc);
+    atomic_store(&hook_go, go);
+}
+
+struct answer_seen {
+    _Atomic int calls, rc;
+};
+
+static void answer_done(void *ctx, int rc)
+{
+    struct answer_seen *a = ctx;
+
+    atomic_store(&a->rc, rc);
+    atomic_fetch_add(&a->calls, 1);
+}
+
+/* The group's result: at close, or from its callback (which must come exactly once). */
+static int answer_of(struct rv_audit_group *ag, struct answer_seen *ans)
+{
+    int rc = 1;
+
+    if (rv_audit_group_close(ag, &rc) == 0)
+        return rc;
+    for (int i = 0; i < 20000 && atomic_load(&ans->calls) == 0; i++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&ans->calls), 1);
+    return atomic_load(&ans->rc);
+}
+
+struct grouped {
+    struct rv_gate *view;
+    unsigned first;
+    int bad;
+};
+
+/* Charges 50 requests of 2 new electors, each in a group of its own. */
+static void *grouped_charger(void *arg)
+{
+    struct grouped *r = arg;
+    uint8_t s[2][32];
+
+    for (unsigned i = 0; i < 100; i += 2) {
+        struct answer_seen ans = {0};
+        struct rv_audit_group *ag = NULL;
+        if (rv_audit_group_new(answer_done, &ans, &ag) != 0) {
+            r->bad++;
+            continue;
+        }
+        (void)rv_audit_group_enter(ag);
+        ids(s, 2, r->first + i);
+        if (rv_limits_charge(r->view, (const uint8_t(*)[32])s, 2) != 0)
+            r->bad++;
+        (void)rv_audit_group_enter(NULL);
+        if (answer_of(ag, &ans) != 0)
+            r->bad++;
+    }
+    return NULL;
+}
+
+/* With an audit group on the calling thread, a charge counts its new electors at once and
+ * returns without writing them; the group answers only after the writer has made them
+ * durable, and a failed write fails the group and drops the day's set, to be read again
+ * from the store. Without a group the charge writes them itself, as before. */
+static void test_budget_in_audit_group(void **state)
+{
+    struct rv_policy_config c;
+    struct answer_seen ans = {0};
+    struct rv_audit_group *ag = NULL;
+    struct rv_actor who = {"b9", "checker", "10.0.0.9"};
+    struct grouped r[3];
+    pthread_t th[3];
+    struct rv_gate *g;
+    uint8_t s[8][32];
+    int rc = 1;
+
+    (void)state;
+    rv_policy_config_defaults(&c);
+    c.budget_checker = 1000;
+    g = open_as("b9", "10.0.0.9", &c);
+
+    /* The writer is held back: the charge returns, the electors are counted, and the
+     * group does not answer until the write is done. */
+    hook_reset(0, false);
+    rv_limits_test_write_hook(write_hook);
+    assert_int_equal(rv_audit_group_new(answer_done, &ans, &ag), 0);
+    (void)rv_audit_group_enter(ag);
+    ids(s, 4, 0);
+    assert_int_equal(rv_limits_charge(g, (const uint8_t(*)[32])s, 4), 0);
+    assert_ptr_equal(rv_audit_group_enter(NULL), ag);
+    assert_int_equal(used_of(g), 4);
+    assert_int_equal(rv_audit_group_close(ag, &rc), 1);
+    for (int i = 0; i < 20000 && atomic_load(&hook_entered) == 0; i++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&hook_entered), 1);
+    usleep(50000);
+    assert_int_equal(atomic_load(&ans.calls), 0);
+    atomic_store(&hook_go, true);
+    for (int i = 0; i < 20000 && atomic_load(&ans.calls) == 0; i++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&ans.calls), 1);
+    assert_int_equal(atomic_load(&ans.rc), 0);
+
+    /* Electors already counted today need no write: the group answers at close. */
+    hook_reset(0, false);
+    memset(&ans, 0, sizeof(ans));
+    assert_int_equal(rv_audit_group_new(answer_done, &ans, &ag), 0);
+    (void)rv_audit_group_enter(ag);
+    assert_int_equal(rv_limits_charge(g, (const uint8_t(*)[32])s, 4), 0);
+    (void)rv_audit_group_enter(NULL);
+    assert_int_equal(rv_audit_group_close(ag, &rc), 0);
+    assert_int_equal(rc, 0);
+    assert_int_equal(atomic_load(&hook_entered), 0);
+
+    /* A failed write fails the group, after it, and forgets the electors it added. */
+    hook_reset(RV_EIO, false);
+    memset(&ans, 0, sizeof(ans));
+    assert_int_equal(rv_audit_group_new(answer_done, &ans, &ag), 0);
+    (void)rv_audit_group_enter(ag);
+    ids(s, 3, 10);
+    assert_int_equal(rv_limits_charge(g, (const uint8_t(*)[32])s, 3), 0);
+    (void)rv_audit_group_enter(NULL);
+    assert_int_equal(rv_audit_group_close(ag, &rc), 1);
+    usleep(20000);
+    assert_int_equal(atomic_load(&ans.calls), 0);
+    atomic_store(&hook_go, true);
+    for (int i = 0; i < 20000 && atomic_load(&ans.calls) == 0; i++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&ans.calls), 1);
+    assert_int_equal(atomic_load(&ans.rc), RV_EIO);
+    assert_int_equal(used_of(g), 4);
+
+    /* Without a group the charge writes on the calling thread and gives the failure. */
+    hook_reset(RV_EIO, true);
+    assert_int_equal(rv_limits_charge(g, (const uint8_t(*)[32])s, 3), RV_EIO);
+    assert_int_equal(atomic_load(&hook_entered), 1);
+    assert_int_equal(used_of(g), 4);
+    rv_limits_test_write_hook(NULL);
+
+    /* Many threads, each request in a group of its own: every answer is success. */
+    for (int i = 0; i < 3; i++) {
+        r[i] = (struct grouped){NULL, 1000 + 1000 * (unsigned)i, 0};
+        assert_int_equal(rv_policy_view(g, &who, &r[i].view), 0);
+        assert_int_equal(pthread_create(&th[i], NULL, grouped_charger, &r[i]), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(r[i].bad, 0);
+    }
+    assert_int_equal(used_of(g), 4 + 3 * 100);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(rv_policy_close(r[i].view), 0);
+    assert_int_equal(rv_policy_close(g), 0);
+
+    /* All of it was durable. */
+    g = open_as("b9", "10.0.0.9", &c);
+    assert_int_equal(used_of(g), 4 + 3 * 100);
     assert_int_equal(rv_policy_close(g), 0);
 }
 
@@ -795,6 +978,7 @@ int main(void)
         cmocka_unit_test_setup(test_budget_distinct_and_whole, reset_clock),
         cmocka_unit_test_setup(test_budget_through_the_gate, reset_clock),
         cmocka_unit_test_setup(test_budget_persists_and_rolls_over, reset_clock),
+        cmocka_unit_test_setup(test_budget_in_audit_group, reset_clock),
         cmocka_unit_test_setup(test_buckets, reset_clock),
         cmocka_unit_test_setup(test_probe_nomatch, reset_clock),
         cmocka_unit_test_setup(test_probe_sector, reset_clock),
