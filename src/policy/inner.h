@@ -89,6 +89,9 @@ void rv_limits_forget(struct rv_gate_shared *sh, const char *name);
 /* Tests only: replaces limits.c's clock (UTC ms; NULL: the real one) and sees every alert
  * the limits raise (NULL: none). Not thread-safe: call before any gate is open. */
 void rv_limits_test_hooks(int64_t (*clock_ms)(void), void (*on_alert)(const struct rv_alert *a));
+/* For tests: hook runs on the thread that writes new electors, before each write; a
+ * non-zero return is the write's result (nothing is written). NULL: none. */
+void rv_limits_test_write_hook(int (*hook)(void));
 
 /* alert.c */
 RV_NODISCARD int rv_alerter_new(struct rv_gate_shared *sh, struct rv_alerter **out);

@@ -826,9 +826,6 @@ static int emit(struct rv_gate *g, struct pstate *ps, struct pending *p)
 
 static int (*write_seen)(void);
 
-/* For tests: hook runs on the thread that writes, before each group of new electors is
- * written; a non-zero return is the write's result (nothing is written). NULL: none. */
-void rv_limits_test_write_hook(int (*hook)(void));
 void rv_limits_test_write_hook(int (*hook)(void))
 {
     __atomic_store_n(&write_seen, hook, __ATOMIC_SEQ_CST);

@@ -328,7 +328,6 @@ static void test_budget_persists_and_rolls_over(void **state)
  * rv_limits_test_write_hook runs on the thread that writes new electors, before each
  * write; its non-zero return fails the write. Here it can hold the writer back until the
  * test lets it go. */
-void rv_limits_test_write_hook(int (*hook)(void));
 
 static _Atomic int hook_entered, hook_go, hook_rc;
 
