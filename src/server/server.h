@@ -40,26 +40,28 @@
  *  - Every answer carries Cache-Control: no-store, X-Content-Type-Options: nosniff and
  *    Strict-Transport-Security.
  *
- * Threading: threads = N (default 4) gives a pool of N threads (epoll) in which no request
- * holds a thread while it waits for the log: the steps of an exchange that only record and
- * compute an answer (refusals, checks, stats, /healthz, /metrics) hand their entries to the
- * log without waiting (an audit group, handed off to the log's committer thread), and a
- * check's charge of the disclosure budget is written by the budget's own writer thread
- * while the group holds the answer; the connection is suspended and resumed once both are
- * durable, and the answer is queued only then, or 503 audit_unavailable if either failed.
- * What hashes a password (Argon2id: logins, password changes, new users, resets) runs on
- * password threads of its own (half the cores, at least one), with its connection
- * suspended, so that a login flood cannot stall the pool; past 8 waiting per password
- * thread it is refused 503 busy with Retry-After, recorded. Ingests, batches, the rest of
- * user administration and audit reads still run on their pool thread. threads = 0 gives
- * each connection its own thread (512 KiB stack), in which every request in flight waits
- * for its audit entry (the log's group commit gathers them into one fsync). Measured on the
- * 2-core machine (bench/serve.sh, 1M electors, 256 connections, 30 s, alternating runs) the
- * pool of 2 or 4 answers 10,500-12,500 checks/s at 83-105 us of daemon CPU and under one
- * context switch per check, a thread per connection 8,100-10,200/s at 126-156 us and 2.6-2.8
- * switches; the store's prefetch at start spares pool threads the page faults that once
- * stalled them. Prefer more threads (or 0) when the vault is larger than the memory, where
- * a pool thread still waits on the disk.
+ * Threading: threads = 0 (the default) gives each connection its own thread (512 KiB
+ * stack), in which every request in flight waits for its audit entry (the log's group
+ * commit gathers them into one fsync). threads = N gives a pool of N threads (epoll) in
+ * which no request holds a thread while it waits for the log: the steps of an exchange that
+ * only record and compute an answer (refusals, checks, stats, /healthz, /metrics) hand
+ * their entries to the log without waiting (an audit group, handed off to the log's
+ * committer thread), and a check's charge of the disclosure budget is written by the
+ * budget's own writer thread while the group holds the answer; the connection is suspended
+ * and resumed once both are durable, and the answer is queued only then, or 503
+ * audit_unavailable if either failed. What hashes a password (Argon2id: logins, password
+ * changes, new users, resets) runs on password threads of its own (half the cores, at least
+ * one), with its connection suspended, so that a login flood cannot stall the pool; past 8
+ * waiting per password thread it is refused 503 busy with Retry-After, recorded. Ingests,
+ * batches, the rest of user administration, audit and alert reads still run on their pool
+ * thread. Measured on the 2-core machine (bench/serve.sh, 1M electors, 256 connections,
+ * 30 s, alternating runs) a pool of 2 or 4 answers 10,500-12,500 checks/s at 83-105 us of
+ * daemon CPU and under one context switch per check, a thread per connection
+ * 8,100-10,200/s at 126-156 us and 2.6-2.8 switches. The thread per connection stays the
+ * default all the same: in a pool, a few long requests (concurrent batch or register
+ * uploads, an auditor polling /v1/alerts over a long log) would hold every thread and stall
+ * every check behind them, and a pool thread waits on the disk when the vault is larger
+ * than the memory.
  */
 #ifndef RV_SERVER_H
 #define RV_SERVER_H
