@@ -2094,6 +2094,7 @@ void rv_srv_finish(struct rv_exchange *x)
     }
     x->r.body = NULL;
     sodium_memzero(x->token, sizeof(x->token));
+    x->cut = false;
 }
 
 /* ------------------------------------------------------------------------------------------

@@ -639,6 +639,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
         q->waiting = false;
         atomic_fetch_sub(&s->suspended, 1);
     }
+    q->x.cut = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK;
     rv_srv_finish(&q->x);
     *req_cls = NULL;
     if (q->group != NULL) {

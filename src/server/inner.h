@@ -158,6 +158,7 @@ struct rv_exchange {
     char token[RV_SESSION_TOKEN_LEN + 1];
     bool authed, restricted, via_cert, ndjson, recorded;
     bool admitted; /* a login past its address's rate (rv_srv_hash_admit) */
+    bool cut;      /* the connection ended before the answer was sent whole (access log) */
     struct rv_srv_view *view;
     struct rv_srv_certauth *certauth; /* the connection's, or NULL (requests from bytes) */
     /* query */

@@ -337,6 +337,8 @@ void rv_srv_log_request(struct rv_server *s, const struct rv_exchange *x, int64_
     lb_num(&b, us < 0 ? (uint64_t)0 - (uint64_t)us : (uint64_t)us);
     lb_str(&b, "us ");
     lb_str(&b, x->principal);
+    if (x->cut)
+        lb_str(&b, " cut"); /* the connection ended before the answer went out whole */
     line[b.len++] = '\n';
     append_line(s, line, b.len);
 }

@@ -97,4 +97,11 @@ if bad:
 print("audit log: the refusal of each cut upload recorded once")
 PY
 "$rv" audit verify --vault "$work/v" >/dev/null 2>&1 || fail "regvault audit verify failed"
+# The access log says that no answer went out for the cut uploads, and nothing else was cut.
+for p in /v1/checks/batch /v1/ingest; do
+    n=$(grep -c " POST $p 413 .* cut\$" "$work/serve.err" || true)
+    [ "$n" -ge 1 ] || fail "no access line marks the cut upload to $p as cut"
+done
+others=$(grep -v -e " POST /v1/checks/batch 413 " -e " POST /v1/ingest 413 " "$work/serve.err" | grep -c " cut\$" || true)
+[ "$others" -eq 0 ] || fail "$others access lines of answered requests are marked cut"
 echo "serve_chunked_drop: all checks passed"
