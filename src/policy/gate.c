@@ -206,21 +206,12 @@ bad:
 static int vault_drop_state(struct rv_store *vs)
 {
     struct rv_txn *t = NULL;
-    struct rv_cursor *c = NULL;
-    const uint8_t *k, *v;
-    size_t klen, vlen;
     int rc;
 
     if ((rc = rv_store_begin(vs, true, &t)) != 0)
         return rc;
-    for (size_t i = 0; i < sizeof(state_tags) && rc == 0; i++) {
-        if ((rc = rv_store_cursor_open(t, &state_tags[i], 1, &c)) != 0)
-            break;
-        while ((rc = rv_store_cursor_next(c, &k, &klen, &v, &vlen)) == 1)
-            if ((rc = rv_store_cursor_del(c)) != 0)
-                break;
-        rv_store_cursor_close(c);
-    }
+    for (size_t i = 0; i < sizeof(state_tags) && rc == 0; i++)
+        rc = rv_store_del_prefix(t, &state_tags[i], 1, NULL, NULL);
     if (rc != 0) {
         rv_store_abort(t);
         return rc;

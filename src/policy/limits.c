@@ -624,26 +624,30 @@ static int stats_flush(struct rv_limits *l, struct pstate *ps, int64_t now)
     return rc;
 }
 
+/* A principal's electors' prefix length, and the day from which they are kept. */
+struct purge {
+    size_t plen;
+    int64_t today;
+};
+
+/* Keeps a principal's electors of today and later (the day follows the prefix). */
+static bool keep_from_today(void *ctx, const uint8_t *key, size_t klen)
+{
+    const struct purge *d = ctx;
+    return klen < d->plen + 4 || (int64_t)get_u32(key + d->plen) >= d->today;
+}
+
 /* Deletes the principal's electors of days before today, with ps->mu not held. */
 static int purge_days(struct rv_limits *l, const char *name, int64_t today)
 {
     uint8_t prefix[3 + RV_PRINCIPAL_NAME_MAX];
-    size_t plen = principal_prefix(prefix, TAG_SUBJECT, name), klen, vlen;
+    struct purge d = {principal_prefix(prefix, TAG_SUBJECT, name), today};
     struct rv_txn *t = NULL;
-    struct rv_cursor *c = NULL;
-    const uint8_t *k, *v;
     int rc;
 
     if ((rc = rv_store_begin(l->sh->state, true, &t)) != 0)
         return rc;
-    if ((rc = rv_store_cursor_open(t, prefix, plen, &c)) == 0) {
-        while ((rc = rv_store_cursor_next(c, &k, &klen, &v, &vlen)) == 1)
-            if (klen >= plen + 4 && (int64_t)get_u32(k + plen) < today &&
-                (rc = rv_store_cursor_del(c)) != 0)
-                break;
-        rv_store_cursor_close(c);
-    }
-    if (rc != 0) {
+    if ((rc = rv_store_del_prefix(t, prefix, d.plen, keep_from_today, &d)) != 0) {
         rv_store_abort(t);
         return rc;
     }

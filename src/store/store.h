@@ -144,4 +144,11 @@ RV_NODISCARD int rv_store_cursor_next(struct rv_cursor *c, const uint8_t **key, 
 RV_NODISCARD int rv_store_cursor_del(struct rv_cursor *c) RV_NONNULL(1);
 void rv_store_cursor_close(struct rv_cursor *c);
 
+/* Deletes, in write transaction t, every record whose key starts with prefix, except those
+ * keep (NULL: none) keeps: it sees each key and returns true to keep the record. Returns 0
+ * or the store's error (the transaction is then the caller's to abort). */
+typedef bool (*rv_store_keep_fn)(void *ctx, const uint8_t *key, size_t klen);
+RV_NODISCARD int rv_store_del_prefix(struct rv_txn *t, const void *prefix, size_t plen,
+                                     rv_store_keep_fn keep, void *ctx) RV_NONNULL(1);
+
 #endif /* RV_STORE_H */

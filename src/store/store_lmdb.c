@@ -671,6 +671,23 @@ void rv_store_cursor_close(struct rv_cursor *c)
     free(c);
 }
 
+int rv_store_del_prefix(struct rv_txn *t, const void *prefix, size_t plen, rv_store_keep_fn keep,
+                        void *ctx)
+{
+    struct rv_cursor *c = NULL;
+    const uint8_t *k, *v;
+    size_t klen, vlen;
+    int rc;
+
+    if ((rc = rv_store_cursor_open(t, prefix, plen, &c)) != 0)
+        return rc;
+    while ((rc = rv_store_cursor_next(c, &k, &klen, &v, &vlen)) == 1)
+        if ((keep == NULL || !keep(ctx, k, klen)) && (rc = rv_store_cursor_del(c)) != 0)
+            break;
+    rv_store_cursor_close(c);
+    return rc;
+}
+
 int rv_store_scan(struct rv_txn *t, const void *prefix, size_t plen, rv_store_scan_fn fn, void *ctx)
 {
     MDB_cursor *cur = NULL;

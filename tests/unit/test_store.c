@@ -410,6 +410,43 @@ static void test_prefetch_maps_the_pages(void **state)
     rv_store_close(s);
 }
 
+static bool keep_b2(void *ctx, const uint8_t *key, size_t klen)
+{
+    (*(int *)ctx)++;
+    return klen == 2 && key[1] == '2';
+}
+
+/* rv_store_del_prefix deletes exactly the prefix's records that keep does not keep. */
+static void test_del_prefix(void **state)
+{
+    struct rv_store *s = NULL;
+    struct rv_txn *t = NULL;
+    const void *v;
+    size_t vl;
+    int seen = 0;
+
+    (void)state;
+    assert_int_equal(rv_store_open(dir, &s), 0);
+    assert_int_equal(rv_store_begin(s, true, &t), 0);
+    put_str(t, "a1", "x");
+    put_str(t, "b1", "x");
+    put_str(t, "b2", "x");
+    put_str(t, "b3", "x");
+    put_str(t, "c1", "x");
+    assert_int_equal(rv_store_del_prefix(t, "b", 1, keep_b2, &seen), 0);
+    assert_int_equal(seen, 3);
+    assert_int_equal(rv_store_get(t, "b1", 2, &v, &vl), RV_ENOTFOUND);
+    assert_int_equal(rv_store_get(t, "b2", 2, &v, &vl), 0);
+    assert_int_equal(rv_store_get(t, "b3", 2, &v, &vl), RV_ENOTFOUND);
+    assert_int_equal(rv_store_get(t, "a1", 2, &v, &vl), 0);
+    assert_int_equal(rv_store_get(t, "c1", 2, &v, &vl), 0);
+    assert_int_equal(rv_store_del_prefix(t, "b", 1, NULL, NULL), 0);
+    assert_int_equal(rv_store_get(t, "b2", 2, &v, &vl), RV_ENOTFOUND);
+    assert_int_equal(rv_store_get(t, "c1", 2, &v, &vl), 0);
+    assert_int_equal(rv_store_commit(t), 0);
+    rv_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -419,6 +456,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scan_reuse_nested_and_get_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_full_then_grow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefetch_maps_the_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_del_prefix, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
