@@ -32,6 +32,7 @@
 #include <jansson.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -757,13 +758,156 @@ static int parse_params(const char *params, struct parsed *p)
     return v1 ? 0 : RV_EVERSION;
 }
 
+/* What one process has read of each log so far, so that a reader who polls (the daemon's
+ * GET /v1/alerts) decodes only the entries appended since its last call, not the whole log.
+ * A slot per log folder, the least recently used given up past CACHE_SLOTS: the entries
+ * [0, scanned) have been read, and alerts holds, in log order, the number and time of each
+ * alert among them that parses. A slot is trusted only while its log is the same log: at
+ * least scanned entries, the same root hash over the first scanned (the Merkle tree binds
+ * every one of them) and the same leaf hash at scanned - 1 (the entry file agrees with the
+ * stored hashes there); otherwise it is read again from the start. */
+#define CACHE_SLOTS 8
+
+struct seen {
+    uint64_t index;
+    int64_t time_ms;
+};
+
+struct slot {
+    char *path;       /* <dir>/audit; NULL: free */
+    uint64_t scanned; /* entries read */
+    uint8_t root[RV_AUDIT_HASH_LEN];
+    uint8_t leaf[RV_AUDIT_HASH_LEN]; /* of entry scanned - 1 */
+    struct seen *alerts;
+    size_t n, cap;
+    uint64_t used; /* for the least recently used */
+};
+
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct slot cache[CACHE_SLOTS];
+static uint64_t cache_tick;
+static _Atomic uint64_t decodes; /* rv_audit_get calls, for tests */
+
+uint64_t rv_alert_test_decodes(void)
+{
+    return atomic_load(&decodes);
+}
+
+static int get_entry(struct rv_audit_log *log, uint64_t i, struct rv_audit_record *rec)
+{
+    atomic_fetch_add(&decodes, 1);
+    return rv_audit_get(log, i, rec);
+}
+
+static void slot_reset(struct slot *c)
+{
+    c->scanned = 0;
+    c->n = 0;
+}
+
+/* The slot of path, or a free or the least recently used one given to it. NULL when out of
+ * memory. Under cache_mu. */
+static struct slot *slot_find(const char *path)
+{
+    struct slot *c = NULL;
+
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        if (cache[i].path != NULL && strcmp(cache[i].path, path) == 0) {
+            c = &cache[i];
+            break;
+        }
+        if (c == NULL || cache[i].path == NULL || (c->path != NULL && cache[i].used < c->used))
+            c = &cache[i];
+    }
+    if (c->path == NULL || strcmp(c->path, path) != 0) {
+        char *copy = strdup(path);
+        if (copy == NULL)
+            return NULL;
+        free(c->path);
+        free(c->alerts);
+        memset(c, 0, sizeof(*c));
+        c->path = copy;
+    }
+    c->used = ++cache_tick;
+    return c;
+}
+
+/* Keeps the slot when its log is still a prefix of log, else resets it. Under cache_mu. */
+static void slot_check(struct slot *c, struct rv_audit_log *log, uint64_t size)
+{
+    struct rv_audit_record rec;
+    uint8_t root[RV_AUDIT_HASH_LEN];
+    bool same;
+
+    if (c->scanned == 0)
+        return;
+    same = c->scanned <= size && rv_audit_root(log, c->scanned, root) == 0 &&
+           memcmp(root, c->root, sizeof(root)) == 0;
+    if (same && get_entry(log, c->scanned - 1, &rec) == 0) {
+        same = memcmp(rec.leaf_hash, c->leaf, sizeof(c->leaf)) == 0;
+        rv_audit_record_free(&rec);
+    } else {
+        same = false;
+    }
+    if (!same)
+        slot_reset(c);
+}
+
+/* Reads the entries from c->scanned up to size into the slot. On an error, the slot keeps
+ * what was read before it and the error is returned. Under cache_mu. */
+static int slot_scan(struct slot *c, struct rv_audit_log *log, uint64_t size, struct parsed *p)
+{
+    uint8_t leaf[RV_AUDIT_HASH_LEN];
+    uint64_t i = c->scanned;
+    int rc = 0;
+
+    if (i >= size)
+        return 0;
+    for (; i < size; i++) {
+        struct rv_audit_record rec;
+        enum rv_alert_severity sev;
+
+        if ((rc = get_entry(log, i, &rec)) != 0)
+            break;
+        if (strcmp(rec.e.action, "alert") == 0 && parse_params(rec.e.params, p) == 0 &&
+            sev_parse(p->severity, &sev) == 0) {
+            if (c->n == c->cap) {
+                size_t cap = c->cap != 0 ? c->cap * 2 : 64;
+                struct seen *a = realloc(c->alerts, cap * sizeof(*a));
+                if (a == NULL) {
+                    rv_audit_record_free(&rec);
+                    rc = RV_ENOMEM;
+                    break;
+                }
+                c->alerts = a;
+                c->cap = cap;
+            }
+            c->alerts[c->n++] = (struct seen){i, rec.e.time_ms};
+        }
+        memcpy(leaf, rec.leaf_hash, sizeof(leaf));
+        rv_audit_record_free(&rec);
+    }
+    if (i > c->scanned) {
+        /* The root over what was read, for the next call's check. */
+        if (rv_audit_root(log, i, c->root) == 0) {
+            c->scanned = i;
+            memcpy(c->leaf, leaf, sizeof(leaf));
+        } else {
+            slot_reset(c);
+        }
+    }
+    return rc;
+}
+
 int rv_policy_alerts_read(const char *dir, int64_t since_ms, rv_alert_fn fn, void *ctx)
 {
     struct rv_audit_log *log = NULL;
     struct parsed *p = NULL;
+    struct seen *want = NULL;
+    size_t nwant = 0;
     char path[4096];
-    uint64_t n;
-    int rc;
+    struct slot *c;
+    int rc, scan_rc;
 
     if ((size_t)snprintf(path, sizeof(path), "%s/audit", dir) >= sizeof(path))
         return RV_ETOOBIG;
@@ -771,26 +915,54 @@ int rv_policy_alerts_read(const char *dir, int64_t since_ms, rv_alert_fn fn, voi
         return RV_ENOMEM;
     if ((rc = rv_audit_open_ro(path, &log)) != 0)
         goto out;
-    n = rv_audit_size(log);
-    for (uint64_t i = 0; i < n && rc == 0; i++) {
+
+    /* Bring the slot up to the log's end, then copy out the alerts to hand over, so that fn
+     * runs without the lock. */
+    pthread_mutex_lock(&cache_mu);
+    if ((c = slot_find(path)) == NULL) {
+        pthread_mutex_unlock(&cache_mu);
+        rc = RV_ENOMEM;
+        goto out;
+    }
+    slot_check(c, log, rv_audit_size(log));
+    scan_rc = slot_scan(c, log, rv_audit_size(log), p);
+    for (size_t i = 0; i < c->n; i++)
+        nwant += c->alerts[i].time_ms >= since_ms;
+    if (nwant > 0 && (want = malloc(nwant * sizeof(*want))) == NULL) {
+        pthread_mutex_unlock(&cache_mu);
+        rc = RV_ENOMEM;
+        goto out;
+    }
+    nwant = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->alerts[i].time_ms >= since_ms)
+            want[nwant++] = c->alerts[i];
+    pthread_mutex_unlock(&cache_mu);
+
+    /* The alerts themselves, read again: only those the caller asked for. */
+    for (size_t k = 0; k < nwant && rc == 0; k++) {
         struct rv_audit_record rec;
         struct rv_alert a;
 
-        if ((rc = rv_audit_get(log, i, &rec)) != 0)
+        if ((rc = get_entry(log, want[k].index, &rec)) != 0)
             break;
-        if (strcmp(rec.e.action, "alert") == 0 && rec.e.time_ms >= since_ms &&
-            parse_params(rec.e.params, p) == 0 && sev_parse(p->severity, &a.severity) == 0) {
+        if (parse_params(rec.e.params, p) == 0 && sev_parse(p->severity, &a.severity) == 0) {
             a.time_ms = rec.e.time_ms;
             a.kind = p->kind;
             a.principal = p->principal;
             a.client = p->client;
             a.detail = p->detail;
-            rc = fn(ctx, i, &a);
+            rc = fn(ctx, want[k].index, &a);
         }
         rv_audit_record_free(&rec);
     }
+    /* As before the cache: the alerts before an entry that could not be read are handed
+     * over, then its error is returned. */
+    if (rc == 0)
+        rc = scan_rc;
 out:
     rv_audit_close(log);
+    free(want);
     free(p);
     return rc;
 }

@@ -99,6 +99,9 @@ void rv_alerter_free(struct rv_alerter *a); /* waits for running hooks, up to th
 /* Tests only: the room of the hook queues (low and medium, high); 0 = the default. Not
  * thread-safe: call before any gate is open. */
 void rv_alert_test_queue_max(size_t normal, size_t high);
+/* Tests only: how many audit entries rv_policy_alerts_read has decoded in this process, so
+ * far (it keeps what it read of each log and reads only what was appended since). */
+uint64_t rv_alert_test_decodes(void);
 
 /* canary.c: the set of canaries' keyed ids (loaded at creation, refreshed by
  * rv_policy_canary_add); raises an alert for every answer that shows a canary. */

@@ -3,7 +3,9 @@
  * exactly through rv_policy_alerts_read, with --since filtering), the alert file as JSON
  * lines, and the alert command's stdin; a hook that hangs is killed at its limit without
  * ever blocking the caller, and a hook that fails is itself logged, once, without the hook
- * being run for its own failure.
+ * being run for its own failure. Reading alerts back keeps what it read of each log: a
+ * repeated read decodes only the entries appended since (counted, not timed), returns what a
+ * fresh read would, and starts again when the log at the folder is another log.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -414,6 +416,308 @@ static void test_long_detail(void **state)
     free(detail);
 }
 
+/* ---- reading alerts back: what is kept between reads --------------------------------- */
+
+#define ALERT_PARAMS "v=1 severity=high kind=canary principal=p client=c detail=d%20x"
+
+/* A bare audit log in <dir>/audit (no vault: alerts are read without any secret). */
+struct bare {
+    char *dir;
+    char audit[600];
+    struct rv_audit_log *log;
+};
+
+static void bare_open(struct bare *b, uint8_t seed_byte)
+{
+    uint8_t seed[32];
+
+    memset(seed, seed_byte, sizeof(seed));
+    snprintf(b->audit, sizeof(b->audit), "%s/audit", b->dir);
+    assert_int_equal(rv_audit_open(b->audit, seed, NULL, &b->log), 0);
+}
+
+/* Appends n entries whose log numbers are first.. (asserted), time base + number; those for
+ * which is_alert is true are alerts. */
+static void bare_append(struct bare *b, uint64_t first, uint64_t n, int64_t base,
+                        bool (*is_alert)(uint64_t))
+{
+    struct rv_audit_entry *e = calloc(n, sizeof(*e));
+    uint64_t at = 0;
+
+    assert_non_null(e);
+    for (uint64_t i = 0; i < n; i++) {
+        bool al = is_alert(first + i);
+        e[i] = (struct rv_audit_entry){.time_ms = base + (int64_t)(first + i),
+                                       .principal = "svc",
+                                       .role = "checker",
+                                       .action = al ? "alert" : "check",
+                                       .params = al ? ALERT_PARAMS : "n=1",
+                                       .outcome = al ? "raised" : "ok",
+                                       .client = "10.0.0.1"};
+    }
+    assert_int_equal(rv_audit_append_batch(b->log, e, n, &at), 0);
+    assert_int_equal(at, first);
+    free(e);
+}
+
+static void bare_close(struct bare *b)
+{
+    assert_int_equal(rv_audit_close(b->log), 0);
+    b->log = NULL;
+}
+
+/* Removes the log folder (for another log at the same place). */
+static void bare_remove(struct bare *b)
+{
+    rv_test_rmtree(b->audit);
+}
+
+/* Every alert read, in order. */
+struct got {
+    uint64_t index[512];
+    int64_t time[512];
+    size_t n;
+};
+
+static int collect_all(void *ctx, uint64_t index, const struct rv_alert *a)
+{
+    struct got *g = ctx;
+
+    assert_true(g->n < 512);
+    assert_string_equal(a->kind, "canary");
+    assert_string_equal(a->detail, "d x");
+    g->index[g->n] = index;
+    g->time[g->n++] = a->time_ms;
+    return 0;
+}
+
+/* Reads dir's alerts since since_ms; *decoded is how many entries the read decoded. */
+static void read_alerts(const char *dir, int64_t since_ms, struct got *g, uint64_t *decoded)
+{
+    uint64_t d0 = rv_alert_test_decodes();
+
+    memset(g, 0, sizeof(*g));
+    assert_int_equal(rv_policy_alerts_read(dir, since_ms, collect_all, g), 0);
+    if (decoded != NULL)
+        *decoded = rv_alert_test_decodes() - d0;
+}
+
+/* What a fresh read must give: every alert among the first size entries with time >=
+ * since_ms, in order. */
+static void expect_alerts(const struct got *g, uint64_t size, int64_t base, int64_t since_ms,
+                          bool (*is_alert)(uint64_t))
+{
+    size_t k = 0;
+
+    for (uint64_t i = 0; i < size; i++) {
+        if (!is_alert(i) || base + (int64_t)i < since_ms)
+            continue;
+        assert_true(k < g->n);
+        assert_int_equal(g->index[k], i);
+        assert_int_equal(g->time[k], base + (int64_t)i);
+        k++;
+    }
+    assert_int_equal(k, g->n);
+}
+
+static bool every_100th(uint64_t i)
+{
+    return i % 100 == 7;
+}
+
+#define T0 1700000000000LL
+
+/* A repeated read returns what the first did and decodes only the entries appended since
+ * (plus one to check that the log is the same, plus the alerts it hands over); alerts
+ * appended between reads appear; --since filters as before. The log stays open for writing
+ * meanwhile, as the daemon holds it. */
+static void test_read_again(void **state)
+{
+    struct bare b = {.dir = rv_test_tmpdir("rv-alert-read")};
+    struct got g;
+    uint64_t d;
+
+    (void)state;
+    assert_non_null(b.dir);
+    bare_open(&b, 1);
+    bare_append(&b, 0, 2000, T0, every_100th);
+
+    read_alerts(b.dir, 0, &g, &d);
+    expect_alerts(&g, 2000, T0, 0, every_100th);
+    assert_int_equal(g.n, 20);
+    assert_true(d >= 2000); /* the first read reads the whole log */
+
+    /* Nothing new: the check of the last entry read, and the 20 alerts. */
+    read_alerts(b.dir, 0, &g, &d);
+    expect_alerts(&g, 2000, T0, 0, every_100th);
+    assert_true(d <= 1 + 20);
+    /* Since a time: only the alerts at or after it are decoded. */
+    read_alerts(b.dir, T0 + 1507, &g, &d);
+    expect_alerts(&g, 2000, T0, T0 + 1507, every_100th);
+    assert_int_equal(g.n, 5);
+    assert_int_equal(g.index[0], 1507);
+    assert_true(d <= 1 + 5);
+    read_alerts(b.dir, T0 + 1508, &g, &d);
+    assert_int_equal(g.n, 4);
+    assert_int_equal(g.index[0], 1607);
+    /* A poller that has seen everything costs one decode, whatever the log's size. */
+    read_alerts(b.dir, T0 + 100000, &g, &d);
+    assert_int_equal(g.n, 0);
+    assert_true(d <= 1);
+
+    /* Appended since: read, and only they. */
+    bare_append(&b, 2000, 500, T0, every_100th);
+    read_alerts(b.dir, T0 + 1950, &g, &d);
+    expect_alerts(&g, 2500, T0, T0 + 1950, every_100th);
+    assert_int_equal(g.n, 5);
+    assert_true(d <= 500 + 1 + 5);
+    read_alerts(b.dir, 0, &g, &d);
+    expect_alerts(&g, 2500, T0, 0, every_100th);
+    assert_int_equal(g.n, 25);
+    assert_true(d <= 1 + 25);
+
+    bare_close(&b);
+    /* Closing signed a checkpoint; the log is the same log. */
+    read_alerts(b.dir, T0 + 100000, &g, &d);
+    assert_int_equal(g.n, 0);
+    assert_true(d <= 1);
+    rv_test_rmtree(b.dir);
+    free(b.dir);
+}
+
+static bool at_10_20(uint64_t i)
+{
+    return i == 10 || i == 20;
+}
+static bool at_20(uint64_t i)
+{
+    return i == 20;
+}
+static bool at_5_77(uint64_t i)
+{
+    return i == 5 || i == 77;
+}
+static bool at_1(uint64_t i)
+{
+    return i == 1;
+}
+
+/* Another log at the same folder is read from its start, whether it is shorter, longer, or
+ * of the same length with the same last entry and an earlier one changed. */
+static void test_read_other_log(void **state)
+{
+    struct bare b = {.dir = rv_test_tmpdir("rv-alert-other")};
+    struct got g;
+    uint64_t d;
+
+    (void)state;
+    assert_non_null(b.dir);
+    bare_open(&b, 1);
+    bare_append(&b, 0, 50, T0, at_10_20);
+    bare_close(&b);
+    read_alerts(b.dir, 0, &g, NULL);
+    expect_alerts(&g, 50, T0, 0, at_10_20);
+    assert_int_equal(g.n, 2);
+
+    /* Same key, same length, same last entry; entry 10 is no longer an alert. */
+    bare_remove(&b);
+    bare_open(&b, 1);
+    bare_append(&b, 0, 50, T0, at_20);
+    bare_close(&b);
+    read_alerts(b.dir, 0, &g, &d);
+    expect_alerts(&g, 50, T0, 0, at_20);
+    assert_int_equal(g.n, 1);
+    assert_true(d >= 50);
+
+    /* Longer, another key and other times. */
+    bare_remove(&b);
+    bare_open(&b, 2);
+    bare_append(&b, 0, 100, T0 + 5000, at_5_77);
+    bare_close(&b);
+    read_alerts(b.dir, 0, &g, NULL);
+    expect_alerts(&g, 100, T0 + 5000, 0, at_5_77);
+    assert_int_equal(g.n, 2);
+
+    /* Shorter. */
+    bare_remove(&b);
+    bare_open(&b, 3);
+    bare_append(&b, 0, 3, T0, at_1);
+    bare_close(&b);
+    read_alerts(b.dir, 0, &g, NULL);
+    expect_alerts(&g, 3, T0, 0, at_1);
+    assert_int_equal(g.n, 1);
+
+    /* No log at all: an error, as before. */
+    bare_remove(&b);
+    memset(&g, 0, sizeof(g));
+    assert_int_not_equal(rv_policy_alerts_read(b.dir, 0, collect_all, &g), 0);
+    rv_test_rmtree(b.dir);
+    free(b.dir);
+}
+
+static bool every_10th(uint64_t i)
+{
+    return i % 10 == 3;
+}
+
+struct poller {
+    const char *dir;
+    const char *fail;
+};
+
+/* Reads again and again while the log grows: each read is in order, a prefix of the alerts
+ * that are there by the end, and never shorter than the read before. */
+static void *poll_thread(void *arg)
+{
+    struct poller *p = arg;
+    struct got *g = malloc(sizeof(*g));
+    size_t last = 0;
+
+    for (int r = 0; r < 40 && g != NULL && p->fail == NULL; r++) {
+        memset(g, 0, sizeof(*g));
+        if (rv_policy_alerts_read(p->dir, 0, collect_all, g) != 0)
+            p->fail = "read failed";
+        for (size_t k = 0; k < g->n && p->fail == NULL; k++)
+            if (g->index[k] != 10 * k + 3 || g->time[k] != T0 + (int64_t)g->index[k])
+                p->fail = "an alert out of place";
+        if (g->n < last)
+            p->fail = "fewer alerts than before";
+        last = g->n;
+    }
+    free(g);
+    return NULL;
+}
+
+static void test_read_while_appending(void **state)
+{
+    struct bare b = {.dir = rv_test_tmpdir("rv-alert-poll")};
+    struct poller p[2];
+    pthread_t t[2];
+    struct got g;
+
+    (void)state;
+    assert_non_null(b.dir);
+    bare_open(&b, 1);
+    for (int i = 0; i < 2; i++) {
+        p[i] = (struct poller){b.dir, NULL};
+        assert_int_equal(pthread_create(&t[i], NULL, poll_thread, &p[i]), 0);
+    }
+    for (uint64_t k = 0; k < 40; k++) {
+        bare_append(&b, k * 25, 25, T0, every_10th);
+        usleep(1000);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+        assert_null(p[i].fail);
+    }
+    read_alerts(b.dir, 0, &g, NULL);
+    expect_alerts(&g, 1000, T0, 0, every_10th);
+    assert_int_equal(g.n, 100);
+    bare_close(&b);
+    rv_test_rmtree(b.dir);
+    free(b.dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +729,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hook_queue_full, setup, rv_test_vault_teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, rv_test_vault_teardown),
         cmocka_unit_test_setup_teardown(test_long_detail, setup, rv_test_vault_teardown),
+        cmocka_unit_test(test_read_again),
+        cmocka_unit_test(test_read_other_log),
+        cmocka_unit_test(test_read_while_appending),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
