@@ -1,7 +1,8 @@
 /*
  * test_policy_limits.c - attacks on the prevention controls of src/policy/limits.c: a
  * principal trying to see more electors than its budget (twice the same, in one batch, over
- * many threads, across a restart, past midnight), emptying its token buckets, and probing
+ * many threads, across a restart, past midnight, and its past days' records deleted but not
+ * today's), emptying its token buckets, and probing
  * (many no-matches, one sector, alphabetical and house-number sweeps) until it is
  * suspended; and the false positive that must not happen: a checker working through a
  * quarter's synthetic donations sorted by donor name is never refused and never alerted.
@@ -320,6 +321,78 @@ static void test_budget_persists_and_rolls_over(void **state)
     assert_int_equal(rv_policy_close(g), 0);
     g = open_as("b3", "10.0.0.3", &c);
     assert_int_equal(used_of(g), 3);
+    assert_int_equal(rv_policy_close(g), 0);
+}
+
+/* A principal's budget records of one day, in the gate's store (key 0x83 'S' name 0, then
+ * the day, big-endian, then 16 bytes of the elector's keyed id). */
+static size_t records_of(struct rv_gate *g, const char *name, int64_t day)
+{
+    uint8_t prefix[3 + 64];
+    size_t plen = 3 + strlen(name), n = 0, klen, vlen;
+    struct rv_txn *t = NULL;
+    struct rv_cursor *c = NULL;
+    const uint8_t *k, *v;
+    int rc;
+
+    assert_true(plen <= sizeof(prefix));
+    prefix[0] = 0x83;
+    prefix[1] = 'S';
+    memcpy(prefix + 2, name, plen - 3);
+    prefix[plen - 1] = 0;
+    assert_int_equal(rv_store_begin(g->sh->state, false, &t), 0);
+    assert_int_equal(rv_store_cursor_open(t, prefix, plen, &c), 0);
+    while ((rc = rv_store_cursor_next(c, &k, &klen, &v, &vlen)) == 1) {
+        assert_int_equal(klen, plen + 4 + 16);
+        uint32_t d = (uint32_t)k[plen] << 24 | (uint32_t)k[plen + 1] << 16 |
+                     (uint32_t)k[plen + 2] << 8 | k[plen + 3];
+        n += (int64_t)d == day;
+    }
+    assert_int_equal(rc, 0);
+    rv_store_cursor_close(c);
+    rv_store_abort(t);
+    return n;
+}
+
+/* The first charge of a new day deletes the principal's records of past days, and only
+ * those: today's stay (the budget still counts them after a restart), and so do another
+ * principal's, even one whose name starts with this one's. */
+static void test_budget_purges_past_days(void **state)
+{
+    struct rv_policy_config c;
+    struct rv_actor neighbour = {"b100", "checker", "10.0.0.11"};
+    struct rv_gate *g, *other = NULL;
+    uint8_t s[8][32];
+    const int64_t d0 = T0 / DAY;
+
+    (void)state;
+    rv_policy_config_defaults(&c);
+    c.budget_checker = 100;
+    g = open_as("b10", "10.0.0.10", &c);
+    assert_int_equal(rv_policy_view(g, &neighbour, &other), 0);
+    ids(s, 4, 0);
+    assert_int_equal(rv_limits_charge(g, (const uint8_t(*)[32])s, 4), 0);
+    assert_int_equal(rv_limits_charge(other, (const uint8_t(*)[32])s, 4), 0);
+    assert_int_equal(records_of(g, "b10", d0), 4);
+    assert_int_equal(records_of(g, "b100", d0), 4);
+
+    /* The next day: 3 new electors, and the day before is deleted. */
+    now_ms = T0 + DAY;
+    ids(s, 3, 10);
+    assert_int_equal(rv_limits_charge(g, (const uint8_t(*)[32])s, 3), 0);
+    assert_int_equal(records_of(g, "b10", d0), 0);
+    assert_int_equal(records_of(g, "b10", d0 + 1), 3);
+    assert_int_equal(records_of(g, "b100", d0), 4);
+    assert_int_equal(rv_policy_close(other), 0);
+    assert_int_equal(rv_policy_close(g), 0);
+
+    /* After a restart today's electors still count, and a charge deletes nothing of today. */
+    g = open_as("b10", "10.0.0.10", &c);
+    assert_int_equal(used_of(g), 3);
+    ids(s, 2, 20);
+    assert_int_equal(rv_limits_charge(g, (const uint8_t(*)[32])s, 2), 0);
+    assert_int_equal(records_of(g, "b10", d0 + 1), 5);
+    assert_int_equal(used_of(g), 5);
     assert_int_equal(rv_policy_close(g), 0);
 }
 
@@ -977,6 +1050,7 @@ int main(void)
         cmocka_unit_test_setup(test_budget_distinct_and_whole, reset_clock),
         cmocka_unit_test_setup(test_budget_through_the_gate, reset_clock),
         cmocka_unit_test_setup(test_budget_persists_and_rolls_over, reset_clock),
+        cmocka_unit_test_setup(test_budget_purges_past_days, reset_clock),
         cmocka_unit_test_setup(test_budget_in_audit_group, reset_clock),
         cmocka_unit_test_setup(test_buckets, reset_clock),
         cmocka_unit_test_setup(test_probe_nomatch, reset_clock),
