@@ -4,7 +4,7 @@ BUILD     ?= build
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKEOPTS ?=
 
-.PHONY: all bootstrap build test demo asan werror fuzz format format-check bench clean
+.PHONY: all bootstrap build test demo asan werror fuzz fuzz-run format format-check bench clean
 
 all: build
 
@@ -37,6 +37,11 @@ werror: bootstrap
 fuzz: bootstrap
 	@CC=clang cmake -S . -B build-fuzz -DREGVAULT_FUZZ=ON >/dev/null
 	@cmake --build build-fuzz -j $(JOBS)
+
+# Every libFuzzer target for FUZZ_SECONDS (default 60) each; new inputs and crashes go under
+# build-fuzz/fuzz-work/, never into the seed corpora. Exits 1 naming any target that failed.
+fuzz-run: fuzz
+	@./scripts/fuzz-run build-fuzz
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
