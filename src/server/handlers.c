@@ -437,6 +437,8 @@ static void reply_gate_error(struct rv_exchange *x, int err)
  * JSON bodies: an object with known fields only, each of the right type.
  */
 enum ftype { F_STR, F_BOOL, F_UINT };
+/* The most bytes of an unknown field's name an error message repeats. */
+#define FIELD_ECHO_MAX 64
 struct field {
     const char *name;
     enum ftype type;
@@ -472,11 +474,15 @@ static json_t *parse_object(struct rv_exchange *x, const struct field *f, size_t
     json_object_foreach(o, key, v)
     {
         size_t i;
-        char name[48];
+        char name[FIELD_ECHO_MAX + 4];
         for (i = 0; i < nf && strcmp(key, f[i].name) != 0; i++)
             ;
         if (i == nf) {
-            safe_copy(name, sizeof(name), key);
+            /* The name goes back clipped, printable ASCII only, marked when clipped: a
+             * client's name of any length (up to the body's cap) makes a short message. */
+            safe_copy(name, FIELD_ECHO_MAX + 1, key);
+            if (strlen(key) > FIELD_ECHO_MAX)
+                memcpy(name + FIELD_ECHO_MAX, "...", 4);
             json_decref(o);
             refuse(x, 400, "unknown_field", "400 unknown field",
                    "unknown field '%s': remove it (see docs/api.md)", name);

@@ -3,7 +3,8 @@
  * sockets, on a real vault: routing (404, 405 with Allow), authentication (401 with
  * WWW-Authenticate for no, bad and revoked tokens), the first-login password change (403
  * password_change_required until done), roles (403 forbidden), strict JSON (400 naming the
- * field for malformed JSON, invalid UTF-8, unknown, missing and mistyped fields; 415; 413),
+ * field for malformed JSON, invalid UTF-8, unknown, missing and mistyped fields, an unknown
+ * field's name of 10 kB clipped; 415; 413),
  * login, check, batch, ingest, stats, audit proofs, users, metrics, and that every request
  * leaves an audit entry; last, an audit log that cannot be written makes every answer 503.
  */
@@ -222,6 +223,41 @@ static void test_json_validation(void **state)
                           "{\"name\":\"J Smith\",\"date\":\"2026-01-10\",\"date\":\"2026-01-10\"}",
                           NULL, 0),
                      400);
+    /* An unknown field's name (10 kB here) comes back clipped to 64 bytes of printable ASCII,
+     * marked "...". */
+    {
+        char *body = malloc(10300), *at, want[80];
+        json_t *j;
+        const char *msg;
+        assert_non_null(body);
+        at = body + sprintf(body, "{\"name\":\"J Smith\",\"date\":\"2026-01-10\",\"");
+        for (int i = 0; i < 10240; i++) {
+            if (i == 10) {
+                at += sprintf(at, "\\u0001"); /* a control byte: '?' in the message */
+                want[i + 1] = '?';
+            } else {
+                *at++ = (char)('a' + i % 26);
+                if (i < 64)
+                    want[i + 1] = (char)('a' + i % 26);
+            }
+        }
+        strcpy(at, "\":1}");
+        want[0] = '\'';
+        strcpy(want + 65, "...'");
+        assert_int_equal(
+            server_request(f, "POST", "/v1/checks", u->token, "application/json", body, &r), 0);
+        free(body);
+        assert_int_equal(r.status, 400);
+        assert_true(r.len < 400);
+        j = json_loadb(r.body, r.len, 0, NULL);
+        assert_non_null(j);
+        assert_string_equal(json_string_value(json_object_get(j, "error")), "unknown_field");
+        msg = json_string_value(json_object_get(j, "message"));
+        assert_non_null(msg);
+        assert_non_null(strstr(msg, want));
+        json_decref(j);
+        rv_server_response_free(&r);
+    }
     assert_int_equal(
         call(f, "POST", "/v1/checks", u->token, "text/plain", "{}", code, sizeof(code)), 415);
     memset(big, ' ', sizeof(big) - 1);
