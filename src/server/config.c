@@ -41,8 +41,8 @@ static const struct rv_server_config_key keys[] = {
     {"user", RV_CFG_STRING, 0, 63, "",
      "when started as root, run as this user after binding (default: the vault's owner)", SC(user)},
     {"threads", RV_CFG_UINT, 0, 4096, "0",
-     "0: a thread per connection; N: a pool of N threads (answers wait for the audit log "
-     "without holding a thread; long requests hold theirs)",
+     "0: a thread per connection; N: a pool of N threads (answers wait for the audit log, "
+     "and long requests run on two threads of their own, without holding a pool thread)",
      SC(threads)},
     {"max_connections", RV_CFG_UINT, 1, 100000, "1024", "connections at once, in all",
      SC(max_connections)},

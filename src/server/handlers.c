@@ -1358,6 +1358,7 @@ struct rv_srv_batch {
     char *out; /* rendered, not yet sent */
     size_t len, pos, cap;
     bool eof, header_done;
+    bool failed; /* the audit log failed: the stream ends in error (the connection is cut) */
     unsigned long nrows; /* rows read */
     unsigned long sent;  /* rows answered */
 };
@@ -1518,50 +1519,71 @@ static void do_batch(struct rv_exchange *x)
     x->r.stream = true;
 }
 
+bool rv_srv_stream_pending(const struct rv_exchange *x)
+{
+    const struct rv_srv_batch *b = x->batch;
+
+    return b != NULL && b->pos == b->len && !b->eof && !b->failed;
+}
+
+void rv_srv_stream_fill(struct rv_exchange *x)
+{
+    struct rv_srv_batch *b = x->batch;
+    int rc;
+
+    if (b == NULL || b->pos != b->len || b->eof || b->failed)
+        return;
+    sodium_memzero(b->out, b->len);
+    b->pos = b->len = 0;
+    rc = batch_chunk(x);
+    if (rc == RV_EAUDIT) {
+        b->failed = true;
+    } else if (rc != 0) {
+        char line[512], why[200];
+        const char *code = rc == RV_ELIMIT       ? "budget_exhausted"
+                           : rc == RV_ESUSPENDED ? "suspended"
+                                                 : "batch_stopped";
+        uint32_t used = 0, limit = 0;
+        if (rc == RV_ELIMIT && HAVE(rv_policy_budget) &&
+            rv_policy_budget(x->view->g, &used, &limit) != 0)
+            used = limit = 0;
+        if (rc == RV_ESUSPENDED)
+            snprintf(why, sizeof(why),
+                     "this principal is suspended or disabled, so no further row is "
+                     "checked; ask an admin to reinstate it");
+        else
+            snprintf(why, sizeof(why), "%s (used %u of %u electors today)", rv_strerror(rc), used,
+                     limit);
+        if (x->ndjson)
+            snprintf(line, sizeof(line),
+                     "{\"error\":\"%s\",\"message\":\"the batch stopped after %lu rows: "
+                     "%s\"}\n",
+                     code, b->sent, why);
+        else
+            snprintf(line, sizeof(line), "error,%s,the batch stopped after %lu rows: %s\n", code,
+                     b->sent, why);
+        b->eof = true;
+        if (out_append(b, line, strlen(line)) != 0)
+            b->failed = true;
+    }
+}
+
 ssize_t rv_srv_stream(struct rv_exchange *x, char *buf, size_t max)
 {
     struct rv_srv_batch *b = x->batch;
     size_t n;
-    int rc;
 
     if (b == NULL)
         return 0;
     while (b->pos == b->len) {
-        sodium_memzero(b->out, b->len);
-        b->pos = b->len = 0;
-        if (b->eof)
-            return 0;
-        rc = batch_chunk(x);
-        if (rc == RV_EAUDIT)
+        if (b->failed)
             return -1;
-        if (rc != 0) {
-            char line[512], why[200];
-            const char *code = rc == RV_ELIMIT       ? "budget_exhausted"
-                               : rc == RV_ESUSPENDED ? "suspended"
-                                                     : "batch_stopped";
-            uint32_t used = 0, limit = 0;
-            if (rc == RV_ELIMIT && HAVE(rv_policy_budget) &&
-                rv_policy_budget(x->view->g, &used, &limit) != 0)
-                used = limit = 0;
-            if (rc == RV_ESUSPENDED)
-                snprintf(why, sizeof(why),
-                         "this principal is suspended or disabled, so no further row is "
-                         "checked; ask an admin to reinstate it");
-            else
-                snprintf(why, sizeof(why), "%s (used %u of %u electors today)", rv_strerror(rc),
-                         used, limit);
-            if (x->ndjson)
-                snprintf(line, sizeof(line),
-                         "{\"error\":\"%s\",\"message\":\"the batch stopped after %lu rows: "
-                         "%s\"}\n",
-                         code, b->sent, why);
-            else
-                snprintf(line, sizeof(line), "error,%s,the batch stopped after %lu rows: %s\n",
-                         code, b->sent, why);
-            b->eof = true;
-            if (out_append(b, line, strlen(line)) != 0)
-                return -1;
+        if (b->eof) {
+            sodium_memzero(b->out, b->len);
+            b->pos = b->len = 0;
+            return 0;
         }
+        rv_srv_stream_fill(x);
     }
     n = b->len - b->pos < max ? b->len - b->pos : max;
     memcpy(buf, b->out + b->pos, n);

@@ -7,8 +7,9 @@
  * small stack, so that hundreds of requests can wait on the audit log's group commit at
  * once; with threads = N a pool of N threads polls the connections (epoll), and a request
  * whose answer waits for the log is suspended rather than holding its thread (see "the
- * pool" below). Each request takes a policy view (with its own check context) from a pool
- * and gives it back once its answer is made.
+ * pool" below), as is one whose work takes long, which runs on threads of its own (see
+ * "the pool's work threads"). Each request takes a policy view (with its own check context) from a
+ * pool and gives it back once its answer is made.
  *
  * Limits: a total and a per-client connection cap (a client as the rate limits count one:
  * an IPv6 address by its /64; admit_connection), an idle timeout (libmicrohttpd's
@@ -179,16 +180,8 @@ static void wipe_free(void *p)
     }
 }
 
-static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    ssize_t n = rv_srv_stream(cls, buf, max);
-    (void)pos;
-    if (n == 0)
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    if (n < 0)
-        return MHD_CONTENT_READER_END_WITH_ERROR;
-    return n;
-}
+/* What a pool's work thread does for a request (see "the pool's work threads"). */
+enum { WORK_END, WORK_FILL };
 
 struct req {
     struct rv_exchange x;
@@ -200,7 +193,9 @@ struct req {
     bool waiting;                 /* the answer is made and waits for the log */
     _Atomic bool orphan;          /* the request ended while its entries were in flight */
     int audit_rc;                 /* the group's result, set before the connection resumes */
-    struct req *hash_next;        /* in the queue of the password threads */
+    struct req *work_next;        /* in the queue of a pool's work threads */
+    unsigned char work;           /* what its work thread does (WORK_END, WORK_FILL) */
+    bool filling;                 /* suspended while a work thread checks a batch's chunk */
     bool refused;                 /* the body was refused: the rest is read and dropped */
     uint64_t dropped;             /* bytes of body dropped since */
 };
@@ -254,6 +249,32 @@ static void uncork(struct rv_server *s, gnutls_session_t t, struct rv_srv_conn *
         (void)shutdown(k->fd, SHUT_RDWR);
 }
 
+static bool workq_put(struct rv_srv_workq *h, struct req *q, int work);
+
+static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct req *q = cls;
+    struct rv_server *s = q->x.s;
+    ssize_t n;
+
+    (void)pos;
+    if (q->filling) {
+        /* Resumed: the chunk is checked (or the stream failed). */
+        q->filling = false;
+        atomic_fetch_sub(&s->suspended, 1);
+    }
+    /* With a pool, the rows are checked on a slow thread, the connection suspended meanwhile:
+     * 0 bytes now, and libmicrohttpd asks again once it is resumed. */
+    if (s->slowq != NULL && rv_srv_stream_pending(&q->x) && workq_put(s->slowq, q, WORK_FILL))
+        return 0;
+    n = rv_srv_stream(&q->x, buf, max);
+    if (n == 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (n < 0)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    return n;
+}
+
 static enum MHD_Result send_answer(struct MHD_Connection *c, struct req *q)
 {
     struct rv_exchange *x = &q->x;
@@ -263,7 +284,7 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, struct req *q)
 
     q->queued = true;
     if (x->r.stream)
-        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_cb, x, NULL);
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_cb, q, NULL);
     else if (x->r.body != NULL) {
         resp = MHD_create_response_from_buffer_with_free_callback_cls(x->r.len, x->r.body,
                                                                       wipe_free, x->r.body);
@@ -401,33 +422,49 @@ static enum MHD_Result answer(struct MHD_Connection *c, struct req *q)
     return MHD_YES;
 }
 
-/* ---- the pool's password threads ------------------------------------------------------
+/* ---- the pool's work threads -------------------------------------------------------------
  *
- * A password check (Argon2id, 64 MiB) takes a core for a tenth of a second or more; on a
- * pool thread it would stall every connection that thread serves, and a handful of logins
- * would stall them all. So with a pool, the requests that hash a password (rv_srv_hashes)
- * run on a few threads of their own: the pool thread admits the request (a login takes its
- * address's token first), suspends the connection and queues it; a password thread waits
- * for the request's earlier entries (rv_audit_group_wait), runs the endpoint with its
- * appends waiting as with no pool (so a login is durable on the log before it is answered,
- * and its lockout counted as before), and resumes the connection, whose pool thread then
- * sends the answer. When HASHQ_PER_THREAD requests per thread are already waiting, the
- * request is refused 503 busy with Retry-After at once, recorded. */
+ * A pool thread serves many connections, so nothing that takes long may run on it: it would
+ * stall every connection that thread polls. Two kinds of work run on threads of their own,
+ * each kind with its own threads and queue (a workq), with the connection suspended while
+ * its work is queued or under way:
+ *
+ * - Password checks (Argon2id, 64 MiB, a tenth of a second or more: rv_srv_hashes) run on
+ *   the password threads (half the cores, at least one). The pool thread admits the request
+ *   (a login takes its address's token first); when HASHQ_PER_THREAD requests per thread are
+ *   already waiting, it is refused 503 busy with Retry-After at once, recorded.
+ *
+ * - Every other request whose end does not defer its entries (rv_srv_defers: an ingest, a
+ *   batch, audit proofs and checkpoints, alerts, the users' administration, a logout) runs
+ *   on the slow threads (SLOWQ_THREADS): each such end waits for the log (its appends are
+ *   durable before it acts), and some read or write for seconds (an ingest, the alerts over
+ *   a long log). A batch's answer streams: each further chunk of its rows is checked on a
+ *   slow thread too (stream_cb), in turn, so its rows are answered in their order.
+ *
+ * A work thread waits for the request's earlier entries (rv_audit_group_wait: an earlier one
+ * that failed answers 503 audit_unavailable and nothing acts), runs the end of the exchange
+ * with its appends waiting as with no pool, and resumes the connection, whose pool thread
+ * then sends the answer. The connection is suspended before it is queued, so that its work
+ * thread cannot resume it first, and counted in s->suspended, for which the daemon's stop
+ * waits; once the stop has closed a queue (workq_close), what it would have taken runs on
+ * the pool thread as without one. */
 #define HASHQ_PER_THREAD 8
+#define SLOWQ_THREADS    2
 
-struct rv_srv_hashq {
+struct rv_srv_workq {
     pthread_mutex_t mu;
     pthread_cond_t more;
     struct req *head, *tail;
-    size_t n, max;
-    bool stop;
+    size_t n, max; /* max 0: no limit but the connections' */
+    bool closed;   /* the daemon stops: no more work is taken */
+    bool stop;     /* the threads end once the queue is empty */
     int nthreads;
     pthread_t threads[];
 };
 
-static void *hash_main(void *arg)
+static void *work_main(void *arg)
 {
-    struct rv_srv_hashq *h = arg;
+    struct rv_srv_workq *h = arg;
 
     for (;;) {
         struct req *q;
@@ -438,29 +475,44 @@ static void *hash_main(void *arg)
             pthread_mutex_unlock(&h->mu);
             break;
         }
-        h->head = q->hash_next;
+        h->head = q->work_next;
         if (h->head == NULL)
             h->tail = NULL;
         h->n--;
         pthread_mutex_unlock(&h->mu);
-        /* An earlier entry that failed leaves audit_rc set: nothing acts, the answer is
-         * 503 audit_unavailable. */
-        if (q->group == NULL || (q->audit_rc = settle(q)) == 0)
-            rv_srv_end(&q->x);
-        rv_srv_release_view(&q->x);
+        if (q->work == WORK_FILL) {
+            rv_srv_stream_fill(&q->x);
+        } else {
+            /* An earlier entry that failed leaves audit_rc set: nothing acts, the answer is
+             * 503 audit_unavailable. */
+            if (q->group == NULL || (q->audit_rc = settle(q)) == 0)
+                rv_srv_end(&q->x);
+            rv_srv_release_view(&q->x);
+        }
         MHD_resume_connection(q->c);
     }
     return NULL;
 }
 
-static void hashq_stop(struct rv_server *s)
+/* Takes no more work: what comes later runs on its pool thread (or, a password check, is
+ * refused busy). What is queued still runs. */
+static void workq_close(struct rv_srv_workq *h)
 {
-    struct rv_srv_hashq *h = s->hashq;
+    if (h == NULL)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->closed = true;
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void workq_stop(struct rv_srv_workq **hp)
+{
+    struct rv_srv_workq *h = *hp;
 
     if (h == NULL)
         return;
     pthread_mutex_lock(&h->mu);
-    h->stop = true;
+    h->closed = h->stop = true;
     pthread_cond_broadcast(&h->more);
     pthread_mutex_unlock(&h->mu);
     for (int i = 0; i < h->nthreads; i++)
@@ -468,33 +520,73 @@ static void hashq_stop(struct rv_server *s)
     pthread_cond_destroy(&h->more);
     pthread_mutex_destroy(&h->mu);
     free(h);
-    s->hashq = NULL;
+    *hp = NULL;
 }
 
-/* Half the cores, at least one: the other half go on serving the pool. */
-static int hashq_start(struct rv_server *s)
+static int workq_start(int n, size_t max, struct rv_srv_workq **hp)
 {
-    int n = s->pwhash_max / 2 < 1 ? 1 : s->pwhash_max / 2;
-    struct rv_srv_hashq *h = calloc(1, sizeof(*h) + (size_t)n * sizeof(pthread_t));
+    struct rv_srv_workq *h = calloc(1, sizeof(*h) + (size_t)n * sizeof(pthread_t));
     pthread_attr_t attr;
 
     if (h == NULL)
         return RV_ENOMEM;
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->more, NULL);
-    h->max = (size_t)n * HASHQ_PER_THREAD;
-    s->hashq = h;
+    h->max = max;
+    *hp = h;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 512 * 1024);
     for (; h->nthreads < n; h->nthreads++)
-        if (pthread_create(&h->threads[h->nthreads], &attr, hash_main, h) != 0)
+        if (pthread_create(&h->threads[h->nthreads], &attr, work_main, h) != 0)
             break;
     pthread_attr_destroy(&attr);
     if (h->nthreads == 0) {
-        hashq_stop(s);
+        workq_stop(hp);
         return RV_ENOMEM;
     }
     return 0;
+}
+
+/* Suspends q's connection and queues it for one of h's threads to do work (WORK_END: the
+ * rest of the exchange; WORK_FILL: the next chunk of its streamed answer). false, with
+ * nothing done, when h is full or closed. */
+static bool workq_put(struct rv_srv_workq *h, struct req *q, int work)
+{
+    struct rv_server *s = q->x.s;
+
+    pthread_mutex_lock(&h->mu);
+    if ((h->max != 0 && h->n >= h->max) || h->closed) {
+        pthread_mutex_unlock(&h->mu);
+        return false;
+    }
+    q->work = (unsigned char)work;
+    if (work == WORK_FILL)
+        q->filling = true;
+    else
+        q->waiting = true;
+    atomic_fetch_add(&s->suspended, 1);
+    MHD_suspend_connection(q->c);
+    q->work_next = NULL;
+    if (h->tail != NULL)
+        h->tail->work_next = q;
+    else
+        h->head = q;
+    h->tail = q;
+    h->n++;
+    pthread_cond_signal(&h->more);
+    pthread_mutex_unlock(&h->mu);
+    return true;
+}
+
+/* Half the cores for passwords, at least one: the other half go on serving the pool. */
+static int workq_start_all(struct rv_server *s)
+{
+    int n = s->pwhash_max / 2 < 1 ? 1 : s->pwhash_max / 2;
+    int rc = workq_start(n, (size_t)n * HASHQ_PER_THREAD, &s->hashq);
+
+    if (rc == 0 && (rc = workq_start(SLOWQ_THREADS, 0, &s->slowq)) != 0)
+        workq_stop(&s->hashq);
+    return rc;
 }
 
 /* The end of a request that hashes a password, with a pool: admitted and queued for a
@@ -502,7 +594,6 @@ static int hashq_start(struct rv_server *s)
 static enum MHD_Result hash_later(struct MHD_Connection *c, struct req *q)
 {
     struct rv_server *s = q->x.s;
-    struct rv_srv_hashq *h = s->hashq;
     int rc;
 
     defer_enter(s, q);
@@ -510,28 +601,12 @@ static enum MHD_Result hash_later(struct MHD_Connection *c, struct req *q)
     defer_leave(s);
     if (rc != 0)
         return answer(c, q);
-    pthread_mutex_lock(&h->mu);
-    if (h->n >= h->max || h->stop) {
-        pthread_mutex_unlock(&h->mu);
-        defer_enter(s, q);
-        rv_srv_hash_busy(&q->x);
-        defer_leave(s);
-        return answer(c, q);
-    }
-    /* Suspended before it is queued, so that its password thread cannot resume it first. */
-    q->waiting = true;
-    atomic_fetch_add(&s->suspended, 1);
-    MHD_suspend_connection(c);
-    q->hash_next = NULL;
-    if (h->tail != NULL)
-        h->tail->hash_next = q;
-    else
-        h->head = q;
-    h->tail = q;
-    h->n++;
-    pthread_cond_signal(&h->more);
-    pthread_mutex_unlock(&h->mu);
-    return MHD_YES;
+    if (workq_put(s->hashq, q, WORK_END))
+        return MHD_YES;
+    defer_enter(s, q);
+    rv_srv_hash_busy(&q->x);
+    defer_leave(s);
+    return answer(c, q);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -557,6 +632,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         q->c = c;
         q->group = NULL;
         q->waiting = false;
+        q->filling = false;
         atomic_init(&q->orphan, false);
         q->audit_rc = 0;
         q->refused = false;
@@ -610,10 +686,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         defer_leave(s);
     } else if (s->hashq != NULL && rv_srv_hashes(&q->x)) {
         return hash_later(c, q);
+    } else if (s->slowq != NULL && workq_put(s->slowq, q, WORK_END)) {
+        return MHD_YES; /* a slow thread ends it and resumes the connection */
     } else {
-        /* A request that changes what is stored acts only once the entries of its earlier
-         * steps (its certificate login, say) are durable: a deferred entry can reach the log
-         * after a later one of the same thread. A failed one answers 503, and nothing acts. */
+        /* No pool (or its stop has closed the slow threads' queue). A request that changes
+         * what is stored acts only once the entries of its earlier steps (its certificate
+         * login, say) are durable: a deferred entry can reach the log after a later one of
+         * the same thread. A failed one answers 503, and nothing acts. */
         if (q->group != NULL && settle(q) != 0) {
             rv_srv_audit_failed(&q->x);
             return send_answer(c, q);
@@ -634,9 +713,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
         return;
     if (q->corked != NULL && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
         uncork(s, q->corked, k);
-    if (q->waiting) {
-        /* Resumed, but the client had gone: on_request was not called again. */
-        q->waiting = false;
+    if (q->waiting || q->filling) {
+        /* Resumed, but the client had gone: on_request (or stream_cb) was not called again. */
+        q->waiting = q->filling = false;
         atomic_fetch_sub(&s->suspended, 1);
     }
     q->x.cut = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK;
@@ -709,14 +788,17 @@ int rv_server_start(struct rv_server *s, int listen_fd, const char *cert_pem, co
         OPT(MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads, NULL);
     OPT(MHD_OPTION_END, 0, NULL);
 #undef OPT
-    if (s->cfg.threads != 0 && hashq_start(s) != 0) {
-        rv_diag_set(d, "", 0, 0, "cannot start the threads that check passwords: out of memory");
+    if (s->cfg.threads != 0 && workq_start_all(s) != 0) {
+        rv_diag_set(d, "", 0, 0,
+                    "cannot start the threads that check passwords and run long requests: out "
+                    "of memory");
         return RV_ENOMEM;
     }
     s->mhd = MHD_start_daemon(flags, 0, admit_connection, s, on_request, s, MHD_OPTION_ARRAY, opts,
                               MHD_OPTION_END);
     if (s->mhd == NULL) {
-        hashq_stop(s);
+        workq_stop(&s->slowq);
+        workq_stop(&s->hashq);
         rv_diag_set(d, "", 0, 0,
                     "libmicrohttpd could not start (a bad certificate or key, or too many "
                     "threads): see the log");
@@ -733,15 +815,24 @@ void rv_server_stop(struct rv_server *s, uint32_t wait_ms)
     if (s->mhd == NULL)
         return;
     fd = MHD_quiesce_daemon(s->mhd);
+    while (atomic_load(&s->inflight) > 0 && mono_ms() < until) {
+        struct timespec t = {0, 10 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
     /* A suspended connection waits only for the audit log, which answers every entry (or
-     * fails them all); libmicrohttpd must not be stopped while one is suspended. */
-    while ((atomic_load(&s->inflight) > 0 && mono_ms() < until) || atomic_load(&s->suspended) > 0) {
+     * fails them all), or for its work thread; libmicrohttpd must not be stopped while one
+     * is suspended. The work queues take no more (a batch still streaming checks its next
+     * chunks on its pool thread), so that none is suspended once the count is 0. */
+    workq_close(s->slowq);
+    workq_close(s->hashq);
+    while (atomic_load(&s->suspended) > 0) {
         struct timespec t = {0, 10 * 1000 * 1000};
         nanosleep(&t, NULL);
     }
     MHD_stop_daemon(s->mhd);
     s->mhd = NULL;
-    hashq_stop(s);
+    workq_stop(&s->slowq);
+    workq_stop(&s->hashq);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
     rv_srv_log_flush(s);

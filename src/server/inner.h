@@ -107,11 +107,12 @@ struct rv_server {
     /* http.c */
     void *mhd;
     _Atomic long inflight;
-    _Atomic long suspended;        /* pool: connections whose answer waits for the audit log */
+    _Atomic long suspended; /* pool: connections whose answer waits (the log, a work queue) */
     _Atomic uint64_t upload_bytes; /* bytes of uploads held in memory now, in all */
     pthread_mutex_t conn_lock;
     struct rv_srv_conn *conns;
-    struct rv_srv_hashq *hashq; /* pool: the password threads and their queue */
+    struct rv_srv_workq *hashq; /* pool: the password threads and their queue */
+    struct rv_srv_workq *slowq; /* pool: the threads of long requests and their queue */
     char *cert_pem, *key_pem, *ca_pem;
 };
 
@@ -194,8 +195,16 @@ int rv_srv_begin(struct rv_exchange *x, const char *method, const char *path, co
 int rv_srv_body(struct rv_exchange *x, const char *data, size_t len);
 void rv_srv_end(struct rv_exchange *x);
 /* The next piece of a streamed body into buf: bytes written, 0 at the end, -1 on an error
- * that must cut the connection (the audit log failed). */
+ * that must cut the connection (the audit log failed). Checks the next chunk of a batch's
+ * rows first when all that was checked is sent (rv_srv_stream_fill). */
 ssize_t rv_srv_stream(struct rv_exchange *x, char *buf, size_t max);
+/* Whether the next rv_srv_stream would check rows (a batch's chunk, recorded and made
+ * durable on the log first): all that was checked is sent and the batch has more. A pool
+ * runs rv_srv_stream_fill on a thread of its own before it asks for the next piece. */
+bool rv_srv_stream_pending(const struct rv_exchange *x);
+/* Checks the next chunk of a batch's rows into the stream (when rv_srv_stream_pending), or
+ * notes the failure that ends the stream. Its audit appends wait as with no pool. */
+void rv_srv_stream_fill(struct rv_exchange *x);
 /* Whether the end of this exchange may run with its audit appends deferred (http.c's pool):
  * true for the endpoints whose gate action, once recorded, only computes the answer, which
  * nothing sees until the entries are durable (checks, stats, /healthz, /metrics, refusals);
