@@ -387,4 +387,12 @@ RV_NODISCARD int rv_audit_verify(struct rv_audit_log *log, const char *trusted_v
                                  const char *trusted_note, struct rv_audit_report *report)
     RV_NONNULL(1, 4);
 
+/* ------------------------------------------------------------------------------------------
+ * Tests only.
+ */
+
+/* How many checkpoint records this process has read from checkpoints files so far: opening
+ * a log reads one (more only to recover from a crash), rv_audit_verify reads them all. */
+uint64_t rv_audit_test_cps_reads(void);
+
 #endif /* RV_AUDIT_H */

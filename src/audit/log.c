@@ -9,7 +9,9 @@
  * appends the signed note to the checkpoints file and syncs it, then replaces `checkpoint`
  * (write, fsync, rename). So everything up to the latest checkpoint is durable in all three
  * files, and on reopen the log rebuilds the index and hashes of the records after it from
- * the entry file, and cuts the files back to the last whole record.
+ * the entry file, and cuts the files back to the last whole record. Opening finds the latest
+ * checkpoint with one read, as the record at the end of `checkpoints` that `checkpoint`
+ * repeats; only when they differ (a crash between the two writes) is the whole file read.
  *
  * Group commit. Appenders encode and hash their entry on their own thread, then push a
  * small waiter (on their own stack) onto a lock-free queue. Whoever holds the commit turn
@@ -430,6 +432,14 @@ out:
  * Checkpoints file: records of u32le length, the note, and 8 bytes of SHA-256(note).
  */
 
+/* Checkpoint records read from checkpoints files in this process (for the tests). */
+static _Atomic uint64_t cps_reads;
+
+uint64_t rv_audit_test_cps_reads(void)
+{
+    return atomic_load(&cps_reads);
+}
+
 /* Reads checkpoint record at *off. 1 with a record, 0 at a clean end, RV_ECORRUPT for a
  * bad record (torn is true if it runs past the end of the file). */
 static int cps_read(int fd, uint64_t fsize, uint64_t *off, char *note, size_t *len, bool *torn)
@@ -440,6 +450,7 @@ static int cps_read(int fd, uint64_t fsize, uint64_t *off, char *note, size_t *l
     *torn = false;
     if (*off == fsize)
         return 0;
+    atomic_fetch_add_explicit(&cps_reads, 1, memory_order_relaxed);
     if (fsize - *off < 4) {
         *torn = true;
         return RV_ECORRUPT;
@@ -463,6 +474,23 @@ static int cps_read(int fd, uint64_t fsize, uint64_t *off, char *note, size_t *l
     *len = n;
     *off += 4 + n + TRAILER_LEN;
     return 1;
+}
+
+/* True when the bytes of the checkpoints file before end finish with the whole record of
+ * note (len bytes): its length, the note, its trailer. One read, whatever the file's size. */
+static bool cps_ends_with(int fd, uint64_t end, const char *note, size_t len)
+{
+    uint8_t rec[4 + RV_AUDIT_NOTE_MAX + TRAILER_LEN], h[32];
+    uint64_t rlen = 4 + (uint64_t)len + TRAILER_LEN;
+
+    if (len == 0 || len >= RV_AUDIT_NOTE_MAX || end < HDR_LEN + rlen)
+        return false;
+    atomic_fetch_add_explicit(&cps_reads, 1, memory_order_relaxed);
+    if (pread_all(fd, rec, (size_t)rlen, end - rlen) != 0 || get_u32(rec) != len ||
+        memcmp(rec + 4, note, len) != 0)
+        return false;
+    crypto_hash_sha256(h, rec + 4, len);
+    return memcmp(h, rec + 4 + len, TRAILER_LEN) == 0;
 }
 
 /* Signs a checkpoint of the durable tree unless the latest already covers it. Takes cpmu,
@@ -1324,33 +1352,61 @@ out:
     return rc;
 }
 
-/* Loads the latest checkpoint from the checkpoints file; a writable log cuts off a torn
- * last record. */
+/* Loads the latest checkpoint, in time that does not grow with the number of checkpoints.
+ * A checkpoint appends its record to `checkpoints` and syncs it before it replaces
+ * `checkpoint`, so normally the file ends with exactly the record of the note in
+ * `checkpoint`: then that is the latest, found with one read. Otherwise (a crash cut the
+ * last record short, or came between the append and the replacement, or a file was
+ * changed) the whole file is walked, and a writable log cuts off a torn last record, refuses
+ * any other bad one, and puts the latest note back into a `checkpoint` that is missing or
+ * one behind, so that the next open is quick again. Records before the last are not read on
+ * the quick path: the writer never uses them, as it never reads entries below the latest
+ * checkpoint, and rv_audit_verify checks every one. The latest note's signature is checked
+ * on both paths. */
 static int load_checkpoints(struct rv_audit_log *log)
 {
-    uint64_t fsize = file_size(log->fd_cps), off = HDR_LEN, good = HDR_LEN;
-    char note[RV_AUDIT_NOTE_MAX];
+    uint64_t fsize = file_size(log->fd_cps), off = HDR_LEN, good = HDR_LEN, last = HDR_LEN;
+    char note[RV_AUDIT_NOTE_MAX], own[RV_AUDIT_NOTE_MAX];
+    const char *cpf = log->cpfile;
+    size_t cpf_len = log->cpfile_len;
+    int cpf_rc = log->cpfile_rc;
     struct rv_audit_checkpoint c;
     size_t len = 0;
-    bool torn = false;
+    bool torn = false, repair = false;
     int r;
 
     log->cp_size = 0;
     log->cp_len = 0;
     log->cps_snap = fsize;
-    /* Records are framed and hashed; only the last one's signature matters here (verify
-     * checks them all). */
-    while ((r = cps_read(log->fd_cps, fsize, &off, note, &len, &torn)) == 1) {
-        memcpy(log->cp_note, note, len + 1);
-        log->cp_len = len;
-        good = off;
+    if (cpf == NULL) {
+        /* A writer: read-only logs read `checkpoint` before they looked at the size. */
+        cpf_rc = read_small_file(log->dir, "checkpoint", own, sizeof(own), &cpf_len);
+        cpf = own;
     }
-    if (r < 0 && log->writable) {
-        /* Only a record cut short by a crash may be dropped. */
-        if (!torn)
-            return RV_ECORRUPT;
-        if (ftruncate(log->fd_cps, (off_t)good) != 0 || fdatasync(log->fd_cps) != 0)
-            return RV_EAUDIT;
+    if (cpf_rc == 0 && cps_ends_with(log->fd_cps, fsize, cpf, cpf_len)) {
+        memcpy(log->cp_note, cpf, cpf_len);
+        log->cp_note[cpf_len] = '\0';
+        log->cp_len = cpf_len;
+        good = fsize;
+    } else {
+        /* Records are framed and hashed; only the last one's signature matters here
+         * (verify checks them all). */
+        while ((r = cps_read(log->fd_cps, fsize, &off, note, &len, &torn)) == 1) {
+            memcpy(log->cp_note, note, len + 1);
+            log->cp_len = len;
+            last = good;
+            good = off;
+        }
+        if (r < 0 && log->writable) {
+            /* Only a record cut short by a crash may be dropped. */
+            if (!torn)
+                return RV_ECORRUPT;
+            if (ftruncate(log->fd_cps, (off_t)good) != 0 || fdatasync(log->fd_cps) != 0)
+                return RV_EAUDIT;
+        }
+        repair = log->writable && log->cp_len > 0 &&
+                 (cpf_rc == RV_ENOTFOUND ||
+                  (cpf_rc == 0 && cps_ends_with(log->fd_cps, last, cpf, cpf_len)));
     }
     log->cps_end = good;
     if (log->cp_len > 0) {
@@ -1362,6 +1418,8 @@ static int load_checkpoints(struct rv_audit_log *log)
         }
         log->cp_size = c.size;
     }
+    if (repair && write_atomic(log->dir, "checkpoint", log->cp_note, log->cp_len) != 0)
+        return RV_EAUDIT;
     return 0;
 }
 

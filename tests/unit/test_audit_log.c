@@ -847,6 +847,314 @@ static void test_other_key_rejected(void **state)
     free(dir);
 }
 
+/* ---- opening: the latest checkpoint in one read ---------------------------------------- */
+
+/* The starts of the records of a checkpoints file's bytes (starts[n] = the end of the last
+ * whole one); returns n. */
+static size_t cps_records(const uint8_t *buf, size_t len, size_t *starts, size_t max)
+{
+    size_t n = 0, off = 16;
+
+    while (n < max && len - off >= 4) {
+        uint32_t l = (uint32_t)buf[off] | (uint32_t)buf[off + 1] << 8 |
+                     (uint32_t)buf[off + 2] << 16 | (uint32_t)buf[off + 3] << 24;
+        if (len - off - 4 < (size_t)l + 8)
+            break;
+        starts[n++] = off;
+        off += 4 + l + 8;
+    }
+    starts[n] = off;
+    return n;
+}
+
+/* A checkpoints record of note into out (4 + strlen(note) + 8 bytes); returns its length. */
+static size_t cps_record(const char *note, uint8_t *out)
+{
+    size_t n = strlen(note);
+    uint8_t h[32];
+
+    for (int i = 0; i < 4; i++)
+        out[i] = (uint8_t)(n >> (8 * i));
+    memcpy(out + 4, note, n);
+    crypto_hash_sha256(h, (const uint8_t *)note, n);
+    memcpy(out + 4 + n, h, 8);
+    return 4 + n + 8;
+}
+
+/* Opens dir read-only and returns how many checkpoint records the open read; the latest
+ * note goes into note ("" if none is valid), the size into *size. */
+static uint64_t ro_open_reads(const char *dir, char note[RV_AUDIT_NOTE_MAX], uint64_t *size)
+{
+    struct rv_audit_log *log = NULL;
+    uint64_t before = rv_audit_test_cps_reads(), reads;
+    int rc;
+
+    assert_int_equal(rv_audit_open_ro(dir, &log), 0);
+    reads = rv_audit_test_cps_reads() - before;
+    note[0] = '\0';
+    rc = rv_audit_latest_note(log, note, RV_AUDIT_NOTE_MAX);
+    assert_true(rc == 0 || rc == RV_ENOTFOUND);
+    *size = rv_audit_size(log);
+    rv_audit_close(log);
+    return reads;
+}
+
+static void read_note(const char *dir, char note[RV_AUDIT_NOTE_MAX])
+{
+    char *p = sub(dir, "checkpoint");
+    uint8_t *buf;
+    size_t len;
+
+    read_file(p, &buf, &len);
+    assert_true(len < RV_AUDIT_NOTE_MAX);
+    memcpy(note, buf, len);
+    note[len] = '\0';
+    free(buf);
+    free(p);
+}
+
+static void write_note(const char *dir, const char *note)
+{
+    char *p = sub(dir, "checkpoint");
+
+    write_file(p, (const uint8_t *)note, strlen(note));
+    free(p);
+}
+
+/* A vault signs a checkpoint every 10 s while entries arrive, millions over the years:
+ * opening its log, read-only or to write, reads one checkpoint record, not all of them. */
+static void test_open_reads_one_checkpoint(void **state)
+{
+    enum { NCPS = 20000 };
+    char *dir = tmpdir(), *cps = sub(dir, "checkpoints");
+    char note[RV_AUDIT_NOTE_MAX], got[RV_AUDIT_NOTE_MAX];
+    struct rv_audit_log *log = NULL;
+    uint8_t *buf, *big;
+    size_t len, starts[64], n, rlen, pos;
+    uint64_t size, before;
+    (void)state;
+
+    build(dir, 30, 10);
+    read_note(dir, note);
+    read_file(cps, &buf, &len);
+    n = cps_records(buf, len, starts, 63);
+    assert_true(n >= 2);
+    assert_int_equal(starts[n], len);
+    /* The checkpoints a long-lived vault would hold: its own records, then the latest one
+     * many times over (each a whole, genuine record). */
+    rlen = len - starts[n - 1];
+    big = malloc(starts[n - 1] + (size_t)NCPS * rlen);
+    assert_non_null(big);
+    memcpy(big, buf, starts[n - 1]);
+    pos = starts[n - 1];
+    for (size_t i = n - 1; i < NCPS; i++, pos += rlen)
+        memcpy(big + pos, buf + starts[n - 1], rlen);
+    write_file(cps, big, pos);
+    assert_int_equal(ro_open_reads(dir, got, &size), 1);
+    assert_string_equal(got, note);
+    assert_int_equal(size, 30);
+    /* A writer too; it appends after the last record, and the next open finds that one. */
+    before = rv_audit_test_cps_reads();
+    log = open_log(dir, 1000);
+    assert_int_equal(rv_audit_test_cps_reads() - before, 1);
+    append_n(log, 30, 5);
+    assert_int_equal(rv_audit_close(log), 0);
+    read_note(dir, note);
+    {
+        struct stat st;
+        assert_int_equal(stat(cps, &st), 0);
+        assert_int_equal((size_t)st.st_size, pos + 4 + strlen(note) + 8);
+    }
+    assert_int_equal(ro_open_reads(dir, got, &size), 1);
+    assert_string_equal(got, note);
+    assert_int_equal(size, 35);
+    free(big);
+    free(buf);
+    free(cps);
+    rmtree(dir);
+    free(dir);
+}
+
+/* A crash can leave `checkpoints` with a torn last record, or with a record newer than
+ * `checkpoint` (between the append and the replacement); and `checkpoint` can be changed by
+ * hand. Each is noticed when the file does not end with `checkpoint`'s record, and the
+ * whole file is read as before. */
+static void test_open_after_crash(void **state)
+{
+    char *dir = tmpdir(), *cps = sub(dir, "checkpoints");
+    char n20[RV_AUDIT_NOTE_MAX], n25[RV_AUDIT_NOTE_MAX], got[RV_AUDIT_NOTE_MAX];
+    struct rv_audit_log *log = NULL;
+    struct rv_audit_report r;
+    uint8_t *buf, rec[4 + RV_AUDIT_NOTE_MAX + 8];
+    size_t len, starts[64], n, rlen;
+    uint64_t size, before;
+    (void)state;
+
+    build(dir, 20, 1000);
+    read_note(dir, n20);
+    read_file(cps, &buf, &len);
+    n = cps_records(buf, len, starts, 63);
+    assert_int_equal(starts[n], len);
+
+    /* Torn while appending the next record: read-only ignores it, a writer cuts it off. */
+    rlen = cps_record(n20, rec);
+    {
+        FILE *f = fopen(cps, "ab");
+        assert_non_null(f);
+        assert_int_equal(fwrite(rec, 1, rlen / 2, f), rlen / 2);
+        fclose(f);
+    }
+    assert_int_equal(ro_open_reads(dir, got, &size), 1 + n + 1); /* the tail, then all */
+    assert_string_equal(got, n20);
+    assert_int_equal(size, 20);
+    log = open_log(dir, 1000);
+    assert_int_equal(rv_audit_close(log), 0);
+    {
+        uint8_t *now;
+        size_t nlen;
+        read_file(cps, &now, &nlen);
+        assert_int_equal(nlen, len);
+        free(now);
+    }
+    assert_int_equal(ro_open_reads(dir, got, &size), 1);
+    assert_string_equal(got, n20);
+
+    /* The latest record itself cut short (whatever the reason): the writer drops it, takes
+     * the one before as the latest and signs the entries again. */
+    assert_int_equal(truncate(cps, (off_t)(len - 5)), 0);
+    assert_int_equal(ro_open_reads(dir, got, &size), 1 + n);
+    log = open_log(dir, 1000);
+    assert_int_equal(rv_audit_size(log), 20);
+    assert_int_equal(rv_audit_latest_note(log, got, sizeof(got)), 0);
+    assert_string_equal(got, n20); /* the same tree, signed again (Ed25519 is deterministic) */
+    assert_int_equal(rv_audit_close(log), 0);
+    assert_int_equal(ro_open_reads(dir, got, &size), 1);
+    assert_int_equal(verify_dir(dir, NULL, NULL, &r), 0);
+
+    /* A crash after the new record was synced but before `checkpoint` was replaced: the
+     * newer record is the latest; a writer puts it into `checkpoint`, so the next open is
+     * one read again. */
+    log = open_log(dir, 1000);
+    append_n(log, 20, 5);
+    assert_int_equal(rv_audit_close(log), 0);
+    read_note(dir, n25);
+    write_note(dir, n20);
+    assert_int_equal(ro_open_reads(dir, got, &size), 1 + n + 1);
+    assert_string_equal(got, n25);
+    assert_int_equal(size, 25);
+    log = open_log(dir, 1000);
+    assert_int_equal(rv_audit_latest_note(log, got, sizeof(got)), 0);
+    assert_string_equal(got, n25);
+    assert_int_equal(rv_audit_close(log), 0);
+    read_note(dir, got);
+    assert_string_equal(got, n25);
+    assert_int_equal(ro_open_reads(dir, got, &size), 1);
+    assert_int_equal(verify_dir(dir, NULL, NULL, &r), 0);
+    /* ... also when the crash came as the log was created and `checkpoint` is missing. */
+    {
+        char *p = sub(dir, "checkpoint");
+        assert_int_equal(unlink(p), 0);
+        free(p);
+    }
+    log = open_log(dir, 1000);
+    assert_int_equal(rv_audit_close(log), 0);
+    read_note(dir, got);
+    assert_string_equal(got, n25);
+
+    /* A changed `checkpoint` is not taken: the file is read, its latest record is the
+     * latest, and verify still names the changed file. A writer leaves it as it is. */
+    {
+        char bad[RV_AUDIT_NOTE_MAX];
+        memcpy(bad, n25, strlen(n25) + 1);
+        bad[strlen(bad) - 3] ^= 0x01; /* in the signature */
+        write_note(dir, bad);
+        before = rv_audit_test_cps_reads();
+        assert_int_equal(ro_open_reads(dir, got, &size), 1 + n + 1);
+        assert_string_equal(got, n25);
+        assert_int_not_equal(verify_dir(dir, NULL, NULL, &r), 0);
+        assert_true(r.bad_checkpoint >= 0);
+        log = open_log(dir, 1000);
+        assert_int_equal(rv_audit_close(log), 0);
+        read_note(dir, got);
+        assert_string_equal(got, bad);
+        assert_int_not_equal(verify_dir(dir, NULL, NULL, &r), 0);
+        assert_true(rv_audit_test_cps_reads() - before > 2 * (n + 2));
+        write_note(dir, n25);
+        assert_int_equal(verify_dir(dir, NULL, NULL, &r), 0);
+    }
+
+    /* The same entries signed by another key, put into both files consistently: the one
+     * record read is the latest, and its signature is still checked. */
+    {
+        char *evil = tmpdir(), enote[RV_AUDIT_NOTE_MAX];
+        struct rv_audit_opts o = {"regvault.test/audit", 1000, 0};
+        uint8_t *orig;
+        size_t olen;
+        assert_int_equal(rv_audit_open(evil, OTHER_SEED, &o, &log), 0);
+        append_n(log, 0, 25);
+        assert_int_equal(rv_audit_close(log), 0);
+        read_note(evil, enote);
+        rmtree(evil);
+        free(evil);
+        read_file(cps, &orig, &olen);
+        rlen = cps_record(enote, rec);
+        {
+            FILE *f = fopen(cps, "ab");
+            assert_non_null(f);
+            assert_int_equal(fwrite(rec, 1, rlen, f), rlen);
+            fclose(f);
+        }
+        write_note(dir, enote);
+        assert_int_equal(ro_open_reads(dir, got, &size), 1);
+        assert_string_equal(got, ""); /* no valid latest checkpoint */
+        {
+            struct rv_audit_log *w = NULL;
+            assert_int_equal(rv_audit_open(dir, SEED, NULL, &w), RV_ECORRUPT);
+        }
+        assert_int_equal(verify_dir(dir, NULL, NULL, &r), RV_EKEY);
+        write_file(cps, orig, olen);
+        write_note(dir, n25);
+        assert_int_equal(verify_dir(dir, NULL, NULL, &r), 0);
+        free(orig);
+    }
+    free(buf);
+    free(cps);
+    rmtree(dir);
+    free(dir);
+}
+
+/* A damaged record below the last no longer stops a writer from opening (it never reads
+ * it, as it never reads entries below the latest checkpoint); verify reads every record
+ * and names it. */
+static void test_damaged_old_checkpoint(void **state)
+{
+    char *dir = tmpdir(), *cps = sub(dir, "checkpoints");
+    struct rv_audit_log *log = NULL;
+    struct rv_audit_report r;
+    uint8_t *buf;
+    size_t len, starts[64], n;
+    (void)state;
+
+    build(dir, 10, 1000);
+    log = open_log(dir, 1000);
+    append_n(log, 10, 10);
+    assert_int_equal(rv_audit_close(log), 0);
+    read_file(cps, &buf, &len);
+    n = cps_records(buf, len, starts, 63);
+    assert_true(n >= 3); /* the empty tree, 10 and 20 */
+    flip(cps, starts[1] + 6);
+    log = open_log(dir, 1000);
+    append_n(log, 20, 3);
+    assert_int_equal(rv_audit_close(log), 0);
+    assert_int_equal(verify_dir(dir, NULL, NULL, &r), RV_ECORRUPT);
+    assert_int_equal(r.bad_checkpoint, 1);
+    assert_non_null(strstr(r.what, "checkpoint record is damaged"));
+    free(buf);
+    free(cps);
+    rmtree(dir);
+    free(dir);
+}
+
 /* ---- durability ----------------------------------------------------------------------- */
 
 /* The child appends from two threads until killed, reporting each acknowledged
@@ -1858,6 +2166,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_tamper_every_file),
         cmocka_unit_test(test_truncation_and_rollback),
         cmocka_unit_test(test_other_key_rejected),
+        cmocka_unit_test(test_open_reads_one_checkpoint),
+        cmocka_unit_test(test_open_after_crash),
+        cmocka_unit_test(test_damaged_old_checkpoint),
         cmocka_unit_test(test_kill9_durability),
         cmocka_unit_test(test_full_disk_fails_closed),
         cmocka_unit_test(test_closed_fd_fails_closed),
