@@ -12,6 +12,12 @@
  * (rv_store_reserve, or after MDB_MAP_FULL the caller reserves more and redoes the
  * transaction). A long-running reader can have the pages in use faulted into its map on a
  * thread of the store's (rv_store_prefetch).
+ *
+ * Growing the map maps the file again at another address, so no read transaction of this
+ * process may be open meanwhile (LMDB leaves that to the caller): read transactions are
+ * counted, and a growth waits until none is open and holds new ones back until it is done
+ * (set_mapsize). A thread that already holds a read transaction of the store is never held
+ * back (it would wait for itself), and a growth asked for by such a thread is refused.
  */
 #include "store/store.h"
 
@@ -48,6 +54,10 @@ struct rv_store {
     atomic_bool prefetch_done;     /* it has stopped */
     uint8_t *map;                  /* the map's first byte, found for the prefetch */
     uint64_t map_used;             /* the bytes of it to prefetch */
+    pthread_mutex_t map_lock;      /* over readers and growing */
+    pthread_cond_t map_cond;       /* readers reached 0, or a growth ended */
+    unsigned readers;              /* read transactions open (begun or renewed, not reset) */
+    unsigned growing;              /* set_mapsize calls under way or waiting */
 };
 
 struct rv_txn {
@@ -58,6 +68,7 @@ struct rv_txn {
     MDB_cursor *sc; /* rv_store_scan's, opened once per transaction: a reader scans often */
     bool sc_busy;   /* a scan is using sc (a callback that scans again opens its own) */
     bool write;
+    bool counted; /* a read transaction open, counted in s->readers */
 };
 
 struct rv_cursor {
@@ -68,6 +79,60 @@ struct rv_cursor {
 };
 
 static void prefetch_join(struct rv_store *s, bool stop);
+
+/* ---- read transactions and growing the map ------------------------------------------- */
+
+/* The read transactions this thread holds, per store (a thread rarely reads more than two
+ * stores at once; past HELD_MAX it counts as holding one, so it is never held back). */
+#define HELD_MAX 4
+static _Thread_local struct {
+    const struct rv_store *s;
+    unsigned n;
+} held[HELD_MAX];
+
+static unsigned *held_of(const struct rv_store *s, bool add)
+{
+    for (size_t i = 0; i < HELD_MAX; i++)
+        if (held[i].s == s && held[i].n > 0)
+            return &held[i].n;
+    if (add)
+        for (size_t i = 0; i < HELD_MAX; i++)
+            if (held[i].n == 0) {
+                held[i].s = s;
+                return &held[i].n;
+            }
+    return NULL;
+}
+
+/* Before a read transaction begins or is renewed: waits while the map grows, unless this
+ * thread holds one already (the growth waits for it). */
+static void reader_enter(struct rv_store *s)
+{
+    unsigned *h = held_of(s, true);
+
+    pthread_mutex_lock(&s->map_lock);
+    if (h != NULL && *h == 0)
+        while (s->growing > 0)
+            pthread_cond_wait(&s->map_cond, &s->map_lock);
+    s->readers++;
+    pthread_mutex_unlock(&s->map_lock);
+    if (h != NULL)
+        (*h)++;
+}
+
+/* After a read transaction is reset or ended (or failed to begin). */
+static void reader_leave(struct rv_store *s)
+{
+    unsigned *h = held_of(s, false);
+
+    pthread_mutex_lock(&s->map_lock);
+    s->readers--;
+    if (s->readers == 0 && s->growing > 0)
+        pthread_cond_broadcast(&s->map_cond);
+    pthread_mutex_unlock(&s->map_lock);
+    if (h != NULL)
+        (*h)--;
+}
 
 static int map_err(int rc)
 {
@@ -175,6 +240,17 @@ int rv_store_open_opts(const char *dir, const struct rv_store_opts *opts, struct
         free(s);
         return RV_ENOMEM;
     }
+    if (pthread_mutex_init(&s->map_lock, NULL) != 0) {
+        pthread_mutex_destroy(&s->prefetch_lock);
+        free(s);
+        return RV_ENOMEM;
+    }
+    if (pthread_cond_init(&s->map_cond, NULL) != 0) {
+        pthread_mutex_destroy(&s->map_lock);
+        pthread_mutex_destroy(&s->prefetch_lock);
+        free(s);
+        return RV_ENOMEM;
+    }
     remove_scratch(dir);
     rc = mdb_env_create(&s->env);
     if (rc != 0)
@@ -212,6 +288,8 @@ out:
     if (s != NULL) {
         if (s->env != NULL)
             mdb_env_close(s->env);
+        pthread_cond_destroy(&s->map_cond);
+        pthread_mutex_destroy(&s->map_lock);
         pthread_mutex_destroy(&s->prefetch_lock);
         free(s);
     }
@@ -225,6 +303,8 @@ void rv_store_close(struct rv_store *s)
     prefetch_join(s, true);
     pthread_mutex_destroy(&s->prefetch_lock);
     mdb_env_close(s->env);
+    pthread_cond_destroy(&s->map_cond);
+    pthread_mutex_destroy(&s->map_lock);
     free(s);
 }
 
@@ -364,17 +444,36 @@ static void prefetch_join(struct rv_store *s, bool stop)
     pthread_mutex_unlock(&s->prefetch_lock);
 }
 
-/* mdb_env_set_mapsize, which maps the file again: the prefetch stops first. */
+/* mdb_env_set_mapsize, which maps the file again: the prefetch stops first, new read
+ * transactions wait, and it waits until those open have ended. EBUSY when this thread holds
+ * a read transaction of the store (it cannot wait for itself). */
 static int set_mapsize(struct rv_store *s, size_t size)
 {
+    unsigned *h = held_of(s, false);
+    int rc;
+
+    if (h != NULL && *h > 0)
+        return EBUSY;
+    pthread_mutex_lock(&s->map_lock);
+    s->growing++;
+    pthread_mutex_unlock(&s->map_lock);
+    /* After growing is set, so that no new prefetch starts (rv_store_prefetch). */
     prefetch_join(s, true);
-    return mdb_env_set_mapsize(s->env, size);
+    pthread_mutex_lock(&s->map_lock);
+    while (s->readers > 0)
+        pthread_cond_wait(&s->map_cond, &s->map_lock);
+    rc = mdb_env_set_mapsize(s->env, size);
+    s->growing--;
+    pthread_cond_broadcast(&s->map_cond);
+    pthread_mutex_unlock(&s->map_lock);
+    return rc;
 }
 
 int rv_store_prefetch(struct rv_store *s)
 {
     uint64_t used = rv_store_used(s), mapped = 0, mem = memory_limit();
     sigset_t all, old;
+    bool growing;
     int rc = 0;
 
     pthread_mutex_lock(&s->prefetch_lock);
@@ -384,7 +483,10 @@ int rv_store_prefetch(struct rv_store *s)
     }
     /* A store larger than half the memory this process may use would only push its own
      * pages (and everyone else's) out of the page cache as it went: leave it to fault. */
-    if (s->prefetching || used == 0 || (mem > 0 && used > mem / 2) ||
+    pthread_mutex_lock(&s->map_lock);
+    growing = s->growing > 0; /* a growth would only stop it: the caller asks again after */
+    pthread_mutex_unlock(&s->map_lock);
+    if (growing || s->prefetching || used == 0 || (mem > 0 && used > mem / 2) ||
         (s->map = map_base(s, &mapped)) == NULL)
         goto out;
     s->map_used = used < mapped ? used : mapped;
@@ -452,17 +554,26 @@ int rv_store_begin(struct rv_store *s, bool write, struct rv_txn **out)
         return RV_ENOMEM;
     t->s = s;
     t->write = write;
+    if (!write)
+        reader_enter(s);
     rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
     if (rc == MDB_MAP_RESIZED) {
         /* Another process grew the map; adopt its size and retry once. */
+        if (!write)
+            reader_leave(s);
         rc = set_mapsize(s, 0);
+        if (!write)
+            reader_enter(s);
         if (rc == 0)
             rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
     }
     if (rc != 0) {
+        if (!write)
+            reader_leave(s);
         free(t);
         return map_err(rc);
     }
+    t->counted = !write;
     *out = t;
     return 0;
 }
@@ -478,6 +589,8 @@ int rv_store_commit(struct rv_txn *t)
     if (t->wc != NULL)
         mdb_cursor_close(t->wc);
     rc = mdb_txn_commit(t->txn);
+    if (t->counted)
+        reader_leave(t->s);
     free(t);
     return map_err(rc);
 }
@@ -493,13 +606,18 @@ void rv_store_abort(struct rv_txn *t)
     if (t->wc != NULL)
         mdb_cursor_close(t->wc);
     mdb_txn_abort(t->txn);
+    if (t->counted)
+        reader_leave(t->s);
     free(t);
 }
 
 void rv_store_reset(struct rv_txn *t)
 {
-    if (!t->write)
-        mdb_txn_reset(t->txn);
+    if (t->write || !t->counted)
+        return;
+    mdb_txn_reset(t->txn);
+    t->counted = false;
+    reader_leave(t->s);
 }
 
 int rv_store_renew(struct rv_txn *t)
@@ -508,10 +626,15 @@ int rv_store_renew(struct rv_txn *t)
 
     if (t->write)
         return RV_EINVAL;
+    if (t->counted) /* renewed without a reset: LMDB refuses it, as before */
+        return map_err(mdb_txn_renew(t->txn));
+    reader_enter(t->s);
     rc = mdb_txn_renew(t->txn);
     if (rc == MDB_MAP_RESIZED) {
         /* Another process grew the map; adopt its size and retry once. */
+        reader_leave(t->s);
         rc = set_mapsize(t->s, 0);
+        reader_enter(t->s);
         if (rc == 0)
             rc = mdb_txn_renew(t->txn);
     }
@@ -520,9 +643,13 @@ int rv_store_renew(struct rv_txn *t)
         rc = mdb_cursor_renew(t->txn, t->sc);
     if (rc == 0 && t->rc != NULL)
         rc = mdb_cursor_renew(t->txn, t->rc);
-    if (rc != 0)
+    if (rc != 0) {
         mdb_txn_reset(t->txn);
-    return map_err(rc);
+        reader_leave(t->s);
+        return map_err(rc);
+    }
+    t->counted = true;
+    return 0;
 }
 
 uint64_t rv_store_snapshot_id(struct rv_txn *t)
