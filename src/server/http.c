@@ -411,8 +411,19 @@ static enum MHD_Result answer(struct MHD_Connection *c, struct req *q)
         return MHD_NO;
     }
     rv_srv_release_view(&q->x);
-    q->waiting = true;
+    /* Counted before the stop's flag is read, which the stop sets before it reads the count
+     * (both in the one order of sequentially consistent operations): either the stop waits
+     * for this connection, or the connection is not suspended, and this thread waits for the
+     * log itself, as with no pool (libmicrohttpd must not be stopped with one suspended). */
     atomic_fetch_add(&s->suspended, 1);
+    if (atomic_load(&s->stopping)) {
+        atomic_fetch_sub(&s->suspended, 1);
+        q->group = g;
+        if (settle(q) != 0)
+            rv_srv_audit_failed(&q->x);
+        return send_answer(c, q);
+    }
+    q->waiting = true;
     MHD_suspend_connection(c);
     if (rv_audit_group_close(g, &rc) == 0) {
         /* Settled meanwhile: nobody else will resume it. */
@@ -755,11 +766,8 @@ int rv_server_start(struct rv_server *s, int listen_fd, const char *cert_pem, co
     struct MHD_OptionItem opts[24];
     size_t n = 0;
 
-#define OPT(o, v, p)                                                                               \
-    opts[n++] = (struct MHD_OptionItem)                                                            \
-    {                                                                                              \
-        (o), (intptr_t)(v), (void *)(p)                                                            \
-    }
+#define OPT(o, v, p) opts[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (void *)(p)}
+    atomic_store(&s->stopping, false);
     if ((s->cert_pem = strdup(cert_pem)) == NULL || (s->key_pem = strdup(key_pem)) == NULL ||
         (ca_pem != NULL && (s->ca_pem = strdup(ca_pem)) == NULL)) {
         rv_diag_set(d, "", 0, 0, "out of memory");
@@ -821,8 +829,11 @@ void rv_server_stop(struct rv_server *s, uint32_t wait_ms)
     }
     /* A suspended connection waits only for the audit log, which answers every entry (or
      * fails them all), or for its work thread; libmicrohttpd must not be stopped while one
-     * is suspended. The work queues take no more (a batch still streaming checks its next
-     * chunks on its pool thread), so that none is suspended once the count is 0. */
+     * is suspended. From now on no connection is suspended (answer, workq_put): a pool
+     * thread waits for the log itself, the work queues take no more (a batch still
+     * streaming checks its next chunks on its pool thread), so that none is suspended once
+     * the count is 0. */
+    atomic_store(&s->stopping, true);
     workq_close(s->slowq);
     workq_close(s->hashq);
     while (atomic_load(&s->suspended) > 0) {
