@@ -8,8 +8,8 @@
 # REGVAULT=<build>/regvault selects the build (default build/; use a Release or
 # RelWithDebInfo build). RV_SERVE_CACHE=<folder> keeps the synthetic register and the
 # ingested vault there and copies them for later runs of the same size (to iterate; delete
-# the folder when done). RV_SERVE_EXTRA_CONF adds lines to the daemon's config ("threads = 4"
-# for a pool of 4 instead of the default thread per connection).
+# the folder when done). RV_SERVE_EXTRA_CONF adds lines to the daemon's config ("threads = 0"
+# for a thread per connection instead of the default pool of 4).
 # RV_SERVE_WARM=<seconds> sets the warm-up before the measured run (default 5).
 # PGBIN=<folder without pgbench> skips PostgreSQL. RV_SERVE_PERF=<file> records a perf
 # profile of the daemon over the measured run (RV_SERVE_PERF_CG: perf's call-graph option,

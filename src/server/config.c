@@ -40,9 +40,9 @@ static const struct rv_server_config_key keys[] = {
      "development mode: a self-signed certificate for localhost kept in <vault>/dev-tls/", SC(dev)},
     {"user", RV_CFG_STRING, 0, 63, "",
      "when started as root, run as this user after binding (default: the vault's owner)", SC(user)},
-    {"threads", RV_CFG_UINT, 0, 4096, "0",
-     "0: a thread per connection; N: a pool of N threads (answers wait for the audit log, "
-     "and long requests run on two threads of their own, without holding a pool thread)",
+    {"threads", RV_CFG_UINT, 0, 4096, "4",
+     "N: a pool of N threads (answers wait for the audit log, and long requests run on two "
+     "threads of their own, without holding a pool thread); 0: a thread per connection",
      SC(threads)},
     {"max_connections", RV_CFG_UINT, 1, 100000, "1024", "connections at once, in all",
      SC(max_connections)},

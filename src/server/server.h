@@ -40,28 +40,29 @@
  *  - Every answer carries Cache-Control: no-store, X-Content-Type-Options: nosniff and
  *    Strict-Transport-Security.
  *
- * Threading: threads = 0 (the default) gives each connection its own thread (512 KiB
- * stack), in which every request in flight waits for its audit entry (the log's group
- * commit gathers them into one fsync). threads = N gives a pool of N threads (epoll) in
- * which no request holds a thread while it waits for the log: the steps of an exchange that
- * only record and compute an answer (refusals, checks, stats, /healthz, /metrics) hand
- * their entries to the log without waiting (an audit group, handed off to the log's
- * committer thread), and a check's charge of the disclosure budget is written by the
- * budget's own writer thread while the group holds the answer; the connection is suspended
- * and resumed once both are durable, and the answer is queued only then, or 503
- * audit_unavailable if either failed. What hashes a password (Argon2id: logins, password
- * changes, new users, resets) runs on password threads of its own (half the cores, at least
- * one), with its connection suspended, so that a login flood cannot stall the pool; past 8
- * waiting per password thread it is refused 503 busy with Retry-After, recorded. Ingests,
- * batches, the rest of user administration, audit and alert reads still run on their pool
- * thread. Measured on the 2-core machine (bench/serve.sh, 1M electors, 256 connections,
- * 30 s, alternating runs) a pool of 2 or 4 answers 10,500-12,500 checks/s at 83-105 us of
- * daemon CPU and under one context switch per check, a thread per connection
- * 8,100-10,200/s at 126-156 us and 2.6-2.8 switches. The thread per connection stays the
- * default all the same: in a pool, a few long requests (concurrent batch or register
- * uploads, an auditor polling /v1/alerts over a long log) would hold every thread and stall
- * every check behind them, and a pool thread waits on the disk when the vault is larger
- * than the memory.
+ * Threading: threads = N (default 4) gives a pool of N threads (epoll) in which no request
+ * holds a thread while it waits for the log: the steps of an exchange that only record and
+ * compute an answer (refusals, checks, stats, /healthz, /metrics) hand their entries to the
+ * log without waiting (an audit group, handed off to the log's committer thread), and a
+ * check's charge of the disclosure budget is written by the budget's own writer thread while
+ * the group holds the answer; the connection is suspended and resumed once both are durable,
+ * and the answer is queued only then, or 503 audit_unavailable if either failed. What hashes
+ * a password (Argon2id: logins, password changes, new users, resets) runs on password
+ * threads of its own (half the cores, at least one), with its connection suspended, so that
+ * a login flood cannot stall the pool; past 8 waiting per password thread it is refused 503
+ * busy with Retry-After, recorded. Every other request that waits for the log before it
+ * acts or reads for long (a register upload once spooled, each chunk of a batch's rows,
+ * audit proofs and checkpoints, alerts, users, a logout) runs on two slow threads of the
+ * daemon's own, with its connection suspended, in the order queued; a batch's answer still
+ * streams in its rows' order. threads = 0 gives each connection its own thread (512 KiB
+ * stack), in which every request waits for its audit entry (the log's group commit gathers
+ * them into one fsync): more CPU and context switches per check, but no thread waits on
+ * another's request. Measured on the 2-core machine (bench/serve.sh, 1M electors, 256
+ * connections, alternating runs) a pool of 2 or 4 answers more checks at 83-125 us of daemon
+ * CPU and about one context switch per check or fewer, a thread per connection 118-191 us
+ * and 2.6-2.9 switches (docs/benchmarks.md). A pool thread waits on the disk when the vault
+ * is larger than half the memory (it is not read ahead then): choose a larger pool, or a
+ * thread per connection, for such a vault.
  */
 #ifndef RV_SERVER_H
 #define RV_SERVER_H
@@ -87,7 +88,7 @@ struct rv_server_config {
     char tls_client_ca[RV_SERVER_PATH_MAX]; /* "" = no client certificates */
     bool dev;                               /* self-signed certificate in <vault>/dev-tls/ */
     char user[64];                          /* "" = the owner of the vault folder */
-    uint32_t threads;                       /* 0 = a thread per connection; else a pool */
+    uint32_t threads; /* a pool of N (default 4); 0 = a thread per connection */
     uint32_t max_connections;
     uint32_t max_connections_per_client;
     uint32_t header_timeout; /* s */

@@ -12,9 +12,10 @@
 #    answered 503 audit_unavailable, never 200 with a result, and so must /healthz; an
 #    admin's new user and budget change are refused 503 and, read from the vault after the
 #    daemon is gone, were not made.
-# 3. The pool also passes serve_audit.sh (every kind of request, accepted or refused, on the
-#    log), serve_spool.sh (uploads and streamed batches) and serve_login_flood.sh (parallel
-#    logins bounded, refused busy past the password threads' queue).
+# 3. A thread per connection (threads = 0; the pool is the default) passes serve_audit.sh
+#    (every kind of request, accepted or refused, on the log), serve_spool.sh (uploads and
+#    streamed batches), serve_login_flood.sh (parallel logins bounded), serve_chunked_drop.sh
+#    (uploads cut off) and serve_keepalive.sh.
 # Prints counts only.
 set -euo pipefail
 here=$(dirname "$(realpath "$0")")
@@ -194,12 +195,12 @@ if got != sent:
 print("audit: every request on the log, %d entries counted" % sum(got.values()))
 PY
 
-# 3. The suites of every request on the log, of uploads and of login floods, with the pool.
-RV_SERVE_THREADS=2 bash "$here/serve_audit.sh" >"$work/audit-suite.txt" 2>&1 ||
-    fail "serve_audit.sh with threads = 2: $(tail -5 "$work/audit-suite.txt")"
-RV_SERVE_THREADS=2 bash "$here/serve_spool.sh" >"$work/spool-suite.txt" 2>&1 ||
-    fail "serve_spool.sh with threads = 2: $(tail -5 "$work/spool-suite.txt")"
-RV_SERVE_THREADS=2 bash "$here/serve_login_flood.sh" >"$work/flood-suite.txt" 2>&1 ||
-    fail "serve_login_flood.sh with threads = 2: $(tail -5 "$work/flood-suite.txt")"
-echo "serve_audit.sh, serve_spool.sh and serve_login_flood.sh pass with threads = 2"
+# 3. The pool is the default (threads = 4), so the other suites run with it. They run here
+#    again with a thread per connection (threads = 0), the other mode.
+for suite in serve_audit serve_spool serve_login_flood serve_chunked_drop serve_keepalive; do
+    RV_SERVE_THREADS=0 bash "$here/$suite.sh" >"$work/$suite.txt" 2>&1 ||
+        fail "$suite.sh with threads = 0: $(tail -5 "$work/$suite.txt")"
+done
+echo "serve_audit, serve_spool, serve_login_flood, serve_chunked_drop and serve_keepalive pass" \
+    "with threads = 0"
 echo "PASS"
