@@ -13,11 +13,14 @@
  * transaction). A long-running reader can have the pages in use faulted into its map on a
  * thread of the store's (rv_store_prefetch).
  *
- * Growing the map maps the file again at another address, so no read transaction of this
- * process may be open meanwhile (LMDB leaves that to the caller): read transactions are
- * counted, and a growth waits until none is open and holds new ones back until it is done
- * (set_mapsize). A thread that already holds a read transaction of the store is never held
- * back (it would wait for itself), and a growth asked for by such a thread is refused.
+ * Growing the map maps the file again at another address, so no transaction of this process
+ * may be open meanwhile (LMDB leaves that to the caller, and refuses while a write
+ * transaction is open): transactions are counted, and a growth first waits until no write
+ * transaction is open (readers go on meanwhile: an ingest's may last minutes), then holds
+ * new transactions back and waits until none is open (set_mapsize). A thread that already
+ * holds a transaction of the store is never held back (it would wait for itself), and a
+ * growth asked for by such a thread is refused. What reads LMDB's meta pages outside a
+ * transaction (the size in use, the map's size) does so under the same lock as the growth.
  */
 #include "store/store.h"
 
@@ -54,9 +57,10 @@ struct rv_store {
     atomic_bool prefetch_done;     /* it has stopped */
     uint8_t *map;                  /* the map's first byte, found for the prefetch */
     uint64_t map_used;             /* the bytes of it to prefetch */
-    pthread_mutex_t map_lock;      /* over readers and growing */
-    pthread_cond_t map_cond;       /* readers reached 0, or a growth ended */
+    pthread_mutex_t map_lock;      /* over readers, writers and growing */
+    pthread_cond_t map_cond;       /* readers or writers reached 0, or a growth ended */
     unsigned readers;              /* read transactions open (begun or renewed, not reset) */
+    unsigned writers;              /* write transactions open or waiting for LMDB's lock */
     unsigned growing;              /* set_mapsize calls under way or waiting */
 };
 
@@ -68,7 +72,7 @@ struct rv_txn {
     MDB_cursor *sc; /* rv_store_scan's, opened once per transaction: a reader scans often */
     bool sc_busy;   /* a scan is using sc (a callback that scans again opens its own) */
     bool write;
-    bool counted; /* a read transaction open, counted in s->readers */
+    bool counted; /* open, counted in s->readers or s->writers */
 };
 
 struct rv_cursor {
@@ -80,10 +84,10 @@ struct rv_cursor {
 
 static void prefetch_join(struct rv_store *s, bool stop);
 
-/* ---- read transactions and growing the map ------------------------------------------- */
+/* ---- transactions and growing the map ------------------------------------------------ */
 
-/* The read transactions this thread holds, per store (a thread rarely reads more than two
- * stores at once; past HELD_MAX it counts as holding one, so it is never held back). */
+/* The transactions this thread holds, per store (a thread rarely reads more than two stores
+ * at once; past HELD_MAX it counts as holding one, so it is never held back). */
 #define HELD_MAX 4
 static _Thread_local struct {
     const struct rv_store *s;
@@ -104,9 +108,9 @@ static unsigned *held_of(const struct rv_store *s, bool add)
     return NULL;
 }
 
-/* Before a read transaction begins or is renewed: waits while the map grows, unless this
- * thread holds one already (the growth waits for it). */
-static void reader_enter(struct rv_store *s)
+/* Before a transaction begins (or a read transaction is renewed): waits while the map grows,
+ * unless this thread holds one already (the growth waits for it). */
+static void txn_enter(struct rv_store *s, bool write)
 {
     unsigned *h = held_of(s, true);
 
@@ -114,24 +118,50 @@ static void reader_enter(struct rv_store *s)
     if (h != NULL && *h == 0)
         while (s->growing > 0)
             pthread_cond_wait(&s->map_cond, &s->map_lock);
-    s->readers++;
+    if (write)
+        s->writers++;
+    else
+        s->readers++;
     pthread_mutex_unlock(&s->map_lock);
     if (h != NULL)
         (*h)++;
 }
 
-/* After a read transaction is reset or ended (or failed to begin). */
-static void reader_leave(struct rv_store *s)
+/* After a transaction ends (or a read transaction is reset, or either failed to begin). */
+static void txn_leave(struct rv_store *s, bool write)
 {
     unsigned *h = held_of(s, false);
+    bool wake;
 
     pthread_mutex_lock(&s->map_lock);
-    s->readers--;
-    if (s->readers == 0 && s->growing > 0)
+    if (write)
+        s->writers--;
+    else
+        s->readers--;
+    /* A growth waits for the writers first, with growing still 0 (set_mapsize). */
+    wake = (write && s->writers == 0) || (s->readers == 0 && s->growing > 0);
+    if (wake)
         pthread_cond_broadcast(&s->map_cond);
     pthread_mutex_unlock(&s->map_lock);
     if (h != NULL)
         (*h)--;
+}
+
+/* The bytes in use and the map's size. LMDB reads them from the meta pages, inside the map:
+ * under map_lock, which a growth holds while it maps the file again. */
+static int used_of(struct rv_store *s, uint64_t *used, uint64_t *mapsize)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    int rc;
+
+    pthread_mutex_lock(&s->map_lock);
+    if ((rc = mdb_env_info(s->env, &info)) == 0 && (rc = mdb_env_stat(s->env, &st)) == 0) {
+        *used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+        *mapsize = info.me_mapsize;
+    }
+    pthread_mutex_unlock(&s->map_lock);
+    return rc;
 }
 
 static int map_err(int rc)
@@ -310,12 +340,9 @@ void rv_store_close(struct rv_store *s)
 
 uint64_t rv_store_used(struct rv_store *s)
 {
-    MDB_envinfo info;
-    MDB_stat st;
+    uint64_t used, mapsize;
 
-    if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
-        return 0;
-    return ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    return used_of(s, &used, &mapsize) == 0 ? used : 0;
 }
 
 /* The first byte of this process's map of the store's data file, and in *len how many bytes
@@ -444,25 +471,37 @@ static void prefetch_join(struct rv_store *s, bool stop)
     pthread_mutex_unlock(&s->prefetch_lock);
 }
 
-/* mdb_env_set_mapsize, which maps the file again: the prefetch stops first, new read
- * transactions wait, and it waits until those open have ended. EBUSY when this thread holds
- * a read transaction of the store (it cannot wait for itself). */
+/* mdb_env_set_mapsize, which maps the file again (size 0: adopt the size another process
+ * set; otherwise never smaller than it is): it waits until no write transaction is open,
+ * then the prefetch stops, new transactions wait, and it waits until those open have ended.
+ * EBUSY when this thread holds a transaction of the store (it cannot wait for itself). */
 static int set_mapsize(struct rv_store *s, size_t size)
 {
     unsigned *h = held_of(s, false);
-    int rc;
+    MDB_envinfo info;
+    bool large = false;
+    int rc = 0;
 
     if (h != NULL && *h > 0)
         return EBUSY;
     pthread_mutex_lock(&s->map_lock);
+    /* Without holding readers back: a write transaction (an ingest's) may last minutes. New
+     * writers are held back from the moment growing is set, under the same lock. */
+    while (s->writers > 0)
+        pthread_cond_wait(&s->map_cond, &s->map_lock);
     s->growing++;
     pthread_mutex_unlock(&s->map_lock);
     /* After growing is set, so that no new prefetch starts (rv_store_prefetch). */
     prefetch_join(s, true);
     pthread_mutex_lock(&s->map_lock);
-    while (s->readers > 0)
+    /* A writer whose thread holds a read transaction is not held back: wait for it too. */
+    while (s->readers > 0 || s->writers > 0)
         pthread_cond_wait(&s->map_cond, &s->map_lock);
-    rc = mdb_env_set_mapsize(s->env, size);
+    /* Two growths asked at once: the larger stands. */
+    if (size != 0 && (rc = mdb_env_info(s->env, &info)) == 0)
+        large = info.me_mapsize >= size;
+    if (rc == 0 && !large)
+        rc = mdb_env_set_mapsize(s->env, size);
     s->growing--;
     pthread_cond_broadcast(&s->map_cond);
     pthread_mutex_unlock(&s->map_lock);
@@ -514,29 +553,28 @@ void rv_store_prefetch_wait(struct rv_store *s)
 
 int rv_store_reserve(struct rv_store *s, uint64_t bytes)
 {
-    MDB_envinfo info;
-    uint64_t need, size;
+    uint64_t used, mapsize, need, size;
     int rc;
 
     /* Setting the map size maps the whole file again, and every page of it then faults in
      * afresh: do it only to grow. */
-    rc = mdb_env_info(s->env, &info);
+    rc = used_of(s, &used, &mapsize);
     if (rc != 0)
         return map_err(rc);
-    need = rv_store_used(s) + bytes + (bytes / 4) + (16ull << 20);
-    if (need <= info.me_mapsize)
+    need = used + bytes + (bytes / 4) + (16ull << 20);
+    if (need <= mapsize)
         return 0;
     /* Another process may have grown the map: adopt its size first. */
     rc = set_mapsize(s, 0);
     if (rc != 0)
         return map_err(rc);
-    rc = mdb_env_info(s->env, &info);
+    rc = used_of(s, &used, &mapsize);
     if (rc != 0)
         return map_err(rc);
-    need = rv_store_used(s) + bytes + (bytes / 4) + (16ull << 20);
-    if (need <= info.me_mapsize)
+    need = used + bytes + (bytes / 4) + (16ull << 20);
+    if (need <= mapsize)
         return 0;
-    size = info.me_mapsize;
+    size = mapsize;
     while (size < need)
         size += size < MAP_STEP_MIN ? MAP_STEP_MIN : size / 2;
     size = (size + (1ull << 20) - 1) & ~((1ull << 20) - 1);
@@ -554,26 +592,22 @@ int rv_store_begin(struct rv_store *s, bool write, struct rv_txn **out)
         return RV_ENOMEM;
     t->s = s;
     t->write = write;
-    if (!write)
-        reader_enter(s);
+    txn_enter(s, write);
     rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
     if (rc == MDB_MAP_RESIZED) {
         /* Another process grew the map; adopt its size and retry once. */
-        if (!write)
-            reader_leave(s);
+        txn_leave(s, write);
         rc = set_mapsize(s, 0);
-        if (!write)
-            reader_enter(s);
+        txn_enter(s, write);
         if (rc == 0)
             rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
     }
     if (rc != 0) {
-        if (!write)
-            reader_leave(s);
+        txn_leave(s, write);
         free(t);
         return map_err(rc);
     }
-    t->counted = !write;
+    t->counted = true;
     *out = t;
     return 0;
 }
@@ -590,7 +624,7 @@ int rv_store_commit(struct rv_txn *t)
         mdb_cursor_close(t->wc);
     rc = mdb_txn_commit(t->txn);
     if (t->counted)
-        reader_leave(t->s);
+        txn_leave(t->s, t->write);
     free(t);
     return map_err(rc);
 }
@@ -607,7 +641,7 @@ void rv_store_abort(struct rv_txn *t)
         mdb_cursor_close(t->wc);
     mdb_txn_abort(t->txn);
     if (t->counted)
-        reader_leave(t->s);
+        txn_leave(t->s, t->write);
     free(t);
 }
 
@@ -617,7 +651,7 @@ void rv_store_reset(struct rv_txn *t)
         return;
     mdb_txn_reset(t->txn);
     t->counted = false;
-    reader_leave(t->s);
+    txn_leave(t->s, false);
 }
 
 int rv_store_renew(struct rv_txn *t)
@@ -628,13 +662,13 @@ int rv_store_renew(struct rv_txn *t)
         return RV_EINVAL;
     if (t->counted) /* renewed without a reset: LMDB refuses it, as before */
         return map_err(mdb_txn_renew(t->txn));
-    reader_enter(t->s);
+    txn_enter(t->s, false);
     rc = mdb_txn_renew(t->txn);
     if (rc == MDB_MAP_RESIZED) {
         /* Another process grew the map; adopt its size and retry once. */
-        reader_leave(t->s);
+        txn_leave(t->s, false);
         rc = set_mapsize(t->s, 0);
-        reader_enter(t->s);
+        txn_enter(t->s, false);
         if (rc == 0)
             rc = mdb_txn_renew(t->txn);
     }
@@ -645,7 +679,7 @@ int rv_store_renew(struct rv_txn *t)
         rc = mdb_cursor_renew(t->txn, t->rc);
     if (rc != 0) {
         mdb_txn_reset(t->txn);
-        reader_leave(t->s);
+        txn_leave(t->s, false);
         return map_err(rc);
     }
     t->counted = true;

@@ -1,19 +1,23 @@
 /*
  * test_store.c - the LMDB store: what is committed stays, what is aborted vanishes, scans
  * see exactly their prefix, cursors delete as they go, a transaction that fills the
- * map fails cleanly and succeeds once the map is grown, and a prefetch leaves nothing to
- * fault in.
+ * map fails cleanly and succeeds once the map is grown, a growth waits for the other
+ * threads' transactions (and is refused inside one of its own thread), and a prefetch leaves
+ * nothing to fault in.
  */
 #include "store/store.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -410,6 +414,126 @@ static void test_prefetch_maps_the_pages(void **state)
     rv_store_close(s);
 }
 
+/* A transaction held open on another thread while the map grows: it begins, tells the test,
+ * waits a little, then (a reader) reads its value again and ends. */
+struct holder {
+    struct rv_store *s;
+    bool write;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool begun;
+    atomic_bool ended; /* set just before its transaction ends */
+    int rc;            /* the commit's, for a writer; a failed read's, for a reader */
+};
+
+static void *hold_main(void *arg)
+{
+    struct holder *h = arg;
+    struct rv_txn *t = NULL;
+    const struct timespec pause = {0, 200 * 1000 * 1000};
+    const void *v = NULL;
+    size_t vl = 0;
+
+    h->rc = rv_store_begin(h->s, h->write, &t);
+    if (h->rc == 0 && h->write)
+        h->rc = rv_store_put(t, "w1", 2, "held", 4);
+    if (h->rc == 0 && !h->write)
+        h->rc = rv_store_get(t, "r1", 2, &v, &vl);
+    pthread_mutex_lock(&h->mu);
+    h->begun = true;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    if (h->rc != 0) {
+        atomic_store(&h->ended, true);
+        rv_store_abort(t);
+        return NULL;
+    }
+    nanosleep(&pause, NULL);
+    if (h->write) {
+        atomic_store(&h->ended, true);
+        h->rc = rv_store_commit(t);
+        return NULL;
+    }
+    /* Still mapped where it was: the growth has not made the map again under this reader. */
+    if (vl != 4 || memcmp(v, "read", 4) != 0)
+        h->rc = RV_ECORRUPT;
+    atomic_store(&h->ended, true);
+    rv_store_abort(t);
+    return NULL;
+}
+
+static void hold_start(struct holder *h, pthread_t *th)
+{
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    h->begun = false;
+    atomic_init(&h->ended, false);
+    h->rc = 0;
+    assert_int_equal(pthread_create(th, NULL, hold_main, h), 0);
+    pthread_mutex_lock(&h->mu);
+    while (!h->begun)
+        pthread_cond_wait(&h->cv, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void hold_join(struct holder *h, pthread_t th)
+{
+    pthread_join(th, NULL);
+    pthread_cond_destroy(&h->cv);
+    pthread_mutex_destroy(&h->mu);
+}
+
+/* Growing the map while another thread of the process holds a transaction waits until that
+ * transaction has ended, a write transaction (two ingests at once in the daemon) as well as
+ * a read one; a growth asked for inside a transaction of the same thread is refused busy,
+ * at once. Without the wait, LMDB refuses a growth while a write transaction is open, and
+ * maps the file again under a reader. */
+static void test_grow_waits_for_transactions(void **state)
+{
+    struct rv_store *s = NULL;
+    struct rv_txn *t = NULL;
+    struct holder h;
+    pthread_t th;
+    const void *v;
+    size_t vl;
+
+    (void)state;
+    assert_int_equal(rv_store_open(dir, &s), 0);
+    assert_int_equal(rv_store_begin(s, true, &t), 0);
+    put_str(t, "r1", "read");
+    assert_int_equal(rv_store_commit(t), 0);
+
+    /* Inside the thread's own transactions: refused. */
+    assert_int_equal(rv_store_begin(s, true, &t), 0);
+    assert_int_equal(rv_store_reserve(s, 512u << 20), RV_EBUSY);
+    rv_store_abort(t);
+    assert_int_equal(rv_store_begin(s, false, &t), 0);
+    assert_int_equal(rv_store_reserve(s, 512u << 20), RV_EBUSY);
+    rv_store_abort(t);
+
+    /* Another thread's write transaction: the growth waits for its commit. */
+    h.s = s;
+    h.write = true;
+    hold_start(&h, &th);
+    assert_int_equal(rv_store_reserve(s, 512u << 20), 0);
+    assert_true(atomic_load(&h.ended));
+    hold_join(&h, th);
+    assert_int_equal(h.rc, 0);
+    assert_int_equal(rv_store_begin(s, false, &t), 0);
+    assert_int_equal(rv_store_get(t, "w1", 2, &v, &vl), 0);
+    assert_int_equal(vl, 4);
+    rv_store_abort(t);
+
+    /* Another thread's read transaction: the growth waits for its end. */
+    h.write = false;
+    hold_start(&h, &th);
+    assert_int_equal(rv_store_reserve(s, 1024u << 20), 0);
+    assert_true(atomic_load(&h.ended));
+    hold_join(&h, th);
+    assert_int_equal(h.rc, 0);
+    rv_store_close(s);
+}
+
 static bool keep_b2(void *ctx, const uint8_t *key, size_t klen)
 {
     (*(int *)ctx)++;
@@ -455,6 +579,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_put_run_interleaved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_reuse_nested_and_get_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_full_then_grow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_grow_waits_for_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefetch_maps_the_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_del_prefix, setup, teardown),
     };
