@@ -336,6 +336,20 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, struct req *q)
  * libmicrohttpd then calls on_request again, which queues the answer, or 503
  * audit_unavailable in its place if an entry failed. So no byte of an answer is queued
  * before its entries are durable, and a pool thread never sleeps on the log. */
+/* Resumes q's connection from a thread that is not its pool thread (the log's committer, a
+ * work thread). libmicrohttpd marks the connection and then wakes its pool thread, which may
+ * meanwhile have resumed it through other traffic and let the suspended count reach 0: the
+ * daemon's stop also waits for every resume under way (s->resuming), so that it never
+ * stops libmicrohttpd between the two. q may be gone once the call returns. */
+static void resume(struct req *q)
+{
+    struct rv_server *s = q->x.s;
+
+    atomic_fetch_add(&s->resuming, 1);
+    MHD_resume_connection(q->c);
+    atomic_fetch_sub(&s->resuming, 1);
+}
+
 static void group_done(void *ctx, int rc)
 {
     struct req *q = ctx;
@@ -345,7 +359,7 @@ static void group_done(void *ctx, int rc)
         return;
     }
     q->audit_rc = rc;
-    MHD_resume_connection(q->c);
+    resume(q);
 }
 
 /* Joins the calling thread's appends to q's group for one step (pool only). */
@@ -493,7 +507,7 @@ static void *work_main(void *arg)
                 rv_srv_end(&q->x);
             rv_srv_release_view(&q->x);
         }
-        MHD_resume_connection(q->c);
+        resume(q);
     }
     return NULL;
 }
@@ -829,7 +843,7 @@ void rv_server_stop(struct rv_server *s, uint32_t wait_ms)
     atomic_store(&s->stopping, true);
     workq_close(s->slowq);
     workq_close(s->hashq);
-    while (atomic_load(&s->suspended) > 0) {
+    while (atomic_load(&s->suspended) > 0 || atomic_load(&s->resuming) > 0) {
         struct timespec t = {0, 10 * 1000 * 1000};
         nanosleep(&t, NULL);
     }

@@ -108,6 +108,7 @@ struct rv_server {
     void *mhd;
     _Atomic long inflight;
     _Atomic long suspended; /* pool: connections whose answer waits (the log, a work queue) */
+    _Atomic long resuming;  /* pool: resumes under way from other threads (http.c resume) */
     _Atomic bool stopping;  /* the stop waits for the suspended: no more may be suspended */
     _Atomic uint64_t upload_bytes; /* bytes of uploads held in memory now, in all */
     pthread_mutex_t conn_lock;

@@ -45,7 +45,9 @@ RV_NODISCARD int rv_store_open_opts(const char *dir, const struct rv_store_opts 
 void rv_store_close(struct rv_store *s);
 
 /* Makes sure at least `bytes` more can be written before the map is full, growing it if
- * needed. Call outside any transaction (of this process). */
+ * needed. Call outside any transaction of the calling thread (RV_EBUSY otherwise): it waits
+ * until the other threads' transactions have ended (a write transaction first, without
+ * holding readers back), and holds new ones back while it maps the file again. */
 RV_NODISCARD int rv_store_reserve(struct rv_store *s, uint64_t bytes) RV_NONNULL(1);
 /* Opens a new, empty scratch file inside the store's directory, for writing and reading,
  * that has no name (it is gone when closed, or when the process dies) and returns its file
