@@ -3,8 +3,9 @@
 # (its map is made again, larger) while checks are being answered must not disturb them.
 #
 # Two clients send checks on keep-alive connections while a registrar uploads area 2's and
-# then area 3's register. Growing the map unmaps the one every reading thread is using, so
-# it must wait until no check is reading and hold new ones back until it is done. Every
+# area 3's registers at once. Growing the map unmaps the one every thread is using, so it
+# must wait until no other thread's transaction is open (the other ingest's write
+# transaction included) and hold new ones back until it is done. Every
 # check must be answered 200, both ingests must store their rows, the store's file must
 # have grown (else the test proves nothing), the daemon must still be serving, and
 # `regvault audit verify` must pass after it stops. Run with a thread per connection and
@@ -107,12 +108,16 @@ ts = [threading.Thread(target=checker, args=(k,)) for k in range(2)]
 for t in ts:
     t.start()
 time.sleep(0.5)
-for area in ("E07000002", "E07000003"):
-    ingest(area)
+# Both at once: the second's growth must wait for the first's write transaction.
+its = [threading.Thread(target=ingest, args=(a,)) for a in ("E07000002", "E07000003")]
+for t in its:
+    t.start()
+for t in its:
+    t.join(600)
 stop.set()
 for t in ts:
     t.join(120)
-print("%d checks answered while two areas were ingested" % count[0], file=sys.stderr)
+print("%d checks answered while two areas were ingested at once" % count[0], file=sys.stderr)
 if count[0] < 10:
     bad.append("only %d checks were answered" % count[0])
 if bad:
