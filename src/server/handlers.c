@@ -38,7 +38,9 @@ static bool have(const void *fn)
     const void *volatile p = fn;
     return p != NULL;
 }
-#define HAVE(f) have((const void *)(uintptr_t)(f))
+#define ALERTS_LIMIT_DEFAULT 1000u /* GET /v1/alerts: alerts per answer */
+#define ALERTS_LIMIT_MAX     10000u
+#define HAVE(f)              have((const void *)(uintptr_t)(f))
 
 #define BATCH_CHUNK 256
 
@@ -898,6 +900,17 @@ static int setup_body(struct rv_exchange *x, const struct rv_srv_source *src)
         if (a != NULL && !parse_iso_ms(a, &x->since_ms))
             return refuse(x, 400, "bad_query", "400 bad since",
                           "since must be a UTC time: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
+        a = src->arg(src->ctx, "after");
+        x->has_after = a != NULL;
+        if (a != NULL && !parse_u64(a, &x->q_after))
+            return refuse(x, 400, "bad_query", "400 bad after",
+                          "after must be an alert's index (a whole number)");
+        a = src->arg(src->ctx, "limit");
+        x->q_limit = ALERTS_LIMIT_DEFAULT;
+        if (a != NULL &&
+            (!parse_u64(a, &x->q_limit) || x->q_limit == 0 || x->q_limit > ALERTS_LIMIT_MAX))
+            return refuse(x, 400, "bad_query", "400 bad limit",
+                          "limit must be a whole number from 1 to %u", ALERTS_LIMIT_MAX);
         break;
     default:
         x->cap = 0;
@@ -1936,12 +1949,26 @@ static void do_users(struct rv_exchange *x)
 }
 
 /* ---- alerts, health, metrics ---------------------------------------------------------- */
+/* GET /v1/alerts answers at most limit alerts (oldest first); a client that gets that many
+ * asks again with after= the last one's index. */
+struct alert_page {
+    json_t *arr;
+    const struct rv_exchange *x;
+    uint64_t n;
+};
+
 static int alert_one(void *arg, uint64_t index, const struct rv_alert *a)
 {
     static const char *const sev[] = {"low", "medium", "high"};
-    json_t *arr = arg, *o;
+    struct alert_page *pg = arg;
+    json_t *arr = pg->arr, *o;
     char when[32];
 
+    if (pg->x->has_after && index <= pg->x->q_after)
+        return 0;
+    if (pg->n == pg->x->q_limit)
+        return 1; /* a full page: stop reading */
+    pg->n++;
     iso_time(a->time_ms, when);
     o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "index", (json_int_t)index, "time", when,
                   "severity", (unsigned)a->severity < 3 ? sev[a->severity] : "unknown", "kind",
@@ -1953,6 +1980,7 @@ static int alert_one(void *arg, uint64_t index, const struct rv_alert *a)
 
 static void do_alerts(struct rv_exchange *x)
 {
+    struct alert_page pg;
     json_t *arr;
     int rc;
 
@@ -1968,7 +1996,12 @@ static void do_alerts(struct rv_exchange *x)
         reply_error(x, 500, "internal", "out of memory");
         return;
     }
-    rc = rv_policy_alerts_read(rv_policy_dir(x->view->g), x->since_ms, alert_one, arr);
+    pg.arr = arr;
+    pg.x = x;
+    pg.n = 0;
+    rc = rv_policy_alerts_read(rv_policy_dir(x->view->g), x->since_ms, alert_one, &pg);
+    if (rc > 0)
+        rc = 0; /* stopped at a full page */
     if (rc != 0) {
         json_decref(arr);
         reply_gate_error(x, rc);

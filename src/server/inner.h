@@ -172,6 +172,8 @@ struct rv_exchange {
     uint64_t q_index, q_size, q_from, q_to, q_max_errors;
     bool has_size, has_to;
     int64_t since_ms;
+    uint64_t q_after, q_limit; /* GET /v1/alerts: after this entry index (has_after), at most */
+    bool has_after;
     /* body */
     uint64_t cap, got;
     uint64_t spooled; /* bytes of this upload counted in s->upload_bytes */

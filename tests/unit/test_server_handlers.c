@@ -411,6 +411,72 @@ static void test_registrar_auditor_admin(void **state)
                      401);
 }
 
+/* GET /v1/alerts answers at most limit alerts, oldest first; after= the last one's index
+ * gives the next page, so paging through returns every alert once, in order. */
+static uint64_t alerts_page(struct server_fixture *f, const char *url, uint64_t *idx, size_t cap,
+                            size_t *n)
+{
+    struct rv_server_response r;
+    json_t *j;
+
+    assert_int_equal(server_request(f, "GET", url, f->users[AUDITOR].token, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    j = json_loadb(r.body, r.len, 0, NULL);
+    assert_true(json_is_array(j));
+    for (size_t i = 0; i < json_array_size(j); i++) {
+        assert_true(*n < cap);
+        idx[(*n)++] = (uint64_t)json_integer_value(json_object_get(json_array_get(j, i), "index"));
+    }
+    rv_server_response_free(&r);
+    {
+        uint64_t got = json_array_size(j);
+        json_decref(j);
+        return got;
+    }
+}
+
+static void test_alerts_pages(void **state)
+{
+    struct server_fixture *f = *state;
+    uint64_t all[64], paged[64];
+    size_t nall = 0, npaged = 0;
+    char url[128];
+    uint64_t got;
+
+    for (int i = 0; i < 5; i++) {
+        struct rv_alert a = {0,        RV_ALERT_LOW, "anomaly.volume",
+                             "tester", "127.0.0.1",  "a test alert"};
+        assert_int_equal(rv_policy_alert(f->gate, &a), 0);
+    }
+    login(f, &f->users[AUDITOR]);
+    (void)alerts_page(f, "/v1/alerts", all, 64, &nall);
+    assert_true(nall >= 5);
+    /* Pages of 2, each after the last index seen. */
+    got = alerts_page(f, "/v1/alerts?limit=2", paged, 64, &npaged);
+    assert_int_equal(got, 2);
+    while (got == 2) {
+        snprintf(url, sizeof(url), "/v1/alerts?limit=2&after=%llu",
+                 (unsigned long long)paged[npaged - 1]);
+        got = alerts_page(f, url, paged, 64, &npaged);
+    }
+    assert_int_equal(npaged, nall);
+    for (size_t i = 0; i < nall; i++) {
+        assert_int_equal(paged[i], all[i]);
+        if (i > 0)
+            assert_true(all[i] > all[i - 1]);
+    }
+    snprintf(url, sizeof(url), "/v1/alerts?after=%llu", (unsigned long long)all[nall - 1]);
+    npaged = 0;
+    assert_int_equal(alerts_page(f, url, paged, 64, &npaged), 0);
+    assert_int_equal(
+        call(f, "GET", "/v1/alerts?limit=0", f->users[AUDITOR].token, NULL, NULL, NULL, 0), 400);
+    assert_int_equal(
+        call(f, "GET", "/v1/alerts?limit=10001", f->users[AUDITOR].token, NULL, NULL, NULL, 0),
+        400);
+    assert_int_equal(
+        call(f, "GET", "/v1/alerts?after=last", f->users[AUDITOR].token, NULL, NULL, NULL, 0), 400);
+}
+
 /* Last: the log cannot be written, and every answer is 503 and nothing else. */
 static void test_audit_unwritable(void **state)
 {
@@ -437,7 +503,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routing_and_auth), cmocka_unit_test(test_login_check_logout),
         cmocka_unit_test(test_json_validation),  cmocka_unit_test(test_registrar_auditor_admin),
-        cmocka_unit_test(test_audit_unwritable),
+        cmocka_unit_test(test_alerts_pages),     cmocka_unit_test(test_audit_unwritable),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
