@@ -33,7 +33,7 @@ for threads in 0 2; do
     before=$(stat -c %s "$work/v/store/data.mdb")
     serve_start
     python3 - "$work" <<'PY'
-import csv, http.client, json, socket, sys, threading, time
+import csv, json, sys, threading, time
 import rvhttp
 from rvhttp import conn, ready_token
 
@@ -84,24 +84,18 @@ def checker(k):
 
 def ingest(area):
     body = open("%s/s/%s/full-2025-12-01.csv" % (work, area), "rb").read()
-    raw = socket.create_connection(("127.0.0.1", rvhttp.PORT), timeout=600)
-    s = rvhttp._ctx.wrap_socket(raw)
     try:
-        s.sendall(("POST /v1/ingest?area=%s&edition=2025-12-01 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-                   "Content-Type: text/csv\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n"
-                   "Connection: close\r\n\r\n" % (area, rvhttp.PORT, reg, len(body))).encode())
-        s.sendall(body)
-        r = http.client.HTTPResponse(s, method="POST")
-        r.begin()
-        data = r.read()
+        r = rvhttp.request("POST", "/v1/ingest?area=%s&edition=2025-12-01" % area, body, reg,
+                           "text/csv")
+    except Exception as ex:  # noqa: BLE001
+        with lock:
+            bad.append("the ingest of an area failed: %s" % type(ex).__name__)
+        return
+    with lock:
         if r.status != 200:
             bad.append("the ingest of an area was answered %d" % r.status)
-        elif json.loads(data).get("stored", 0) < 1000:
+        elif r.json().get("stored", 0) < 1000:
             bad.append("the ingest of an area stored too few rows")
-    except Exception as ex:  # noqa: BLE001
-        bad.append("the ingest of an area failed: %s" % type(ex).__name__)
-    finally:
-        s.close()
 
 
 ts = [threading.Thread(target=checker, args=(k,)) for k in range(2)]
