@@ -901,6 +901,12 @@ static int slot_scan(struct slot *c, struct rv_audit_log *log, uint64_t size, st
 
 int rv_policy_alerts_read(const char *dir, int64_t since_ms, rv_alert_fn fn, void *ctx)
 {
+    return rv_policy_alerts_read_from(dir, since_ms, 0, fn, ctx);
+}
+
+int rv_policy_alerts_read_from(const char *dir, int64_t since_ms, uint64_t from_index,
+                               rv_alert_fn fn, void *ctx)
+{
     struct rv_audit_log *log = NULL;
     struct parsed *p = NULL;
     struct seen *want = NULL;
@@ -927,7 +933,7 @@ int rv_policy_alerts_read(const char *dir, int64_t since_ms, rv_alert_fn fn, voi
     slot_check(c, log, rv_audit_size(log));
     scan_rc = slot_scan(c, log, rv_audit_size(log), p);
     for (size_t i = 0; i < c->n; i++)
-        nwant += c->alerts[i].time_ms >= since_ms;
+        nwant += c->alerts[i].time_ms >= since_ms && c->alerts[i].index >= from_index;
     if (nwant > 0 && (want = malloc(nwant * sizeof(*want))) == NULL) {
         pthread_mutex_unlock(&cache_mu);
         rc = RV_ENOMEM;
@@ -935,7 +941,7 @@ int rv_policy_alerts_read(const char *dir, int64_t since_ms, rv_alert_fn fn, voi
     }
     nwant = 0;
     for (size_t i = 0; i < c->n; i++)
-        if (c->alerts[i].time_ms >= since_ms)
+        if (c->alerts[i].time_ms >= since_ms && c->alerts[i].index >= from_index)
             want[nwant++] = c->alerts[i];
     pthread_mutex_unlock(&cache_mu);
 

@@ -310,6 +310,10 @@ RV_NODISCARD int rv_policy_alert(struct rv_gate *g, const struct rv_alert *a) RV
 typedef int (*rv_alert_fn)(void *ctx, uint64_t index, const struct rv_alert *a);
 RV_NODISCARD int rv_policy_alerts_read(const char *dir, int64_t since_ms, rv_alert_fn fn, void *ctx)
     RV_NONNULL(1, 3);
+/* The same, only the alerts whose audit entry index is from_index or later (a page after the
+ * last alert a caller has seen): those before it are not decoded. */
+RV_NODISCARD int rv_policy_alerts_read_from(const char *dir, int64_t since_ms, uint64_t from_index,
+                                            rv_alert_fn fn, void *ctx) RV_NONNULL(1, 4);
 
 /* ------------------------------------------------------------------------------------------
  * Canary electors (canary.c) and honeytoken credentials (honeytoken.c).

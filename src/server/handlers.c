@@ -1953,8 +1953,7 @@ static void do_users(struct rv_exchange *x)
  * asks again with after= the last one's index. */
 struct alert_page {
     json_t *arr;
-    const struct rv_exchange *x;
-    uint64_t n;
+    uint64_t n, limit;
 };
 
 static int alert_one(void *arg, uint64_t index, const struct rv_alert *a)
@@ -1964,9 +1963,7 @@ static int alert_one(void *arg, uint64_t index, const struct rv_alert *a)
     json_t *arr = pg->arr, *o;
     char when[32];
 
-    if (pg->x->has_after && index <= pg->x->q_after)
-        return 0;
-    if (pg->n == pg->x->q_limit)
+    if (pg->n == pg->limit)
         return 1; /* a full page: stop reading */
     pg->n++;
     iso_time(a->time_ms, when);
@@ -1981,10 +1978,11 @@ static int alert_one(void *arg, uint64_t index, const struct rv_alert *a)
 static void do_alerts(struct rv_exchange *x)
 {
     struct alert_page pg;
+    uint64_t from = 0;
     json_t *arr;
     int rc;
 
-    if (!HAVE(rv_policy_alerts_read)) {
+    if (!HAVE(rv_policy_alerts_read_from)) {
         not_available(x);
         return;
     }
@@ -1997,9 +1995,12 @@ static void do_alerts(struct rv_exchange *x)
         return;
     }
     pg.arr = arr;
-    pg.x = x;
+    pg.limit = x->q_limit;
     pg.n = 0;
-    rc = rv_policy_alerts_read(rv_policy_dir(x->view->g), x->since_ms, alert_one, &pg);
+    /* Only the alerts after the last one the client has seen are read at all. */
+    if (x->has_after)
+        from = x->q_after < UINT64_MAX ? x->q_after + 1 : UINT64_MAX;
+    rc = rv_policy_alerts_read_from(rv_policy_dir(x->view->g), x->since_ms, from, alert_one, &pg);
     if (rc > 0)
         rc = 0; /* stopped at a full page */
     if (rc != 0) {
